@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything ringtrain needs and builds it in Release into build/.
+# Idempotent and quiet: re-running skips what is already there.
+#   Debian packages  (apt-get; needs root or sudo)
+#   .venv/           Python venv with the pinned torch wheel (its LibTorch is what we link)
+#                    and the matching torchvision (Python references and fixtures)
+#   build/           cmake -DCMAKE_BUILD_TYPE=Release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.11.0        # pinned: the LibTorch we build against (the GPU machine runs 2.11 too)
+TORCHVISION_VERSION=0.26.0  # the torchvision release that matches it
+DEB_PACKAGES=(build-essential cmake pkg-config python3-venv zstd
+  libcli11-dev nlohmann-json3-dev libfmt-dev libturbojpeg0-dev libpng-dev libgtest-dev)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=.venv/bin/python
+if [ ! -x "$PY" ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+if ! "$PY" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.startswith('$TORCH_VERSION') and torchvision.__version__.startswith('$TORCHVISION_VERSION')))" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION torchvision==$TORCHVISION_VERSION into .venv (a few GB, once)"
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+fi
+TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
+  -DRINGTRAIN_WERROR="${RINGTRAIN_WERROR:-OFF}" >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" -- --no-print-directory
+echo "setup: built $BUILD_DIR/ringtrain"

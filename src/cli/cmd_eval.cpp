@@ -1,0 +1,85 @@
+// `ringtrain eval` (test mode): evaluate a checkpoint on the test split and write the same
+// metrics, classification report and confusion matrix as training does.
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "eval/evaluate.h"
+#include "model/registry.h"
+#include "train/checkpoint.h"
+#include "train/run_outputs.h"
+
+#include <filesystem>
+
+namespace rt {
+
+namespace {
+
+struct EvalOptions {
+  std::string checkpoint, data, out, model, device = "auto";
+  int64_t limit_test = -1;  // -1 = as the checkpoint's run
+  int64_t batch_size = 500, threads = 0;
+};
+
+int run_eval(const EvalOptions& o) {
+  set_compute_threads(o.threads);
+  const torch::Device device = resolve_device(o.device);
+  CheckpointReader reader(o.checkpoint, device);
+  const CheckpointMeta& meta = reader.meta();
+  const std::string model_name = o.model.empty() ? meta.model : o.model;
+  check_model_name(model_name);
+  auto model = make_model(model_name, meta.num_classes);
+  model->to(device);
+  reader.load_model(*model);  // refuses another architecture or class count
+
+  const Config run_cfg = config_from_json(meta.config);
+  const std::string data_dir = o.data.empty() ? run_cfg.data : o.data;
+  const DataSplits splits = load_cifar10(data_dir);
+  RT_CHECK_USER(splits.test.num_classes() == meta.num_classes,
+                "{} holds {} classes but {} was trained for {}; use data with the same classes",
+                data_dir, splits.test.num_classes(), o.checkpoint, meta.num_classes);
+  // The same test subset as the training run evaluated, unless told otherwise.
+  const int64_t limit = o.limit_test >= 0 ? o.limit_test : run_cfg.limit_test;
+  const Dataset test = balanced_subset(splits.test, limit, run_cfg.seed);
+
+  const EvalResult r = evaluate(*model, test, o.batch_size, device);
+  const std::string out = !o.out.empty()
+                              ? o.out
+                              : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
+  make_dirs(out);
+  write_evaluation_outputs(out, r, test.class_names,
+                           {{"checkpoint", o.checkpoint},
+                            {"model", model_name},
+                            {"param_count", count_parameters(*model)},
+                            {"epochs", meta.position.epochs_done},
+                            {"data", data_dir},
+                            {"test_images", test.size()},
+                            {"test_accuracy", r.accuracy()},
+                            {"environment", environment_json(device)}});
+  print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%",
+                         o.checkpoint, model_name, meta.position.epochs_done, test.size(), r.loss(),
+                         100 * r.accuracy()));
+  print_line(fmt::format("wrote {0}/metrics.json, {0}/classification_report.txt, {0}/confusion_matrix.csv", out));
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Test mode: evaluate a checkpoint on the test split");
+  auto o = std::make_shared<EvalOptions>();
+  cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.pt of a run")->required();
+  cmd->add_option("--data", o->data, "CIFAR-10 folder (default: the run's --data)");
+  cmd->add_option("--out", o->out, "Folder for the reports (default: <checkpoint folder>/eval)");
+  cmd->add_option("--model", o->model, "Expected model (default: the checkpoint's)");
+  cmd->add_option("--limit-test", o->limit_test, "Class-balanced subset of N test images (0 = all; default: as the run)");
+  cmd->add_option("--batch-size", o->batch_size, "Images per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.pt --data data/cifar10");
+  return [o] { return run_eval(*o); };
+}
+
+}  // namespace rt

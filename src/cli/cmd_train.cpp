@@ -1,0 +1,60 @@
+// `ringtrain train`: parse the flags into a Config, merge a resumed run's configuration,
+// validate, and train.
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "core/errors.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace rt {
+
+CommandRunner add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a model on CIFAR-10 (baseline: one process)");
+  auto o = std::make_shared<ConfigOptions>(cmd);
+  o->add("--data", &Config::data, "CIFAR-10 folder: binary batches or train/ and test/ image folders");
+  o->add("--limit-train", &Config::limit_train, "Use a class-balanced subset of N training images (0 = all)");
+  o->add("--limit-test", &Config::limit_test, "Use a class-balanced subset of N test images (0 = all)");
+  o->add("--augment", &Config::augment, "Random crop (pad 4) + horizontal flip: true|false");
+  o->add("--model", &Config::model, "Model name (see `ringtrain models`)");
+  o->add("--num-classes", &Config::num_classes, "Classes (must match the data)");
+  o->add_flag("--zero-init-residual", &Config::zero_init_residual, "Zero-init the last BN of each residual block");
+  o->add("--epochs", &Config::epochs, "Epochs to train");
+  o->add("--batch-size", &Config::batch_size, "Images per optimiser step");
+  o->add("--eval-batch-size", &Config::eval_batch_size, "Images per evaluation batch");
+  o->add("--lr", &Config::lr, "Learning rate (peak; max for onecycle)");
+  o->add("--momentum", &Config::momentum, "SGD momentum");
+  o->add_flag("--nesterov", &Config::nesterov, "Nesterov momentum");
+  o->add("--weight-decay", &Config::weight_decay, "L2 weight decay");
+  o->add_flag("--no-decay-bn-bias", &Config::no_decay_bn_bias, "Exempt BatchNorm parameters and biases from weight decay");
+  o->add("--schedule", &Config::schedule, "multistep | cosine | onecycle | constant");
+  o->add("--milestones", &Config::milestones, "multistep: epochs where lr is multiplied by gamma")->delimiter(',');
+  o->add("--gamma", &Config::gamma, "multistep: factor at each milestone");
+  o->add("--warmup-epochs", &Config::warmup_epochs, "Linear warmup epochs (fractions allowed)");
+  o->add("--label-smoothing", &Config::label_smoothing, "Cross-entropy label smoothing");
+  o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
+  o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
+  o->add("--device", &Config::device, "auto | cpu | cuda");
+  o->add("--out", &Config::out, "Run folder (default runs/<timestamp>)");
+  o->add("--resume", &Config::resume, "Continue the run in this folder from its checkpoint.pt");
+  o->add("--log-every", &Config::log_every, "Steps between progress lines when not on a terminal (0 = auto)");
+  o->add("--prefetch", &Config::prefetch, "Batches prepared ahead by the loader thread");
+  cmd->footer(
+      "Examples:\n"
+      "  ringtrain train --data data/cifar10 --model resnet20 --epochs 1 --limit-train 5000 --limit-test 1000\n"
+      "  ringtrain train --data data/cifar10 --model resnet50 --epochs 10 --device cuda\n"
+      "  ringtrain train --resume runs/20261125-101500 --epochs 12");
+  return [o] {
+    Config cfg = o->parsed();
+    if (!cfg.resume.empty()) {
+      // Continue with the run's own configuration; flags given now override it.
+      CheckpointReader reader(cfg.resume + "/checkpoint.pt", torch::kCPU);
+      cfg = o->apply_given(config_from_json(reader.meta().config));
+      cfg.resume = o->parsed().resume;
+      if (!o->given("--out")) cfg.out = cfg.resume;
+    }
+    train(cfg);
+    return 0;
+  };
+}
+
+}  // namespace rt

@@ -1,0 +1,47 @@
+// ringtrain: trains ResNets on CIFAR-10, on one device or data-parallel (see README.md).
+// main() parses the command line, runs one subcommand, and turns errors into one line on
+// stderr and an exit code: 2 for anything the user can fix, 1 for internal errors.
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+
+#include "cli/commands.h"
+#include "core/errors.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringtrain: ResNet training on CIFAR-10, single-process or data-parallel with "
+               "Ring-AllReduce",
+               "ringtrain"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Print help for all subcommands");
+  std::map<const CLI::App*, rt::CommandRunner> runners;
+  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_models_command}) {
+    const size_t before = app.get_subcommands({}).size();
+    rt::CommandRunner run = add(app);
+    runners[app.get_subcommands({}).at(before)] = std::move(run);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? rt::kExitOk : rt::kExitUserError;
+  }
+  try {
+    for (const auto& [sub, run] : runners) {
+      if (sub->parsed()) return run();
+    }
+    return rt::kExitUserError;
+  } catch (const rt::UserError& e) {
+    rt::print_error_line(std::string("ringtrain: error: ") + e.what());
+    return rt::kExitUserError;
+  } catch (const c10::Error& e) {
+    rt::print_error_line(std::string("ringtrain: internal error: ") + e.what_without_backtrace());
+    return rt::kExitFailure;
+  } catch (const std::exception& e) {
+    rt::print_error_line(std::string("ringtrain: internal error: ") + e.what());
+    return rt::kExitFailure;
+  }
+}

@@ -1,0 +1,82 @@
+#include "core/config.h"
+
+#include <algorithm>
+
+#include "core/errors.h"
+
+namespace rt {
+
+// Field list shared by to_json and config_from_json, so that both always agree.
+#define RT_CONFIG_FIELDS(X)                                                                  \
+  X(data) X(limit_train) X(limit_test) X(augment) X(model) X(num_classes)                   \
+  X(zero_init_residual) X(epochs) X(batch_size) X(eval_batch_size) X(lr) X(momentum)         \
+  X(nesterov) X(weight_decay) X(no_decay_bn_bias) X(schedule) X(milestones) X(gamma)         \
+  X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
+  X(log_every) X(prefetch)
+
+nlohmann::json to_json(const Config& c) {
+  nlohmann::json j;
+#define RT_TO_JSON(field) j[#field] = c.field;
+  RT_CONFIG_FIELDS(RT_TO_JSON)
+#undef RT_TO_JSON
+  return j;
+}
+
+Config config_from_json(const nlohmann::json& j) {
+  RT_CHECK_USER(j.is_object(), "a configuration must be a JSON object, got {}", j.type_name());
+  Config c;
+  const nlohmann::json defaults = to_json(c);
+  for (const auto& [key, value] : j.items()) {
+    // "environment" is what a run's config.json records about where it ran, not an option.
+    RT_CHECK_USER(defaults.contains(key) || key == "environment", "unknown configuration key '{}'", key);
+  }
+  try {
+#define RT_FROM_JSON(field) \
+  if (j.contains(#field)) j.at(#field).get_to(c.field);
+    RT_CONFIG_FIELDS(RT_FROM_JSON)
+#undef RT_FROM_JSON
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("bad configuration value: {}", e.what()));
+  }
+  return c;
+}
+
+void validate(const Config& c) {
+  RT_CHECK_USER(c.epochs > 0, "--epochs must be positive, got {}", c.epochs);
+  RT_CHECK_USER(c.batch_size > 0, "--batch-size must be positive, got {}", c.batch_size);
+  RT_CHECK_USER(c.eval_batch_size > 0, "--eval-batch-size must be positive, got {}",
+                c.eval_batch_size);
+  RT_CHECK_USER(c.lr > 0, "--lr must be positive, got {}", c.lr);
+  RT_CHECK_USER(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1), got {}",
+                c.momentum);
+  RT_CHECK_USER(!c.nesterov || c.momentum > 0, "--nesterov needs a positive --momentum");
+  RT_CHECK_USER(c.weight_decay >= 0, "--weight-decay must be >= 0, got {}", c.weight_decay);
+  RT_CHECK_USER(c.limit_train >= 0 && c.limit_test >= 0,
+                "--limit-train/--limit-test must be >= 0 (0 = whole split)");
+  RT_CHECK_USER(c.num_classes >= 2, "--num-classes must be at least 2, got {}", c.num_classes);
+  const std::vector<std::string> schedules = {"multistep", "cosine", "onecycle", "constant"};
+  RT_CHECK_USER(std::count(schedules.begin(), schedules.end(), c.schedule) == 1,
+                "--schedule must be one of multistep, cosine, onecycle, constant; got '{}'",
+                c.schedule);
+  if (c.schedule == "multistep") {
+    for (size_t i = 0; i < c.milestones.size(); ++i) {
+      RT_CHECK_USER(c.milestones[i] > 0, "--milestones must be positive epochs, got {}",
+                    c.milestones[i]);
+      RT_CHECK_USER(i == 0 || c.milestones[i] > c.milestones[i - 1],
+                    "--milestones must be strictly increasing, got {} after {}", c.milestones[i],
+                    c.milestones[i - 1]);
+    }
+    RT_CHECK_USER(c.gamma > 0 && c.gamma <= 1, "--gamma must be in (0, 1], got {}", c.gamma);
+  }
+  RT_CHECK_USER(c.warmup_epochs >= 0 && c.warmup_epochs < static_cast<double>(c.epochs),
+                "--warmup-epochs must be in [0, epochs={}), got {}", c.epochs, c.warmup_epochs);
+  RT_CHECK_USER(c.label_smoothing >= 0 && c.label_smoothing < 1,
+                "--label-smoothing must be in [0, 1), got {}", c.label_smoothing);
+  RT_CHECK_USER(c.threads >= 0, "--threads must be >= 0 (0 = all cores), got {}", c.threads);
+  RT_CHECK_USER(c.device == "auto" || c.device == "cpu" || c.device == "cuda",
+                "--device must be auto, cpu or cuda; got '{}'", c.device);
+  RT_CHECK_USER(c.log_every >= 0, "--log-every must be >= 0, got {}", c.log_every);
+  RT_CHECK_USER(c.prefetch >= 1, "--prefetch must be at least 1, got {}", c.prefetch);
+}
+
+}  // namespace rt

@@ -1,0 +1,58 @@
+// Config: every option of a training or evaluation run, in one plain struct. Parsed once in
+// cli/, validated once (validate()), written as config.json, printed by rank 0 as a table.
+// JSON keys are the field names; flags are the same names with dashes (--batch-size).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rt {
+
+struct Config {
+  // --- data
+  std::string data;          // folder with CIFAR-10 (binary batches or an image folder)
+  int64_t limit_train = 0;   // class-balanced subset of the train split; 0 = all
+  int64_t limit_test = 0;    // class-balanced subset of the test split; 0 = all
+  bool augment = true;       // random crop 32 (4-pixel zero padding) + horizontal flip
+
+  // --- model
+  std::string model = "resnet50";   // see `ringtrain models`
+  int64_t num_classes = 10;         // must equal the data set's class count
+  bool zero_init_residual = false;  // zero the last BN weight of each residual block
+
+  // --- optimisation (reference: SGD 0.9, wd 1e-4, lr 0.1, multistep [5,8] x0.1, batch 128)
+  int64_t epochs = 10;
+  int64_t batch_size = 128;        // images per optimiser step
+  int64_t eval_batch_size = 500;   // images per evaluation forward pass
+  double lr = 0.1;                 // peak learning rate (after warmup; max lr for onecycle)
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 1e-4;
+  bool no_decay_bn_bias = false;   // exempt BatchNorm parameters and biases from weight decay
+  std::string schedule = "multistep";             // multistep | cosine | onecycle | constant
+  std::vector<int64_t> milestones = {5, 8};       // multistep: epochs where lr *= gamma
+  double gamma = 0.1;                             // multistep factor
+  double warmup_epochs = 0;        // linear warmup from lr/steps to lr (not for onecycle)
+  double label_smoothing = 0;      // cross-entropy label smoothing in [0, 1)
+
+  // --- run
+  uint64_t seed = 0;               // seeds init, shuffling and augmentation (core/seed.h)
+  int64_t threads = 0;             // compute threads; 0 = all cores of this machine
+  std::string device = "auto";     // auto | cpu | cuda
+  std::string out;                 // run folder; empty = runs/<timestamp>
+  std::string resume;              // run folder to continue from its checkpoint
+  int64_t log_every = 0;           // steps between plain progress lines; 0 = ~10 per epoch
+  int64_t prefetch = 3;            // batches prepared ahead by the loader thread
+};
+
+// Throws UserError naming the first invalid option and the fix.
+void validate(const Config& c);
+
+nlohmann::json to_json(const Config& c);
+// Reads the keys present in `j` over the defaults; unknown keys are an error.
+Config config_from_json(const nlohmann::json& j);
+
+}  // namespace rt

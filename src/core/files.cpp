@@ -1,0 +1,81 @@
+#include "core/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+
+namespace rt {
+
+namespace fs = std::filesystem;
+
+std::vector<unsigned char> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  RT_CHECK_USER(in.good(), "cannot open {}: {}; check the path", path, std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<size_t>(in.tellg());
+  in.seekg(0);
+  std::vector<unsigned char> bytes(size);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  RT_CHECK_USER(in.good() || size == 0, "cannot read {}: {}", path, std::strerror(errno));
+  return bytes;
+}
+
+namespace {
+
+// Writes all of `size` bytes, retrying short writes; false with errno set on failure.
+bool write_all(int fd, const char* p, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string tmp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  const int fd = ::mkstemp(tmp.data());
+  RT_CHECK_USER(fd >= 0, "cannot create a temporary file in {}: {}", dir.string(), std::strerror(errno));
+  bool ok = write_all(fd, static_cast<const char*>(data), size) && ::fsync(fd) == 0;
+  const int saved_errno = errno;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = ok ? errno : saved_errno;
+    ::unlink(tmp.c_str());
+    throw UserError(fmt::format("cannot write {}: {}; the previous version (if any) is kept",
+                                path, std::strerror(err)));
+  }
+  ::chmod(path.c_str(), 0644);
+  // Make the rename itself durable.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void make_dirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  RT_CHECK_USER(!ec && fs::is_directory(path), "cannot create folder {}: {}", path, ec.message());
+}
+
+bool file_exists(const std::string& path) { return fs::is_regular_file(path); }
+bool dir_exists(const std::string& path) { return fs::is_directory(path); }
+
+}  // namespace rt

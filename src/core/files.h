@@ -1,0 +1,26 @@
+// File helpers: whole-file reads with clear errors, and atomic writes (temp file in the same
+// folder, fsync, rename, fsync of the folder) so that a reader never sees a half-written file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rt {
+
+// Reads a whole file; throws UserError naming the path if it cannot.
+std::vector<unsigned char> read_file_bytes(const std::string& path);
+
+// Writes `bytes` to `path` atomically. Throws UserError (naming the path and the OS error,
+// e.g. "No space left on device") and leaves any previous `path` untouched on failure.
+void write_file_atomic(const std::string& path, const void* data, size_t size);
+inline void write_file_atomic(const std::string& path, const std::string& text) {
+  write_file_atomic(path, text.data(), text.size());
+}
+
+// Creates a folder and its parents; throws UserError if it cannot.
+void make_dirs(const std::string& path);
+
+bool file_exists(const std::string& path);
+bool dir_exists(const std::string& path);
+
+}  // namespace rt

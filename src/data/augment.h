@@ -1,0 +1,32 @@
+// Turns uint8 images into a normalised float batch, with the CIFAR training augmentation
+// (RandomCrop(32, padding=4) with zero padding, then RandomHorizontalFlip(0.5)), fused into
+// one pass over the pixels. The random choices of a sample depend only on (seed, epoch,
+// sample index), so a batch is the same whatever the batch size, rank or resume point.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdint>
+
+namespace rt {
+
+struct Normalization {
+  std::array<float, 3> mean{0.4914f, 0.4822f, 0.4465f};  // CIFAR-10 channel means
+  std::array<float, 3> std{0.2470f, 0.2435f, 0.2616f};   // CIFAR-10 channel standard deviations
+};
+
+struct CropFlip {
+  int dy = 4, dx = 4;  // crop offset in the 40x40 padded image, each in [0, 8]; 4 = centre
+  bool flip = false;
+};
+
+// The augmentation drawn for one sample (Philox counter-based RNG keyed by the inputs).
+CropFlip draw_crop_flip(uint64_t seed, int64_t epoch, int64_t sample_index);
+
+// images: [N, 3, 32, 32] uint8; indices: the B samples to take.
+// Returns [B, 3, 32, 32] float32, (pixel/255 - mean)/std, augmented when `augment`.
+torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count,
+                         const Normalization& norm, bool augment, uint64_t seed, int64_t epoch);
+
+}  // namespace rt

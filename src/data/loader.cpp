@@ -1,0 +1,61 @@
+#include "data/loader.h"
+
+namespace rt {
+
+BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, LoaderSpec spec)
+    : data_(data), indices_(std::move(indices)), spec_(spec) {
+  const auto n = static_cast<int64_t>(indices_.size());
+  num_batches_ = spec_.drop_last ? n / spec_.batch_size : (n + spec_.batch_size - 1) / spec_.batch_size;
+  consumed_ = std::min(spec_.first_batch, num_batches_);
+  worker_ = std::thread([this] { work(); });
+}
+
+BatchLoader::~BatchLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+void BatchLoader::work() {
+  try {
+    const auto n = static_cast<int64_t>(indices_.size());
+    const auto labels = data_.labels.data_ptr<int64_t>();
+    for (int64_t b = consumed_; b < num_batches_; ++b) {
+      const int64_t begin = b * spec_.batch_size;
+      const int64_t count = std::min(spec_.batch_size, n - begin);
+      Batch batch;
+      batch.index = b;
+      batch.images = make_batch(data_.images, indices_.data() + begin, count, spec_.norm,
+                                spec_.augment, spec_.seed, spec_.epoch);
+      batch.labels = torch::empty({count}, torch::kInt64);
+      auto* l = batch.labels.data_ptr<int64_t>();
+      for (int64_t i = 0; i < count; ++i) l[i] = labels[indices_[begin + i]];
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || static_cast<int64_t>(ready_.size()) < spec_.prefetch; });
+      if (stop_) return;
+      ready_.push_back(std::move(batch));
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+std::optional<Batch> BatchLoader::next() {
+  if (consumed_ >= num_batches_) return std::nullopt;
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !ready_.empty() || error_; });
+  if (ready_.empty() && error_) std::rethrow_exception(error_);
+  Batch b = std::move(ready_.front());
+  ready_.pop_front();
+  ++consumed_;
+  cv_.notify_all();
+  return b;
+}
+
+}  // namespace rt

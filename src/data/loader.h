@@ -1,0 +1,66 @@
+// BatchLoader: yields an epoch's batches in order, built by a background thread up to
+// `prefetch` batches ahead so that the model does not wait for data.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+
+namespace rt {
+
+struct Batch {
+  torch::Tensor images;  // [B, 3, 32, 32] float32, normalised (and augmented for training)
+  torch::Tensor labels;  // [B] int64
+  int64_t index = 0;     // batch number within the epoch
+};
+
+struct LoaderSpec {
+  int64_t batch_size = 128;
+  bool augment = false;
+  bool drop_last = false;  // drop a last batch smaller than batch_size
+  uint64_t seed = 0;
+  int64_t epoch = 0;
+  int64_t first_batch = 0;  // start here (resuming inside an epoch)
+  int64_t prefetch = 3;
+  Normalization norm;
+};
+
+class BatchLoader {
+ public:
+  // `indices`: the samples of this epoch (this rank's shard), in visiting order.
+  BatchLoader(const Dataset& data, std::vector<int64_t> indices, LoaderSpec spec);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  int64_t num_batches() const { return num_batches_; }
+  // The next batch, or nullopt at the end of the epoch. Rethrows a worker error.
+  std::optional<Batch> next();
+
+ private:
+  void work();
+
+  const Dataset& data_;
+  std::vector<int64_t> indices_;
+  LoaderSpec spec_;
+  int64_t num_batches_ = 0;
+  int64_t consumed_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+}  // namespace rt

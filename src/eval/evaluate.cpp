@@ -1,0 +1,57 @@
+#include "eval/evaluate.h"
+
+#include <numeric>
+
+#include "data/loader.h"
+
+namespace rt {
+
+double EvalResult::accuracy() const {
+  int64_t correct = 0;
+  for (size_t i = 0; i < confusion.size(); ++i) correct += confusion[i][i];
+  return samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0;
+}
+
+void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits,
+                          const torch::Tensor& labels) {
+  const auto c = static_cast<int64_t>(counts.size());
+  // Bin (true, predicted) pairs on the device, then copy C*C counts back.
+  const auto pred = logits.argmax(1);
+  const auto flat = (labels.to(pred.device()) * c + pred).bincount({}, c * c).to(torch::kCPU);
+  const auto* f = flat.data_ptr<int64_t>();
+  for (int64_t t = 0; t < c; ++t) {
+    for (int64_t p = 0; p < c; ++p) counts[t][p] += f[t * c + p];
+  }
+}
+
+EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
+                    const torch::Device& device, const std::vector<int64_t>& indices) {
+  std::vector<int64_t> order = indices;
+  if (order.empty()) {
+    order.resize(static_cast<size_t>(data.size()));
+    std::iota(order.begin(), order.end(), 0);
+  }
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  EvalResult r;
+  r.confusion.assign(static_cast<size_t>(data.num_classes()),
+                     std::vector<int64_t>(static_cast<size_t>(data.num_classes()), 0));
+  LoaderSpec spec;
+  spec.batch_size = batch_size;
+  BatchLoader loader(data, std::move(order), spec);
+  while (auto batch = loader.next()) {
+    const auto images = batch->images.to(device, /*non_blocking=*/true);
+    const auto labels = batch->labels.to(device, /*non_blocking=*/true);
+    const auto logits = model.forward(images);
+    r.loss_sum += torch::nn::functional::cross_entropy(
+                      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+    r.samples += labels.size(0);
+    accumulate_confusion(r.confusion, logits, labels);
+  }
+  model.train(was_training);
+  return r;
+}
+
+}  // namespace rt

@@ -1,0 +1,65 @@
+#include "train/run_outputs.h"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <thread>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/torch_compat.h"
+#include "report/writers.h"
+
+namespace rt {
+
+std::string default_run_dir() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return std::string("runs/") + stamp;
+}
+
+nlohmann::json environment_json(const torch::Device& device) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  nlohmann::json j = {{"torch_version", torch_version_string()},
+                      {"device", device.str()},
+                      {"threads", at::get_num_threads()},
+                      {"hardware_threads", std::thread::hardware_concurrency()},
+                      {"hostname", host},
+                      {"cuda_available", torch::cuda::is_available()}};
+  if (device.is_cuda()) j["cuda_devices"] = torch::cuda::device_count();
+  return j;
+}
+
+void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
+                              const std::vector<std::string>& class_names,
+                              const nlohmann::json& extra) {
+  const ClassificationMetrics m = compute_metrics(result.confusion);
+  nlohmann::json j = extra;
+  j["test_loss"] = result.loss();
+  j["test"] = metrics_to_json(m, class_names);
+  write_file_atomic(dir + "/classification_report.txt", classification_report(m, class_names));
+  write_confusion_csv(dir + "/confusion_matrix.csv", result.confusion, class_names);
+  write_json_file(dir + "/metrics.json", j);  // last: its presence marks a finished run
+}
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  const bool have_cuda = torch::cuda::is_available();
+  if (name == "cuda") {
+    RT_CHECK_USER(have_cuda, "--device cuda: no CUDA device is visible; use --device cpu");
+    return torch::kCUDA;
+  }
+  return have_cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+int64_t set_compute_threads(int64_t threads) {
+  const auto n = threads > 0 ? threads : static_cast<int64_t>(std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(std::max<int64_t>(n, 1)));
+  return at::get_num_threads();
+}
+
+}  // namespace rt

@@ -1,0 +1,34 @@
+// The files of a run folder besides checkpoints: the run's environment (library versions,
+// device, threads), and the evaluation outputs shared by `train` and `eval`:
+// metrics.json, classification_report.txt and confusion_matrix.csv.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "eval/evaluate.h"
+
+namespace rt {
+
+// runs/<YYYYmmdd-HHMMSS> in local time.
+std::string default_run_dir();
+
+// Library versions, device and thread count, for config.json and metrics.json.
+nlohmann::json environment_json(const torch::Device& device);
+
+// Writes metrics.json (the evaluation's metrics merged with `extra`), classification_report.txt
+// and confusion_matrix.csv into `dir`.
+void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
+                              const std::vector<std::string>& class_names,
+                              const nlohmann::json& extra);
+
+// Picks the device: "auto" = CUDA when available. Throws UserError for cuda without a GPU.
+torch::Device resolve_device(const std::string& name);
+
+// Sets the intra-op thread count (0 = all cores); returns the count in effect.
+int64_t set_compute_threads(int64_t threads);
+
+}  // namespace rt
