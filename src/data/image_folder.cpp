@@ -37,7 +37,8 @@ void decode_jpeg(tjhandle tj, const std::string& path, const std::vector<unsigne
                  uint8_t* rgb) {
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   RT_CHECK_USER(tjDecompressHeader3(tj, bytes.data(), bytes.size(), &width, &height, &subsamp,
-                                    &colorspace) == 0,
+                                    &colorspace) == 0 &&
+                    width > 0 && height > 0,
                 "{}: not a decodable JPEG ({}); replace or remove the file", path,
                 tjGetErrorStr2(tj));
   RT_CHECK_USER(width == kSide && height == kSide,

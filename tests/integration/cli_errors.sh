@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The command line: every subcommand answers --help; bad flags and bad input exit with code 2
+# and one line naming the problem, and leave no run folder behind.
+# Usage: cli_errors.sh RINGTRAIN WORK_DIR
+set -uo pipefail
+bin=$1 work=$2/cli_errors
+rm -rf "$work" && mkdir -p "$work"
+fail=0
+for sub in "" train eval models; do
+  "$bin" $sub --help >/dev/null 2>&1 || { echo "FAIL: ringtrain $sub --help exited $?"; fail=1; }
+done
+grep -q "resnet50 *23,520,842" <<<"$("$bin" models)" || { echo "FAIL: models does not list resnet50 with 23,520,842"; fail=1; }
+
+# expect_error "pattern" args...: exit code 2, stderr one line matching pattern.
+expect_error() {
+  local pattern=$1; shift
+  local err rc
+  err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -ne 2 ]; then echo "FAIL: ringtrain $* exited $rc, expected 2 ($err)"; fail=1; return; fi
+  if ! grep -q -- "$pattern" <<<"$err"; then echo "FAIL: ringtrain $*: '$err' lacks '$pattern'"; fail=1; fi
+  echo "ok: ringtrain $* -> $(head -1 <<<"$err")"
+}
+mkdir -p "$work/empty"
+expect_error "no such folder" train --data "$work/nope" --out "$work/run1"
+expect_error "found neither" train --data "$work/empty" --out "$work/run2"
+expect_error "--epochs must be positive" train --data "$work/empty" --epochs 0 --out "$work/run3"
+expect_error "--lr must be positive" train --data "$work/empty" --lr -1 --out "$work/run4"
+expect_error "unknown model 'resnet51'" train --data "$work/empty" --model resnet51 --out "$work/run5"
+expect_error "--milestones must be strictly increasing" train --data "$work/empty" --milestones 8,5 --out "$work/run6"
+expect_error "--schedule must be one of" train --data "$work/empty" --schedule steps --out "$work/run7"
+expect_error "not expected" train --bogus-flag
+expect_error "checkpoint .* does not exist" eval --checkpoint "$work/none.pt"
+printf 'garbage' > "$work/bad.pt"
+expect_error "not a readable ringtrain checkpoint" eval --checkpoint "$work/bad.pt"
+for d in run1 run2 run3 run4 run5 run6 run7; do
+  [ -e "$work/$d" ] && { echo "FAIL: $work/$d was created by a failed run"; fail=1; }
+done
+[ $fail -eq 0 ] && echo PASS
+exit $fail

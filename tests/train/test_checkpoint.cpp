@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/errors.h"
+#include "model/registry.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+
+namespace rt {
+
+namespace {
+
+// One SGD step on a fixed batch.
+void sgd_step(Classifier& model, torch::optim::Optimizer& opt) {
+  torch::manual_seed(123);
+  const auto x = torch::randn({4, 3, 32, 32});
+  const auto y = torch::tensor({0, 1, 2, 3}, torch::kInt64);
+  opt.zero_grad();
+  torch::nn::functional::cross_entropy(model.forward(x), y).backward();
+  opt.step();
+}
+
+CheckpointMeta meta_for(const Classifier& m) {
+  CheckpointMeta meta;
+  meta.model = m.arch();
+  meta.num_classes = m.num_classes();
+  meta.param_count = count_parameters(m);
+  meta.position = {3, 99};
+  meta.config = {{"model", m.arch()}};
+  meta.history = nlohmann::json::array({{{"epoch", 1}}});
+  meta.class_names = {"a", "b"};
+  return meta;
+}
+
+}  // namespace
+
+TEST(Checkpoint, RoundTripRestoresWeightsMomentumAndPosition) {
+  test::TempDir dir;
+  Config cfg;
+  auto a = make_model("resnet20", 10);
+  auto opt_a = make_sgd(*a, cfg);
+  sgd_step(*a, *opt_a);  // creates momentum buffers
+  save_checkpoint(dir / "c.pt", *a, *opt_a, meta_for(*a));
+
+  auto b = make_model("resnet20", 10);
+  auto opt_b = make_sgd(*b, cfg);
+  CheckpointReader reader(dir / "c.pt", torch::kCPU);
+  reader.load_model(*b);
+  reader.load_optimizer(*opt_b);
+  EXPECT_EQ(reader.meta().position.epochs_done, 3);
+  EXPECT_EQ(reader.meta().position.global_step, 99);
+  EXPECT_EQ(reader.meta().history.size(), 1u);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  auto ba = a->named_buffers(), bb = b->named_buffers();
+  for (const auto& p : ba) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+  // With momentum restored, the next step is identical too.
+  sgd_step(*a, *opt_a);
+  sgd_step(*b, *opt_b);
+  for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}
+
+TEST(Checkpoint, TruncatedOrForeignFileIsRefused) {
+  test::TempDir dir;
+  Config cfg;
+  auto m = make_model("resnet20", 10);
+  auto opt = make_sgd(*m, cfg);
+  save_checkpoint(dir / "c.pt", *m, *opt, meta_for(*m));
+  std::filesystem::copy_file(dir / "c.pt", dir / "t.pt");
+  std::filesystem::resize_file(dir / "t.pt", std::filesystem::file_size(dir / "c.pt") / 2);
+  EXPECT_THROW(CheckpointReader(dir / "t.pt", torch::kCPU), UserError);
+  test::write_bytes(dir / "f.pt", "{\"not\": \"a checkpoint\"}");
+  EXPECT_THROW(CheckpointReader(dir / "f.pt", torch::kCPU), UserError);
+  EXPECT_THROW(CheckpointReader(dir / "missing.pt", torch::kCPU), UserError);
+}
+
+TEST(Checkpoint, AnotherArchitectureOrClassCountIsRefused) {
+  test::TempDir dir;
+  Config cfg;
+  auto m = make_model("resnet20", 10);
+  auto opt = make_sgd(*m, cfg);
+  save_checkpoint(dir / "c.pt", *m, *opt, meta_for(*m));
+  CheckpointReader reader(dir / "c.pt", torch::kCPU);
+  auto other = make_model("resnet32", 10);
+  EXPECT_THROW(reader.load_model(*other), UserError);
+  auto fewer = make_model("resnet20", 5);
+  EXPECT_THROW(reader.load_model(*fewer), UserError);
+}
+
+}  // namespace rt
