@@ -3,6 +3,10 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/errors.h"
+#include "dist/launcher.h"
+
+#include <cstdlib>
+#include <thread>
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -31,6 +35,12 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--gamma", &Config::gamma, "multistep: factor at each milestone");
   o->add("--warmup-epochs", &Config::warmup_epochs, "Linear warmup epochs (fractions allowed)");
   o->add("--label-smoothing", &Config::label_smoothing, "Cross-entropy label smoothing");
+  o->add("--nproc", &Config::nproc, "Spawn N local workers (data-parallel; 0 = use the launcher's environment)");
+  o->add("--backend", &Config::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)");
+  o->add("--bucket-mb", &Config::bucket_mb, "Gradient bucket cap in MB");
+  o->add("--grad-accum", &Config::grad_accum, "Micro-batches per optimiser step (one allreduce per step)");
+  o->add("--lr-ref-batch", &Config::lr_ref_batch, "--lr is for this global batch; it is scaled linearly");
+  o->add("--timeout", &Config::timeout, "Seconds for rendezvous and each collective");
   o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
   o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
   o->add("--device", &Config::device, "auto | cpu | cuda");
@@ -42,6 +52,8 @@ CommandRunner add_train_command(CLI::App& app) {
       "Examples:\n"
       "  ringtrain train --data data/cifar10 --model resnet20 --epochs 1 --limit-train 5000 --limit-test 1000\n"
       "  ringtrain train --data data/cifar10 --model resnet50 --epochs 10 --device cuda\n"
+      "  ringtrain train --data data/cifar10 --model resnet20 --nproc 2 --epochs 2\n"
+      "  torchrun --nproc-per-node 2 --no-python ringtrain train --data data/cifar10 --model resnet20\n"
       "  ringtrain train --resume runs/20261125-101500 --epochs 12");
   return [o] {
     Config cfg = o->parsed();
@@ -51,6 +63,16 @@ CommandRunner add_train_command(CLI::App& app) {
       cfg = o->apply_given(config_from_json(reader.meta().config));
       cfg.resume = o->parsed().resume;
       if (!o->given("--out")) cfg.out = cfg.resume;
+    }
+    // Built-in launcher: this process only starts and watches the workers.
+    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {
+      validate(cfg);
+      LaunchSpec spec;
+      spec.nproc = static_cast<int>(cfg.nproc);
+      spec.argv = process_argv();
+      const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
+      spec.threads_per_worker = static_cast<int>(cfg.threads > 0 ? cfg.threads : std::max<int64_t>(1, cores / cfg.nproc));
+      return launch_local_workers(spec);
     }
     train(cfg);
     return 0;

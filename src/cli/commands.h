@@ -5,10 +5,16 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace rt {
 
 using CommandRunner = std::function<int()>;
+
+// The process's own command line (for the built-in launcher, which runs it again per worker).
+const std::vector<std::string>& process_argv();
+void set_process_argv(int argc, char** argv);
 
 CommandRunner add_train_command(CLI::App& app);
 CommandRunner add_eval_command(CLI::App& app);

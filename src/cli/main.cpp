@@ -1,6 +1,7 @@
 // ringtrain: trains ResNets on CIFAR-10, on one device or data-parallel (see README.md).
 // main() parses the command line, runs one subcommand, and turns errors into one line on
-// stderr and an exit code: 2 for anything the user can fix, 1 for internal errors.
+// stderr and an exit code: 2 for anything the user can fix, 3 for a failed peer or
+// collective, 1 for internal errors.
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
@@ -11,7 +12,16 @@
 #include "core/errors.h"
 #include "core/log.h"
 
+namespace rt {
+namespace {
+std::vector<std::string> g_argv;
+}
+const std::vector<std::string>& process_argv() { return g_argv; }
+void set_process_argv(int argc, char** argv) { g_argv.assign(argv, argv + argc); }
+}  // namespace rt
+
 int main(int argc, char** argv) {
+  rt::set_process_argv(argc, argv);
   CLI::App app{"ringtrain: ResNet training on CIFAR-10, single-process or data-parallel with "
                "Ring-AllReduce",
                "ringtrain"};
@@ -37,6 +47,9 @@ int main(int argc, char** argv) {
   } catch (const rt::UserError& e) {
     rt::print_error_line(std::string("ringtrain: error: ") + e.what());
     return rt::kExitUserError;
+  } catch (const rt::CommError& e) {
+    rt::print_error_line(std::string("ringtrain: error: ") + e.what());
+    return rt::kExitCommError;
   } catch (const c10::Error& e) {
     rt::print_error_line(std::string("ringtrain: internal error: ") + e.what_without_backtrace());
     return rt::kExitFailure;

@@ -12,7 +12,8 @@ namespace rt {
   X(zero_init_residual) X(epochs) X(batch_size) X(eval_batch_size) X(lr) X(momentum)         \
   X(nesterov) X(weight_decay) X(no_decay_bn_bias) X(schedule) X(milestones) X(gamma)         \
   X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
-  X(log_every) X(prefetch)
+  X(log_every) X(prefetch) X(nproc) X(backend) X(bucket_mb) X(grad_accum) X(lr_ref_batch)      \
+  X(timeout)
 
 nlohmann::json to_json(const Config& c) {
   nlohmann::json j;
@@ -76,6 +77,13 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.device == "auto" || c.device == "cpu" || c.device == "cuda",
                 "--device must be auto, cpu or cuda; got '{}'", c.device);
   RT_CHECK_USER(c.log_every >= 0, "--log-every must be >= 0, got {}", c.log_every);
+  RT_CHECK_USER(c.nproc >= 0 && c.nproc <= 1024, "--nproc must be in 0..1024, got {}", c.nproc);
+  RT_CHECK_USER(c.backend == "auto" || c.backend == "gloo" || c.backend == "nccl",
+                "--backend must be auto, gloo or nccl; got '{}'", c.backend);
+  RT_CHECK_USER(c.bucket_mb > 0, "--bucket-mb must be positive, got {}", c.bucket_mb);
+  RT_CHECK_USER(c.grad_accum >= 1, "--grad-accum must be at least 1, got {}", c.grad_accum);
+  RT_CHECK_USER(c.lr_ref_batch >= 1, "--lr-ref-batch must be at least 1, got {}", c.lr_ref_batch);
+  RT_CHECK_USER(c.timeout > 0, "--timeout must be positive seconds, got {}", c.timeout);
   RT_CHECK_USER(c.prefetch >= 1, "--prefetch must be at least 1, got {}", c.prefetch);
 }
 

@@ -25,7 +25,7 @@ struct Config {
 
   // --- optimisation (reference: SGD 0.9, wd 1e-4, lr 0.1, multistep [5,8] x0.1, batch 128)
   int64_t epochs = 10;
-  int64_t batch_size = 128;        // images per optimiser step
+  int64_t batch_size = 128;        // images per worker per micro-batch (PyTorch convention)
   int64_t eval_batch_size = 500;   // images per evaluation forward pass
   double lr = 0.1;                 // peak learning rate (after warmup; max lr for onecycle)
   double momentum = 0.9;
@@ -37,6 +37,14 @@ struct Config {
   double gamma = 0.1;                             // multistep factor
   double warmup_epochs = 0;        // linear warmup from lr/steps to lr (not for onecycle)
   double label_smoothing = 0;      // cross-entropy label smoothing in [0, 1)
+
+  // --- distribution (world size comes from the launcher's environment or --nproc)
+  int64_t nproc = 0;               // built-in launcher: spawn this many local workers (0 = off)
+  std::string backend = "auto";    // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
+  double bucket_mb = 25;           // gradient bucket cap in MB (as DDP's bucket_cap_mb)
+  int64_t grad_accum = 1;          // micro-batches per optimiser step (communicate once)
+  int64_t lr_ref_batch = 128;      // --lr is for this global batch; scaled linearly to the real one
+  double timeout = 120;            // seconds for rendezvous and every collective
 
   // --- run
   uint64_t seed = 0;               // seeds init, shuffling and augmentation (core/seed.h)

@@ -14,8 +14,16 @@ namespace rt {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;    // an unexpected internal error
 constexpr int kExitUserError = 2;  // bad flags, data, checkpoint: fix the input and re-run
+constexpr int kExitCommError = 3;  // a peer died, stalled or could not be reached
 
 class UserError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A collective or rendezvous failed: a peer died, stalled past the timeout, or is unreachable.
+// The message names this rank, the operation and the cause.
+class CommError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

@@ -24,6 +24,34 @@ void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits,
   }
 }
 
+void reduce_across_ranks(EvalResult& r, Communicator& comm, const torch::Device& device) {
+  if (comm.world_size() == 1) return;
+  const auto c = static_cast<int64_t>(r.confusion.size());
+  // Counts as int64 (exact); the loss sum as float64 in a second tensor.
+  auto counts = torch::empty({c * c + 1}, torch::kInt64);
+  auto* p = counts.data_ptr<int64_t>();
+  for (int64_t t = 0; t < c; ++t)
+    for (int64_t q = 0; q < c; ++q) p[t * c + q] = r.confusion[t][q];
+  p[c * c] = r.samples;
+  auto loss = torch::full({1}, r.loss_sum, torch::kFloat64);
+  counts = counts.to(device);
+  loss = loss.to(device);
+  comm.allreduce_sum(counts, "allreduce of evaluation counts");
+  comm.allreduce_sum(loss, "allreduce of evaluation loss");
+  counts = counts.cpu();
+  p = counts.data_ptr<int64_t>();
+  for (int64_t t = 0; t < c; ++t)
+    for (int64_t q = 0; q < c; ++q) r.confusion[t][q] = p[t * c + q];
+  r.samples = p[c * c];
+  r.loss_sum = loss.cpu().item<double>();
+}
+
+std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size) {
+  std::vector<int64_t> idx;
+  for (int64_t i = rank; i < size; i += world_size) idx.push_back(i);
+  return idx;
+}
+
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
                     const torch::Device& device, const std::vector<int64_t>& indices) {
   std::vector<int64_t> order = indices;

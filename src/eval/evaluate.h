@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "data/dataset.h"
+#include "dist/communicator.h"
 #include "eval/metrics.h"
 #include "model/classifier.h"
 
@@ -21,6 +22,13 @@ struct EvalResult {
 // (all of it when empty) in batches of `batch_size` on `device`.
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
                     const torch::Device& device, const std::vector<int64_t>& indices = {});
+
+// Sums loss, sample count and confusion matrix over all ranks (each evaluated its own shard),
+// so that every rank holds the metrics of the whole split, exactly as one process computes them.
+void reduce_across_ranks(EvalResult& r, Communicator& comm, const torch::Device& device);
+
+// The samples rank `rank` of `world_size` evaluates: rank, rank + W, ... (no padding).
+std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size);
 
 // Adds the outcomes of one batch: logits [B, C], labels [B].
 void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits,

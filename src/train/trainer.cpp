@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -9,6 +10,9 @@
 #include "core/timer.h"
 #include "data/loader.h"
 #include "data/sampler.h"
+#include "dist/grad_sync.h"
+#include "dist/launcher.h"
+#include "dist/rendezvous.h"
 #include "eval/evaluate.h"
 #include "model/registry.h"
 #include "report/writers.h"
@@ -23,55 +27,93 @@ namespace rt {
 namespace {
 
 // Running sums of one epoch's training, kept on the device so that the loop does not
-// synchronise with it every step.
+// synchronise with it every step; summed over ranks at the end of the epoch.
 struct EpochStats {
   torch::Tensor loss_sum, correct;
   int64_t images = 0;
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
     const auto b = labels.size(0);
-    auto l = loss.detach() * static_cast<double>(b);
-    auto c = logits.detach().argmax(1).eq(labels).sum();
+    auto l = loss.detach().to(torch::kFloat64) * static_cast<double>(b);
+    auto c = logits.detach().argmax(1).eq(labels).sum().to(torch::kFloat64);
     loss_sum = loss_sum.defined() ? loss_sum + l : l;
     correct = correct.defined() ? correct + c : c;
     images += b;
   }
   double mean_loss() const { return images ? loss_sum.item<double>() / static_cast<double>(images) : 0; }
   double accuracy() const { return images ? correct.item<double>() / static_cast<double>(images) : 0; }
+  // Whole-epoch figures over all ranks: {mean loss, accuracy, images}.
+  std::array<double, 3> across_ranks(Communicator& comm) const {
+    auto t = torch::stack({loss_sum.reshape({}), correct.reshape({}),
+                           torch::full({}, static_cast<double>(images), loss_sum.options())});
+    comm.allreduce_sum(t, "allreduce of epoch training statistics");
+    t = t.cpu();
+    const double n = t[2].item<double>();
+    return {t[0].item<double>() / n, t[1].item<double>() / n, n};
+  }
 };
 
 std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.pt"; }
+
+// The local device: on CUDA, the local rank picks the GPU.
+torch::Device local_device(const std::string& name, int local_rank) {
+  torch::Device d = resolve_device(name);
+  if (!d.is_cuda()) return d;
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  RT_CHECK_USER(local_rank < count, "local rank {} has no GPU: this host has {} CUDA devices; start "
+                "at most {} workers per host", local_rank, count, count);
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+}
+
+std::vector<torch::Tensor> state_tensors(Classifier& model) {
+  std::vector<torch::Tensor> t = model.parameters();
+  for (auto& b : model.buffers()) t.push_back(b);
+  return t;
+}
 
 }  // namespace
 
 RunSummary train(const Config& cfg) {
   validate(cfg);
   check_model_name(cfg.model);
-  const int64_t threads = set_compute_threads(cfg.threads);
-  const torch::Device device = resolve_device(cfg.device);
+  const DistEnv env = read_dist_env();
+  set_log_rank(env.rank);
+  const char* worker_threads = std::getenv(kWorkerThreadsEnv);
+  const int64_t threads = set_compute_threads(
+      cfg.threads == 0 && worker_threads ? std::atoll(worker_threads) : cfg.threads);
+  const torch::Device device = local_device(cfg.device, env.local_rank);
+  const auto comm = make_communicator(env, cfg.backend, device,
+                                      std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
+  const int world = comm->world_size(), rank = comm->rank();
 
-  // --- data: whole splits in memory, optionally class-balanced subsets
+  // --- data: whole splits in memory, optionally class-balanced subsets; this rank's shard
   const DataSplits splits = load_cifar10(cfg.data);
   RT_CHECK_USER(splits.train.num_classes() == cfg.num_classes,
                 "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes,
                 splits.root, splits.train.num_classes(), splits.train.num_classes());
   const Dataset train_set = balanced_subset(splits.train, cfg.limit_train, cfg.seed);
   const Dataset test_set = balanced_subset(splits.test, cfg.limit_test, cfg.seed);
-  RT_CHECK_USER(cfg.batch_size <= train_set.size(),
-                "--batch-size {} is larger than the {} training images; lower it", cfg.batch_size,
-                train_set.size());
-  const ShardSpec shard{train_set.size(), /*world_size=*/1, /*rank=*/0, /*shuffle=*/true,
-                        /*drop_last=*/false, cfg.seed};
+  RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
+                "world size {} is larger than the data ({} train, {} test images); use fewer workers",
+                world, train_set.size(), test_set.size());
+  const ShardSpec shard{train_set.size(), world, rank, /*shuffle=*/true, /*drop_last=*/false, cfg.seed};
+  RT_CHECK_USER(cfg.batch_size <= shard_size(shard),
+                "--batch-size {} is larger than the {} training images of each of the {} workers; "
+                "lower it", cfg.batch_size, shard_size(shard), world);
   // A last batch of a single image cannot be batch-normalised in training: drop it.
   const bool drop_last = shard_size(shard) % cfg.batch_size == 1;
-  const int64_t steps_per_epoch = drop_last ? shard_size(shard) / cfg.batch_size
+  const int64_t micro_per_epoch = drop_last ? shard_size(shard) / cfg.batch_size
                                             : (shard_size(shard) + cfg.batch_size - 1) / cfg.batch_size;
+  const int64_t steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
+  const int64_t global_batch = cfg.batch_size * world * cfg.grad_accum;
+  // --lr is for --lr-ref-batch images per step; scale linearly (Goyal et al. 2017).
+  const double lr = cfg.lr * static_cast<double>(global_batch) / static_cast<double>(cfg.lr_ref_batch);
 
   // --- model, optimiser, schedule; seeded initialisation
   torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
   auto model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual);
   model->to(device);
   auto optimizer = make_sgd(*model, cfg);
-  const ScheduleSpec schedule{cfg.schedule, cfg.lr,     cfg.milestones,  cfg.gamma,
+  const ScheduleSpec schedule{cfg.schedule,       lr,         cfg.milestones, cfg.gamma,
                               cfg.warmup_epochs, cfg.epochs, steps_per_epoch};
   CheckpointMeta meta;
   meta.model = cfg.model;
@@ -79,9 +121,8 @@ RunSummary train(const Config& cfg) {
   meta.param_count = count_parameters(*model);
   meta.class_names = train_set.class_names;
   meta.history = nlohmann::json::array();
-
   const std::string out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
-  if (!cfg.resume.empty()) {
+  if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
     CheckpointReader reader(checkpoint_path(cfg.resume), device);
     reader.load_model(*model);
     reader.load_optimizer(*optimizer);
@@ -92,40 +133,60 @@ RunSummary train(const Config& cfg) {
                   "{} has already trained {} epochs, more than --epochs {}", cfg.resume,
                   meta.position.epochs_done, cfg.epochs);
   }
+  // --- start-up, all ranks: rank 0's parameters and buffers everywhere
+  auto initial_state = state_tensors(*model);
+  comm->broadcast(initial_state, 0, "broadcast of the initial parameters");
+  GradientSync grad_sync(model->parameters(), *comm,
+                         static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
+  std::vector<torch::Tensor> buffers = model->buffers();
 
-  // --- run folder (only rank 0 writes)
-  make_dirs(out);
+  // --- run folder, only rank 0 writes
   nlohmann::json config_json = to_json(cfg);
   config_json["out"] = out;
   config_json["threads"] = threads;
   config_json["device"] = device.str();
-  config_json["environment"] = environment_json(device);
-  config_json["environment"]["data_format"] = splits.format;
-  config_json["environment"]["train_images"] = train_set.size();
-  config_json["environment"]["test_images"] = test_set.size();
-  config_json["environment"]["param_count"] = meta.param_count;
-  config_json["environment"]["steps_per_epoch"] = steps_per_epoch;
+  auto& environment = config_json["environment"] = environment_json(device);
+  environment["data_format"] = splits.format;
+  environment["train_images"] = train_set.size();
+  environment["test_images"] = test_set.size();
+  environment["param_count"] = meta.param_count;
+  environment["steps_per_epoch"] = steps_per_epoch;
+  environment["world_size"] = world;
+  environment["backend"] = comm->backend();
+  environment["launcher"] = env.launcher;
+  environment["global_batch"] = global_batch;
+  environment["scaled_lr"] = lr;
+  environment["gradient_buckets"] = grad_sync.num_buckets();
   meta.config = config_json;
-  write_json_file(out + "/config.json", config_json);
-
-  log_info("ringtrain train: {} ({} params) on {}, {} threads", cfg.model, meta.param_count,
-           device.str(), threads);
-  log_info("data: {} ({}), {} train / {} test images, batch {}, {} steps/epoch", splits.root,
-           splits.format, train_set.size(), test_set.size(), cfg.batch_size, steps_per_epoch);
+  if (rank == 0) {
+    make_dirs(out);
+    write_json_file(out + "/config.json", config_json);
+  }
+  log_info("ringtrain train: {} ({} params) on {}, {} threads per worker", cfg.model,
+           with_thousands(meta.param_count), device.str(), threads);
+  log_info("world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
+           "batch {}, lr {:.4g} (--lr {} for {} images)",
+           world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr,
+           cfg.lr, cfg.lr_ref_batch);
+  log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", splits.root, splits.format,
+           train_set.size(), test_set.size(), steps_per_epoch);
   if (meta.position.epochs_done > 0) {
     log_info("resumed from {} after epoch {} (step {})", checkpoint_path(cfg.resume),
              meta.position.epochs_done, meta.position.global_step);
   }
   log_info("writing to {}", out);
 
-  const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, steps_per_epoch / 10);
-  Progress progress(/*enabled=*/log_rank() == 0, stdout_is_tty(), log_every);
+  const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, micro_per_epoch / 10);
+  Progress progress(/*enabled=*/rank == 0, stdout_is_tty(), log_every);
+  const auto ce_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg.label_smoothing);
   EvalResult last_eval;
   bool evaluated = false;
   for (int64_t epoch = meta.position.epochs_done; epoch < cfg.epochs; ++epoch) {
-    // --- one epoch of training: batch -> forward -> loss -> backward -> step
+    // --- one epoch, all ranks: batch -> forward -> loss -> backward (buckets reduce as they
+    //     fill) -> wait -> step
     Stopwatch epoch_clock;
     model->train();
+    grad_sync.reset_stats();
     LoaderSpec spec;
     spec.batch_size = cfg.batch_size;
     spec.augment = cfg.augment;
@@ -136,66 +197,96 @@ RunSummary train(const Config& cfg) {
     BatchLoader loader(train_set, epoch_shard(shard, epoch), spec);
     progress.begin_epoch(epoch, cfg.epochs, loader.num_batches());
     EpochStats stats;
-    double lr = 0;
+    double step_lr = 0;
     while (auto batch = loader.next()) {
-      lr = lr_at_step(schedule, meta.position.global_step);
-      set_learning_rate(*optimizer, lr);
+      const int64_t micro = batch->index % cfg.grad_accum;  // position within the step
+      const int64_t micro_in_step = std::min(cfg.grad_accum, loader.num_batches() - (batch->index - micro));
+      const bool last_micro = micro == micro_in_step - 1;
+      if (micro == 0) {
+        step_lr = lr_at_step(schedule, meta.position.global_step);
+        set_learning_rate(*optimizer, step_lr);
+        optimizer->zero_grad(/*set_to_none=*/true);
+        comm->broadcast(buffers, 0, "broadcast of BatchNorm buffers");  // as DDP's broadcast_buffers
+      }
       const auto images = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
-      optimizer->zero_grad(/*set_to_none=*/true);
+      grad_sync.set_sync(last_micro);
       const auto logits = model->forward(images);
-      const auto loss = torch::nn::functional::cross_entropy(
-          logits, labels,
-          torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg.label_smoothing));
-      loss.backward();
-      optimizer->step();
-      ++meta.position.global_step;
+      const auto loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
+      (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
       stats.add(loss, logits, labels);
-      const int64_t step = batch->index + 1;
-      if (step % log_every == 0 || step == loader.num_batches() || stdout_is_tty()) {
+      if (last_micro) {
+        grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
+        optimizer->step();
+        ++meta.position.global_step;
+      }
+      const int64_t done = batch->index + 1;
+      if (done % log_every == 0 || done == loader.num_batches() || stdout_is_tty()) {
         const double mean_loss = stats.mean_loss();
         RT_CHECK_USER(std::isfinite(mean_loss),
-                      "training diverged: the loss is not finite at epoch {} step {}; lower --lr "
-                      "or add --warmup-epochs",
-                      epoch + 1, step);
-        progress.update(step, stats.images, mean_loss, stats.accuracy(), lr);
+                      "training diverged on rank {}: the loss is not finite at epoch {} step {}; "
+                      "lower --lr or add --warmup-epochs",
+                      rank, epoch + 1, meta.position.global_step);
+        progress.update(done, stats.images * world, mean_loss, stats.accuracy(), step_lr);  // img/s of all ranks
       }
     }
     progress.end_epoch();
     const double train_seconds = epoch_clock.seconds();
+    const auto [train_loss, train_accuracy, train_images] = stats.across_ranks(*comm);
 
-    // --- every epoch, every rank: evaluate on the test split
-    last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device);
+    // --- every epoch, all ranks: evaluate a shard each, sum the counts
+    last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device,
+                         eval_shard(test_set.size(), rank, world));
+    reduce_across_ranks(last_eval, *comm, device);
     evaluated = true;
     ++meta.position.epochs_done;
     const double epoch_seconds = epoch_clock.seconds();
-    meta.history.push_back({{"epoch", epoch + 1},
-                            {"train_loss", stats.mean_loss()},
-                            {"train_accuracy", stats.accuracy()},
-                            {"test_loss", last_eval.loss()},
-                            {"test_accuracy", last_eval.accuracy()},
-                            {"lr", lr},
-                            {"train_seconds", train_seconds},
-                            {"seconds", epoch_seconds},
-                            {"images_per_second", static_cast<double>(stats.images) / train_seconds}});
+    const CommStats& cs = grad_sync.stats();
+    const double steps = static_cast<double>(std::max<int64_t>(cs.steps, 1));
+    meta.history.push_back(
+        {{"epoch", epoch + 1},
+         {"train_loss", train_loss},
+         {"train_accuracy", train_accuracy},
+         {"test_loss", last_eval.loss()},
+         {"test_accuracy", last_eval.accuracy()},
+         {"lr", step_lr},
+         {"train_seconds", train_seconds},
+         {"seconds", epoch_seconds},
+         {"images_per_second", train_images / train_seconds},
+         {"world_size", world},
+         {"global_batch", global_batch},
+         {"comm", {{"backend", comm->backend()},
+                   {"buckets", cs.buckets},
+                   {"bytes_allreduced_per_step", static_cast<double>(cs.bytes_allreduced) / steps},
+                   {"exposed_comm_seconds_per_step", cs.exposed_comm_seconds / steps},
+                   {"compute_seconds_per_step", (train_seconds - cs.exposed_comm_seconds) / steps},
+                   {"allreduce_seconds_per_step", cs.allreduce_seconds / steps},
+                   {"exposed_comm_share", cs.exposed_comm_seconds / train_seconds},
+                   {"overlap_share", cs.allreduce_seconds > 0 ? 1.0 - cs.exposed_comm_seconds / cs.allreduce_seconds : 0.0}}}});
     log_info("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.4g} | "
              "{:.0f} img/s | {}",
-             epoch + 1, cfg.epochs, stats.mean_loss(), 100 * stats.accuracy(), last_eval.loss(),
-             100 * last_eval.accuracy(), lr, static_cast<double>(stats.images) / train_seconds,
+             epoch + 1, cfg.epochs, train_loss, 100 * train_accuracy, last_eval.loss(),
+             100 * last_eval.accuracy(), step_lr, train_images / train_seconds,
              format_duration(epoch_seconds));
 
     // --- every epoch, only rank 0: history and checkpoint
-    write_json_file(out + "/history.json", meta.history);
-    save_checkpoint(checkpoint_path(out), *model, *optimizer, meta);
+    if (rank == 0) {
+      write_json_file(out + "/history.json", meta.history);
+      save_checkpoint(checkpoint_path(out), *model, *optimizer, meta);
+    }
   }
 
-  // --- end of run, only rank 0: final metrics and reports
-  if (!evaluated) last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device);
+  // --- end of run: final metrics (all ranks evaluate), reports (only rank 0)
+  if (!evaluated) {
+    last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world));
+    reduce_across_ranks(last_eval, *comm, device);
+  }
   RunSummary summary;
   summary.out_dir = out;
   summary.test_accuracy = last_eval.accuracy();
   double total_seconds = 0, train_seconds = 0, train_images = 0;
   int64_t best_epoch = 0;
+  nlohmann::json last_comm;
   for (const auto& h : meta.history) {
     total_seconds += h.at("seconds").get<double>();
     train_seconds += h.at("train_seconds").get<double>();
@@ -204,23 +295,27 @@ RunSummary train(const Config& cfg) {
       summary.best_test_accuracy = h.at("test_accuracy").get<double>();
       best_epoch = h.at("epoch").get<int64_t>();
     }
+    if (h.contains("comm")) last_comm = h.at("comm");
   }
   summary.train_images_per_second = train_seconds > 0 ? train_images / train_seconds : 0;
-  write_evaluation_outputs(out, last_eval, test_set.class_names,
-                           {{"model", cfg.model},
-                            {"param_count", meta.param_count},
-                            {"epochs", meta.position.epochs_done},
-                            {"steps", meta.position.global_step},
-                            {"world_size", 1},
-                            {"global_batch", cfg.batch_size},
-                            {"test_accuracy", summary.test_accuracy},
-                            {"best_test_accuracy", summary.best_test_accuracy},
-                            {"best_epoch", best_epoch},
-                            {"total_seconds", total_seconds},
-                            {"train_seconds", train_seconds},
-                            {"train_images_per_second", summary.train_images_per_second},
-                            {"checkpoint", checkpoint_path(out)},
-                            {"environment", config_json["environment"]}});
+  if (rank == 0) {
+    write_evaluation_outputs(out, last_eval, test_set.class_names,
+                             {{"model", cfg.model},
+                              {"param_count", meta.param_count},
+                              {"epochs", meta.position.epochs_done},
+                              {"steps", meta.position.global_step},
+                              {"world_size", world},
+                              {"global_batch", global_batch},
+                              {"test_accuracy", summary.test_accuracy},
+                              {"best_test_accuracy", summary.best_test_accuracy},
+                              {"best_epoch", best_epoch},
+                              {"total_seconds", total_seconds},
+                              {"train_seconds", train_seconds},
+                              {"train_images_per_second", summary.train_images_per_second},
+                              {"comm_last_epoch", last_comm},
+                              {"checkpoint", checkpoint_path(out)},
+                              {"environment", environment}});
+  }
   log_info("done: test accuracy {:.2f}% (best {:.2f}% at epoch {}), {:.0f} img/s, {} in total; see {}/",
            100 * summary.test_accuracy, 100 * summary.best_test_accuracy, best_epoch,
            summary.train_images_per_second, format_duration(total_seconds), out);

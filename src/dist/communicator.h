@@ -1,0 +1,45 @@
+// Communicator: what training needs from the other ranks. Two implementations: SingleProcess
+// (world size 1, every call a no-op, so the loop never branches on world size) and C10d
+// (ProcessGroupGloo on CPU tensors, ProcessGroupNCCL on CUDA tensors; both run ring
+// allreduce: our Ring-AllReduce). Only src/dist/ names Gloo or NCCL.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rt {
+
+// A collective in flight. wait() blocks until it completes or the timeout passes, and
+// throws CommError naming the operation and what went wrong.
+class PendingWork {
+ public:
+  virtual ~PendingWork() = default;
+  virtual void wait() = 0;
+  virtual bool is_completed() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual std::string backend() const = 0;  // "none", "gloo" or "nccl"
+
+  // In-place sum over ranks, started asynchronously.
+  virtual std::unique_ptr<PendingWork> allreduce_sum_async(torch::Tensor& t,
+                                                           const std::string& what) = 0;
+  // In-place broadcast of every tensor from `root`.
+  virtual void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) = 0;
+  virtual void barrier(const std::string& what) = 0;
+
+  void allreduce_sum(torch::Tensor& t, const std::string& what) { allreduce_sum_async(t, what)->wait(); }
+};
+
+// World size 1: nothing to communicate.
+std::unique_ptr<Communicator> make_single_process_communicator();
+
+}  // namespace rt

@@ -1,0 +1,78 @@
+// Gradient synchronisation as PyTorch DDP's Reducer does it: parameters are grouped into
+// buckets of at most `bucket_cap_bytes`, in reverse order of registration (about the order in
+// which backward produces their gradients). A hook on each parameter copies its gradient,
+// divided by the world size, into its bucket; when a bucket is full its allreduce starts at
+// once, while backward goes on computing earlier layers. finish() waits for all buckets and
+// writes the averaged gradients back into param.grad().
+//
+// Note [Bucket order]: every rank must launch the same collectives in the same order. Buckets
+// are launched strictly in index order: a bucket that fills early waits for the ones before it.
+//
+// Note [Accumulation]: with gradient accumulation, hooks are inactive (set_sync(false)) for all
+// but the last micro-batch; on the last one a hook adds the gradient accumulated so far in
+// param.grad() to the new one before copying it into the bucket.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "dist/communicator.h"
+
+namespace rt {
+
+struct CommStats {
+  int64_t steps = 0;
+  int64_t bytes_allreduced = 0;         // payload bytes per step x steps
+  double exposed_comm_seconds = 0;      // time finish() spent waiting after backward
+  double allreduce_seconds = 0;         // first bucket launch -> last bucket done, summed
+  int64_t buckets = 0;                  // buckets per step
+};
+
+class GradientSync {
+ public:
+  // `params` in registration order. With `overlap` false, nothing is launched during
+  // backward: finish() reduces every bucket afterwards (the flat reference behaviour).
+  GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_cap_bytes,
+               bool overlap = true);
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  // Whether the next backward communicates (false for non-final accumulation micro-batches).
+  void set_sync(bool sync) { sync_ = sync; }
+  // Call after backward when sync was on: waits for every bucket, writes averaged gradients.
+  void finish();
+
+  const CommStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = CommStats{}; stats_.buckets = static_cast<int64_t>(buckets_.size()); }
+  size_t num_buckets() const { return buckets_.size(); }
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;    // indices into params_
+    std::vector<int64_t> offsets;  // element offset of each parameter in `flat`
+    torch::Tensor flat;            // [sum of numel] same dtype/device as the parameters
+    std::vector<bool> filled;      // per slot: gradient copied in this step
+    size_t ready = 0;              // number of filled slots
+    std::unique_ptr<PendingWork> work;
+  };
+  void on_grad(size_t param, const torch::Tensor& grad);
+  void launch_ready_buckets();
+
+  std::vector<torch::Tensor> params_;
+  std::vector<std::pair<size_t, size_t>> where_;  // param -> (bucket, slot)
+  std::vector<Bucket> buckets_;
+  Communicator& comm_;
+  bool overlap_;
+  bool sync_ = true;
+  size_t next_launch_ = 0;
+  double first_launch_ = -1;
+  std::vector<unsigned> hook_ids_;
+  CommStats stats_;
+  std::mutex mu_;
+};
+
+}  // namespace rt

@@ -1,0 +1,208 @@
+#include "dist/launcher.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "core/errors.h"
+#include "core/log.h"
+
+namespace rt {
+
+namespace {
+
+volatile sig_atomic_t g_signal = 0;
+void on_signal(int sig) { g_signal = sig; }
+
+// A free TCP port on 127.0.0.1 for the store (released just before the workers bind it).
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  if (fd >= 0) close(fd);
+  RT_CHECK_USER(ok, "cannot find a free port for the workers' store: {}", std::strerror(errno));
+  return ntohs(a.sin_port);
+}
+
+struct Worker {
+  int rank = 0;
+  pid_t pid = -1;
+  int out_fd = -1, err_fd = -1;
+  std::string out_buf, err_buf, last_error;
+  bool running = true;
+  int exit_code = 0;
+};
+
+// Prints the complete lines in `buf` with the rank prefix; keeps the incomplete tail.
+void flush_lines(Worker& w, std::string& buf, bool to_stderr, bool all) {
+  size_t start = 0;
+  for (size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
+    std::string line = buf.substr(start, nl - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (to_stderr && !line.empty()) w.last_error = line;
+    const std::string text = fmt::format("[rank {}] {}", w.rank, line);
+    to_stderr ? print_error_line(text) : print_line(text);
+  }
+  buf.erase(0, start);
+  if (all && !buf.empty()) {
+    buf += '\n';
+    flush_lines(w, buf, to_stderr, false);
+  }
+}
+
+pid_t spawn(const LaunchSpec& spec, int rank, int port, int out_pipe[2], int err_pipe[2]) {
+  const pid_t pid = fork();
+  RT_CHECK_USER(pid >= 0, "cannot start worker {}: {}", rank, std::strerror(errno));
+  if (pid > 0) return pid;
+  // Child: die with the launcher; report through the pipes; run this binary again.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  dup2(out_pipe[1], STDOUT_FILENO);
+  dup2(err_pipe[1], STDERR_FILENO);
+  close(out_pipe[0]);
+  close(err_pipe[0]);
+  setenv("RANK", std::to_string(rank).c_str(), 1);
+  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  setenv("WORLD_SIZE", std::to_string(spec.nproc).c_str(), 1);
+  setenv("LOCAL_WORLD_SIZE", std::to_string(spec.nproc).c_str(), 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  setenv(kWorkerEnv, "1", 1);
+  setenv(kWorkerThreadsEnv, std::to_string(spec.threads_per_worker).c_str(), 1);
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv("/proc/self/exe", argv.data());
+  std::fprintf(stderr, "cannot run /proc/self/exe: %s\n", std::strerror(errno));
+  _exit(kExitFailure);
+}
+
+}  // namespace
+
+int launch_local_workers(const LaunchSpec& spec) {
+  const char* env_port = std::getenv("MASTER_PORT");
+  const int port = env_port && *env_port ? std::atoi(env_port) : free_port();
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<Worker> workers(static_cast<size_t>(spec.nproc));
+  for (int r = 0; r < spec.nproc; ++r) {
+    int out_pipe[2], err_pipe[2];
+    RT_CHECK_USER(pipe2(out_pipe, O_CLOEXEC) == 0 && pipe2(err_pipe, O_CLOEXEC) == 0, "cannot create pipes: {}", std::strerror(errno));
+    Worker& w = workers[static_cast<size_t>(r)];
+    w.rank = r;
+    w.pid = spawn(spec, r, port, out_pipe, err_pipe);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    w.out_fd = out_pipe[0];
+    w.err_fd = err_pipe[0];
+  }
+  print_line(fmt::format("ringtrain: started {} workers (MASTER_ADDR=127.0.0.1 MASTER_PORT={}, {} "
+                         "threads each)",
+                         spec.nproc, port, spec.threads_per_worker));
+
+  int failed_rank = -1, result = kExitOk;
+  int forwarded_signal = 0;
+  auto stop_at = std::chrono::steady_clock::time_point::max();
+  auto stop_all = [&](int sig) {
+    for (auto& w : workers) {
+      if (w.running) kill(w.pid, sig);
+    }
+  };
+  size_t running = workers.size();
+  while (running > 0) {
+    // Output of every worker, line by line, with its rank.
+    std::vector<pollfd> fds;
+    std::vector<std::pair<Worker*, bool>> owners;
+    for (auto& w : workers) {
+      for (bool is_err : {false, true}) {
+        const int fd = is_err ? w.err_fd : w.out_fd;
+        if (fd >= 0) {
+          fds.push_back({fd, POLLIN, 0});
+          owners.push_back({&w, is_err});
+        }
+      }
+    }
+    if (!fds.empty()) poll(fds.data(), fds.size(), 100);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto [w, is_err] = owners[i];
+      char chunk[65536];
+      const ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
+      std::string& buf = is_err ? w->err_buf : w->out_buf;
+      if (n > 0) {
+        buf.append(chunk, static_cast<size_t>(n));
+        flush_lines(*w, buf, is_err, false);
+      } else if (n == 0 || errno != EINTR) {
+        flush_lines(*w, buf, is_err, true);
+        close(fds[i].fd);
+        (is_err ? w->err_fd : w->out_fd) = -1;
+      }
+    }
+    // Signals to the launcher go to every worker; a second one kills them.
+    if (g_signal != 0) {
+      const int sig = g_signal;
+      g_signal = 0;
+      stop_all(forwarded_signal ? SIGKILL : sig);
+      forwarded_signal = sig;
+      if (result == kExitOk) result = 128 + sig;
+    }
+    // Reap finished workers; the first failure stops the rest.
+    for (auto& w : workers) {
+      if (!w.running) continue;
+      int status = 0;
+      if (waitpid(w.pid, &status, WNOHANG) != w.pid) continue;
+      w.running = false;
+      --running;
+      w.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (w.exit_code != 0 && failed_rank < 0 && !forwarded_signal) {
+        failed_rank = w.rank;
+        // Its last words may still be in the pipe.
+        for (int fd : {w.err_fd, w.out_fd}) {
+          if (fd < 0) continue;
+          char chunk[65536];
+          ssize_t n;
+          while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+            (fd == w.err_fd ? w.err_buf : w.out_buf).append(chunk, static_cast<size_t>(n));
+          }
+        }
+        flush_lines(w, w.out_buf, false, true);
+        flush_lines(w, w.err_buf, true, true);
+        result = w.exit_code;
+        stop_all(SIGTERM);
+        stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      }
+    }
+    if (std::chrono::steady_clock::now() > stop_at) stop_all(SIGKILL);  // did not stop in time
+  }
+  if (failed_rank >= 0) {
+    const auto& w = workers[static_cast<size_t>(failed_rank)];
+    print_error_line(fmt::format("ringtrain: error: worker rank {} failed with exit code {}{}{}; the "
+                                 "other workers were stopped",
+                                 failed_rank, w.exit_code, w.last_error.empty() ? "" : ": ",
+                                 w.last_error));
+  }
+  return result;
+}
+
+}  // namespace rt

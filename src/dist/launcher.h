@@ -1,0 +1,28 @@
+// The built-in launcher (`ringtrain train --nproc N`): starts N local workers (this same
+// binary, same arguments), each with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
+// and its share of the cores; prefixes every output line with the worker's rank; forwards
+// SIGINT/SIGTERM; and when a worker fails, stops the others promptly and reports which rank
+// failed and its last error line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rt {
+
+// Set in each worker's environment: a worker never launches workers itself.
+constexpr const char* kWorkerEnv = "RINGTRAIN_LAUNCHED";
+// Compute threads for a worker that was not given --threads.
+constexpr const char* kWorkerThreadsEnv = "RINGTRAIN_WORKER_THREADS";
+
+struct LaunchSpec {
+  int nproc = 1;
+  std::vector<std::string> argv;  // the command line to run in each worker (argv[0] ignored)
+  int threads_per_worker = 1;
+};
+
+// Runs the workers to completion; returns the exit code for the launcher: 0 when all
+// succeeded, else the first failed worker's code (128 + signal when it was killed).
+int launch_local_workers(const LaunchSpec& spec);
+
+}  // namespace rt

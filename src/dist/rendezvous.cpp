@@ -1,0 +1,54 @@
+#include "dist/rendezvous.h"
+
+#include <cstdlib>
+
+#include "core/errors.h"
+
+namespace rt {
+
+namespace {
+
+const char* env_or_null(const char* name) {
+  const char* v = std::getenv(name);
+  return (v && *v) ? v : nullptr;
+}
+
+int env_int(const char* name, int fallback, int min_value) {
+  const char* v = env_or_null(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  RT_CHECK_USER(end && *end == '\0' && x >= min_value && x <= 1 << 20,
+                "environment variable {}={} is not an integer >= {}", name, v, min_value);
+  return static_cast<int>(x);
+}
+
+}  // namespace
+
+DistEnv read_dist_env() {
+  DistEnv e;
+  // Checked in this order: an explicit RANK (our launcher, torchrun) wins over MPI and Slurm.
+  struct Source {
+    const char* launcher;
+    const char *rank, *size, *local;
+  };
+  const Source sources[] = {{"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
+                            {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+                            {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"}};
+  for (const auto& s : sources) {
+    if (!env_or_null(s.rank)) continue;
+    e.launcher = s.launcher;
+    e.rank = env_int(s.rank, 0, 0);
+    e.world_size = env_int(s.size, 1, 1);
+    e.local_rank = env_int(s.local, 0, 0);
+    break;
+  }
+  RT_CHECK_USER(e.rank < e.world_size, "rank {} is not below the world size {} ({} environment)",
+                e.rank, e.world_size, e.launcher);
+  if (const char* addr = env_or_null("MASTER_ADDR")) e.master_addr = addr;
+  e.master_port = env_int("MASTER_PORT", e.master_port, 1);
+  RT_CHECK_USER(e.master_port <= 65535, "MASTER_PORT={} is not a TCP port", e.master_port);
+  return e;
+}
+
+}  // namespace rt
