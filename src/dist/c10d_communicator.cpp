@@ -173,7 +173,7 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
 
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<uint16_t>(env.master_port);
-  opts.isServer = env.rank == 0;
+  opts.isServer = env.rank == 0 && !env.agent_store;
   opts.numWorkers = env.world_size;
   opts.timeout = timeout;
   if (opts.isServer) opts.masterListenFd = bind_store_socket(env.master_addr, env.master_port);

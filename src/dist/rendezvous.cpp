@@ -45,6 +45,8 @@ DistEnv read_dist_env() {
   }
   RT_CHECK_USER(e.rank < e.world_size, "rank {} is not below the world size {} ({} environment)",
                 e.rank, e.world_size, e.launcher);
+  const char* agent = env_or_null("TORCHELASTIC_USE_AGENT_STORE");
+  e.agent_store = agent && std::string(agent) == "True";
   if (const char* addr = env_or_null("MASTER_ADDR")) e.master_addr = addr;
   e.master_port = env_int("MASTER_PORT", e.master_port, 1);
   RT_CHECK_USER(e.master_port <= 65535, "MASTER_PORT={} is not a TCP port", e.master_port);

@@ -24,6 +24,9 @@ struct DistEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string launcher = "none";  // "torchrun" (RANK/WORLD_SIZE), "mpirun", "srun" or "none"
+  // torchrun's agent already serves the store on MASTER_ADDR:MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every rank, rank 0 included, connects as a client.
+  bool agent_store = false;
 };
 
 // Reads the environment; throws UserError for malformed or inconsistent values.

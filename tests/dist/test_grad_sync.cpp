@@ -1,0 +1,201 @@
+// Gradient synchronisation against independent references: one flat allreduce after
+// backward, and a single process training on the union of the ranks' batches.
+#include <gtest/gtest.h>
+
+#include "dist/grad_sync.h"
+#include "dist/ranks.h"
+#include "eval/evaluate.h"
+#include "model/registry.h"
+
+namespace rt {
+
+namespace {
+
+// A BN-free conv net: with BatchNorm, per-rank batch statistics would differ from the
+// statistics of the whole batch, so only BN-free models train identically (or --sync-bn).
+struct SmallNet : torch::nn::Module {
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
+  torch::nn::Linear fc{nullptr};
+  SmallNet() {
+    c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)));
+    c2 = register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2)));
+    fc = register_module("fc", torch::nn::Linear(16, 10));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto h = torch::relu(c2(torch::relu(c1(x))));
+    return fc(torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1));
+  }
+};
+
+// The fixed global batch of step `step`: 2B images and labels.
+std::pair<torch::Tensor, torch::Tensor> global_batch(int step, int64_t b2) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1000 + step);
+  return {torch::randn({b2, 3, 16, 16}, gen), torch::randint(0, 10, {b2}, gen, torch::kInt64)};
+}
+
+std::shared_ptr<SmallNet> make_net() {
+  torch::manual_seed(3);
+  return std::make_shared<SmallNet>();
+}
+
+std::vector<torch::Tensor> flat_params(SmallNet& net) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : net.parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+TEST(GradSync, TwoRanksWithBatchBMatchOneRankWithBatch2B) {
+  constexpr int kSteps = 5;
+  constexpr int64_t kB = 6;
+  // Reference: one process, global batch 2B.
+  auto ref = make_net();
+  torch::optim::SGD ref_opt(ref->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(1e-4));
+  for (int s = 0; s < kSteps; ++s) {
+    auto [x, y] = global_batch(s, 2 * kB);
+    ref_opt.zero_grad();
+    torch::nn::functional::cross_entropy(ref->forward(x), y).backward();
+    ref_opt.step();
+  }
+  const auto expected = flat_params(*ref);
+
+  std::vector<std::vector<torch::Tensor>> results(2);
+  // Models are made before the rank threads start: seeding is process-global.
+  const std::vector<std::shared_ptr<SmallNet>> nets = {make_net(), make_net()};
+  test::run_ranks(2, [&](int rank, Communicator& comm) {
+    auto net = nets[static_cast<size_t>(rank)];
+    torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(1e-4));
+    // A small bucket cap: several buckets, launched during backward.
+    GradientSync sync(net->parameters(), comm, /*bucket_cap_bytes=*/2048);
+    EXPECT_GT(sync.num_buckets(), 2u);
+    for (int s = 0; s < kSteps; ++s) {
+      auto [x, y] = global_batch(s, 2 * kB);
+      opt.zero_grad();
+      torch::nn::functional::cross_entropy(net->forward(x.narrow(0, rank * kB, kB)), y.narrow(0, rank * kB, kB)).backward();
+      sync.finish();
+      opt.step();
+    }
+    EXPECT_EQ(sync.stats().steps, kSteps);
+    results[static_cast<size_t>(rank)] = flat_params(*net);
+  });
+  double max_diff = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_TRUE(torch::equal(results[0][i], results[1][i])) << "ranks differ in parameter " << i;
+    max_diff = std::max(max_diff, (results[0][i] - expected[i]).abs().max().item<double>());
+  }
+  EXPECT_LT(max_diff, 1e-5) << "2 ranks x B vs 1 rank x 2B: max |difference| " << max_diff;
+  std::printf("2 ranks x B vs 1 rank x 2B after %d steps: max |difference| %.3g\n", kSteps, max_diff);
+}
+
+TEST(GradSync, BucketedOverlapEqualsOneFlatAllreduceAfterBackward) {
+  for (int64_t cap : {int64_t{512}, int64_t{4096}, int64_t{1} << 30}) {
+    const std::vector<std::shared_ptr<SmallNet>> nets = {make_net(), make_net(), make_net()};
+    test::run_ranks(3, [&](int rank, Communicator& comm) {
+      auto net = nets[static_cast<size_t>(rank)];
+      auto [x, y] = global_batch(rank, 5);  // every rank its own data
+      // Reference: plain backward, then one allreduce of all gradients concatenated.
+      torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+      std::vector<torch::Tensor> grads;
+      for (auto& p : net->parameters()) grads.push_back(p.grad().reshape(-1));
+      auto flat = torch::cat(grads);
+      comm.allreduce_sum(flat, "reference allreduce");
+      flat /= comm.world_size();
+      // Bucketed, overlapped path on the same data.
+      for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+      {
+        GradientSync sync(net->parameters(), comm, cap);
+        torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+        sync.finish();
+      }
+      std::vector<torch::Tensor> synced;
+      for (auto& p : net->parameters()) synced.push_back(p.grad().reshape(-1));
+      const double diff = (torch::cat(synced) - flat).abs().max().item<double>();
+      EXPECT_LT(diff, 1e-6) << "cap " << cap << " rank " << rank;
+    });
+  }
+}
+
+TEST(GradSync, AccumulationCommunicatesOnceAndAveragesAllMicroBatches) {
+  // 2 ranks x 2 micro-batches of 3 == one process with the 12 images (losses averaged).
+  auto ref = make_net();
+  auto [x, y] = global_batch(7, 12);
+  torch::nn::functional::cross_entropy(ref->forward(x), y).backward();
+  std::vector<torch::Tensor> expected;
+  for (auto& p : ref->parameters()) expected.push_back(p.grad().clone());
+  const std::vector<std::shared_ptr<SmallNet>> nets = {make_net(), make_net()};
+  test::run_ranks(2, [&](int rank, Communicator& comm) {
+    auto net = nets[static_cast<size_t>(rank)];
+    GradientSync sync(net->parameters(), comm, 4096);
+    for (int micro = 0; micro < 2; ++micro) {
+      sync.set_sync(micro == 1);
+      const int64_t begin = rank * 6 + micro * 3;
+      (torch::nn::functional::cross_entropy(net->forward(x.narrow(0, begin, 3)), y.narrow(0, begin, 3)) / 2.0).backward();
+    }
+    sync.finish();
+    EXPECT_EQ(sync.stats().steps, 1);
+    auto params = net->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      EXPECT_LT((params[i].grad() - expected[i]).abs().max().item<double>(), 1e-6) << i;
+    }
+  });
+}
+
+TEST(DistEval, ShardedEvaluationEqualsSingleProcess) {
+  Dataset data;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  data.images = torch::randint(0, 256, {37, 3, 32, 32}, gen, torch::kUInt8);
+  data.labels = torch::randint(0, 10, {37}, gen, torch::kInt64);
+  data.class_names = std::vector<std::string>(10, "c");
+  torch::manual_seed(0);
+  auto model = make_model("resnet20", 10);
+  const EvalResult single = evaluate(*model, data, 8, torch::kCPU);
+  std::vector<std::shared_ptr<Classifier>> models;
+  for (int r = 0; r < 3; ++r) {
+    torch::manual_seed(0);
+    models.push_back(make_model("resnet20", 10));
+  }
+  test::run_ranks(3, [&](int rank, Communicator& comm) {
+    EvalResult r = evaluate(*models[static_cast<size_t>(rank)], data, 8, torch::kCPU, eval_shard(data.size(), rank, 3));
+    reduce_across_ranks(r, comm, torch::kCPU);
+    EXPECT_EQ(r.confusion, single.confusion);
+    EXPECT_EQ(r.samples, 37);
+    EXPECT_NEAR(r.loss_sum, single.loss_sum, 1e-4);
+  });
+}
+
+TEST(DistEnvTest, ReadsTorchrunMpiAndSlurmVariables) {
+  auto clear = [] {
+    for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                          "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID",
+                          "MASTER_ADDR", "MASTER_PORT"}) unsetenv(v);
+  };
+  clear();
+  EXPECT_EQ(read_dist_env().world_size, 1);
+  setenv("SLURM_PROCID", "3", 1);
+  setenv("SLURM_NTASKS", "8", 1);
+  setenv("SLURM_LOCALID", "1", 1);
+  auto e = read_dist_env();
+  EXPECT_EQ(e.launcher, "srun");
+  EXPECT_EQ(e.rank, 3);
+  EXPECT_EQ(e.world_size, 8);
+  EXPECT_EQ(e.local_rank, 1);
+  setenv("OMPI_COMM_WORLD_RANK", "2", 1);
+  setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
+  EXPECT_EQ(read_dist_env().launcher, "mpirun");
+  setenv("RANK", "1", 1);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "10.0.0.7", 1);
+  setenv("MASTER_PORT", "1234", 1);
+  e = read_dist_env();
+  EXPECT_EQ(e.launcher, "torchrun");
+  EXPECT_EQ(e.master_addr, "10.0.0.7");
+  EXPECT_EQ(e.master_port, 1234);
+  setenv("RANK", "2", 1);
+  EXPECT_THROW(read_dist_env(), UserError);  // rank 2 of 2
+  setenv("MASTER_PORT", "http", 1);
+  EXPECT_THROW(read_dist_env(), UserError);
+  clear();
+}
+
+}  // namespace rt
