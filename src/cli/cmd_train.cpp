@@ -38,6 +38,7 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--nproc", &Config::nproc, "Spawn N local workers (data-parallel; 0 = use the launcher's environment)");
   o->add("--backend", &Config::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)");
   o->add("--bucket-mb", &Config::bucket_mb, "Gradient bucket cap in MB");
+  o->add_flag("--sync-bn", &Config::sync_bn, "BatchNorm statistics over all ranks (SyncBatchNorm)");
   o->add("--grad-accum", &Config::grad_accum, "Micro-batches per optimiser step (one allreduce per step)");
   o->add("--lr-ref-batch", &Config::lr_ref_batch, "--lr is for this global batch; it is scaled linearly");
   o->add("--timeout", &Config::timeout, "Seconds for rendezvous and each collective");

@@ -42,6 +42,7 @@ struct Config {
   int64_t nproc = 0;               // built-in launcher: spawn this many local workers (0 = off)
   std::string backend = "auto";    // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
   double bucket_mb = 25;           // gradient bucket cap in MB (as DDP's bucket_cap_mb)
+  bool sync_bn = false;            // BatchNorm statistics over all ranks (else rank 0's buffers)
   int64_t grad_accum = 1;          // micro-batches per optimiser step (communicate once)
   int64_t lr_ref_batch = 128;      // --lr is for this global batch; scaled linearly to the real one
   double timeout = 120;            // seconds for rendezvous and every collective

@@ -16,9 +16,9 @@ class OptionABlockImpl : public nn::Module {
  public:
   OptionABlockImpl(int64_t in, int64_t out, int64_t stride)
       : conv1(register_module("conv1", conv3x3(in, out, stride))),
-        bn1(register_module("bn1", nn::BatchNorm2d(out))),
+        bn1(register_module("bn1", BatchNorm(out))),
         conv2(register_module("conv2", conv3x3(out, out, 1))),
-        bn2(register_module("bn2", nn::BatchNorm2d(out))),
+        bn2(register_module("bn2", BatchNorm(out))),
         pad_channels_((out - in) / 2),
         subsample_(stride != 1 || in != out) {}
 
@@ -37,9 +37,9 @@ class OptionABlockImpl : public nn::Module {
   }
 
   nn::Conv2d conv1;
-  nn::BatchNorm2d bn1;
+  BatchNorm bn1;
   nn::Conv2d conv2;
-  nn::BatchNorm2d bn2;
+  BatchNorm bn2;
 
  private:
   int64_t pad_channels_;
@@ -54,7 +54,7 @@ CifarResNet::CifarResNet(std::string name, int64_t blocks_per_stage, int64_t num
     : name_(std::move(name)), num_classes_(num_classes) {
   torch::NoGradGuard no_grad;
   conv1 = register_module("conv1", conv3x3(3, 16, 1));
-  bn1 = register_module("bn1", nn::BatchNorm2d(16));
+  bn1 = register_module("bn1", BatchNorm(16));
   int64_t in = 16;
   const int64_t widths[3] = {16, 32, 64};
   nn::Sequential* stages[3] = {&layer1, &layer2, &layer3};

@@ -5,6 +5,7 @@
 // layer1..3, linear. resnet20 has 0.27M parameters: the small, fast models for CPU work.
 #pragma once
 
+#include "model/batchnorm.h"
 #include "model/classifier.h"
 
 namespace rt {
@@ -21,7 +22,7 @@ class CifarResNet : public Classifier {
   std::string name_;
   int64_t num_classes_;
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  BatchNorm bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr};
   torch::nn::Linear linear{nullptr};
 };

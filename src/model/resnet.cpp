@@ -21,9 +21,9 @@ class BasicBlockImpl : public nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, nn::Sequential downsample)
       : conv1(register_module("conv1", conv(in, planes, 3, stride))),
-        bn1(register_module("bn1", nn::BatchNorm2d(planes))),
+        bn1(register_module("bn1", BatchNorm(planes))),
         conv2(register_module("conv2", conv(planes, planes, 3, 1))),
-        bn2(register_module("bn2", nn::BatchNorm2d(planes))),
+        bn2(register_module("bn2", BatchNorm(planes))),
         downsample(downsample) {
     if (downsample) register_module("downsample", downsample);
   }
@@ -35,9 +35,9 @@ class BasicBlockImpl : public nn::Module {
   }
 
   nn::Conv2d conv1;
-  nn::BatchNorm2d bn1;
+  BatchNorm bn1;
   nn::Conv2d conv2;
-  nn::BatchNorm2d bn2;
+  BatchNorm bn2;
   nn::Sequential downsample;
 };
 TORCH_MODULE(BasicBlock);
@@ -47,11 +47,11 @@ class BottleneckImpl : public nn::Module {
  public:
   BottleneckImpl(int64_t in, int64_t planes, int64_t stride, nn::Sequential downsample)
       : conv1(register_module("conv1", conv(in, planes, 1, 1))),
-        bn1(register_module("bn1", nn::BatchNorm2d(planes))),
+        bn1(register_module("bn1", BatchNorm(planes))),
         conv2(register_module("conv2", conv(planes, planes, 3, stride))),
-        bn2(register_module("bn2", nn::BatchNorm2d(planes))),
+        bn2(register_module("bn2", BatchNorm(planes))),
         conv3(register_module("conv3", conv(planes, planes * 4, 1, 1))),
-        bn3(register_module("bn3", nn::BatchNorm2d(planes * 4))),
+        bn3(register_module("bn3", BatchNorm(planes * 4))),
         downsample(downsample) {
     if (downsample) register_module("downsample", downsample);
   }
@@ -64,11 +64,11 @@ class BottleneckImpl : public nn::Module {
   }
 
   nn::Conv2d conv1;
-  nn::BatchNorm2d bn1;
+  BatchNorm bn1;
   nn::Conv2d conv2;
-  nn::BatchNorm2d bn2;
+  BatchNorm bn2;
   nn::Conv2d conv3;
-  nn::BatchNorm2d bn3;
+  BatchNorm bn3;
   nn::Sequential downsample;
 };
 TORCH_MODULE(Bottleneck);
@@ -83,7 +83,7 @@ nn::Sequential make_stage(bool bottleneck, int64_t& in, int64_t planes, int64_t 
     nn::Sequential downsample{nullptr};
     if (i == 0 && (stride != 1 || in != planes * expansion)) {
       downsample = nn::Sequential(conv(in, planes * expansion, 1, stride),
-                                  nn::BatchNorm2d(planes * expansion));
+                                  BatchNorm(planes * expansion));
     }
     if (bottleneck) {
       stage->push_back(Bottleneck(in, planes, s, downsample));
@@ -104,7 +104,7 @@ TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes
   torch::NoGradGuard no_grad;
   int64_t in = 64;
   conv1 = register_module("conv1", conv(3, 64, 3, 1));  // CIFAR stem: 3x3 stride 1
-  bn1 = register_module("bn1", nn::BatchNorm2d(64));
+  bn1 = register_module("bn1", BatchNorm(64));
   const int64_t planes[4] = {64, 128, 256, 512};
   nn::Sequential* stages[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int i = 0; i < 4; ++i) {
@@ -117,7 +117,7 @@ TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* c = m->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(c->weight, /*a=*/0, torch::kFanOut, torch::kReLU);
-    } else if (auto* b = m->as<nn::BatchNorm2d>()) {
+    } else if (auto* b = m->as<torch::nn::BatchNorm2dImpl>()) {
       nn::init::ones_(b->weight);
       nn::init::zeros_(b->bias);
     }

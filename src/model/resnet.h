@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "model/batchnorm.h"
 #include "model/classifier.h"
 
 namespace rt {
@@ -27,7 +28,7 @@ class TorchvisionResNet : public Classifier {
   ResNetSpec spec_;
   int64_t num_classes_;
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  BatchNorm bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Linear fc{nullptr};
 };

@@ -14,6 +14,7 @@
 #include "dist/launcher.h"
 #include "dist/rendezvous.h"
 #include "eval/evaluate.h"
+#include "model/batchnorm.h"
 #include "model/registry.h"
 #include "report/writers.h"
 #include "train/checkpoint.h"
@@ -138,7 +139,14 @@ RunSummary train(const Config& cfg) {
   comm->broadcast(initial_state, 0, "broadcast of the initial parameters");
   GradientSync grad_sync(model->parameters(), *comm,
                          static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
-  std::vector<torch::Tensor> buffers = model->buffers();
+  // BatchNorm across ranks: --sync-bn sums batch statistics over ranks in every forward pass
+  // (then running statistics agree by construction); otherwise rank 0's running statistics
+  // are broadcast before every step, as DDP's broadcast_buffers does.
+  const bool sync_bn = cfg.sync_bn && world > 1;
+  if (sync_bn) {
+    set_sync_batchnorm(*model, [&comm](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
+  }
+  std::vector<torch::Tensor> buffers = sync_bn ? std::vector<torch::Tensor>{} : model->buffers();
 
   // --- run folder, only rank 0 writes
   nlohmann::json config_json = to_json(cfg);
@@ -206,7 +214,7 @@ RunSummary train(const Config& cfg) {
         step_lr = lr_at_step(schedule, meta.position.global_step);
         set_learning_rate(*optimizer, step_lr);
         optimizer->zero_grad(/*set_to_none=*/true);
-        comm->broadcast(buffers, 0, "broadcast of BatchNorm buffers");  // as DDP's broadcast_buffers
+        comm->broadcast(buffers, 0, "broadcast of BatchNorm buffers");  // none with --sync-bn
       }
       const auto images = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);

@@ -60,6 +60,16 @@ print("launch modes agree" if ok else "FAIL: launch modes")
 sys.exit(0 if ok else 1)
 PY
 
+echo "== a 2-worker checkpoint resumes on 1 worker"
+"$bin" train --resume "$work/nproc" --epochs 3 --nproc 1 > "$work/resume.log" 2>&1 || { echo "FAIL: resume on 1 worker"; tail "$work/resume.log"; fail=1; }
+python3 - "$work/nproc" <<'PY' || fail=1
+import json, sys
+h = json.load(open(sys.argv[1] + "/history.json"))
+m = json.load(open(sys.argv[1] + "/metrics.json"))
+print("world size per epoch:", [e["world_size"] for e in h], "global batch:", [e["global_batch"] for e in h])
+sys.exit(0 if [e["world_size"] for e in h] == [2, 2, 1] and m["epochs"] == 3 and m["world_size"] == 1 else 1)
+PY
+
 echo "== a killed worker stops the job"
 "$bin" train --data "$work/data" --model resnet20 --epochs 200 --batch-size 8 --threads 1 --nproc 2 \
   --timeout 60 --out "$work/killed" > "$work/killed.log" 2>&1 &

@@ -1,0 +1,34 @@
+// BatchNorm2d that can compute its batch statistics across ranks (SyncBatchNorm). Without a
+// reducer it is exactly torch::nn::BatchNorm2d (same parameters, buffers and names). With one
+// (set by the trainer for --sync-bn), training-mode forward sums the per-channel count, sum
+// and sum of squares over all ranks, and backward sums the two per-channel gradient
+// reductions, as torch.nn.SyncBatchNorm does: N ranks with batch B then normalise exactly like
+// one process with batch N*B. The model layer does not know about communicators: the reducer
+// is a function that sums a tensor over ranks in place.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+
+namespace rt {
+
+using SumOverRanks = std::function<void(torch::Tensor&)>;
+
+class BatchNormImpl : public torch::nn::BatchNorm2dImpl {
+ public:
+  explicit BatchNormImpl(int64_t features)
+      : torch::nn::BatchNorm2dImpl(torch::nn::BatchNorm2dOptions(features)) {}
+  torch::Tensor forward(const torch::Tensor& x);
+  // nullptr: local statistics (plain BatchNorm2d).
+  void set_sum_over_ranks(SumOverRanks reducer) { sum_over_ranks_ = std::move(reducer); }
+
+ private:
+  SumOverRanks sum_over_ranks_;
+};
+TORCH_MODULE(BatchNorm);
+
+// Attaches (or with nullptr detaches) `reducer` to every BatchNorm in `model`; returns how many.
+int64_t set_sync_batchnorm(torch::nn::Module& model, const SumOverRanks& reducer);
+
+}  // namespace rt
