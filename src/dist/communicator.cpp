@@ -1,5 +1,7 @@
 #include "dist/communicator.h"
 
+#include "core/errors.h"
+
 namespace rt {
 
 namespace {
@@ -23,6 +25,23 @@ class SingleProcess : public Communicator {
 };
 
 }  // namespace
+
+void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint,
+                       const torch::Device& device) {
+  if (comm.world_size() == 1) return;
+  // Sum of the fingerprint and of its square (mod 2^64, exact in int64 arithmetic): both equal
+  // W times this rank's values on every rank only if all ranks agree.
+  const auto f = static_cast<int64_t>(fingerprint >> 1);
+  const auto f2 = static_cast<int64_t>(static_cast<uint64_t>(f) * static_cast<uint64_t>(f));
+  auto t = torch::tensor({f, f2}, torch::kInt64).to(device);
+  comm.allreduce_sum(t, "start-up agreement check");
+  t = t.cpu();
+  const auto w = static_cast<uint64_t>(comm.world_size());
+  const bool agree = static_cast<uint64_t>(t[0].item<int64_t>()) == w * static_cast<uint64_t>(f) &&
+                     static_cast<uint64_t>(t[1].item<int64_t>()) == w * static_cast<uint64_t>(f2);
+  RT_CHECK_USER(agree, "rank {}: the ranks do not agree on {}; start every rank with the same flags, "
+                "data and ringtrain build", comm.rank(), what);
+}
 
 std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcess>();

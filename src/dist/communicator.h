@@ -39,6 +39,12 @@ class Communicator {
   void allreduce_sum(torch::Tensor& t, const std::string& what) { allreduce_sum_async(t, what)->wait(); }
 };
 
+// Start-up agreement (as DDP's parameter-shape check): throws UserError on every rank when
+// `fingerprint` (a hash of what must be equal: configuration, parameter shapes, data sizes)
+// differs between ranks. `device` is where the communicator's tensors live.
+void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint,
+                       const torch::Device& device);
+
 // World size 1: nothing to communicate.
 std::unique_ptr<Communicator> make_single_process_communicator();
 

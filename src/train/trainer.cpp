@@ -135,6 +135,15 @@ RunSummary train(const Config& cfg) {
                   meta.position.epochs_done, cfg.epochs);
   }
   // --- start-up, all ranks: rank 0's parameters and buffers everywhere
+  {
+    nlohmann::json agreed = to_json(cfg);  // minus what may differ per rank
+    for (const char* key : {"threads", "device", "out", "log_every", "prefetch", "timeout"}) agreed.erase(key);
+    agreed["train_images"] = train_set.size();
+    agreed["test_images"] = test_set.size();
+    for (const auto& p : model->named_parameters()) agreed["shapes"][p.key()] = p.value().sizes().vec();
+    check_ranks_agree(*comm, "configuration, data sizes and parameter shapes",
+                      std::hash<std::string>{}(agreed.dump()), device);
+  }
   auto initial_state = state_tensors(*model);
   comm->broadcast(initial_state, 0, "broadcast of the initial parameters");
   GradientSync grad_sync(model->parameters(), *comm,

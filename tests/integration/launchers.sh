@@ -24,6 +24,17 @@ for r in 0 1; do
 done
 wait %1 && wait %2 || { echo "FAIL: env launch"; cat "$work"/env.*.log; fail=1; }
 
+echo "== ranks started with different flags refuse to train"
+p=$(port)
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$p "$bin" "${common[@]}" --lr 0.1 --out "$work/disagree" > "$work/disagree.0.log" 2>&1 &
+RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$p "$bin" "${common[@]}" --lr 0.2 --out "$work/disagree" > "$work/disagree.1.log" 2>&1 &
+wait %1; rc0=$?; wait %2; rc1=$?
+if [ $rc0 -ne 2 ] || [ $rc1 -ne 2 ] || ! grep -q "do not agree" "$work/disagree.0.log"; then
+  echo "FAIL: disagreeing ranks exited $rc0/$rc1"; cat "$work"/disagree.*.log; fail=1
+else
+  echo "ok: $(cat "$work/disagree.1.log")"
+fi
+
 if [ -x "$src/.venv/bin/torchrun" ]; then
   echo "== torchrun --no-python"
   "$src/.venv/bin/torchrun" --nproc-per-node 2 --master-port "$(port)" --no-python \
