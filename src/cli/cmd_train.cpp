@@ -47,6 +47,8 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--device", &Config::device, "auto | cpu | cuda");
   o->add("--out", &Config::out, "Run folder (default runs/<timestamp>)");
   o->add("--resume", &Config::resume, "Continue the run in this folder from its checkpoint.pt");
+  o->add("--checkpoint-every", &Config::checkpoint_every, "Also checkpoint every N optimiser steps (0 = per epoch only)");
+  o->add("--keep-checkpoints", &Config::keep_checkpoints, "Checkpoints kept in the run folder");
   o->add("--log-every", &Config::log_every, "Steps between progress lines when not on a terminal (0 = auto)");
   o->add("--prefetch", &Config::prefetch, "Batches prepared ahead by the loader thread");
   cmd->footer(
@@ -60,8 +62,8 @@ CommandRunner add_train_command(CLI::App& app) {
     Config cfg = o->parsed();
     if (!cfg.resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
-      CheckpointReader reader(cfg.resume + "/checkpoint.pt", torch::kCPU);
-      cfg = o->apply_given(config_from_json(reader.meta().config));
+      const auto reader = CheckpointReader::open_newest(cfg.resume, torch::kCPU);
+      cfg = o->apply_given(config_from_json(reader->meta().config));
       cfg.resume = o->parsed().resume;
       if (!o->given("--out")) cfg.out = cfg.resume;
     }

@@ -52,7 +52,9 @@ struct Config {
   int64_t threads = 0;             // compute threads; 0 = all cores of this machine
   std::string device = "auto";     // auto | cpu | cuda
   std::string out;                 // run folder; empty = runs/<timestamp>
-  std::string resume;              // run folder to continue from its checkpoint
+  std::string resume;              // run folder to continue from its newest good checkpoint
+  int64_t checkpoint_every = 0;    // also checkpoint every N optimiser steps (0: per epoch only)
+  int64_t keep_checkpoints = 2;    // checkpoints kept in the run folder (newest first)
   int64_t log_every = 0;           // steps between plain progress lines; 0 = ~10 per epoch
   int64_t prefetch = 3;            // batches prepared ahead by the loader thread
 };

@@ -43,6 +43,7 @@ DistEnv read_dist_env() {
     e.local_rank = env_int(s.local, 0, 0);
     break;
   }
+  if (e.launcher == "torchrun" && env_or_null("RINGTRAIN_LAUNCHED")) e.launcher = "nproc";  // ours
   RT_CHECK_USER(e.rank < e.world_size, "rank {} is not below the world size {} ({} environment)",
                 e.rank, e.world_size, e.launcher);
   const char* agent = env_or_null("TORCHELASTIC_USE_AGENT_STORE");

@@ -23,7 +23,7 @@ struct DistEnv {
   int local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  std::string launcher = "none";  // "torchrun" (RANK/WORLD_SIZE), "mpirun", "srun" or "none"
+  std::string launcher = "none";  // "nproc" (ours), "torchrun" (RANK/...), "mpirun", "srun", "none"
   // torchrun's agent already serves the store on MASTER_ADDR:MASTER_PORT
   // (TORCHELASTIC_USE_AGENT_STORE=True): every rank, rank 0 included, connects as a client.
   bool agent_store = false;

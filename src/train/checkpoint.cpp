@@ -1,9 +1,15 @@
 #include "train/checkpoint.h"
 
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "core/torch_compat.h"
 
 namespace rt {
@@ -12,6 +18,35 @@ namespace {
 
 constexpr const char* kFormat = "ringtrain-checkpoint";
 constexpr int kFormatVersion = 1;
+// Footer: magic, payload size (uint64), CRC-32 of the payload (uint32), little-endian.
+constexpr char kFooterMagic[8] = {'R', 'T', 'C', 'K', 'P', 'T', '0', '1'};
+constexpr size_t kFooterBytes = 8 + 8 + 4;
+
+std::string footer_for(const std::string& payload) {
+  std::string f(kFooterMagic, 8);
+  const uint64_t size = payload.size();
+  const auto crc = static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
+  for (int i = 0; i < 8; ++i) f.push_back(static_cast<char>((size >> (8 * i)) & 0xff));
+  for (int i = 0; i < 4; ++i) f.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  return f;
+}
+
+// The payload size if `bytes` ends with a valid footer for its payload, else an explanation.
+std::string check_footer(const std::vector<unsigned char>& bytes, size_t& payload_size) {
+  if (bytes.size() < kFooterBytes) return "too short to be a checkpoint";
+  const unsigned char* f = bytes.data() + bytes.size() - kFooterBytes;
+  if (std::memcmp(f, kFooterMagic, 8) != 0) return "no ringtrain checkpoint footer (truncated, torn or another format)";
+  uint64_t size = 0;
+  uint32_t crc = 0;
+  for (int i = 0; i < 8; ++i) size |= static_cast<uint64_t>(f[8 + i]) << (8 * i);
+  for (int i = 0; i < 4; ++i) crc |= static_cast<uint32_t>(f[16 + i]) << (8 * i);
+  if (size != bytes.size() - kFooterBytes) return "size does not match its footer (truncated or torn)";
+  const auto actual = static_cast<uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(size)));
+  if (actual != crc) return "checksum mismatch (the file is corrupt)";
+  payload_size = size;
+  return "";
+}
 
 }  // namespace
 
@@ -25,6 +60,8 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
                             {"param_count", meta.param_count},
                             {"epochs_done", meta.position.epochs_done},
                             {"global_step", meta.position.global_step},
+                            {"batch_in_epoch", meta.position.batch_in_epoch},
+                            {"partial_epoch", meta.position.partial_epoch},
                             {"class_names", meta.class_names},
                             {"config", meta.config},
                             {"history", meta.history}};
@@ -37,17 +74,60 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
   archive.write("rng_cpu", cpu_rng_state());
   std::ostringstream bytes;
   archive.save_to(bytes);
-  const std::string data = bytes.str();
+  std::string data = bytes.str();
+  data += footer_for(data);
   write_file_atomic(path, data.data(), data.size());
+}
+
+std::vector<std::string> checkpoint_files(const std::string& dir) {
+  std::vector<std::string> files;
+  if (file_exists(dir + "/checkpoint.pt")) files.push_back(dir + "/checkpoint.pt");
+  for (int i = 1; file_exists(dir + "/checkpoint." + std::to_string(i) + ".pt"); ++i) {
+    files.push_back(dir + "/checkpoint." + std::to_string(i) + ".pt");
+  }
+  return files;
+}
+
+void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model,
+                              torch::optim::Optimizer& opt, const CheckpointMeta& meta) {
+  // Write the new one first under a temporary name: a failure here (a full disk) leaves every
+  // existing checkpoint as it was.
+  const std::string fresh = dir + "/checkpoint.new.pt";
+  save_checkpoint(fresh, model, opt, meta);
+  auto name = [&](int64_t i) { return dir + (i == 0 ? "/checkpoint.pt" : "/checkpoint." + std::to_string(i) + ".pt"); };
+  std::remove(name(keep - 1).c_str());
+  for (int64_t i = keep - 2; i >= 0; --i) {
+    if (file_exists(name(i))) std::rename(name(i).c_str(), name(i + 1).c_str());
+  }
+  RT_CHECK_USER(std::rename(fresh.c_str(), name(0).c_str()) == 0, "cannot rename {} to {}: {}", fresh,
+                name(0), std::strerror(errno));
+}
+
+std::unique_ptr<CheckpointReader> CheckpointReader::open_newest(const std::string& dir,
+                                                                const torch::Device& device) {
+  const auto files = checkpoint_files(dir);
+  RT_CHECK_USER(!files.empty(), "{} holds no checkpoint.pt; pass the folder of a run to --resume", dir);
+  for (const auto& f : files) {
+    try {
+      return std::make_unique<CheckpointReader>(f, device);
+    } catch (const UserError& e) {
+      log_warn("skipping {}", e.what());
+    }
+  }
+  throw UserError(fmt::format("{}: none of its {} checkpoints is readable; start a new run", dir, files.size()));
 }
 
 CheckpointReader::CheckpointReader(const std::string& path, const torch::Device& device)
     : path_(path) {
   RT_CHECK_USER(file_exists(path), "checkpoint {} does not exist; pass the checkpoint.pt of a run",
                 path);
+  const std::vector<unsigned char> bytes = read_file_bytes(path);
+  size_t payload = 0;
+  const std::string problem = check_footer(bytes, payload);
+  RT_CHECK_USER(problem.empty(), "checkpoint {}: {}", path, problem);
   c10::IValue meta_value;
   try {
-    archive_.load_from(path, device);
+    archive_.load_from(reinterpret_cast<const char*>(bytes.data()), payload, device);
     archive_.read("meta", meta_value);
   } catch (const c10::Error&) {
     throw UserError(fmt::format(
@@ -62,6 +142,8 @@ CheckpointReader::CheckpointReader(const std::string& path, const torch::Device&
     meta_.param_count = j.at("param_count").get<int64_t>();
     meta_.position.epochs_done = j.at("epochs_done").get<int64_t>();
     meta_.position.global_step = j.at("global_step").get<int64_t>();
+    meta_.position.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
+    meta_.position.partial_epoch = j.at("partial_epoch").get<std::array<double, 4>>();
     meta_.class_names = j.at("class_names").get<std::vector<std::string>>();
     meta_.config = j.at("config");
     meta_.history = j.at("history");

@@ -2,22 +2,31 @@
 // position (epochs done, optimiser steps: the scheduler's whole state), the run's history,
 // its config, and the CPU generator state. Other random streams are derived from the seed
 // and position (core/seed.h), so nothing else is needed to resume exactly.
-// Files are written atomically (temp file, fsync, rename).
+// Files are written atomically (temp file, fsync, rename) and end with a footer holding the
+// payload size and its CRC-32, checked before anything is parsed: a torn, truncated or
+// foreign file is refused. A run folder keeps the newest `keep` checkpoints: checkpoint.pt,
+// then checkpoint.1.pt (the one before), ...
 #pragma once
 
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "model/classifier.h"
 
 namespace rt {
 
 struct TrainPosition {
-  int64_t epochs_done = 0;   // completed epochs
-  int64_t global_step = 0;   // optimiser steps taken
+  int64_t epochs_done = 0;      // completed epochs
+  int64_t global_step = 0;      // optimiser steps taken
+  int64_t batch_in_epoch = 0;   // micro-batches done in epoch `epochs_done` (0: at a boundary)
+  // Training sums of the unfinished epoch over all ranks: loss x images, correct, images, seconds.
+  std::array<double, 4> partial_epoch{0, 0, 0, 0};
 };
 
 struct CheckpointMeta {
@@ -33,6 +42,14 @@ struct CheckpointMeta {
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,
                      const CheckpointMeta& meta);
 
+// Saves `dir`/checkpoint.pt, first shifting the older ones (checkpoint.pt -> checkpoint.1.pt
+// ...) so that the newest `keep` remain. At every moment a complete checkpoint exists.
+void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model,
+                              torch::optim::Optimizer& opt, const CheckpointMeta& meta);
+
+// The checkpoint files of a run folder, newest first (those that exist).
+std::vector<std::string> checkpoint_files(const std::string& dir);
+
 // Reads a checkpoint file once; then its parts can be loaded into objects.
 class CheckpointReader {
  public:
@@ -43,6 +60,12 @@ class CheckpointReader {
   void load_model(Classifier& model);
   void load_optimizer(torch::optim::Optimizer& opt);
   void restore_rng();
+  const std::string& path() const { return path_; }
+
+  // The newest checkpoint of `dir` that passes its checksum; warns about each one skipped.
+  // Throws UserError when there is none.
+  static std::unique_ptr<CheckpointReader> open_newest(const std::string& dir,
+                                                       const torch::Device& device);
 
  private:
   std::string path_;

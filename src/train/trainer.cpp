@@ -40,16 +40,21 @@ struct EpochStats {
     correct = correct.defined() ? correct + c : c;
     images += b;
   }
+  // Continues an epoch from a checkpoint's sums over all ranks (given to rank 0 only).
+  void restore(const std::array<double, 4>& partial, const torch::Device& device) {
+    loss_sum = torch::full({}, partial[0], torch::TensorOptions(torch::kFloat64).device(device));
+    correct = torch::full({}, partial[1], torch::TensorOptions(torch::kFloat64).device(device));
+    images = static_cast<int64_t>(partial[2]);
+  }
   double mean_loss() const { return images ? loss_sum.item<double>() / static_cast<double>(images) : 0; }
   double accuracy() const { return images ? correct.item<double>() / static_cast<double>(images) : 0; }
-  // Whole-epoch figures over all ranks: {mean loss, accuracy, images}.
-  std::array<double, 3> across_ranks(Communicator& comm) const {
+  // Sums over all ranks: {loss x images, correct, images}.
+  std::array<double, 3> sums_across_ranks(Communicator& comm) const {
     auto t = torch::stack({loss_sum.reshape({}), correct.reshape({}),
                            torch::full({}, static_cast<double>(images), loss_sum.options())});
     comm.allreduce_sum(t, "allreduce of epoch training statistics");
     t = t.cpu();
-    const double n = t[2].item<double>();
-    return {t[0].item<double>() / n, t[1].item<double>() / n, n};
+    return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>()};
   }
 };
 
@@ -123,13 +128,15 @@ RunSummary train(const Config& cfg) {
   meta.class_names = train_set.class_names;
   meta.history = nlohmann::json::array();
   const std::string out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
+  std::string resumed_from;
   if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
-    CheckpointReader reader(checkpoint_path(cfg.resume), device);
-    reader.load_model(*model);
-    reader.load_optimizer(*optimizer);
-    reader.restore_rng();
-    meta.position = reader.meta().position;
-    meta.history = reader.meta().history;
+    const auto reader = CheckpointReader::open_newest(cfg.resume, device);
+    reader->load_model(*model);
+    reader->load_optimizer(*optimizer);
+    reader->restore_rng();
+    meta.position = reader->meta().position;
+    meta.history = reader->meta().history;
+    resumed_from = reader->path();
     RT_CHECK_USER(meta.position.epochs_done <= cfg.epochs,
                   "{} has already trained {} epochs, more than --epochs {}", cfg.resume,
                   meta.position.epochs_done, cfg.epochs);
@@ -187,9 +194,9 @@ RunSummary train(const Config& cfg) {
            cfg.lr, cfg.lr_ref_batch);
   log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", splits.root, splits.format,
            train_set.size(), test_set.size(), steps_per_epoch);
-  if (meta.position.epochs_done > 0) {
-    log_info("resumed from {} after epoch {} (step {})", checkpoint_path(cfg.resume),
-             meta.position.epochs_done, meta.position.global_step);
+  if (!resumed_from.empty()) {
+    log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from,
+             meta.position.epochs_done + 1, meta.position.batch_in_epoch, meta.position.global_step);
   }
   log_info("writing to {}", out);
 
@@ -211,9 +218,15 @@ RunSummary train(const Config& cfg) {
     spec.seed = cfg.seed;
     spec.epoch = epoch;
     spec.prefetch = cfg.prefetch;
+    // Resuming inside this epoch: skip the batches done, continue the epoch's sums.
+    spec.first_batch = meta.position.batch_in_epoch;
+    const double earlier_seconds = meta.position.partial_epoch[3];
+    EpochStats stats;
+    if (spec.first_batch > 0 && rank == 0) stats.restore(meta.position.partial_epoch, device);
+    meta.position.batch_in_epoch = 0;
+    meta.position.partial_epoch = {0, 0, 0, 0};
     BatchLoader loader(train_set, epoch_shard(shard, epoch), spec);
     progress.begin_epoch(epoch, cfg.epochs, loader.num_batches());
-    EpochStats stats;
     double step_lr = 0;
     while (auto batch = loader.next()) {
       const int64_t micro = batch->index % cfg.grad_accum;  // position within the step
@@ -232,12 +245,22 @@ RunSummary train(const Config& cfg) {
       const auto loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
       (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
       stats.add(loss, logits, labels);
+      const int64_t done = batch->index + 1;
       if (last_micro) {
         grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
         optimizer->step();
         ++meta.position.global_step;
+        // --- every --checkpoint-every steps inside an epoch, all ranks sum the epoch so far,
+        //     only rank 0 writes
+        if (cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0 &&
+            done < loader.num_batches()) {
+          const auto sums = stats.sums_across_ranks(*comm);
+          CheckpointMeta mid = meta;
+          mid.position.batch_in_epoch = done;
+          mid.position.partial_epoch = {sums[0], sums[1], sums[2], earlier_seconds + epoch_clock.seconds()};
+          if (rank == 0) save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, mid);
+        }
       }
-      const int64_t done = batch->index + 1;
       if (done % log_every == 0 || done == loader.num_batches() || stdout_is_tty()) {
         const double mean_loss = stats.mean_loss();
         RT_CHECK_USER(std::isfinite(mean_loss),
@@ -248,8 +271,9 @@ RunSummary train(const Config& cfg) {
       }
     }
     progress.end_epoch();
-    const double train_seconds = epoch_clock.seconds();
-    const auto [train_loss, train_accuracy, train_images] = stats.across_ranks(*comm);
+    const double train_seconds = earlier_seconds + epoch_clock.seconds();
+    const auto sums = stats.sums_across_ranks(*comm);
+    const double train_loss = sums[0] / sums[2], train_accuracy = sums[1] / sums[2], train_images = sums[2];
 
     // --- every epoch, all ranks: evaluate a shard each, sum the counts
     last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device,
@@ -257,7 +281,7 @@ RunSummary train(const Config& cfg) {
     reduce_across_ranks(last_eval, *comm, device);
     evaluated = true;
     ++meta.position.epochs_done;
-    const double epoch_seconds = epoch_clock.seconds();
+    const double epoch_seconds = earlier_seconds + epoch_clock.seconds();
     const CommStats& cs = grad_sync.stats();
     const double steps = static_cast<double>(std::max<int64_t>(cs.steps, 1));
     meta.history.push_back(
@@ -289,7 +313,7 @@ RunSummary train(const Config& cfg) {
     // --- every epoch, only rank 0: history and checkpoint
     if (rank == 0) {
       write_json_file(out + "/history.json", meta.history);
-      save_checkpoint(checkpoint_path(out), *model, *optimizer, meta);
+      save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, meta);
     }
   }
 

@@ -30,8 +30,8 @@ expect_error "--milestones must be strictly increasing" train --data "$work/empt
 expect_error "--schedule must be one of" train --data "$work/empty" --schedule steps --out "$work/run7"
 expect_error "not expected" train --bogus-flag
 expect_error "checkpoint .* does not exist" eval --checkpoint "$work/none.pt"
-printf 'garbage' > "$work/bad.pt"
-expect_error "not a readable ringtrain checkpoint" eval --checkpoint "$work/bad.pt"
+head -c 4096 /dev/urandom > "$work/bad.pt"
+expect_error "bad.pt: no ringtrain checkpoint footer" eval --checkpoint "$work/bad.pt"
 for d in run1 run2 run3 run4 run5 run6 run7; do
   [ -e "$work/$d" ] && { echo "FAIL: $work/$d was created by a failed run"; fail=1; }
 done

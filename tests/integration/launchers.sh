@@ -51,7 +51,7 @@ python3 - "$work" <<'PY' || fail=1
 import json, os, sys
 work = sys.argv[1]
 runs = [r for r in ["nproc", "env", "torchrun", "mpirun"] if os.path.exists(f"{work}/{r}/metrics.json")]
-expect = {"nproc": "torchrun", "env": "torchrun", "torchrun": "torchrun", "mpirun": "mpirun"}
+expect = {"nproc": "nproc", "env": "torchrun", "torchrun": "torchrun", "mpirun": "mpirun"}
 ok = len(runs) >= 3
 hist = {}
 for r in runs:

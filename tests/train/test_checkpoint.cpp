@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/errors.h"
 #include "model/registry.h"
@@ -74,6 +75,38 @@ TEST(Checkpoint, TruncatedOrForeignFileIsRefused) {
   test::write_bytes(dir / "f.pt", "{\"not\": \"a checkpoint\"}");
   EXPECT_THROW(CheckpointReader(dir / "f.pt", torch::kCPU), UserError);
   EXPECT_THROW(CheckpointReader(dir / "missing.pt", torch::kCPU), UserError);
+}
+
+TEST(Checkpoint, ChecksumCatchesAFlippedByteAndRotationKeepsK) {
+  test::TempDir dir;
+  Config cfg;
+  auto m = make_model("resnet20", 10);
+  auto opt = make_sgd(*m, cfg);
+  CheckpointMeta meta = meta_for(*m);
+  for (int64_t step = 1; step <= 4; ++step) {
+    meta.position.global_step = step;
+    save_checkpoint_rotating(dir.path(), /*keep=*/3, *m, *opt, meta);
+  }
+  const auto files = checkpoint_files(dir.path());
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.3.pt"));
+  EXPECT_EQ(CheckpointReader(files[0], torch::kCPU).meta().position.global_step, 4);
+  EXPECT_EQ(CheckpointReader(files[2], torch::kCPU).meta().position.global_step, 2);
+  // One flipped byte in the middle of the newest: refused by its checksum; the next is used.
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(std::filesystem::file_size(files[0]) / 2));
+    const char c = static_cast<char>(f.peek());
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(files[0]) / 2));
+    f.put(static_cast<char>(c ^ 0x20));
+  }
+  try {
+    CheckpointReader r(files[0], torch::kCPU);
+    ADD_FAILURE() << "a corrupt checkpoint was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(CheckpointReader::open_newest(dir.path(), torch::kCPU)->meta().position.global_step, 3);
 }
 
 TEST(Checkpoint, AnotherArchitectureOrClassCountIsRefused) {

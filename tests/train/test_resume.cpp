@@ -3,6 +3,9 @@
 // thread count), and writes every output file.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <tuple>
+
 #include "core/files.h"
 #include "model/registry.h"
 #include "report/writers.h"
@@ -77,6 +80,44 @@ TEST(Resume, ResumedRunMatchesUninterruptedRunBitwise) {
   EXPECT_EQ(metrics["epochs"], 3);
   EXPECT_EQ(metrics["test"]["total"], 50);
   EXPECT_EQ(metrics["param_count"], 269722);
+}
+
+TEST(Resume, FromAMidEpochCheckpointMatchesUninterruptedRunBitwise) {
+  test::TempDir dir;
+  make_dirs(dir / "data");
+  test::write_synthetic_cifar_binary(dir / "data", 40, 50);  // 200 train images: 7 steps of 32
+  Config full = small_run(dir / "data", dir / "full", 2);
+  full.checkpoint_every = 2;
+  full.keep_checkpoints = 100;
+  train(full);
+  // Saved newest first: end of epoch 2 (step 14), steps 12, 10, 8, end of epoch 1 (7), 6, 4, 2.
+  const auto files = checkpoint_files(dir / "full");
+  ASSERT_EQ(files.size(), 8u);
+  for (const auto& [index, step, batch] : std::vector<std::tuple<size_t, int64_t, int64_t>>{{2, 10, 3}, {5, 6, 6}}) {
+    const std::string part = dir / ("part" + std::to_string(step));
+    make_dirs(part);
+    std::filesystem::copy_file(files[index], part + "/checkpoint.pt");
+    {
+      CheckpointReader r(part + "/checkpoint.pt", torch::kCPU);
+      EXPECT_EQ(r.meta().position.global_step, step);
+      EXPECT_EQ(r.meta().position.batch_in_epoch, batch);
+    }
+    Config resume = small_run(dir / "data", part, 2);
+    resume.resume = part;
+    train(resume);
+    const auto a = load_weights(dir / "full/checkpoint.pt"), b = load_weights(part + "/checkpoint.pt");
+    auto pb = b->named_parameters();
+    for (const auto& p : a->named_parameters()) {
+      EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << "resumed at step " << step << ": " << p.key();
+    }
+    const auto h_full = read_json_file(dir / "full/history.json"), h_part = read_json_file(part + "/history.json");
+    ASSERT_EQ(h_part.size(), 2u);
+    for (size_t e = 0; e < 2; ++e) {
+      for (const char* key : {"train_loss", "train_accuracy", "test_loss", "test_accuracy"}) {
+        EXPECT_EQ(h_part[e][key], h_full[e][key]) << "resumed at step " << step << " epoch " << e + 1 << " " << key;
+      }
+    }
+  }
 }
 
 }  // namespace rt
