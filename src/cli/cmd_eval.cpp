@@ -57,6 +57,7 @@ int run_eval(const EvalOptions& o) {
                             {"data", data_dir},
                             {"test_images", test.size()},
                             {"test_accuracy", r.accuracy()},
+                            {"weights_fingerprint", weights_fingerprint(*model)},
                             {"environment", environment_json(device)}});
   print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%",
                          o.checkpoint, model_name, meta.position.epochs_done, test.size(), r.loss(),

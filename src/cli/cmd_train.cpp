@@ -8,9 +8,27 @@
 #include <cstdlib>
 #include <thread>
 #include "train/checkpoint.h"
+#include "train/run_outputs.h"
 #include "train/trainer.h"
 
 namespace rt {
+
+namespace {
+
+// `argv` without any "--name VALUE" or "--name=VALUE".
+std::vector<std::string> without_option(const std::vector<std::string>& argv, const std::string& name) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == name) {
+      ++i;  // and its value
+    } else if (argv[i].rfind(name + "=", 0) != 0) {
+      out.push_back(argv[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 CommandRunner add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model on CIFAR-10 (baseline: one process)");
@@ -36,6 +54,7 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--warmup-epochs", &Config::warmup_epochs, "Linear warmup epochs (fractions allowed)");
   o->add("--label-smoothing", &Config::label_smoothing, "Cross-entropy label smoothing");
   o->add("--nproc", &Config::nproc, "Spawn N local workers (data-parallel; 0 = use the launcher's environment)");
+  o->add("--max-restarts", &Config::max_restarts, "With --nproc: restart all workers from the newest checkpoint after a failure, up to K times");
   o->add("--backend", &Config::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)");
   o->add("--bucket-mb", &Config::bucket_mb, "Gradient bucket cap in MB");
   o->add_flag("--sync-bn", &Config::sync_bn, "BatchNorm statistics over all ranks (SyncBatchNorm)");
@@ -72,7 +91,19 @@ CommandRunner add_train_command(CLI::App& app) {
       validate(cfg);
       LaunchSpec spec;
       spec.nproc = static_cast<int>(cfg.nproc);
-      spec.argv = process_argv();
+      // Workers write into one folder chosen here; a restart resumes from its checkpoints.
+      const std::string out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
+      std::vector<std::string> base = without_option(without_option(process_argv(), "--resume"), "--out");
+      base.insert(base.end(), {"--out", out});
+      spec.argv = base;
+      if (!cfg.resume.empty()) spec.argv.insert(spec.argv.end(), {"--resume", cfg.resume});
+      spec.max_restarts = static_cast<int>(cfg.max_restarts);
+      spec.restart_argv = [base, out, first = spec.argv]() {
+        if (checkpoint_files(out).empty()) return first;  // failed before any checkpoint
+        auto argv = base;
+        argv.insert(argv.end(), {"--resume", out});
+        return argv;
+      };
       const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
       spec.threads_per_worker = static_cast<int>(cfg.threads > 0 ? cfg.threads : std::max<int64_t>(1, cores / cfg.nproc));
       return launch_local_workers(spec);

@@ -13,7 +13,7 @@ namespace rt {
   X(nesterov) X(weight_decay) X(no_decay_bn_bias) X(schedule) X(milestones) X(gamma)         \
   X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
   X(log_every) X(prefetch) X(nproc) X(backend) X(bucket_mb) X(grad_accum) X(lr_ref_batch)      \
-  X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints)
+  X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts)
 
 nlohmann::json to_json(const Config& c) {
   nlohmann::json j;
@@ -84,6 +84,8 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.grad_accum >= 1, "--grad-accum must be at least 1, got {}", c.grad_accum);
   RT_CHECK_USER(c.lr_ref_batch >= 1, "--lr-ref-batch must be at least 1, got {}", c.lr_ref_batch);
   RT_CHECK_USER(c.timeout > 0, "--timeout must be positive seconds, got {}", c.timeout);
+  RT_CHECK_USER(c.max_restarts >= 0, "--max-restarts must be >= 0, got {}", c.max_restarts);
+  RT_CHECK_USER(c.max_restarts == 0 || c.nproc > 0, "--max-restarts needs the built-in launcher (--nproc N)");
   RT_CHECK_USER(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0 steps, got {}", c.checkpoint_every);
   RT_CHECK_USER(c.keep_checkpoints >= 1, "--keep-checkpoints must be at least 1, got {}", c.keep_checkpoints);
   RT_CHECK_USER(c.prefetch >= 1, "--prefetch must be at least 1, got {}", c.prefetch);

@@ -93,16 +93,16 @@ pid_t spawn(const LaunchSpec& spec, int rank, int port, int out_pipe[2], int err
   _exit(kExitFailure);
 }
 
-}  // namespace
+struct GroupResult {
+  int exit_code = 0;
+  int failed_rank = -1;
+  bool interrupted = false;  // the launcher itself got SIGINT/SIGTERM
+};
 
-int launch_local_workers(const LaunchSpec& spec) {
+// One run of the worker group.
+GroupResult run_group(const LaunchSpec& spec) {
   const char* env_port = std::getenv("MASTER_PORT");
   const int port = env_port && *env_port ? std::atoi(env_port) : free_port();
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   std::vector<Worker> workers(static_cast<size_t>(spec.nproc));
   for (int r = 0; r < spec.nproc; ++r) {
@@ -202,7 +202,32 @@ int launch_local_workers(const LaunchSpec& spec) {
                                  failed_rank, w.exit_code, w.last_error.empty() ? "" : ": ",
                                  w.last_error));
   }
-  return result;
+  return {result, failed_rank, forwarded_signal != 0};
+}
+
+}  // namespace
+
+int launch_local_workers(const LaunchSpec& spec) {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  LaunchSpec attempt = spec;
+  for (int restart = 0;; ++restart) {
+    const GroupResult r = run_group(attempt);
+    if (r.exit_code == kExitOk || r.interrupted || r.exit_code == kExitUserError) return r.exit_code;
+    if (restart >= spec.max_restarts) {
+      if (spec.max_restarts > 0) {
+        print_error_line(fmt::format("ringtrain: error: giving up after {} restarts", spec.max_restarts));
+      }
+      return r.exit_code;
+    }
+    print_line(fmt::format("ringtrain: restart {}/{} after rank {} failed (exit code {}): all workers "
+                           "start again from the newest checkpoint",
+                           restart + 1, spec.max_restarts, r.failed_rank, r.exit_code));
+    attempt.argv = spec.restart_argv ? spec.restart_argv() : spec.argv;
+  }
 }
 
 }  // namespace rt

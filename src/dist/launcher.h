@@ -5,6 +5,7 @@
 // failed and its last error line.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,15 @@ struct LaunchSpec {
   int nproc = 1;
   std::vector<std::string> argv;  // the command line to run in each worker (argv[0] ignored)
   int threads_per_worker = 1;
+  // Elastic restart: when a worker fails (for any reason but a user error, exit code 2), stop
+  // all and start the group again with the command line `restart_argv()` returns then (e.g.
+  // with --resume RUN_DIR once a checkpoint exists), up to max_restarts times.
+  int max_restarts = 0;
+  std::function<std::vector<std::string>()> restart_argv;
 };
 
 // Runs the workers to completion; returns the exit code for the launcher: 0 when all
-// succeeded, else the first failed worker's code (128 + signal when it was killed).
+// succeeded, else the last failed worker's code (128 + signal when it was killed).
 int launch_local_workers(const LaunchSpec& spec);
 
 }  // namespace rt

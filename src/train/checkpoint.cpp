@@ -79,6 +79,18 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
   write_file_atomic(path, data.data(), data.size());
 }
 
+std::string weights_fingerprint(Classifier& model) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&crc](const std::string& name, const torch::Tensor& t) {
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(name.data()), static_cast<uInt>(name.size()));
+    const auto c = t.detach().to(torch::kCPU).contiguous();
+    crc = crc32(crc, static_cast<const Bytef*>(c.data_ptr()), static_cast<uInt>(c.nbytes()));
+  };
+  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  return fmt::format("{:08x}", static_cast<uint32_t>(crc));
+}
+
 std::vector<std::string> checkpoint_files(const std::string& dir) {
   std::vector<std::string> files;
   if (file_exists(dir + "/checkpoint.pt")) files.push_back(dir + "/checkpoint.pt");

@@ -50,6 +50,10 @@ void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& 
 // The checkpoint files of a run folder, newest first (those that exist).
 std::vector<std::string> checkpoint_files(const std::string& dir);
 
+// CRC-32 (hex) of every parameter and buffer, in name order: equal fingerprints mean
+// bitwise-identical models (recorded in metrics.json to compare runs).
+std::string weights_fingerprint(Classifier& model);
+
 // Reads a checkpoint file once; then its parts can be loaded into objects.
 class CheckpointReader {
  public:

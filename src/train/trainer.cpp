@@ -354,6 +354,7 @@ RunSummary train(const Config& cfg) {
                               {"train_seconds", train_seconds},
                               {"train_images_per_second", summary.train_images_per_second},
                               {"comm_last_epoch", last_comm},
+                              {"weights_fingerprint", weights_fingerprint(*model)},
                               {"checkpoint", checkpoint_path(out)},
                               {"environment", environment}});
   }
