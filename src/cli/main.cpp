@@ -1,7 +1,7 @@
 // ringtrain: trains ResNets on CIFAR-10, on one device or data-parallel (see README.md).
 // main() parses the command line, runs one subcommand, and turns errors into one line on
 // stderr and an exit code: 2 for anything the user can fix, 3 for a failed peer or
-// collective, 1 for internal errors.
+// collective, 4 when stopped by a signal after saving a checkpoint, 1 for internal errors.
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
   } catch (const rt::UserError& e) {
     rt::print_error_line(std::string("ringtrain: error: ") + e.what());
     return rt::kExitUserError;
+  } catch (const rt::Interrupted& e) {
+    rt::print_error_line(std::string("ringtrain: ") + e.what());
+    return rt::kExitInterrupted;
   } catch (const rt::CommError& e) {
     rt::print_error_line(std::string("ringtrain: error: ") + e.what());
     return rt::kExitCommError;

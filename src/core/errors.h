@@ -15,6 +15,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;    // an unexpected internal error
 constexpr int kExitUserError = 2;  // bad flags, data, checkpoint: fix the input and re-run
 constexpr int kExitCommError = 3;  // a peer died, stalled or could not be reached
+constexpr int kExitInterrupted = 4;  // stopped by SIGINT/SIGTERM after saving a checkpoint
 
 class UserError : public std::runtime_error {
  public:
@@ -24,6 +25,12 @@ class UserError : public std::runtime_error {
 // A collective or rendezvous failed: a peer died, stalled past the timeout, or is unreachable.
 // The message names this rank, the operation and the cause.
 class CommError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Training stopped on request (a signal) after its checkpoint was saved.
+class Interrupted : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

@@ -43,6 +43,13 @@ void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fin
                 "data and ringtrain build", comm.rank(), what);
 }
 
+bool any_rank_true(Communicator& comm, bool local, const torch::Device& device) {
+  if (comm.world_size() == 1) return local;
+  auto t = torch::full({1}, local ? 1 : 0, torch::TensorOptions(torch::kInt32).device(device));
+  comm.allreduce_sum(t, "allreduce of the stop flag");
+  return t.item<int>() > 0;
+}
+
 std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcess>();
 }

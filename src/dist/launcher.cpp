@@ -71,6 +71,7 @@ pid_t spawn(const LaunchSpec& spec, int rank, int port, int out_pipe[2], int err
   if (pid > 0) return pid;
   // Child: die with the launcher; report through the pipes; run this binary again.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  setpgid(0, 0);  // a terminal's Ctrl-C reaches the launcher only, which forwards it once
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   dup2(out_pipe[1], STDOUT_FILENO);
@@ -165,7 +166,7 @@ GroupResult run_group(const LaunchSpec& spec) {
       g_signal = 0;
       stop_all(forwarded_signal ? SIGKILL : sig);
       forwarded_signal = sig;
-      if (result == kExitOk) result = 128 + sig;
+      if (result == kExitOk) result = kExitInterrupted;  // unless a worker says otherwise
     }
     // Reap finished workers; the first failure stops the rest.
     for (auto& w : workers) {
@@ -175,6 +176,7 @@ GroupResult run_group(const LaunchSpec& spec) {
       w.running = false;
       --running;
       w.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (forwarded_signal && w.exit_code != kExitOk && w.exit_code != kExitInterrupted) result = w.exit_code;
       if (w.exit_code != 0 && failed_rank < 0 && !forwarded_signal) {
         failed_rank = w.rank;
         // Its last words may still be in the pipe.

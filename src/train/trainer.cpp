@@ -7,6 +7,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/seed.h"
+#include "core/stop_signal.h"
 #include "core/timer.h"
 #include "data/loader.h"
 #include "data/sampler.h"
@@ -70,6 +71,12 @@ torch::Device local_device(const std::string& name, int local_rank) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
 }
 
+std::string stopped_message(int64_t epoch, int64_t step, const std::string& out) {
+  return fmt::format("stopped by signal {} in epoch {} after step {}; checkpoint saved in {}; continue "
+                     "with: ringtrain train --resume {}",
+                     stop_signal_received(), epoch + 1, step, out, out);
+}
+
 std::vector<torch::Tensor> state_tensors(Classifier& model) {
   std::vector<torch::Tensor> t = model.parameters();
   for (auto& b : model.buffers()) t.push_back(b);
@@ -81,6 +88,7 @@ std::vector<torch::Tensor> state_tensors(Classifier& model) {
 RunSummary train(const Config& cfg) {
   validate(cfg);
   check_model_name(cfg.model);
+  install_stop_signal_handlers();
   const DistEnv env = read_dist_env();
   set_log_rank(env.rank);
   const char* worker_threads = std::getenv(kWorkerThreadsEnv);
@@ -250,15 +258,17 @@ RunSummary train(const Config& cfg) {
         grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
         optimizer->step();
         ++meta.position.global_step;
-        // --- every --checkpoint-every steps inside an epoch, all ranks sum the epoch so far,
-        //     only rank 0 writes
-        if (cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0 &&
-            done < loader.num_batches()) {
+        // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
+        //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
+        const bool stop = any_rank_true(*comm, stop_signal_received() != 0, device);
+        const bool periodic = cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0;
+        if ((periodic || stop) && done < loader.num_batches()) {
           const auto sums = stats.sums_across_ranks(*comm);
           CheckpointMeta mid = meta;
           mid.position.batch_in_epoch = done;
           mid.position.partial_epoch = {sums[0], sums[1], sums[2], earlier_seconds + epoch_clock.seconds()};
           if (rank == 0) save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, mid);
+          if (stop) throw Interrupted(stopped_message(epoch, meta.position.global_step, out));
         }
       }
       if (done % log_every == 0 || done == loader.num_batches() || stdout_is_tty()) {
@@ -314,6 +324,9 @@ RunSummary train(const Config& cfg) {
     if (rank == 0) {
       write_json_file(out + "/history.json", meta.history);
       save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, meta);
+    }
+    if (epoch + 1 < cfg.epochs && any_rank_true(*comm, stop_signal_received() != 0, device)) {
+      throw Interrupted(stopped_message(epoch, meta.position.global_step, out));
     }
   }
 
