@@ -21,8 +21,9 @@ int free_tcp_port() {
   return ntohs(a.sin_port);
 }
 
-void run_ranks(int world, const std::function<void(int, Communicator&)>& body) {
-  const int port = free_tcp_port();
+namespace {
+
+void run_ranks_on(int port, int world, const std::function<void(int, Communicator&)>& body) {
   std::exception_ptr error;
   std::mutex mu;
   std::vector<std::thread> threads;
@@ -43,6 +44,21 @@ void run_ranks(int world, const std::function<void(int, Communicator&)>& body) {
   }
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
+void run_ranks(int world, const std::function<void(int, Communicator&)>& body) {
+  // The free port is found and released before rank 0 binds it: another test running in
+  // parallel may take it in between. Only that (a failed bind) is retried with a new port.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      run_ranks_on(free_tcp_port(), world, body);
+      return;
+    } catch (const UserError& e) {
+      if (attempt >= 3 || std::string(e.what()).find("cannot listen") == std::string::npos) throw;
+    }
+  }
 }
 
 }  // namespace rt::test
