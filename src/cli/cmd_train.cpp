@@ -61,6 +61,7 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--grad-accum", &Config::grad_accum, "Micro-batches per optimiser step (one allreduce per step)");
   o->add("--lr-ref-batch", &Config::lr_ref_batch, "--lr is for this global batch; it is scaled linearly");
   o->add("--timeout", &Config::timeout, "Seconds for rendezvous and each collective");
+  o->add_flag("--skip-nonfinite", &Config::skip_nonfinite, "Skip steps with a non-finite loss or gradient (counted) instead of stopping");
   o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
   o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
   o->add("--device", &Config::device, "auto | cpu | cuda");

@@ -13,7 +13,7 @@ namespace rt {
   X(nesterov) X(weight_decay) X(no_decay_bn_bias) X(schedule) X(milestones) X(gamma)         \
   X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
   X(log_every) X(prefetch) X(nproc) X(backend) X(bucket_mb) X(grad_accum) X(lr_ref_batch)      \
-  X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts)
+  X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts) X(skip_nonfinite)
 
 nlohmann::json to_json(const Config& c) {
   nlohmann::json j;

@@ -37,6 +37,7 @@ struct Config {
   double gamma = 0.1;                             // multistep factor
   double warmup_epochs = 0;        // linear warmup from lr/steps to lr (not for onecycle)
   double label_smoothing = 0;      // cross-entropy label smoothing in [0, 1)
+  bool skip_nonfinite = false;     // skip a step whose loss or gradient is not finite (else stop)
 
   // --- distribution (world size comes from the launcher's environment or --nproc)
   int64_t nproc = 0;               // built-in launcher: spawn this many local workers (0 = off)

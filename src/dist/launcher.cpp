@@ -25,8 +25,9 @@ namespace {
 volatile sig_atomic_t g_signal = 0;
 void on_signal(int sig) { g_signal = sig; }
 
-// A free TCP port on 127.0.0.1 for the store (released just before the workers bind it).
-int free_port() {
+}  // namespace
+
+int free_local_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -38,6 +39,8 @@ int free_port() {
   RT_CHECK_USER(ok, "cannot find a free port for the workers' store: {}", std::strerror(errno));
   return ntohs(a.sin_port);
 }
+
+namespace {
 
 struct Worker {
   int rank = 0;
@@ -103,7 +106,7 @@ struct GroupResult {
 // One run of the worker group.
 GroupResult run_group(const LaunchSpec& spec) {
   const char* env_port = std::getenv("MASTER_PORT");
-  const int port = env_port && *env_port ? std::atoi(env_port) : free_port();
+  const int port = env_port && *env_port ? std::atoi(env_port) : free_local_port();
 
   std::vector<Worker> workers(static_cast<size_t>(spec.nproc));
   for (int r = 0; r < spec.nproc; ++r) {

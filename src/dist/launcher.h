@@ -27,6 +27,9 @@ struct LaunchSpec {
   std::function<std::vector<std::string>()> restart_argv;
 };
 
+// A free TCP port on 127.0.0.1 (released again: the caller binds it soon after).
+int free_local_port();
+
 // Runs the workers to completion; returns the exit code for the launcher: 0 when all
 // succeeded, else the last failed worker's code (128 + signal when it was killed).
 int launch_local_workers(const LaunchSpec& spec);

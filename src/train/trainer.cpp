@@ -71,6 +71,16 @@ torch::Device local_device(const std::string& name, int local_rank) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
 }
 
+// Whether the loss and every gradient of this rank are finite.
+bool all_finite(const torch::Tensor& loss, Classifier& model) {
+  torch::NoGradGuard no_grad;
+  auto ok = torch::isfinite(loss.detach()).all();
+  for (const auto& p : model.parameters()) {
+    if (p.grad().defined()) ok = ok.logical_and(torch::isfinite(p.grad()).all());
+  }
+  return ok.item<bool>();
+}
+
 std::string stopped_message(int64_t epoch, int64_t step, const std::string& out) {
   return fmt::format("stopped by signal {} in epoch {} after step {}; checkpoint saved in {}; continue "
                      "with: ringtrain train --resume {}",
@@ -213,6 +223,7 @@ RunSummary train(const Config& cfg) {
   const auto ce_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg.label_smoothing);
   EvalResult last_eval;
   bool evaluated = false;
+  int64_t skipped_steps = 0;  // --skip-nonfinite
   for (int64_t epoch = meta.position.epochs_done; epoch < cfg.epochs; ++epoch) {
     // --- one epoch, all ranks: batch -> forward -> loss -> backward (buckets reduce as they
     //     fill) -> wait -> step
@@ -252,11 +263,23 @@ RunSummary train(const Config& cfg) {
       const auto logits = model->forward(images);
       const auto loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
       (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
-      stats.add(loss, logits, labels);
+      if (!cfg.skip_nonfinite || torch::isfinite(loss).item<bool>()) stats.add(loss, logits, labels);
       const int64_t done = batch->index + 1;
       if (last_micro) {
         grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
-        optimizer->step();
+        // --- every step, all ranks: a non-finite loss or gradient anywhere stops the run, or
+        //     with --skip-nonfinite skips the step on every rank
+        if (any_rank_true(*comm, !all_finite(loss, *model), device)) {
+          RT_CHECK_USER(cfg.skip_nonfinite,
+                        "training diverged: the loss or a gradient is not finite at epoch {} step {}; "
+                        "the last good checkpoint is {}; lower --lr, add --warmup-epochs, or pass "
+                        "--skip-nonfinite",
+                        epoch + 1, meta.position.global_step + 1,
+                        rank == 0 && !checkpoint_files(out).empty() ? checkpoint_files(out)[0] : "none yet");
+          ++skipped_steps;
+          optimizer->zero_grad(/*set_to_none=*/true);
+        }
+        optimizer->step();  // no-op for parameters without gradients
         ++meta.position.global_step;
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
         //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
@@ -368,6 +391,7 @@ RunSummary train(const Config& cfg) {
                               {"train_images_per_second", summary.train_images_per_second},
                               {"comm_last_epoch", last_comm},
                               {"weights_fingerprint", weights_fingerprint(*model)},
+                              {"skipped_nonfinite_steps", skipped_steps},
                               {"checkpoint", checkpoint_path(out)},
                               {"environment", environment}});
   }

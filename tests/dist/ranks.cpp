@@ -1,25 +1,11 @@
 #include "dist/ranks.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "dist/launcher.h"
 
 #include <exception>
 #include <mutex>
 
 namespace rt::test {
-
-int free_tcp_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 namespace {
 
@@ -53,7 +39,7 @@ void run_ranks(int world, const std::function<void(int, Communicator&)>& body) {
   // parallel may take it in between. Only that (a failed bind) is retried with a new port.
   for (int attempt = 1;; ++attempt) {
     try {
-      run_ranks_on(free_tcp_port(), world, body);
+      run_ranks_on(free_local_port(), world, body);
       return;
     } catch (const UserError& e) {
       if (attempt >= 3 || std::string(e.what()).find("cannot listen") == std::string::npos) throw;

@@ -12,8 +12,6 @@
 
 namespace rt::test {
 
-int free_tcp_port();
-
 // Calls body(rank, comm) on `world` threads; rethrows the first exception of any rank.
 void run_ranks(int world, const std::function<void(int, Communicator&)>& body);
 
