@@ -44,7 +44,6 @@ class C10dWork : public PendingWork {
                                   rank_, what_, first_line(e), timeout_.count() / 1000.0));
     }
   }
-  bool is_completed() override { return work_->isCompleted(); }
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;

@@ -9,7 +9,6 @@ namespace {
 class DoneWork : public PendingWork {
  public:
   void wait() override {}
-  bool is_completed() override { return true; }
 };
 
 class SingleProcess : public Communicator {
@@ -43,11 +42,16 @@ void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fin
                 "data and ringtrain build", comm.rank(), what);
 }
 
-bool any_rank_true(Communicator& comm, bool local, const torch::Device& device) {
+std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local,
+                                const torch::Device& device) {
   if (comm.world_size() == 1) return local;
-  auto t = torch::full({1}, local ? 1 : 0, torch::TensorOptions(torch::kInt32).device(device));
-  comm.allreduce_sum(t, "allreduce of the stop flag");
-  return t.item<int>() > 0;
+  std::vector<int32_t> counts(local.begin(), local.end());
+  auto t = torch::tensor(counts, torch::kInt32).to(device);
+  comm.allreduce_sum(t, "allreduce of the step flags");
+  t = t.cpu();
+  std::vector<bool> any(local.size());
+  for (size_t i = 0; i < any.size(); ++i) any[i] = t[static_cast<int64_t>(i)].item<int32_t>() > 0;
+  return any;
 }
 
 std::unique_ptr<Communicator> make_single_process_communicator() {

@@ -19,7 +19,6 @@ class PendingWork {
  public:
   virtual ~PendingWork() = default;
   virtual void wait() = 0;
-  virtual bool is_completed() = 0;
 };
 
 class Communicator {
@@ -45,8 +44,9 @@ class Communicator {
 void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint,
                        const torch::Device& device);
 
-// True on every rank when `local` is true on any rank (one tiny allreduce).
-bool any_rank_true(Communicator& comm, bool local, const torch::Device& device);
+// For each flag: true on every rank when it is true on any rank (one tiny allreduce for all).
+std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local,
+                                const torch::Device& device);
 
 // World size 1: nothing to communicate.
 std::unique_ptr<Communicator> make_single_process_communicator();

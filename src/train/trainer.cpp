@@ -267,15 +267,19 @@ RunSummary train(const Config& cfg) {
       const int64_t done = batch->index + 1;
       if (last_micro) {
         grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
-        // --- every step, all ranks: a non-finite loss or gradient anywhere stops the run, or
-        //     with --skip-nonfinite skips the step on every rank
-        if (any_rank_true(*comm, !all_finite(loss, *model), device)) {
+        // --- every step, all ranks agree (one allreduce) on: a non-finite loss or gradient on
+        //     any rank, and a SIGINT/SIGTERM received by any rank
+        const auto flags = any_rank_true(*comm, {!all_finite(loss, *model), stop_signal_received() != 0}, device);
+        const bool nonfinite = flags[0], stop = flags[1];
+        // A non-finite step stops the run, or with --skip-nonfinite is skipped on every rank.
+        if (nonfinite) {
+          const auto saved = checkpoint_files(out);
           RT_CHECK_USER(cfg.skip_nonfinite,
                         "training diverged: the loss or a gradient is not finite at epoch {} step {}; "
                         "the last good checkpoint is {}; lower --lr, add --warmup-epochs, or pass "
                         "--skip-nonfinite",
                         epoch + 1, meta.position.global_step + 1,
-                        rank == 0 && !checkpoint_files(out).empty() ? checkpoint_files(out)[0] : "none yet");
+                        rank == 0 && !saved.empty() ? saved.front() : "none yet");
           ++skipped_steps;
           optimizer->zero_grad(/*set_to_none=*/true);
         }
@@ -283,7 +287,6 @@ RunSummary train(const Config& cfg) {
         ++meta.position.global_step;
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
         //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
-        const bool stop = any_rank_true(*comm, stop_signal_received() != 0, device);
         const bool periodic = cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0;
         if ((periodic || stop) && done < loader.num_batches()) {
           const auto sums = stats.sums_across_ranks(*comm);
@@ -348,7 +351,7 @@ RunSummary train(const Config& cfg) {
       write_json_file(out + "/history.json", meta.history);
       save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, meta);
     }
-    if (epoch + 1 < cfg.epochs && any_rank_true(*comm, stop_signal_received() != 0, device)) {
+    if (epoch + 1 < cfg.epochs && any_rank_true(*comm, {stop_signal_received() != 0}, device)[0]) {
       throw Interrupted(stopped_message(epoch, meta.position.global_step, out));
     }
   }
