@@ -12,8 +12,16 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "core/errors.h"
 #include "dist/rendezvous.h"
@@ -30,18 +38,123 @@ std::string first_line(const std::exception& e) {
   return msg.size() > 300 ? msg.substr(0, 300) + "..." : msg;
 }
 
+// Liveness of the ranks, for naming a stalled peer when a collective times out. Each rank
+// bumps a counter key in the store from a background thread; a rank whose counter does not
+// move is stopped, hung or dead. The thread uses its own store connection, so a blocked
+// heartbeat never holds up training, and it is left detached (never joined) if the store
+// stops answering.
+class Heartbeat {
+ public:
+  Heartbeat(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world_size,
+            std::chrono::milliseconds timeout)
+      : state_(std::make_shared<State>()), world_size_(world_size),
+        interval_(std::clamp(timeout / 10, std::chrono::milliseconds(100),
+                             std::chrono::milliseconds(2000))) {
+    state_->store = store->clone();
+    state_->key = key(rank);
+    thread_ = std::thread([s = state_, interval = interval_] { s->run(interval); });
+  }
+  ~Heartbeat() {
+    std::unique_lock lock(state_->mu);
+    state_->stop = true;
+    state_->cv.notify_all();
+    const bool exited = state_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return state_->exited; });
+    lock.unlock();
+    if (exited) thread_.join();
+    else thread_.detach();  // blocked on a store that no longer answers
+  }
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+
+  // Which peers look dead: their counters are read twice, a few heartbeats apart. Runs on
+  // a fresh connection with a deadline, as the store itself may be hosted by the stalled rank.
+  std::string diagnose(const c10::intrusive_ptr<c10d::Store>& store, int self) const {
+    auto probe = std::make_shared<std::packaged_task<std::vector<int>()>>(
+        [store, self, n = world_size_, wait = interval_ * 3] {
+          auto conn = store->clone();
+          auto read = [&] {
+            std::vector<int64_t> v(n);
+            for (int r = 0; r < n; ++r) v[r] = conn->add(key(r), 0);
+            return v;
+          };
+          const auto before = read();
+          std::this_thread::sleep_for(wait);
+          const auto after = read();
+          std::vector<int> silent;
+          for (int r = 0; r < n; ++r)
+            if (r != self && after[r] == before[r]) silent.push_back(r);
+          return silent;
+        });
+    auto result = probe->get_future();
+    std::thread([probe] {
+      try { (*probe)(); } catch (...) {}  // the exception reaches the future
+    }).detach();
+    if (result.wait_for(interval_ * 3 + std::chrono::seconds(3)) != std::future_status::ready) {
+      return "the rendezvous store does not answer either: rank 0 (or the torchrun agent "
+             "that hosts the store) is stopped, hung or dead";
+    }
+    std::vector<int> silent;
+    try {
+      silent = result.get();
+    } catch (const std::exception&) {
+      return "the rendezvous store cannot be reached: rank 0 (or the torchrun agent that "
+             "hosts the store) has most likely died";
+    }
+    if (silent.empty()) return "every peer's heartbeat is still advancing: a peer is alive but "
+                               "slower than the timeout (raise --timeout?)";
+    std::vector<std::string> names;
+    for (int r : silent) names.push_back(std::to_string(r));
+    return fmt::format("rank{} {} stopped responding (no heartbeat for {:.1f} s: stopped, hung "
+                       "or dead)",
+                       silent.size() > 1 ? "s" : "", fmt::join(names, ", "),
+                       std::chrono::duration<double>(interval_ * 3).count());
+  }
+
+ private:
+  static std::string key(int rank) { return fmt::format("ringtrain/heartbeat/{}", rank); }
+
+  struct State {
+    c10::intrusive_ptr<c10d::Store> store;
+    std::string key;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false, exited = false;
+    void run(std::chrono::milliseconds interval) {
+      try {
+        std::unique_lock lock(mu);
+        while (!stop) {
+          lock.unlock();
+          store->add(key, 1);
+          lock.lock();
+          cv.wait_for(lock, interval, [&] { return stop; });
+        }
+      } catch (...) {
+        // The store went away: the rank stops beating, which is what peers should see.
+      }
+      std::lock_guard lock(mu);
+      exited = true;
+      cv.notify_all();
+    }
+  };
+
+  std::shared_ptr<State> state_;
+  int world_size_;
+  std::chrono::milliseconds interval_;
+  std::thread thread_;
+};
+
 class C10dWork : public PendingWork {
  public:
   C10dWork(c10::intrusive_ptr<c10d::Work> work, std::string what, int rank,
-           std::chrono::milliseconds timeout)
-      : work_(std::move(work)), what_(std::move(what)), rank_(rank), timeout_(timeout) {}
+           std::chrono::milliseconds timeout, std::function<std::string()> diagnose)
+      : work_(std::move(work)), what_(std::move(what)), rank_(rank), timeout_(timeout),
+        diagnose_(std::move(diagnose)) {}
   void wait() override {
     try {
       work_->wait(timeout_);
     } catch (const std::exception& e) {
-      throw CommError(fmt::format("rank {}: {} failed: {} (a peer died, stalled past the {} s "
-                                  "timeout, or is unreachable)",
-                                  rank_, what_, first_line(e), timeout_.count() / 1000.0));
+      throw CommError(fmt::format("rank {}: {} failed: {}; {} (timeout {} s)", rank_, what_,
+                                  first_line(e), diagnose_(), timeout_.count() / 1000.0));
     }
   }
 
@@ -50,6 +163,7 @@ class C10dWork : public PendingWork {
   std::string what_;
   int rank_;
   std::chrono::milliseconds timeout_;
+  std::function<std::string()> diagnose_;
 };
 
 class C10dCommunicator : public Communicator {
@@ -57,7 +171,8 @@ class C10dCommunicator : public Communicator {
   C10dCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> pg,
                    std::string backend, int rank, int world_size, std::chrono::milliseconds timeout)
       : store_(std::move(store)), pg_(std::move(pg)), backend_(std::move(backend)), rank_(rank),
-        world_size_(world_size), timeout_(timeout) {}
+        world_size_(world_size), timeout_(timeout),
+        heartbeat_(std::make_unique<Heartbeat>(store_, rank, world_size, timeout)) {}
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
@@ -102,7 +217,8 @@ class C10dCommunicator : public Communicator {
   template <typename F>
   std::unique_ptr<PendingWork> guarded(const std::string& what, F launch) {
     try {
-      return std::make_unique<C10dWork>(launch(), what, rank_, timeout_);
+      return std::make_unique<C10dWork>(launch(), what, rank_, timeout_,
+                                        [this] { return heartbeat_->diagnose(store_, rank_); });
     } catch (const std::exception& e) {
       throw CommError(fmt::format("rank {}: {} failed to start: {}", rank_, what, first_line(e)));
     }
@@ -113,6 +229,7 @@ class C10dCommunicator : public Communicator {
   std::string backend_;
   int rank_, world_size_;
   std::chrono::milliseconds timeout_;
+  std::unique_ptr<Heartbeat> heartbeat_;
 };
 
 // Rank 0's listening socket for the store, bound to MASTER_ADDR only (never wider).

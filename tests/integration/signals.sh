@@ -5,7 +5,8 @@
 #  2. SIGTERM to the built-in launcher: forwarded once to the workers, same outcome.
 #  3. Two SIGINTs: the second exits at once (128 + 2).
 #  4. A stopped peer (SIGSTOP): the other rank exits within the timeout with exit code 3 and a
-#     message naming the operation; no process is left behind.
+#     message naming the operation and the stopped rank; no process is left behind.
+#  5. The same with rank 0 stopped, which also hosts the rendezvous store.
 # Usage: signals.sh RINGTRAIN SOURCE_DIR WORK_DIR
 set -uo pipefail
 bin=$1 src=$2 work=$3/signals
@@ -47,23 +48,31 @@ wait $pid; rc=$?
 echo "exit $rc"
 [ $rc -eq 130 ] || [ $rc -eq 4 ] || { echo "FAIL: exit code $rc after two SIGINTs"; fail=1; }
 
-echo "== 4. a stopped peer"
-p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-for r in 0 1; do
-  RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$p "$bin" "${common[@]}" --log-every 1 \
-    --out "$work/stall" > "$work/stall.$r.log" 2>&1 &
-  eval pid$r=$!
-done
-wait_for "$work/stall.0.log" "step 3/" && kill -STOP $pid1
-start=$(date +%s)
-wait $pid0; rc=$?
-took=$(( $(date +%s) - start ))
-echo "rank 0 exit $rc after ${took}s: $(tail -1 "$work/stall.0.log")"
-kill -KILL $pid1 2>/dev/null; wait $pid1 2>/dev/null
-[ $rc -eq 3 ] || { echo "FAIL: rank 0 exit code $rc, expected 3"; fail=1; }
-[ $took -le 20 ] || { echo "FAIL: took ${took}s with a 6 s timeout"; fail=1; }
-grep -q "rank 0: .*failed" "$work/stall.0.log" || { echo "FAIL: no message naming the operation"; fail=1; }
-if pgrep -f "$work/" >/dev/null; then echo "FAIL: processes left behind"; pkill -9 -f "$work/"; fail=1; fi
+stall_test() {  # stall_test STOPPED_RANK: the other rank must exit 3 within the timeout, naming it
+  local stopped=$1 other=$((1 - $1)) p rc took start
+  p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  for r in 0 1; do
+    RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$p "$bin" "${common[@]}" --log-every 1 \
+      --out "$work/stall$stopped" > "$work/stall$stopped.$r.log" 2>&1 &
+    eval pid$r=$!
+  done
+  local spid=pid$stopped opid=pid$other
+  wait_for "$work/stall$stopped.0.log" "step 3/" && kill -STOP ${!spid}
+  start=$(date +%s)
+  wait ${!opid}; rc=$?
+  took=$(( $(date +%s) - start ))
+  echo "rank $other exit $rc after ${took}s: $(tail -1 "$work/stall$stopped.$other.log")"
+  kill -KILL ${!spid} 2>/dev/null; wait ${!spid} 2>/dev/null
+  [ $rc -eq 3 ] || { echo "FAIL: rank $other exit code $rc, expected 3"; fail=1; }
+  [ $took -le 20 ] || { echo "FAIL: took ${took}s with a 6 s timeout"; fail=1; }
+  grep -q "rank $other: .*failed" "$work/stall$stopped.$other.log" || { echo "FAIL: no message naming the operation"; fail=1; }
+  grep -q "$2" "$work/stall$stopped.$other.log" || { echo "FAIL: the message does not name the stopped rank $stopped"; fail=1; }
+  if pgrep -f "$work/" >/dev/null; then echo "FAIL: processes left behind"; pkill -9 -f "$work/"; fail=1; fi
+}
+echo "== 4. a stopped peer (rank 1)"
+stall_test 1 "rank 1 stopped responding"
+echo "== 5. a stopped rank 0, which hosts the store"
+stall_test 0 "rank 0 .* is stopped, hung or dead"
 
 [ $fail -eq 0 ] && echo PASS
 exit $fail
