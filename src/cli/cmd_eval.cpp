@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
+#include "model/precision.h"
 #include "model/registry.h"
 #include "train/checkpoint.h"
 #include "train/run_outputs.h"
@@ -18,7 +19,7 @@ namespace rt {
 namespace {
 
 struct EvalOptions {
-  std::string checkpoint, data, out, model, device = "auto";
+  std::string checkpoint, data, out, model, device = "auto", amp;
   int64_t limit_test = -1;  // -1 = as the checkpoint's run
   int64_t batch_size = 500, threads = 0;
 };
@@ -44,7 +45,10 @@ int run_eval(const EvalOptions& o) {
   const int64_t limit = o.limit_test >= 0 ? o.limit_test : run_cfg.limit_test;
   const Dataset test = balanced_subset(splits.test, limit, run_cfg.seed);
 
-  const EvalResult r = evaluate(*model, test, o.batch_size, device);
+  // The run's precision and memory format, so that its final accuracy is reproduced exactly.
+  if (run_cfg.channels_last) to_channels_last(*model);
+  const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
+  const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last);
   const std::string out = !o.out.empty()
                               ? o.out
                               : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
@@ -57,6 +61,7 @@ int run_eval(const EvalOptions& o) {
                             {"data", data_dir},
                             {"test_images", test.size()},
                             {"test_accuracy", r.accuracy()},
+                            {"precision", precision_name(precision)},
                             {"weights_fingerprint", weights_fingerprint(*model)},
                             {"environment", environment_json(device)}});
   print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%",
@@ -78,6 +83,7 @@ CommandRunner add_eval_command(CLI::App& app) {
   cmd->add_option("--limit-test", o->limit_test, "Class-balanced subset of N test images (0 = all; default: as the run)");
   cmd->add_option("--batch-size", o->batch_size, "Images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
   cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.pt --data data/cifar10");
   return [o] { return run_eval(*o); };

@@ -62,6 +62,8 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--lr-ref-batch", &Config::lr_ref_batch, "--lr is for this global batch; it is scaled linearly");
   o->add("--timeout", &Config::timeout, "Seconds for rendezvous and each collective");
   o->add_flag("--skip-nonfinite", &Config::skip_nonfinite, "Skip steps with a non-finite loss or gradient (counted) instead of stopping");
+  o->add("--amp", &Config::amp, "Autocast precision: auto (bf16 where the hardware has it) | bf16 | none");
+  o->add("--channels-last", &Config::channels_last, "Weights and inputs in channels_last (NHWC): true|false");
   o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
   o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
   o->add("--device", &Config::device, "auto | cpu | cuda");

@@ -15,9 +15,14 @@ using CommandRunner = std::function<int()>;
 // The process's own command line (for the built-in launcher, which runs it again per worker).
 const std::vector<std::string>& process_argv();
 void set_process_argv(int argc, char** argv);
+// The arguments after a standalone "--" (for `scale`: the training runs' flags).
+const std::vector<std::string>& passthrough_args();
+void set_passthrough_args(std::vector<std::string> args);
 
 CommandRunner add_train_command(CLI::App& app);
 CommandRunner add_eval_command(CLI::App& app);
 CommandRunner add_models_command(CLI::App& app);
+CommandRunner add_bench_command(CLI::App& app);
+CommandRunner add_scale_command(CLI::App& app);
 
 }  // namespace rt

@@ -14,10 +14,12 @@
 
 namespace rt {
 namespace {
-std::vector<std::string> g_argv;
+std::vector<std::string> g_argv, g_passthrough;
 }
 const std::vector<std::string>& process_argv() { return g_argv; }
+const std::vector<std::string>& passthrough_args() { return g_passthrough; }
 void set_process_argv(int argc, char** argv) { g_argv.assign(argv, argv + argc); }
+void set_passthrough_args(std::vector<std::string> args) { g_passthrough = std::move(args); }
 }  // namespace rt
 
 int main(int argc, char** argv) {
@@ -28,13 +30,25 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for all subcommands");
   std::map<const CLI::App*, rt::CommandRunner> runners;
-  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_models_command}) {
+  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_models_command,
+                   rt::add_bench_command, rt::add_scale_command}) {
     const size_t before = app.get_subcommands({}).size();
     rt::CommandRunner run = add(app);
     runners[app.get_subcommands({}).at(before)] = std::move(run);
   }
+  // `ringtrain scale ... -- TRAIN FLAGS`: what follows "--" is for the training runs, unparsed.
+  int parsed_argc = argc;
+  if (argc > 1 && std::string(argv[1]) == "scale") {
+    for (int i = 2; i < argc; ++i) {
+      if (std::string(argv[i]) == "--") {
+        rt::set_passthrough_args(std::vector<std::string>(argv + i + 1, argv + argc));
+        parsed_argc = i;
+        break;
+      }
+    }
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(parsed_argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? rt::kExitOk : rt::kExitUserError;

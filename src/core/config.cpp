@@ -13,7 +13,8 @@ namespace rt {
   X(nesterov) X(weight_decay) X(no_decay_bn_bias) X(schedule) X(milestones) X(gamma)         \
   X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
   X(log_every) X(prefetch) X(nproc) X(backend) X(bucket_mb) X(grad_accum) X(lr_ref_batch)      \
-  X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts) X(skip_nonfinite)
+  X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts) X(skip_nonfinite) \
+  X(amp) X(channels_last)
 
 nlohmann::json to_json(const Config& c) {
   nlohmann::json j;
@@ -88,6 +89,8 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.max_restarts == 0 || c.nproc > 0, "--max-restarts needs the built-in launcher (--nproc N)");
   RT_CHECK_USER(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0 steps, got {}", c.checkpoint_every);
   RT_CHECK_USER(c.keep_checkpoints >= 1, "--keep-checkpoints must be at least 1, got {}", c.keep_checkpoints);
+  RT_CHECK_USER(c.amp == "auto" || c.amp == "bf16" || c.amp == "none",
+                "--amp must be auto, bf16 or none, got '{}'", c.amp);
   RT_CHECK_USER(c.prefetch >= 1, "--prefetch must be at least 1, got {}", c.prefetch);
 }
 

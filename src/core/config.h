@@ -38,6 +38,8 @@ struct Config {
   double warmup_epochs = 0;        // linear warmup from lr/steps to lr (not for onecycle)
   double label_smoothing = 0;      // cross-entropy label smoothing in [0, 1)
   bool skip_nonfinite = false;     // skip a step whose loss or gradient is not finite (else stop)
+  std::string amp = "auto";        // autocast: auto (bf16 where native) | bf16 | none
+  bool channels_last = false;      // weights and inputs in NHWC memory format
 
   // --- distribution (world size comes from the launcher's environment or --nproc)
   int64_t nproc = 0;               // built-in launcher: spawn this many local workers (0 = off)

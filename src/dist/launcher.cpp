@@ -49,6 +49,7 @@ struct Worker {
   std::string out_buf, err_buf, last_error;
   bool running = true;
   int exit_code = 0;
+  bool prefix_stdout = true;
 };
 
 // Prints the complete lines in `buf` with the rank prefix; keeps the incomplete tail.
@@ -58,7 +59,8 @@ void flush_lines(Worker& w, std::string& buf, bool to_stderr, bool all) {
     std::string line = buf.substr(start, nl - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (to_stderr && !line.empty()) w.last_error = line;
-    const std::string text = fmt::format("[rank {}] {}", w.rank, line);
+    const std::string text =
+        to_stderr || w.prefix_stdout ? fmt::format("[rank {}] {}", w.rank, line) : line;
     to_stderr ? print_error_line(text) : print_line(text);
   }
   buf.erase(0, start);
@@ -114,15 +116,17 @@ GroupResult run_group(const LaunchSpec& spec) {
     RT_CHECK_USER(pipe2(out_pipe, O_CLOEXEC) == 0 && pipe2(err_pipe, O_CLOEXEC) == 0, "cannot create pipes: {}", std::strerror(errno));
     Worker& w = workers[static_cast<size_t>(r)];
     w.rank = r;
+    w.prefix_stdout = spec.prefix_stdout;
     w.pid = spawn(spec, r, port, out_pipe, err_pipe);
     close(out_pipe[1]);
     close(err_pipe[1]);
     w.out_fd = out_pipe[0];
     w.err_fd = err_pipe[0];
   }
-  print_line(fmt::format("ringtrain: started {} workers (MASTER_ADDR=127.0.0.1 MASTER_PORT={}, {} "
-                         "threads each)",
-                         spec.nproc, port, spec.threads_per_worker));
+  const std::string started = fmt::format(
+      "ringtrain: started {} worker{} (MASTER_ADDR=127.0.0.1 MASTER_PORT={}, {} thread{} each)", spec.nproc,
+      spec.nproc > 1 ? "s" : "", port, spec.threads_per_worker, spec.threads_per_worker > 1 ? "s" : "");
+  spec.prefix_stdout ? print_line(started) : print_error_line(started);  // stdout kept machine-readable
 
   int failed_rank = -1, result = kExitOk;
   int forwarded_signal = 0;

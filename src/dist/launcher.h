@@ -20,6 +20,9 @@ struct LaunchSpec {
   int nproc = 1;
   std::vector<std::string> argv;  // the command line to run in each worker (argv[0] ignored)
   int threads_per_worker = 1;
+  // false: workers' standard output passes through unprefixed (for machine-readable output
+  // that only rank 0 prints); standard error is always prefixed.
+  bool prefix_stdout = true;
   // Elastic restart: when a worker fails (for any reason but a user error, exit code 2), stop
   // all and start the group again with the command line `restart_argv()` returns then (e.g.
   // with --resume RUN_DIR once a checkpoint exists), up to max_restarts times.

@@ -53,7 +53,8 @@ std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size) {
 }
 
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
-                    const torch::Device& device, const std::vector<int64_t>& indices) {
+                    const torch::Device& device, const std::vector<int64_t>& indices,
+                    Precision precision, bool channels_last) {
   std::vector<int64_t> order = indices;
   if (order.empty()) {
     order.resize(static_cast<size_t>(data.size()));
@@ -71,7 +72,11 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
   while (auto batch = loader.next()) {
     const auto images = batch->images.to(device, /*non_blocking=*/true);
     const auto labels = batch->labels.to(device, /*non_blocking=*/true);
-    const auto logits = model.forward(images);
+    torch::Tensor logits;
+    {
+      AutocastGuard autocast(device, precision);
+      logits = model.forward(to_model_format(images, channels_last)).to(torch::kFloat32);
+    }
     r.loss_sum += torch::nn::functional::cross_entropy(
                       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                       .item<double>();

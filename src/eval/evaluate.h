@@ -7,6 +7,7 @@
 #include "dist/communicator.h"
 #include "eval/metrics.h"
 #include "model/classifier.h"
+#include "model/precision.h"
 
 namespace rt {
 
@@ -20,8 +21,10 @@ struct EvalResult {
 
 // Runs `model` in eval mode (running BN statistics, no grad) over `indices` of `data`
 // (all of it when empty) in batches of `batch_size` on `device`.
+// Forward passes run under `precision`'s autocast with inputs in the model's memory format.
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
-                    const torch::Device& device, const std::vector<int64_t>& indices = {});
+                    const torch::Device& device, const std::vector<int64_t>& indices = {},
+                    Precision precision = Precision::kFloat32, bool channels_last = false);
 
 // Sums loss, sample count and confusion matrix over all ranks (each evaluated its own shard),
 // so that every rank holds the metrics of the whole split, exactly as one process computes them.

@@ -16,6 +16,7 @@
 #include "dist/rendezvous.h"
 #include "eval/evaluate.h"
 #include "model/batchnorm.h"
+#include "model/precision.h"
 #include "model/registry.h"
 #include "report/writers.h"
 #include "train/checkpoint.h"
@@ -136,6 +137,8 @@ RunSummary train(const Config& cfg) {
   torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
   auto model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual);
   model->to(device);
+  if (cfg.channels_last) to_channels_last(*model);
+  const Precision precision = resolve_precision(cfg.amp, device);
   auto optimizer = make_sgd(*model, cfg);
   const ScheduleSpec schedule{cfg.schedule,       lr,         cfg.milestones, cfg.gamma,
                               cfg.warmup_epochs, cfg.epochs, steps_per_epoch};
@@ -198,14 +201,16 @@ RunSummary train(const Config& cfg) {
   environment["launcher"] = env.launcher;
   environment["global_batch"] = global_batch;
   environment["scaled_lr"] = lr;
+  environment["precision"] = precision_name(precision);
   environment["gradient_buckets"] = grad_sync.num_buckets();
   meta.config = config_json;
   if (rank == 0) {
     make_dirs(out);
     write_json_file(out + "/config.json", config_json);
   }
-  log_info("ringtrain train: {} ({} params) on {}, {} threads per worker", cfg.model,
-           with_thousands(meta.param_count), device.str(), threads);
+  log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}", cfg.model,
+           with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
+           cfg.channels_last ? ", channels_last" : "");
   log_info("world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
            "batch {}, lr {:.4g} (--lr {} for {} images)",
            world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr,
@@ -260,7 +265,11 @@ RunSummary train(const Config& cfg) {
       const auto images = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
       grad_sync.set_sync(last_micro);
-      const auto logits = model->forward(images);
+      torch::Tensor logits;
+      {
+        AutocastGuard autocast(device, precision);  // forward only, as torch.autocast is used
+        logits = model->forward(to_model_format(images, cfg.channels_last)).to(torch::kFloat32);
+      }
       const auto loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
       (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
       if (!cfg.skip_nonfinite || torch::isfinite(loss).item<bool>()) stats.add(loss, logits, labels);
@@ -313,7 +322,7 @@ RunSummary train(const Config& cfg) {
 
     // --- every epoch, all ranks: evaluate a shard each, sum the counts
     last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device,
-                         eval_shard(test_set.size(), rank, world));
+                         eval_shard(test_set.size(), rank, world), precision, cfg.channels_last);
     reduce_across_ranks(last_eval, *comm, device);
     evaluated = true;
     ++meta.position.epochs_done;
@@ -358,7 +367,7 @@ RunSummary train(const Config& cfg) {
 
   // --- end of run: final metrics (all ranks evaluate), reports (only rank 0)
   if (!evaluated) {
-    last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world));
+    last_eval = evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world), precision, cfg.channels_last);
     reduce_across_ranks(last_eval, *comm, device);
   }
   RunSummary summary;

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Runs ringtrain and Python PyTorch on the same work, on this machine, and prints the ratios.
+
+    .venv/bin/python bench/compare.py                       # resnet18 + resnet50, steps only
+    .venv/bin/python bench/compare.py --epoch --data data/cifar10
+
+For each model and configuration (precision x memory format) it alternates
+`ringtrain bench --json` and `bench/pytorch_reference.py --json` for --rounds rounds (A B A B ..,
+so that a slow spell of a shared machine hits both sides) and reports, per mode, each side's
+median images/s over the rounds and the median of the per-round ratios ringtrain / PyTorch.
+With --epoch it also times one whole training epoch, data included: `ringtrain train` on a
+class-balanced subset of --limit-train images against the PyTorch reference's epoch mode
+(uint8 array in memory, torchvision transforms, DataLoader; the best of 0, 1 and 2 loader
+workers). Both sides start cold for the epoch (no warm-up steps), as a real first epoch does.
+--json FILE writes everything measured.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CONFIGS = {  # name -> (amp, channels_last)
+    "fp32": ("none", False),
+    "fp32-cl": ("none", True),
+    "bf16": ("bf16", False),
+    "bf16-cl": ("bf16", True),
+}
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"compare.py: {' '.join(cmd)} failed (exit {out.returncode}): {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout)
+
+
+def cpu_has_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except (OSError, StopIteration):
+        return False
+
+
+def step_rates(report):
+    return {r["mode"]: r["images_per_second"]["median"] for r in report["results"]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ringtrain", default=os.path.join(ROOT, "build", "ringtrain"))
+    p.add_argument("--python", default=sys.executable)
+    p.add_argument("--models", default="resnet18,resnet50")
+    p.add_argument("--configs", default="fp32,fp32-cl,bf16-cl",
+                   help="comma list of " + ", ".join(CONFIGS))
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--modes", default="train,forward")
+    p.add_argument("--epoch", action="store_true", help="also compare one whole training epoch")
+    p.add_argument("--data", default=os.path.join(ROOT, "data", "cifar10"))
+    p.add_argument("--limit-train", type=int, default=1280)
+    p.add_argument("--force-bf16", action="store_true",
+                   help="run bf16 even where the CPU has no native bf16 (emulated: very slow)")
+    p.add_argument("--json", dest="json_out", help="write all measurements to this file")
+    a = p.parse_args()
+
+    native_bf16 = a.device == "cuda" or cpu_has_bf16()
+    everything = {"device": a.device, "threads": a.threads, "batch_size": a.batch_size,
+                  "native_bf16": native_bf16, "rows": []}
+    print(f"ringtrain / PyTorch on {a.device}, {a.threads} threads, batch {a.batch_size}, "
+          f"{a.rounds} interleaved rounds (median of per-round ratios)")
+    print(f"{'model':<9} {'config':<8} {'mode':<8} {'ringtrain':>10} {'pytorch':>10} {'ratio':>7}  ratio range")
+    for model in a.models.split(","):
+        for cfg in a.configs.split(","):
+            amp, cl = CONFIGS[cfg]
+            if amp == "bf16" and not native_bf16 and not a.force_bf16:
+                print(f"{model:<9} {cfg:<8} skipped: this CPU has no native bf16 (AVX512-BF16/AMX); "
+                      "--force-bf16 runs it emulated")
+                continue
+            common = ["--model", model, "--batch-size", str(a.batch_size), "--threads", str(a.threads),
+                      "--device", a.device, "--amp", amp, "--warmup", str(a.warmup),
+                      "--reps", str(a.reps), "--steps", str(a.steps), "--json"] + (["--channels-last"] if cl else [])
+            ours, theirs = [], []
+            for _ in range(a.rounds):
+                ours.append(step_rates(run_json([a.ringtrain, "bench", "--mode", a.modes] + common)))
+                theirs.append(step_rates(run_json([a.python, os.path.join(HERE, "pytorch_reference.py"),
+                                                   "--mode", a.modes] + common)))
+            for mode in a.modes.split(","):
+                o = [r[mode] for r in ours]
+                t = [r[mode] for r in theirs]
+                ratios = [x / y for x, y in zip(o, t)]
+                row = {"model": model, "config": cfg, "mode": mode, "ringtrain": statistics.median(o),
+                       "pytorch": statistics.median(t), "ratio": statistics.median(ratios),
+                       "ratios": ratios, "ringtrain_rounds": o, "pytorch_rounds": t}
+                everything["rows"].append(row)
+                print(f"{model:<9} {cfg:<8} {mode:<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
+                      f"{row['ratio']:>6.2f}x  {min(ratios):.2f}-{max(ratios):.2f}", flush=True)
+            if a.epoch:
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = subprocess.run(
+                        [a.ringtrain, "train", "--data", a.data, "--model", model, "--epochs", "1",
+                         "--limit-train", str(a.limit_train), "--limit-test", "100", "--batch-size",
+                         str(a.batch_size), "--threads", str(a.threads), "--device", a.device, "--amp", amp,
+                         "--channels-last", "true" if cl else "false", "--out", tmp],
+                        capture_output=True, text=True)
+                    if out.returncode != 0:
+                        sys.exit(f"compare.py: ringtrain train failed: {out.stderr.strip()[-500:]}")
+                    with open(os.path.join(tmp, "history.json")) as f:
+                        ours_epoch = json.load(f)[0]["images_per_second"]
+                ref = run_json([a.python, os.path.join(HERE, "pytorch_reference.py"), "--mode", "epoch",
+                                "--data", a.data, "--limit-train", str(a.limit_train), "--warmup", "0",
+                                "--workers", "-1"] + [x for x in common if x != "--json"] + ["--json"])
+                best = ref["epoch_best"]
+                row = {"model": model, "config": cfg, "mode": "epoch", "ringtrain": ours_epoch,
+                       "pytorch": best["images_per_second"], "pytorch_workers": best["workers"],
+                       "ratio": ours_epoch / best["images_per_second"], "images": a.limit_train}
+                everything["rows"].append(row)
+                print(f"{model:<9} {cfg:<8} {'epoch':<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
+                      f"{row['ratio']:>6.2f}x  (PyTorch's best: {best['workers']} loader workers; "
+                      f"{a.limit_train} images)", flush=True)
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(everything, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

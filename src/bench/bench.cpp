@@ -1,0 +1,150 @@
+#include "bench/bench.h"
+
+#include <algorithm>
+
+#include "core/seed.h"
+#include "core/timer.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "model/registry.h"
+
+namespace rt {
+
+double Rate::median() const {
+  if (reps.empty()) return 0;
+  auto v = reps;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+double Rate::min() const { return reps.empty() ? 0 : *std::min_element(reps.begin(), reps.end()); }
+double Rate::max() const { return reps.empty() ? 0 : *std::max_element(reps.begin(), reps.end()); }
+nlohmann::json Rate::to_json() const {
+  return {{"median", median()}, {"min", min()}, {"max", max()}, {"reps", reps}};
+}
+
+namespace {
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+// Times `reps` repetitions of `steps` calls of `step` after `warmup` calls: images/s each.
+template <typename F>
+Rate time_reps(const StepBenchSpec& s, F step) {
+  for (int64_t i = 0; i < s.warmup; ++i) step();
+  synchronize(s.device);
+  Rate r;
+  for (int64_t rep = 0; rep < s.reps; ++rep) {
+    Stopwatch clock;
+    for (int64_t i = 0; i < s.steps; ++i) step();
+    synchronize(s.device);
+    r.reps.push_back(static_cast<double>(s.steps * s.batch_size) / clock.seconds());
+  }
+  return r;
+}
+
+struct Synthetic {
+  std::shared_ptr<Classifier> model;
+  torch::Tensor images, labels;
+};
+
+Synthetic make_synthetic(const StepBenchSpec& s) {
+  torch::manual_seed(derive_seed(s.seed, SeedPurpose::kInit));
+  Synthetic w;
+  w.model = make_model(s.model, s.num_classes, false);
+  w.model->to(s.device);
+  if (s.channels_last) to_channels_last(*w.model);
+  w.images = to_model_format(torch::randn({s.batch_size, 3, 32, 32}).to(s.device), s.channels_last);
+  w.labels = torch::randint(s.num_classes, {s.batch_size}, torch::kInt64).to(s.device);
+  return w;
+}
+
+}  // namespace
+
+Rate bench_train_step(const StepBenchSpec& s) {
+  auto w = make_synthetic(s);
+  w.model->train();
+  torch::optim::SGD opt(w.model->parameters(),
+                        torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
+  return time_reps(s, [&] {
+    opt.zero_grad(/*set_to_none=*/true);
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(s.device, s.precision);
+      loss = torch::nn::functional::cross_entropy(w.model->forward(w.images).to(torch::kFloat32), w.labels);
+    }
+    loss.backward();
+    opt.step();
+  });
+}
+
+Rate bench_forward(const StepBenchSpec& s) {
+  auto w = make_synthetic(s);
+  w.model->eval();
+  torch::InferenceMode inference;
+  return time_reps(s, [&] {
+    AutocastGuard autocast(s.device, s.precision);
+    w.model->forward(w.images);
+  });
+}
+
+Dataset synthetic_dataset(int64_t n, uint64_t seed) {
+  torch::manual_seed(static_cast<int64_t>(seed));
+  Dataset d;
+  d.images = torch::randint(256, {n, 3, 32, 32}, torch::kUInt8);
+  d.labels = torch::randint(10, {n}, torch::kInt64);
+  d.class_names = cifar10_class_names();
+  return d;
+}
+
+Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps) {
+  const ShardSpec shard{data.size(), 1, 0, /*shuffle=*/true, /*drop_last=*/false, 0};
+  Rate r;
+  for (int64_t rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
+    LoaderSpec spec;
+    spec.batch_size = batch_size;
+    spec.augment = true;
+    spec.epoch = rep + 1;
+    Stopwatch clock;
+    int64_t images = 0;
+    BatchLoader loader(data, epoch_shard(shard, spec.epoch), spec);
+    while (auto b = loader.next()) images += b->labels.size(0);
+    if (rep >= 0) r.reps.push_back(static_cast<double>(images) / clock.seconds());
+  }
+  return r;
+}
+
+std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device,
+                                          int64_t min_bytes, int64_t max_bytes, int64_t iters,
+                                          int64_t warmup) {
+  const double n = comm.world_size();
+  std::vector<AllreduceRow> rows;
+  for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
+    auto t = torch::ones({std::max<int64_t>(1, bytes / 4)}, torch::TensorOptions(torch::kFloat32).device(device));
+    for (int64_t i = 0; i < warmup; ++i) comm.allreduce_sum(t, "allreduce benchmark warm-up");
+    std::vector<double> times;
+    for (int64_t i = 0; i < iters; ++i) {
+      comm.barrier("barrier before an allreduce benchmark iteration");
+      synchronize(device);
+      Stopwatch clock;
+      comm.allreduce_sum(t, fmt::format("allreduce benchmark of {} bytes", bytes));
+      synchronize(device);
+      // The slowest rank's time is the collective's time: exchange every rank's time.
+      auto all = torch::zeros({comm.world_size()}, torch::TensorOptions(torch::kFloat64).device(device));
+      all[comm.rank()] = clock.seconds();
+      comm.allreduce_sum(all, "allreduce benchmark timing exchange");
+      times.push_back(all.max().item<double>());
+    }
+    std::sort(times.begin(), times.end());
+    AllreduceRow row;
+    row.bytes = t.numel() * 4;
+    row.seconds = times[times.size() / 2];
+    row.algbw_gbs = static_cast<double>(row.bytes) / row.seconds / 1e9;
+    row.busbw_gbs = row.algbw_gbs * 2 * (n - 1) / n;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace rt

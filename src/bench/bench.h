@@ -1,0 +1,67 @@
+// Benchmarks behind `ringtrain bench`: training-step and forward throughput on synthetic data,
+// data-pipeline throughput, and allreduce time and bandwidth. Each rate is measured after
+// warm-up over several timed repetitions; the median and the spread are reported.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "dist/communicator.h"
+#include "model/precision.h"
+
+namespace rt {
+
+// Images (or bytes) per second of each timed repetition, and their summary.
+struct Rate {
+  std::vector<double> reps;
+  double median() const;
+  double min() const;
+  double max() const;
+  nlohmann::json to_json() const;
+};
+
+struct StepBenchSpec {
+  std::string model = "resnet18";
+  int64_t num_classes = 10;
+  int64_t batch_size = 128;
+  torch::Device device = torch::kCPU;
+  Precision precision = Precision::kFloat32;
+  bool channels_last = false;
+  int64_t warmup = 3;  // untimed steps first
+  int64_t reps = 5;    // timed repetitions ...
+  int64_t steps = 5;   // ... of this many steps each
+  uint64_t seed = 0;
+};
+
+// Training step as the trainer does it (zero_grad(set_to_none), forward under autocast,
+// cross-entropy, backward, SGD momentum 0.9 weight decay 1e-4): images/s.
+Rate bench_train_step(const StepBenchSpec& spec);
+// Inference forward pass (eval mode, no grad, autocast): images/s.
+Rate bench_forward(const StepBenchSpec& spec);
+
+// The training data path without decoding: shuffle, random crop + flip, normalise, batch,
+// on the loader's background thread, consumed as fast as it comes: images/s per pass over
+// `data` (`reps` passes after one untimed pass).
+Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps);
+
+// A data set of `n` random images (for the pipeline benchmark without a data folder).
+Dataset synthetic_dataset(int64_t n, uint64_t seed);
+
+struct AllreduceRow {
+  int64_t bytes = 0;
+  double seconds = 0;      // median over iterations, the slowest rank's time per iteration
+  double algbw_gbs = 0;    // bytes / seconds, in GB/s (1e9)
+  double busbw_gbs = 0;    // algbw x 2(n-1)/n, as nccl-tests define it
+};
+
+// Sum-allreduce of float32 tensors of every size from `min_bytes` to `max_bytes` (x4 steps, as
+// nccl-tests -f 4 would), `iters` timed iterations after `warmup`, on all ranks of `comm`.
+std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device,
+                                          int64_t min_bytes, int64_t max_bytes, int64_t iters,
+                                          int64_t warmup);
+
+}  // namespace rt

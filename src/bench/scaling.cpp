@@ -1,0 +1,112 @@
+#include "bench/scaling.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/errors.h"
+
+namespace rt {
+
+double ring_allreduce_seconds(const LinkModel& link, double bytes, int64_t n) {
+  if (n <= 1) return 0;
+  const double hops = 2.0 * static_cast<double>(n - 1);
+  return hops * link.alpha + hops / static_cast<double>(n) * bytes / link.beta;
+}
+
+LinkModel fit_link(const std::vector<std::pair<double, double>>& bytes_seconds, int64_t n) {
+  RT_CHECK_USER(bytes_seconds.size() >= 2 && n >= 2,
+                "fitting a link model needs allreduce times of at least two sizes over 2+ ranks");
+  // t = a + b S with a = 2(n-1) alpha, b = 2(n-1)/(n beta). Weighted by 1/t^2 (relative error),
+  // so that small messages (latency) and large ones (bandwidth) both count.
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [s, t] : bytes_seconds) {
+    const double w = 1.0 / (t * t);
+    sw += w;
+    sx += w * s;
+    sy += w * t;
+    sxx += w * s * s;
+    sxy += w * s * t;
+  }
+  const double det = sw * sxx - sx * sx;
+  RT_CHECK_USER(det > 0, "allreduce sizes must differ to fit a link model");
+  double b = (sw * sxy - sx * sy) / det;
+  double a = (sy - b * sx) / sw;
+  b = std::max(b, 1e-15);
+  a = std::max(a, 0.0);
+  const double hops = 2.0 * static_cast<double>(n - 1);
+  LinkModel m;
+  m.alpha = a / hops;
+  m.beta = hops / static_cast<double>(n) / b;
+  m.name = "fitted";
+  return m;
+}
+
+LinkModel link_preset(const std::string& name) {
+  if (name == "nvlink") return {2e-6, 450e9, name};
+  if (name == "ib") return {2e-6, 25e9, name};
+  if (name == "100gbe") return {10e-6, 12.5e9, name};
+  if (name == "10gbe") return {30e-6, 1.25e9, name};
+  throw UserError(fmt::format("unknown link preset '{}': use nvlink, ib, 100gbe or 10gbe, or give "
+                              "--link-gbps and --link-latency-us", name));
+}
+
+std::vector<std::string> link_preset_names() { return {"nvlink", "ib", "100gbe", "10gbe"}; }
+
+nlohmann::json StepPrediction::to_json() const {
+  return {{"workers", workers},           {"compute_seconds", compute_seconds},
+          {"comm_seconds", comm_seconds}, {"exposed_seconds", exposed_seconds},
+          {"step_seconds", step_seconds}, {"images_per_second", images_per_second},
+          {"speedup", speedup},           {"efficiency", efficiency}};
+}
+
+StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n, int64_t batch_per_worker) {
+  StepPrediction p;
+  p.workers = n;
+  p.compute_seconds = m.compute_fixed + m.compute_per_image * static_cast<double>(batch_per_worker);
+  if (n > 1) {
+    for (double s : m.bucket_bytes) p.comm_seconds += ring_allreduce_seconds(link, s, n);
+    const double last = m.bucket_bytes.empty() ? 0 : ring_allreduce_seconds(link, m.bucket_bytes.back(), n);
+    const double window = m.overlap * m.backward_share * p.compute_seconds;
+    p.exposed_seconds = std::max(last, p.comm_seconds - window);
+  }
+  p.step_seconds = p.compute_seconds + p.exposed_seconds;
+  p.images_per_second = static_cast<double>(batch_per_worker * n) / p.step_seconds;
+  return p;
+}
+
+std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link,
+                                    const std::vector<int64_t>& workers, int64_t batch, bool weak) {
+  const double base = predict_step(m, link, 1, batch).images_per_second;
+  std::vector<StepPrediction> out;
+  for (int64_t n : workers) {
+    const int64_t b = weak ? batch : std::max<int64_t>(1, batch / n);
+    auto p = predict_step(m, link, n, b);
+    p.speedup = p.images_per_second / base;
+    p.efficiency = p.speedup / static_cast<double>(n);
+    out.push_back(p);
+  }
+  return out;
+}
+
+int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double threshold) {
+  for (const auto& p : predictions) {
+    if (p.efficiency < threshold) return p.workers;
+  }
+  return 0;
+}
+
+std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes) {
+  std::vector<double> buckets;
+  double current = 0;
+  for (auto it = param_bytes.rbegin(); it != param_bytes.rend(); ++it) {
+    if (current > 0 && current + *it > cap_bytes) {
+      buckets.push_back(current);
+      current = 0;
+    }
+    current += *it;
+  }
+  if (current > 0) buckets.push_back(current);
+  return buckets;
+}
+
+}  // namespace rt

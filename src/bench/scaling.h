@@ -1,0 +1,72 @@
+// Scaling analysis: measured strong/weak scaling summaries, and a step-time model calibrated on
+// measurements and projected to large clusters.
+//
+// The model (data-parallel SGD with bucketed ring allreduce overlapped with backward):
+//   compute(b)       = c0 + c1 * b                       (seconds per step, b images per worker)
+//   ring(S, N)       = 2(N-1) * alpha + 2(N-1)/N * S / beta   (one allreduce of S bytes)
+//   comm(N)          = sum over buckets k of ring(S_k, N)
+//   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b))
+//   step(N)          = compute(b) + exposed(N)
+// alpha (seconds per hop) and beta (bytes/s per link) are fitted by least squares to measured
+// allreduce times; c0, c1 come from measured single-worker step times; `overlap` is the
+// share of backward that communication can hide behind (measured from a 2-worker run when
+// there is one, else 1 - 1/buckets). Communication stops being hidden when comm(N) exceeds
+// the backward window; from there efficiency falls.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace rt {
+
+struct LinkModel {
+  double alpha = 0;  // seconds per hop (latency)
+  double beta = 0;   // bytes per second per link
+  std::string name;
+};
+
+// Ring allreduce time of `bytes` over `n` ranks.
+double ring_allreduce_seconds(const LinkModel& link, double bytes, int64_t n);
+
+// Fits alpha and beta to (bytes, seconds) measured over `n` ranks (least squares on
+// t = 2(n-1) alpha + 2(n-1)/n S / beta). Throws UserError with fewer than two sizes.
+LinkModel fit_link(const std::vector<std::pair<double, double>>& bytes_seconds, int64_t n);
+
+// Named links: nvlink (H100 NVLink 4: 450 GB/s, 2 us), ib (HDR InfiniBand 200 Gb/s, 2 us),
+// 100gbe (12.5 GB/s, 10 us), 10gbe (1.25 GB/s, 30 us). Throws UserError for other names.
+LinkModel link_preset(const std::string& name);
+std::vector<std::string> link_preset_names();
+
+struct StepModel {
+  double compute_per_image = 0;   // c1: seconds per image per worker
+  double compute_fixed = 0;       // c0: seconds per step independent of the batch
+  double backward_share = 2.0 / 3;  // backward's share of compute
+  double overlap = 1.0;           // share of backward that communication can hide behind
+  std::vector<double> bucket_bytes;  // in launch order (the last is the last launched)
+};
+
+struct StepPrediction {
+  int64_t workers = 1;
+  double compute_seconds = 0, comm_seconds = 0, exposed_seconds = 0, step_seconds = 0;
+  double images_per_second = 0, speedup = 1, efficiency = 1;
+  nlohmann::json to_json() const;
+};
+
+// Predicted step for `n` workers with `batch_per_worker` images each, over `link`.
+StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n, int64_t batch_per_worker);
+
+// Predictions for every n in `workers` with speedup and efficiency against n = 1 (strong
+// scaling: global batch fixed, so batch_per_worker = global / n; weak: batch per worker fixed).
+std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link,
+                                    const std::vector<int64_t>& workers, int64_t batch, bool weak);
+
+// The smallest n in `predictions` whose efficiency is below `threshold` (0 if none).
+int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double threshold);
+
+// Gradient buckets as GradientSync forms them: parameter byte sizes in registration order,
+// grouped in reverse order up to `cap_bytes` each; returned in launch order.
+std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes);
+
+}  // namespace rt

@@ -1,0 +1,208 @@
+// `ringtrain bench`: training-step, forward and data-pipeline throughput on this machine, or
+// with --allreduce the collective's time and bandwidth over the chosen backend and world size.
+#include <cstdlib>
+#include <thread>
+
+#include "bench/bench.h"
+#include "cli/commands.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "dist/launcher.h"
+#include "dist/rendezvous.h"
+#include "model/registry.h"
+#include "core/torch_compat.h"
+#include "train/run_outputs.h"
+
+namespace rt {
+
+namespace {
+
+struct BenchOptions {
+  std::string model = "resnet18";
+  int64_t batch_size = 128;
+  int64_t threads = 0;
+  std::string device = "auto";
+  bool channels_last = false;
+  std::string amp = "none";
+  std::vector<std::string> modes = {"train", "forward", "data"};
+  int64_t warmup = 3, reps = 5, steps = 5;
+  std::string data;            // data pipeline: a CIFAR-10 folder; empty = synthetic images
+  int64_t data_images = 10000;  // synthetic images for the data pipeline
+  bool allreduce = false;
+  int64_t nproc = 0;
+  std::string backend = "auto";
+  std::string min_size = "4K", max_size = "256M";
+  int64_t iters = 10;
+  double timeout = 120;
+  bool json = false;
+  uint64_t seed = 0;
+};
+
+int64_t parse_size(const std::string& s, const std::string& flag) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = s.substr(used);
+  const double mult = unit.empty() || unit == "B" ? 1 : unit == "K" || unit == "KB" ? 1024.0
+                      : unit == "M" || unit == "MB" ? 1024.0 * 1024 : unit == "G" || unit == "GB" ? 1024.0 * 1024 * 1024 : -1;
+  RT_CHECK_USER(used > 0 && mult > 0 && v > 0, "{} must be a size such as 4K, 64M or 1G, got '{}'", flag, s);
+  return static_cast<int64_t>(v * mult);
+}
+
+std::string human_bytes(int64_t b) {
+  if (b >= (1 << 30)) return fmt::format("{:g} GB", static_cast<double>(b) / (1 << 30));
+  if (b >= (1 << 20)) return fmt::format("{:g} MB", static_cast<double>(b) / (1 << 20));
+  if (b >= (1 << 10)) return fmt::format("{:g} KB", static_cast<double>(b) / (1 << 10));
+  return fmt::format("{} B", b);
+}
+
+int run_allreduce(const BenchOptions& o) {
+  const int64_t min_bytes = parse_size(o.min_size, "--min-size");
+  const int64_t max_bytes = parse_size(o.max_size, "--max-size");
+  RT_CHECK_USER(min_bytes >= 4 && min_bytes <= max_bytes, "--min-size must be at least 4 bytes and at most --max-size");
+  RT_CHECK_USER(o.iters >= 1 && o.warmup >= 0, "--iters must be >= 1 and --warmup >= 0");
+  if (o.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {
+    RT_CHECK_USER(o.nproc >= 2 && o.nproc <= 1024, "--nproc must be in 2..1024 for an allreduce benchmark, got {}", o.nproc);
+    LaunchSpec spec;
+    spec.nproc = static_cast<int>(o.nproc);
+    spec.argv = process_argv();
+    spec.prefix_stdout = !o.json;
+    const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
+    spec.threads_per_worker = static_cast<int>(o.threads > 0 ? o.threads : std::max<int64_t>(1, cores / o.nproc));
+    return launch_local_workers(spec);
+  }
+  const DistEnv env = read_dist_env();
+  set_log_rank(env.rank);
+  const char* worker_threads = std::getenv(kWorkerThreadsEnv);
+  set_compute_threads(o.threads == 0 && worker_threads ? std::atoll(worker_threads) : o.threads);
+  const torch::Device device = resolve_device(o.device);
+  RT_CHECK_USER(env.world_size >= 2, "an allreduce benchmark needs at least 2 ranks: pass --nproc N "
+                "or start it with torchrun, mpirun or srun");
+  torch::Device local = device;
+  if (device.is_cuda()) local = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  const auto comm = make_communicator(env, o.backend, local,
+                                      std::chrono::milliseconds(static_cast<int64_t>(o.timeout * 1000)));
+  const auto rows = bench_allreduce(*comm, local, min_bytes, max_bytes, o.iters, o.warmup);
+  if (env.rank != 0) return 0;
+  nlohmann::json j = {{"benchmark", "allreduce"},
+                      {"backend", comm->backend()},
+                      {"world_size", comm->world_size()},
+                      {"launcher", env.launcher},
+                      {"device", local.str()},
+                      {"dtype", "float32"},
+                      {"iters", o.iters},
+                      {"warmup", o.warmup},
+                      {"rows", nlohmann::json::array()}};
+  for (const auto& r : rows) {
+    j["rows"].push_back({{"bytes", r.bytes}, {"seconds", r.seconds}, {"algbw_gbs", r.algbw_gbs},
+                         {"busbw_gbs", r.busbw_gbs}});
+  }
+  if (o.json) {
+    print_line(j.dump(2));
+    return 0;
+  }
+  print_line(fmt::format("allreduce (sum, float32) over {} ranks, {} backend, {} launch; median of {} "
+                         "iterations, slowest rank",
+                         comm->world_size(), comm->backend(), env.launcher, o.iters));
+  print_line(fmt::format("{:>10} {:>12} {:>13} {:>13}", "size", "time (us)", "algbw (GB/s)", "busbw (GB/s)"));
+  for (const auto& r : rows) {
+    print_line(fmt::format("{:>10} {:>12.1f} {:>13.3f} {:>13.3f}", human_bytes(r.bytes), r.seconds * 1e6,
+                           r.algbw_gbs, r.busbw_gbs));
+  }
+  print_line("algbw = size / time; busbw = algbw x 2(n-1)/n (the ring's per-link traffic, as nccl-tests)");
+  return 0;
+}
+
+int run_compute(const BenchOptions& o) {
+  check_model_name(o.model);
+  RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
+  RT_CHECK_USER(o.warmup >= 0 && o.reps >= 1 && o.steps >= 1, "--warmup must be >= 0, --reps and --steps >= 1");
+  for (const auto& m : o.modes) {
+    RT_CHECK_USER(m == "train" || m == "forward" || m == "data", "--mode takes train, forward and data, got '{}'", m);
+  }
+  const int64_t threads = set_compute_threads(o.threads);
+  const torch::Device device = resolve_device(o.device);
+  StepBenchSpec s;
+  s.model = o.model;
+  s.batch_size = o.batch_size;
+  s.device = device;
+  s.precision = resolve_precision(o.amp, device);
+  s.channels_last = o.channels_last;
+  s.warmup = o.warmup;
+  s.reps = o.reps;
+  s.steps = o.steps;
+  s.seed = o.seed;
+  nlohmann::json j = {{"tool", "ringtrain"},
+                      {"torch", torch_version_string()},
+                      {"model", o.model},
+                      {"batch_size", o.batch_size},
+                      {"threads", threads},
+                      {"device", device.str()},
+                      {"channels_last", o.channels_last},
+                      {"amp", precision_name(s.precision) == "bf16" ? "bf16" : "none"},
+                      {"param_count", count_parameters(*make_model(o.model, 10, false))},
+                      {"results", nlohmann::json::array()}};
+  const std::string what = fmt::format("ringtrain {} batch {} threads {} {} {} {}", o.model, o.batch_size,
+                                        threads, device.str(), precision_name(s.precision),
+                                        o.channels_last ? "channels_last" : "NCHW");
+  auto report = [&](const std::string& mode, const Rate& r, nlohmann::json extra) {
+    extra["mode"] = mode;
+    extra["images_per_second"] = r.to_json();
+    j["results"].push_back(extra);
+    if (!o.json) {
+      print_line(fmt::format("{}: {} {:.1f} img/s (min {:.1f}, max {:.1f}; {} reps)", what, mode, r.median(),
+                             r.min(), r.max(), r.reps.size()));
+    }
+  };
+  for (const auto& m : o.modes) {
+    if (m == "train") report(m, bench_train_step(s), {{"steps_per_rep", s.steps}, {"warmup", s.warmup}});
+    if (m == "forward") report(m, bench_forward(s), {{"steps_per_rep", s.steps}, {"warmup", s.warmup}});
+    if (m == "data") {
+      const Dataset d = o.data.empty() ? synthetic_dataset(o.data_images, o.seed) : load_cifar10(o.data).train;
+      report(m, bench_data_pipeline(d, o.batch_size, o.reps),
+             {{"images", d.size()}, {"source", o.data.empty() ? "synthetic" : o.data}});
+    }
+  }
+  if (o.json) print_line(j.dump(2));
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Measure step, forward, data-pipeline or allreduce throughput");
+  auto o = std::make_shared<BenchOptions>();
+  cmd->add_option("--model", o->model, "Model name (see `ringtrain models`)")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Images per step")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
+  cmd->add_flag("--channels-last", o->channels_last, "Weights and inputs in channels_last (NHWC)");
+  cmd->add_option("--amp", o->amp, "Autocast precision: none | bf16 | auto")->capture_default_str();
+  cmd->add_option("--mode", o->modes, "What to measure: train, forward, data")->delimiter(',')->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Untimed steps (allreduce: iterations) first")->capture_default_str();
+  cmd->add_option("--reps", o->reps, "Timed repetitions")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Steps per repetition")->capture_default_str();
+  cmd->add_option("--data", o->data, "Data pipeline on this CIFAR-10 folder (default: synthetic images)");
+  cmd->add_option("--data-images", o->data_images, "Synthetic images for the data pipeline")->capture_default_str();
+  cmd->add_flag("--allreduce", o->allreduce, "Benchmark allreduce instead (needs 2+ ranks: --nproc or a launcher)");
+  cmd->add_option("--nproc", o->nproc, "--allreduce: spawn N local ranks")->capture_default_str();
+  cmd->add_option("--backend", o->backend, "--allreduce: auto | gloo | nccl")->capture_default_str();
+  cmd->add_option("--min-size", o->min_size, "--allreduce: smallest message (e.g. 4K)")->capture_default_str();
+  cmd->add_option("--max-size", o->max_size, "--allreduce: largest message (e.g. 256M)")->capture_default_str();
+  cmd->add_option("--iters", o->iters, "--allreduce: timed iterations per size")->capture_default_str();
+  cmd->add_option("--timeout", o->timeout, "--allreduce: seconds for rendezvous and each collective")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the synthetic weights and data")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print one JSON object instead of the table");
+  cmd->footer(
+      "Examples:\n"
+      "  ringtrain bench --model resnet18 --batch-size 128 --threads 2\n"
+      "  ringtrain bench --model resnet50 --amp bf16 --channels-last --mode train --json\n"
+      "  ringtrain bench --allreduce --nproc 2 --max-size 64M");
+  return [o] { return o->allreduce ? run_allreduce(*o) : run_compute(*o); };
+}
+
+}  // namespace rt

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `ringtrain bench` and `ringtrain scale` on tiny settings: the JSON they write has the
+# promised fields and sane values (positive rates, busbw = algbw x 2(n-1)/n, speedup and
+# efficiency of the 1-worker row exactly 1, a validation row per world size); bad flags exit 2.
+# Usage: bench_scale.sh RINGTRAIN SOURCE_DIR WORK_DIR
+set -uo pipefail
+bin=$1 src=$2 work=$3/bench_scale
+rm -rf "$work" && mkdir -p "$work"
+python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 64 20
+fail=0
+check() {  # check NAME PYTHON_EXPR_ON_j FILE
+  if python3 -c "import json,sys; j=json.load(open('$3')); sys.exit(0 if ($2) else 1)"; then echo "ok: $1"
+  else echo "FAIL: $1"; head -c 2000 "$3"; fail=1; fi
+}
+expect_exit2() {  # expect_exit2 DESCRIPTION ARGS...
+  local what=$1; shift
+  "$bin" "$@" > "$work/err.out" 2> "$work/err.txt"; local rc=$?
+  if [ $rc -eq 2 ] && [ "$(wc -l < "$work/err.txt")" -ge 1 ]; then echo "ok: $what -> $(tail -1 "$work/err.txt")"
+  else echo "FAIL: $what: exit $rc"; cat "$work/err.txt"; fail=1; fi
+}
+
+echo "== bench: train, forward, data"
+"$bin" bench --model resnet20 --batch-size 8 --threads 1 --warmup 1 --reps 2 --steps 1 --data-images 256 --json > "$work/bench.json" || fail=1
+check "three modes, positive medians, per-rep rates" \
+  "[r['mode'] for r in j['results']] == ['train','forward','data'] and all(r['images_per_second']['median'] > 0 and len(r['images_per_second']['reps']) == 2 for r in j['results']) and j['param_count'] == 269722" "$work/bench.json"
+
+echo "== bench: bf16 autocast, channels_last"
+"$bin" bench --model resnet20 --batch-size 4 --threads 1 --warmup 1 --reps 1 --steps 1 --amp bf16 --channels-last --mode train --json > "$work/bf16.json" || fail=1
+check "bf16 + channels_last recorded" "j['amp'] == 'bf16' and j['channels_last'] and j['results'][0]['images_per_second']['median'] > 0" "$work/bf16.json"
+
+echo "== bench --allreduce over 2 ranks"
+"$bin" bench --allreduce --nproc 2 --max-size 64K --iters 3 --warmup 1 --json > "$work/allreduce.json" || fail=1
+check "sizes 4K..64K, busbw = algbw for n = 2" \
+  "[r['bytes'] for r in j['rows']] == [4096, 16384, 65536] and j['world_size'] == 2 and all(r['seconds'] > 0 and abs(r['busbw_gbs'] - r['algbw_gbs']) < 1e-12 and abs(r['algbw_gbs'] - r['bytes'] / r['seconds'] / 1e9) < 1e-9 for r in j['rows'])" "$work/allreduce.json"
+
+echo "== scale --nproc 1,2 (strong)"
+"$bin" scale --nproc 1,2 --batch-size 16 --out "$work/scale" --project-to 1,2,4,16 --links fitted,ib \
+  -- --data "$work/data" --model resnet20 --epochs 1 --limit-test 20 --log-every 100 > "$work/scale.log" 2>&1 || { tail -20 "$work/scale.log"; fail=1; }
+check "measured rows, validation, projection" \
+  "[m['workers'] for m in j['measured']] == [1, 2] and [m['batch_per_worker'] for m in j['measured']] == [16, 8] and j['measured'][0]['speedup'] == 1 and j['measured'][1]['speedup'] > 0 and abs(j['measured'][1]['efficiency'] - j['measured'][1]['speedup'] / 2) < 1e-12 and len(j['validation']) == 2 and [p['link'] for p in j['projection']] == ['fitted', 'ib'] and [r['workers'] for r in j['projection'][1]['rows']] == [1, 2, 4, 16] and j['link_fit']['beta_bytes_per_second'] > 0" "$work/scale/scale.json"
+grep -q "## Validation" "$work/scale/scale.md" && echo "ok: scale.md" || { echo "FAIL: no scale.md"; fail=1; }
+
+echo "== bad flags"
+expect_exit2 "unknown bench mode" bench --mode warp
+expect_exit2 "allreduce without ranks" bench --allreduce
+expect_exit2 "bad size" bench --allreduce --nproc 2 --max-size lots
+expect_exit2 "bad --amp" bench --amp fp8 --mode train
+expect_exit2 "scale without 1 first" scale --nproc 2,4 -- --data "$work/data"
+expect_exit2 "strong batch not divisible" scale --nproc 1,3 --batch-size 16 -- --data "$work/data"
+expect_exit2 "a flag scale sets" scale --nproc 1,2 -- --data "$work/data" --batch-size 8
+expect_exit2 "unknown link" scale --links carrier-pigeon -- --data "$work/data"
+expect_exit2 "bad --amp for train" train --data "$work/data" --amp fp8
+
+[ $fail -eq 0 ] && echo PASS
+exit $fail
