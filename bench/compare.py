@@ -32,8 +32,8 @@ CONFIGS = {  # name -> (amp, channels_last)
 }
 
 
-def run_json(cmd):
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         sys.exit(f"compare.py: {' '.join(cmd)} failed (exit {out.returncode}): {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout)
@@ -72,12 +72,23 @@ def main():
     p.add_argument("--limit-train", type=int, default=1280)
     p.add_argument("--force-bf16", action="store_true",
                    help="run bf16 even where the CPU has no native bf16 (emulated: very slow)")
+    p.add_argument("--python-jemalloc", action="store_true",
+                   help="run Python with the allocator ringtrain links (LD_PRELOAD jemalloc, same "
+                        "MALLOC_CONF), to see how much of the difference is the allocator")
     p.add_argument("--json", dest="json_out", help="write all measurements to this file")
     a = p.parse_args()
 
+    py_env = None
+    if a.python_jemalloc:
+        lib = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+        if not os.path.exists(lib):
+            sys.exit(f"compare.py: --python-jemalloc needs {lib} (apt-get install libjemalloc2)")
+        py_env = dict(os.environ, LD_PRELOAD=lib, MALLOC_CONF="dirty_decay_ms:-1,muzzy_decay_ms:-1")
     native_bf16 = a.device == "cuda" or cpu_has_bf16()
     everything = {"device": a.device, "threads": a.threads, "batch_size": a.batch_size,
                   "native_bf16": native_bf16, "rows": []}
+    everything["python_allocator"] = "jemalloc (LD_PRELOAD)" if py_env else "glibc (default)"
+    print(f"PyTorch with the {everything['python_allocator']} allocator")
     print(f"ringtrain / PyTorch on {a.device}, {a.threads} threads, batch {a.batch_size}, "
           f"{a.rounds} interleaved rounds (median of per-round ratios)")
     print(f"{'model':<9} {'config':<8} {'mode':<8} {'ringtrain':>10} {'pytorch':>10} {'ratio':>7}  ratio range")
@@ -95,7 +106,7 @@ def main():
             for _ in range(a.rounds):
                 ours.append(step_rates(run_json([a.ringtrain, "bench", "--mode", a.modes] + common)))
                 theirs.append(step_rates(run_json([a.python, os.path.join(HERE, "pytorch_reference.py"),
-                                                   "--mode", a.modes] + common)))
+                                                   "--mode", a.modes] + common, env=py_env)))
             for mode in a.modes.split(","):
                 o = [r[mode] for r in ours]
                 t = [r[mode] for r in theirs]
@@ -120,7 +131,7 @@ def main():
                         ours_epoch = json.load(f)[0]["images_per_second"]
                 ref = run_json([a.python, os.path.join(HERE, "pytorch_reference.py"), "--mode", "epoch",
                                 "--data", a.data, "--limit-train", str(a.limit_train), "--warmup", "0",
-                                "--workers", "-1"] + [x for x in common if x != "--json"] + ["--json"])
+                                "--workers", "-1"] + [x for x in common if x != "--json"] + ["--json"], env=py_env)
                 best = ref["epoch_best"]
                 row = {"model": model, "config": cfg, "mode": "epoch", "ringtrain": ours_epoch,
                        "pytorch": best["images_per_second"], "pytorch_workers": best["workers"],

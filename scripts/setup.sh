@@ -12,6 +12,7 @@ TORCH_VERSION=2.11.0        # pinned: the LibTorch we build against (the GPU mac
 TORCHVISION_VERSION=0.26.0  # the torchvision release that matches it
 DEB_PACKAGES=(build-essential cmake pkg-config python3-venv zstd
   libcli11-dev nlohmann-json3-dev libfmt-dev libturbojpeg0-dev libpng-dev zlib1g-dev libgtest-dev libgloo-dev
+  libyaml-cpp-dev libjemalloc-dev
   openmpi-bin iproute2)
 
 missing=()

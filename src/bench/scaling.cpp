@@ -59,10 +59,26 @@ nlohmann::json StepPrediction::to_json() const {
           {"speedup", speedup},           {"efficiency", efficiency}};
 }
 
+double compute_seconds(const StepModel& m, double batch) {
+  RT_CHECK_USER(!m.compute_points.empty(), "the step model has no measured compute time");
+  auto pts = m.compute_points;
+  std::sort(pts.begin(), pts.end());
+  if (batch <= pts.front().first) return pts.front().second / pts.front().first * batch;
+  if (batch >= pts.back().first) return pts.back().second / pts.back().first * batch;
+  for (size_t i = 1; i < pts.size(); ++i) {
+    if (batch <= pts[i].first) {
+      const auto& [b0, t0] = pts[i - 1];
+      const auto& [b1, t1] = pts[i];
+      return t0 + (t1 - t0) * (batch - b0) / (b1 - b0);
+    }
+  }
+  return pts.back().second;
+}
+
 StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n, int64_t batch_per_worker) {
   StepPrediction p;
   p.workers = n;
-  p.compute_seconds = m.compute_fixed + m.compute_per_image * static_cast<double>(batch_per_worker);
+  p.compute_seconds = compute_seconds(m, static_cast<double>(batch_per_worker));
   if (n > 1) {
     for (double s : m.bucket_bytes) p.comm_seconds += ring_allreduce_seconds(link, s, n);
     const double last = m.bucket_bytes.empty() ? 0 : ring_allreduce_seconds(link, m.bucket_bytes.back(), n);

@@ -2,13 +2,14 @@
 // measurements and projected to large clusters.
 //
 // The model (data-parallel SGD with bucketed ring allreduce overlapped with backward):
-//   compute(b)       = c0 + c1 * b                       (seconds per step, b images per worker)
+//   compute(b)       = seconds per step with b images per worker: interpolated between measured
+//                      points (batch, seconds), proportional to b outside them
 //   ring(S, N)       = 2(N-1) * alpha + 2(N-1)/N * S / beta   (one allreduce of S bytes)
 //   comm(N)          = sum over buckets k of ring(S_k, N)
 //   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b))
 //   step(N)          = compute(b) + exposed(N)
 // alpha (seconds per hop) and beta (bytes/s per link) are fitted by least squares to measured
-// allreduce times; c0, c1 come from measured single-worker step times; `overlap` is the
+// allreduce times; the compute points come from measured single-worker steps; `overlap` is the
 // share of backward that communication can hide behind (measured from a 2-worker run when
 // there is one, else 1 - 1/buckets). Communication stops being hidden when comm(N) exceeds
 // the backward window; from there efficiency falls.
@@ -40,12 +41,16 @@ LinkModel link_preset(const std::string& name);
 std::vector<std::string> link_preset_names();
 
 struct StepModel {
-  double compute_per_image = 0;   // c1: seconds per image per worker
-  double compute_fixed = 0;       // c0: seconds per step independent of the batch
+  // Measured (batch per worker, seconds per step), at least one; see compute_seconds().
+  std::vector<std::pair<double, double>> compute_points;
   double backward_share = 2.0 / 3;  // backward's share of compute
   double overlap = 1.0;           // share of backward that communication can hide behind
   std::vector<double> bucket_bytes;  // in launch order (the last is the last launched)
 };
+
+// Seconds per step for `batch` images per worker: linear between the two nearest points;
+// below the smallest and above the largest, the nearest point's time per image times `batch`.
+double compute_seconds(const StepModel& m, double batch);
 
 struct StepPrediction {
   int64_t workers = 1;

@@ -10,6 +10,7 @@
 #include "model/precision.h"
 #include "model/registry.h"
 #include "train/checkpoint.h"
+#include "train/interop.h"
 #include "train/run_outputs.h"
 
 #include <filesystem>
@@ -19,7 +20,7 @@ namespace rt {
 namespace {
 
 struct EvalOptions {
-  std::string checkpoint, data, out, model, device = "auto", amp;
+  std::string checkpoint, data, out, model, device = "auto", amp, save_logits;
   int64_t limit_test = -1;  // -1 = as the checkpoint's run
   int64_t batch_size = 500, threads = 0;
 };
@@ -48,7 +49,9 @@ int run_eval(const EvalOptions& o) {
   // The run's precision and memory format, so that its final accuracy is reproduced exactly.
   if (run_cfg.channels_last) to_channels_last(*model);
   const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
-  const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last);
+  const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
+                                /*keep_logits=*/!o.save_logits.empty());
+  if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", test.labels}});
   const std::string out = !o.out.empty()
                               ? o.out
                               : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
@@ -83,6 +86,7 @@ CommandRunner add_eval_command(CLI::App& app) {
   cmd->add_option("--limit-test", o->limit_test, "Class-balanced subset of N test images (0 = all; default: as the run)");
   cmd->add_option("--batch-size", o->batch_size, "Images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--save-logits", o->save_logits, "Also write the logits and labels (torch.load-able dict) to this file");
   cmd->add_option("--amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
   cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.pt --data data/cifar10");

@@ -198,7 +198,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
   auto model = make_model(model_name, 10, false);
   std::vector<double> param_bytes;
   for (const auto& p : model->parameters()) param_bytes.push_back(static_cast<double>(p.numel() * 4));
-  StepModel sm;
+  StepModel sm;  // compute points filled below
   sm.bucket_bytes = bucket_sizes(param_bytes, bucket_mb * 1024 * 1024);
   const double grad_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
   // Compute per step as a function of the batch per worker, c0 + c1 b: a line through
@@ -222,16 +222,10 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
     const auto r = nlohmann::json::parse(capture_self(args));
     bench_step[b] = static_cast<double>(b) / r.at("results").at(0).at("images_per_second").at("median").get<double>();
   }
+  // The real 1-worker step is the reference; other batch sizes scale with the benchmark.
   const double real_step = base.epoch_seconds / static_cast<double>(base.steps);
   const double overhead = real_step / bench_step.at(base.batch_per_worker);
-  if (bench_step.size() >= 2) {
-    const auto lo = *bench_step.begin(), hi = *bench_step.rbegin();
-    const double c1 = (hi.second - lo.second) / static_cast<double>(hi.first - lo.first);
-    sm.compute_per_image = overhead * std::max(c1, 0.0);
-    sm.compute_fixed = overhead * std::max(lo.second - c1 * static_cast<double>(lo.first), 0.0);
-  } else {
-    sm.compute_per_image = real_step / static_cast<double>(base.batch_per_worker);
-  }
+  for (const auto& [b, t] : bench_step) sm.compute_points.emplace_back(static_cast<double>(b), t * overhead);
   sm.overlap = sm.bucket_bytes.size() > 1 ? 1.0 - 1.0 / static_cast<double>(sm.bucket_bytes.size()) : 0.0;
 
   const int64_t ar_ranks = std::max<int64_t>(2, o.nproc.back());
@@ -264,10 +258,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
   for (const auto& l : o.links) links.push_back(l == "fitted" ? fitted : link_preset(l));
   if (o.link_gbps > 0) links.push_back({o.link_latency_us * 1e-6, o.link_gbps * 1e9 / 8, fmt::format("{:g}Gbps", o.link_gbps)});
   StepModel projected_model = sm;
-  if (o.compute_images_per_second > 0) {
-    projected_model.compute_per_image = 1.0 / o.compute_images_per_second;
-    projected_model.compute_fixed = 0;
-  }
+  if (o.compute_images_per_second > 0) projected_model.compute_points = {{1.0, 1.0 / o.compute_images_per_second}};
   nlohmann::json projection = nlohmann::json::array();
 
   // --- report
@@ -286,12 +277,13 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
                      fmt::format("{:.1f}%", 100 * m.exposed_share), fmt::format("{:.0f}%", 100 * m.overlap_share)})
        << "\n";
   }
-  md << fmt::format("\n## Model\n\ncompute {:.1f} ms per step + {:.2f} ms per image per worker (step benchmarks "
-                    "at batch {}, scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
+  std::vector<std::string> point_text;
+  for (const auto& [b, t] : sm.compute_points) point_text.push_back(fmt::format("{:g} images {:.0f} ms", b, t * 1e3));
+  md << fmt::format("\n## Model\n\ncompute per step {} (step benchmarks at each batch per worker, "
+                    "scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
                     "{:.1f} MB in all; allreduce over {} ranks fitted to alpha {:.1f} us per hop, beta {:.3f} GB/s "
                     "per link; overlap window {:.0f}% of backward.\n\n",
-                    sm.compute_fixed * 1e3, sm.compute_per_image * 1e3, fmt::format("{}", fmt::join(batches, ", ")),
-                    overhead, sm.bucket_bytes.size(), grad_bytes / 1e6, ar_ranks, fitted.alpha * 1e6,
+                    fmt::format("{}", fmt::join(point_text, ", ")), overhead, sm.bucket_bytes.size(), grad_bytes / 1e6, ar_ranks, fitted.alpha * 1e6,
                     fitted.beta / 1e9, 100 * sm.overlap);
   md << "## Validation (predicted from the 1-worker run and the allreduce measurement)\n\n";
   md << table_row({"workers", "measured img/s", "predicted img/s", "error", "measured speedup", "predicted speedup"}) << "\n";
@@ -306,7 +298,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
        << "\n";
   }
   md << fmt::format("\n## Projection ({} scaling, compute {:.0f} img/s per worker{})\n\n", o.weak ? "weak" : "strong",
-                    static_cast<double>(o.batch_size) / (projected_model.compute_fixed + projected_model.compute_per_image * static_cast<double>(o.batch_size)),
+                    static_cast<double>(o.batch_size) / compute_seconds(projected_model, static_cast<double>(o.batch_size)),
                     o.compute_images_per_second > 0 ? ", given" : ", measured");
   std::vector<int64_t> project_to;
   for (int64_t n : o.project_to) {
@@ -343,8 +335,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
                       {"measured", nlohmann::json::array()},
                       {"allreduce", ar},
                       {"link_fit", {{"ranks", ar_ranks}, {"alpha_seconds", fitted.alpha}, {"beta_bytes_per_second", fitted.beta}}},
-                      {"step_model", {{"compute_seconds_per_image", sm.compute_per_image},
-                                      {"compute_seconds_fixed", sm.compute_fixed},
+                      {"step_model", {{"compute_points_batch_seconds", sm.compute_points},
                                       {"bench_step_seconds", bench_step},
                                       {"real_over_bench", overhead},
                                       {"bucket_bytes", sm.bucket_bytes},

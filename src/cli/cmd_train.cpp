@@ -2,6 +2,7 @@
 // validate, and train.
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/config_file.h"
 #include "core/errors.h"
 #include "dist/launcher.h"
 
@@ -33,6 +34,9 @@ std::vector<std::string> without_option(const std::vector<std::string>& argv, co
 CommandRunner add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model on CIFAR-10 (baseline: one process)");
   auto o = std::make_shared<ConfigOptions>(cmd);
+  auto config_file = std::make_shared<std::string>();
+  cmd->add_option("--config", *config_file,
+                   "JSON or YAML file of options (keys as the flags; a run's config.json works); flags given override it");
   o->add("--data", &Config::data, "CIFAR-10 folder: binary batches or train/ and test/ image folders");
   o->add("--limit-train", &Config::limit_train, "Use a class-balanced subset of N training images (0 = all)");
   o->add("--limit-test", &Config::limit_test, "Use a class-balanced subset of N test images (0 = all)");
@@ -80,8 +84,13 @@ CommandRunner add_train_command(CLI::App& app) {
       "  ringtrain train --data data/cifar10 --model resnet20 --nproc 2 --epochs 2\n"
       "  torchrun --nproc-per-node 2 --no-python ringtrain train --data data/cifar10 --model resnet20\n"
       "  ringtrain train --resume runs/20261125-101500 --epochs 12");
-  return [o] {
+  return [o, config_file] {
     Config cfg = o->parsed();
+    if (!config_file->empty()) {
+      RT_CHECK_USER(cfg.resume.empty(), "--config and --resume cannot be combined: a resumed run keeps "
+                    "its own configuration (give flags to override it)");
+      cfg = o->apply_given(config_from_json(read_config_file(*config_file)));
+    }
     if (!cfg.resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
       const auto reader = CheckpointReader::open_newest(cfg.resume, torch::kCPU);

@@ -54,4 +54,34 @@ torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, in
   return out;
 }
 
+torch::Tensor make_batch_on_device(const torch::Tensor& images, const int64_t* indices, int64_t count,
+                                   const Normalization& norm, bool augment, uint64_t seed, int64_t epoch) {
+  constexpr int64_t kSide = 32, kPad = 4;
+  const auto dev = images.device();
+  const auto i64 = torch::TensorOptions(torch::kInt64);
+  auto idx = torch::empty({count}, i64), dy = torch::empty({count}, i64), dx = torch::empty({count}, i64),
+       flip = torch::empty({count}, torch::TensorOptions(torch::kBool));
+  for (int64_t b = 0; b < count; ++b) {
+    const CropFlip cf = augment ? draw_crop_flip(seed, epoch, indices[b]) : CropFlip{};
+    idx[b] = indices[b];
+    dy[b] = cf.dy;
+    dx[b] = cf.dx;
+    flip[b] = cf.flip;
+  }
+  idx = idx.to(dev, /*non_blocking=*/true);
+  // Zero-pad in pixel space (a padded pixel is value 0, as in make_batch), then normalise.
+  auto padded = torch::constant_pad_nd(images.index_select(0, idx), {kPad, kPad, kPad, kPad}, 0);
+  const auto f32 = torch::TensorOptions(torch::kFloat32).device(dev);
+  const auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}, f32).view({1, 3, 1, 1});
+  const auto std = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}, f32).view({1, 3, 1, 1});
+  padded = (padded.to(torch::kFloat32) / 255.0f - mean) / std;
+  // Output pixel (y, x) reads padded (dy + y, dx + x), or dx + 31 - x when flipped.
+  const auto ar = torch::arange(kSide, i64);
+  const auto rows = (dy.view({count, 1}) + ar.view({1, kSide})).to(dev);
+  const auto cols = (dx.view({count, 1}) + torch::where(flip.view({count, 1}), kSide - 1 - ar, ar)).to(dev);
+  const auto b_idx = torch::arange(count, i64.device(dev)).view({count, 1, 1, 1});
+  const auto c_idx = torch::arange(3, i64.device(dev)).view({1, 3, 1, 1});
+  return padded.index({b_idx, c_idx, rows.view({count, 1, kSide, 1}), cols.view({count, 1, 1, kSide})}).contiguous();
+}
+
 }  // namespace rt

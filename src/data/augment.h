@@ -29,4 +29,10 @@ CropFlip draw_crop_flip(uint64_t seed, int64_t epoch, int64_t sample_index);
 torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count,
                          const Normalization& norm, bool augment, uint64_t seed, int64_t epoch);
 
+// The same batch as make_batch (bitwise, on the CPU), built with tensor operations on the
+// device `images` lives on: for a data set kept in GPU memory, augmented there. The random
+// choices are drawn on the host exactly as make_batch draws them.
+torch::Tensor make_batch_on_device(const torch::Tensor& images, const int64_t* indices, int64_t count,
+                                   const Normalization& norm, bool augment, uint64_t seed, int64_t epoch);
+
 }  // namespace rt

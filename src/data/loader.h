@@ -32,6 +32,9 @@ struct LoaderSpec {
   int64_t first_batch = 0;  // start here (resuming inside an epoch)
   int64_t prefetch = 3;
   Normalization norm;
+  // Build batches with make_batch_on_device on the data's own device, synchronously in
+  // next() (no loader thread): for a data set kept in GPU memory.
+  bool on_device = false;
 };
 
 class BatchLoader {

@@ -54,7 +54,7 @@ std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size) {
 
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
                     const torch::Device& device, const std::vector<int64_t>& indices,
-                    Precision precision, bool channels_last) {
+                    Precision precision, bool channels_last, bool keep_logits) {
   std::vector<int64_t> order = indices;
   if (order.empty()) {
     order.resize(static_cast<size_t>(data.size()));
@@ -68,7 +68,9 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
                      std::vector<int64_t>(static_cast<size_t>(data.num_classes()), 0));
   LoaderSpec spec;
   spec.batch_size = batch_size;
+  spec.on_device = !data.images.is_cpu();  // a data set kept in GPU memory
   BatchLoader loader(data, std::move(order), spec);
+  std::vector<torch::Tensor> kept;
   while (auto batch = loader.next()) {
     const auto images = batch->images.to(device, /*non_blocking=*/true);
     const auto labels = batch->labels.to(device, /*non_blocking=*/true);
@@ -82,7 +84,9 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
                       .item<double>();
     r.samples += labels.size(0);
     accumulate_confusion(r.confusion, logits, labels);
+    if (keep_logits) kept.push_back(logits.cpu());
   }
+  if (keep_logits) r.logits = torch::cat(kept);
   model.train(was_training);
   return r;
 }

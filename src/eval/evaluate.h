@@ -15,6 +15,7 @@ struct EvalResult {
   double loss_sum = 0;      // summed cross-entropy over samples (no label smoothing)
   int64_t samples = 0;
   ConfusionMatrix confusion;
+  torch::Tensor logits;     // [samples, classes] float32 on the CPU, in visiting order (keep_logits)
   double loss() const { return samples ? loss_sum / static_cast<double>(samples) : 0.0; }
   double accuracy() const;
 };
@@ -24,7 +25,8 @@ struct EvalResult {
 // Forward passes run under `precision`'s autocast with inputs in the model's memory format.
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
                     const torch::Device& device, const std::vector<int64_t>& indices = {},
-                    Precision precision = Precision::kFloat32, bool channels_last = false);
+                    Precision precision = Precision::kFloat32, bool channels_last = false,
+                    bool keep_logits = false);
 
 // Sums loss, sample count and confusion matrix over all ranks (each evaluated its own shard),
 // so that every rank holds the metrics of the whole split, exactly as one process computes them.

@@ -51,7 +51,7 @@ TEST(Scaling, BucketsAreCappedAndCoverEveryParameter) {
 
 TEST(Scaling, ProjectionHidesCommunicationUntilItOutgrowsBackward) {
   StepModel m;
-  m.compute_per_image = 1e-3;
+  m.compute_points = {{1, 1e-3}};
   m.bucket_bytes = {10e6, 10e6, 10e6, 10e6};
   m.overlap = 0.75;
   const LinkModel fast{1e-6, 100e9, "fast"}, slow{50e-6, 0.1e9, "slow"};
@@ -69,6 +69,17 @@ TEST(Scaling, ProjectionHidesCommunicationUntilItOutgrowsBackward) {
   const auto s = project(m, slow, {1, 2, 4, 8}, 64, false);
   EXPECT_LT(s[3].efficiency, q[3].efficiency);
   EXPECT_NEAR(s[1].compute_seconds, 32e-3, 1e-12);
+}
+
+TEST(Scaling, ComputeInterpolatesBetweenMeasuredBatches) {
+  StepModel m;
+  m.compute_points = {{128, 10.0}, {64, 4.0}};  // unsorted on purpose; 64 is cheaper per image
+  EXPECT_DOUBLE_EQ(compute_seconds(m, 64), 4.0);
+  EXPECT_DOUBLE_EQ(compute_seconds(m, 128), 10.0);
+  EXPECT_DOUBLE_EQ(compute_seconds(m, 96), 7.0);
+  EXPECT_DOUBLE_EQ(compute_seconds(m, 32), 2.0);    // 4 s / 64 images x 32
+  EXPECT_DOUBLE_EQ(compute_seconds(m, 256), 20.0);  // 10 s / 128 images x 256
+  EXPECT_THROW(compute_seconds(StepModel{}, 8), UserError);
 }
 
 TEST(Scaling, PresetsAndUnknownNames) {

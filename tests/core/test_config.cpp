@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "core/config.h"
+#include "core/config_file.h"
+#include "core/files.h"
+#include "test_util.h"
 #include "core/errors.h"
 
 namespace rt {
@@ -53,6 +56,71 @@ TEST(Config, BadValuesAreRejectedWithTheirName) {
   expect_error([](Config& c) { c.label_smoothing = 1.0; }, "--label-smoothing");
   expect_error([](Config& c) { c.warmup_epochs = 10; }, "--warmup-epochs");
   expect_error([](Config& c) { c.device = "tpu"; }, "--device");
+}
+
+}  // namespace rt
+
+namespace rt {
+
+namespace {
+std::string write_text(const std::string& path, const std::string& text) {
+  write_file_atomic(path, text);
+  return path;
+}
+}  // namespace
+
+TEST(ConfigFile, YamlAndJsonGiveTheSameConfig) {
+  test::TempDir dir;
+  const auto yaml = write_text(dir.path() + "/run.yaml",
+                               "# a comment\nmodel: resnet20\nbatch-size: 64\nlr: 0.05\nnesterov: true\n"
+                               "milestones: [3, 6]\nschedule: 'cosine'\nseed: 7\n");
+  const auto json = write_text(dir.path() + "/run.json",
+                               R"({"model": "resnet20", "batch_size": 64, "lr": 0.05, "nesterov": true,
+                                   "milestones": [3, 6], "schedule": "cosine", "seed": 7})");
+  const Config a = config_from_json(read_config_file(yaml));
+  const Config b = config_from_json(read_config_file(json));
+  EXPECT_EQ(to_json(a), to_json(b));
+  EXPECT_EQ(a.model, "resnet20");
+  EXPECT_EQ(a.batch_size, 64);
+  EXPECT_DOUBLE_EQ(a.lr, 0.05);
+  EXPECT_TRUE(a.nesterov);
+  EXPECT_EQ(a.milestones, (std::vector<int64_t>{3, 6}));
+  EXPECT_EQ(a.seed, 7u);
+}
+
+TEST(ConfigFile, ARunsConfigJsonIsAValidConfigForANewRun) {
+  test::TempDir dir;
+  Config c;
+  c.model = "resnet18";
+  c.epochs = 3;
+  c.out = "runs/old";
+  c.resume = "runs/older";
+  nlohmann::json j = to_json(c);
+  j["environment"] = {{"torch", "2.11.0"}, {"world_size", 2}};
+  const auto path = write_text(dir.path() + "/config.json", j.dump(2));
+  const Config back = config_from_json(read_config_file(path));
+  EXPECT_EQ(back.model, "resnet18");
+  EXPECT_EQ(back.epochs, 3);
+  EXPECT_EQ(back.out, "");     // a new run folder, not the old run's
+  EXPECT_EQ(back.resume, "");
+}
+
+TEST(ConfigFile, BadFilesNameTheProblem) {
+  test::TempDir dir;
+  auto expect_error = [](const std::string& path, const std::string& needle) {
+    try {
+      config_from_json(read_config_file(path));
+      ADD_FAILURE() << "no error for " << path;
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(write_text(dir.path() + "/bad.yaml", "model: [unclosed\n"), "not valid YAML");
+  expect_error(write_text(dir.path() + "/bad.json", "{\"model\": }"), "not valid JSON");
+  expect_error(write_text(dir.path() + "/list.yaml", "- a\n- b\n"), "mapping");
+  expect_error(write_text(dir.path() + "/typo.yaml", "modle: resnet20\n"), "unknown configuration key 'modle'");
+  expect_error(write_text(dir.path() + "/type.yaml", "epochs: ten\n"), "bad configuration value");
+  expect_error(dir.path() + "/missing.yaml", "missing.yaml");
 }
 
 }  // namespace rt

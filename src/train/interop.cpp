@@ -1,0 +1,117 @@
+#include "train/interop.h"
+
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/serialize.h>
+
+#include <fmt/ranges.h>
+
+#include "core/errors.h"
+#include "core/files.h"
+
+namespace rt {
+
+namespace {
+
+std::map<std::string, torch::Tensor> named_state(Classifier& model) {
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& p : model.named_parameters()) state[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) state[b.key()] = b.value();
+  return state;
+}
+
+std::string shape_str(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+std::string first_few(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > 5) s += fmt::format(" and {} more", names.size() - 5);
+  return s;
+}
+
+}  // namespace
+
+void save_tensor_dict(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().cpu().contiguous().clone());
+  // As torch::pickle_save, but with untagged containers: torch.load(weights_only=True), the
+  // default since PyTorch 2.6, refuses the type-tag global that pickle_save writes.
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle.insert(pickle.end(), buf, buf + size); },
+                              nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(dict);
+  pickler.stop();
+  std::vector<char> bytes;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t len) {
+      const char* b = static_cast<const char*>(data);
+      bytes.insert(bytes.end(), b, b + len);
+      return len;
+    });
+    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+    writer.writeEndOfFile();
+  }
+  write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+void export_state_dict(Classifier& model, const std::string& path) {
+  // Registration order, as torchvision's state_dict lists them.
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) tensors.emplace_back(b.key(), b.value());
+  save_tensor_dict(path, tensors);
+}
+
+void import_state_dict(Classifier& model, const std::string& path) {
+  const auto raw = read_file_bytes(path);
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
+  } catch (const std::exception& e) {
+    const std::string text(raw.begin(), raw.end());
+    if (text.find("OrderedDict") != std::string::npos) {
+      throw UserError(fmt::format("{}: LibTorch cannot read a pickled OrderedDict (pytorch/pytorch#100741); "
+                                  "save it as a plain dict: torch.save(dict(model.state_dict()), '{}')", path, path));
+    }
+    std::string msg = e.what();
+    throw UserError(fmt::format("{}: not a torch.save file of a state_dict ({})", path, msg.substr(0, msg.find('\n'))));
+  }
+  RT_CHECK_USER(value.isGenericDict(), "{}: holds a {}, not a state_dict (a dict of tensors); save "
+                "model.state_dict() with torch.save", path, value.tagKind());
+  auto dict = value.toGenericDict();
+  for (const char* nested : {"state_dict", "model"}) {  // {"state_dict": {...}, "epoch": ...}
+    if (dict.contains(nested) && dict.at(nested).isGenericDict()) {
+      dict = dict.at(nested).toGenericDict();
+      break;
+    }
+  }
+  std::map<std::string, torch::Tensor> loaded;
+  for (const auto& kv : dict) {
+    RT_CHECK_USER(kv.key().isString() && kv.value().isTensor(), "{}: every entry of a state_dict must map "
+                  "a name to a tensor", path);
+    std::string key = kv.key().toStringRef();
+    if (key.rfind("module.", 0) == 0) key = key.substr(7);  // saved from a DDP-wrapped model
+    loaded[key] = kv.value().toTensor();
+  }
+  auto state = named_state(model);
+  std::vector<std::string> missing, unexpected, mismatched;
+  for (const auto& [name, t] : state) {
+    auto it = loaded.find(name);
+    if (it == loaded.end()) missing.push_back(name);
+    else if (it->second.sizes() != t.sizes()) mismatched.push_back(fmt::format("{} {} instead of {}", name, shape_str(it->second), shape_str(t)));
+  }
+  for (const auto& [name, t] : loaded) {
+    if (!state.count(name)) unexpected.push_back(name);
+  }
+  RT_CHECK_USER(missing.empty() && unexpected.empty() && mismatched.empty(),
+                "{} does not fit {} with {} classes: {}{}{}; check --model and --num-classes", path,
+                model.arch(), model.num_classes(),
+                missing.empty() ? "" : fmt::format("missing {}. ", first_few(missing)),
+                unexpected.empty() ? "" : fmt::format("unexpected {}. ", first_few(unexpected)),
+                mismatched.empty() ? "" : fmt::format("other shapes: {}", first_few(mismatched)));
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : state) t.copy_(loaded.at(name).to(t.dtype()));
+}
+
+}  // namespace rt

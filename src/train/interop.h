@@ -1,0 +1,29 @@
+// Weights to and from Python: a torch.save-compatible state_dict (parameter and buffer names
+// equal torchvision's for the torchvision-architecture ResNets), written and read with
+// LibTorch's pickler, so that Python loads it with torch.load and
+// torchvision.models.resnetXX(num_classes=10) (conv1 a 3x3 stride-1 conv, maxpool Identity)
+// accepts it with load_state_dict(strict=True).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/classifier.h"
+
+namespace rt {
+
+// Writes name -> tensor (on the CPU, contiguous) as a file Python's torch.load reads (also with
+// weights_only=True) as a dict.
+void save_tensor_dict(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+
+// Writes every parameter and buffer of `model` (contiguous, on the CPU) as a dict name -> tensor.
+void export_state_dict(Classifier& model, const std::string& path);
+
+// Loads a torch.save'd state_dict (a dict of tensors, or one nested under "state_dict" or
+// "model"; saved as torch.save(dict(model.state_dict())), since LibTorch's unpickler cannot
+// read the OrderedDict that state_dict() returns: pytorch/pytorch#100741) into `model`, strictly: every name must be present with its shape and no other
+// name may be there. Throws UserError listing what differs.
+void import_state_dict(Classifier& model, const std::string& path);
+
+}  // namespace rt
