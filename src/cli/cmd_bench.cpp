@@ -1,7 +1,6 @@
 // `ringtrain bench`: training-step, forward and data-pipeline throughput on this machine, or
 // with --allreduce the collective's time and bandwidth over the chosen backend and world size.
 #include <cstdlib>
-#include <thread>
 
 #include "bench/bench.h"
 #include "cli/commands.h"
@@ -71,19 +70,15 @@ int run_allreduce(const BenchOptions& o) {
     spec.nproc = static_cast<int>(o.nproc);
     spec.argv = process_argv();
     spec.prefix_stdout = !o.json;
-    const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
-    spec.threads_per_worker = static_cast<int>(o.threads > 0 ? o.threads : std::max<int64_t>(1, cores / o.nproc));
+    spec.threads_per_worker = static_cast<int>(o.threads);  // 0: the launcher splits the cores
     return launch_local_workers(spec);
   }
   const DistEnv env = read_dist_env();
   set_log_rank(env.rank);
-  const char* worker_threads = std::getenv(kWorkerThreadsEnv);
-  set_compute_threads(o.threads == 0 && worker_threads ? std::atoll(worker_threads) : o.threads);
-  const torch::Device device = resolve_device(o.device);
+  set_compute_threads(o.threads);
   RT_CHECK_USER(env.world_size >= 2, "an allreduce benchmark needs at least 2 ranks: pass --nproc N "
                 "or start it with torchrun, mpirun or srun");
-  torch::Device local = device;
-  if (device.is_cuda()) local = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  const torch::Device local = local_device(o.device, env.local_rank);
   const auto comm = make_communicator(env, o.backend, local,
                                       std::chrono::milliseconds(static_cast<int64_t>(o.timeout * 1000)));
   const auto rows = bench_allreduce(*comm, local, min_bytes, max_bytes, o.iters, o.warmup);

@@ -41,16 +41,34 @@ struct ScaleOptions {
   int64_t allreduce_iters = 5;
 };
 
-// Runs this binary with `args`, output passing through; returns its exit code.
-int run_self(const std::vector<std::string>& args) {
+// Runs this binary with `args` and returns its exit code (128 + signal when killed). With
+// `captured`, its standard output is collected there; otherwise it passes through.
+int run_self(const std::vector<std::string>& args, std::string* captured = nullptr) {
+  int fds[2] = {-1, -1};
+  if (captured) RT_CHECK_USER(pipe(fds) == 0, "cannot create a pipe: {}", std::strerror(errno));
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const pid_t pid = fork();
   RT_CHECK_USER(pid >= 0, "cannot start a run: {}", std::strerror(errno));
   if (pid == 0) {
+    if (captured) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+    }
     execv("/proc/self/exe", argv.data());
     _exit(127);
+  }
+  if (captured) {
+    close(fds[1]);
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      captured->append(buf, static_cast<size_t>(n));
+    }
+    close(fds[0]);
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -58,45 +76,15 @@ int run_self(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Runs this binary with `args` and returns its standard output.
-std::string capture_self(const std::vector<std::string>& args) {
-  int fds[2];
-  RT_CHECK_USER(pipe(fds) == 0, "cannot create a pipe: {}", std::strerror(errno));
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  RT_CHECK_USER(pid >= 0, "cannot start a run: {}", std::strerror(errno));
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
+// The JSON that `args` (a `ringtrain bench ... --json`) prints; `what` names it in errors.
+nlohmann::json bench_json(const std::vector<std::string>& args, const std::string& what) {
   std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  RT_CHECK_USER(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the allreduce measurement ({}) failed",
-                fmt::format("{}", fmt::join(args, " ")));
-  return out;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
+  const int rc = run_self(args, &out);
+  RT_CHECK_USER(rc == 0, "the {} ({}) failed with exit code {}", what, fmt::join(args, " "), rc);
   try {
-    return nlohmann::json::parse(bytes.begin(), bytes.end());
+    return nlohmann::json::parse(out);
   } catch (const nlohmann::json::exception& e) {
-    throw UserError(fmt::format("{}: not valid JSON ({})", path, e.what()));
+    throw UserError(fmt::format("the {} printed no valid JSON ({})", what, e.what()));
   }
 }
 
@@ -153,8 +141,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
 
   // --- the runs
   std::vector<Measured> runs;
-  std::string model_name;
-  double bucket_mb = 25;
+  nlohmann::json first_config;
   for (int64_t n : o.nproc) {
     const int64_t b = o.weak ? o.batch_size : o.batch_size / n;
     const std::string dir = fmt::format("{}/n{}", out, n);
@@ -168,8 +155,8 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
     if (rc != 0) {
       throw UserError(fmt::format("the {}-worker run failed with exit code {}; see its output above", n, rc));
     }
-    const auto history = read_json(dir + "/history.json");
-    const auto config = read_json(dir + "/config.json");
+    const auto history = read_json_file(dir + "/history.json");
+    const auto config = read_json_file(dir + "/config.json");
     RT_CHECK_USER(history.is_array() && !history.empty(), "{}/history.json has no epochs", dir);
     const auto& last = history.back();  // the last epoch: start-up costs are in the first
     Measured m;
@@ -185,8 +172,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
     m.compute_per_step = c.at("compute_seconds_per_step").get<double>();
     m.allreduce_per_step = c.at("allreduce_seconds_per_step").get<double>();
     m.bytes_per_step = c.at("bytes_allreduced_per_step").get<double>();
-    model_name = config.at("model").get<std::string>();
-    bucket_mb = config.at("bucket_mb").get<double>();
+    if (runs.empty()) first_config = config;  // model, bucket cap, precision: the same in every run
     runs.push_back(m);
   }
   for (auto& m : runs) {
@@ -194,18 +180,19 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
     m.efficiency = m.speedup / static_cast<double>(m.workers);
   }
 
-  // --- the model's inputs: gradient buckets, compute per image (1 worker), link (allreduce)
+  // --- the model's inputs: gradient buckets, compute per step (1 worker), link (allreduce)
+  const std::string model_name = first_config.at("model").get<std::string>();
+  const double bucket_mb = first_config.at("bucket_mb").get<double>();
   auto model = make_model(model_name, 10, false);
   std::vector<double> param_bytes;
   for (const auto& p : model->parameters()) param_bytes.push_back(static_cast<double>(p.numel() * 4));
   StepModel sm;  // compute points filled below
   sm.bucket_bytes = bucket_sizes(param_bytes, bucket_mb * 1024 * 1024);
   const double grad_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
-  // Compute per step as a function of the batch per worker, c0 + c1 b: a line through
-  // single-process step benchmarks at each batch per worker of the runs, scaled by how much
-  // slower the real 1-worker training step was than the benchmark (data, checks, logging).
+  // Compute per step as a function of the batch per worker: single-process step benchmarks
+  // at each batch per worker of the runs, scaled by how much slower the real 1-worker
+  // training step was than the benchmark (data, checks, logging); interpolated in between.
   const Measured& base = runs.front();
-  const auto& run_config = read_json(fmt::format("{}/n1/config.json", out));
   std::vector<int64_t> batches;
   for (const auto& m : runs) batches.push_back(m.batch_per_worker);
   if (o.weak) batches.push_back(std::max<int64_t>(1, o.batch_size / 2));
@@ -216,10 +203,10 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
     std::vector<std::string> args = {self, "bench", "--mode", "train", "--model", model_name, "--batch-size",
                                      std::to_string(b), "--threads", std::to_string(o.threads), "--warmup", "2",
                                      "--reps", "3", "--steps", "3", "--json", "--amp",
-                                     run_config.at("environment").value("precision", "fp32") == "bf16" ? "bf16" : "none"};
-    if (run_config.value("channels_last", false)) args.push_back("--channels-last");
+                                     first_config.at("environment").value("precision", "fp32") == "bf16" ? "bf16" : "none"};
+    if (first_config.value("channels_last", false)) args.push_back("--channels-last");
     print_line(fmt::format("== scale: single-process step benchmark, batch {}", b));
-    const auto r = nlohmann::json::parse(capture_self(args));
+    const auto r = bench_json(args, "step benchmark");
     bench_step[b] = static_cast<double>(b) / r.at("results").at(0).at("images_per_second").at("median").get<double>();
   }
   // The real 1-worker step is the reference; other batch sizes scale with the benchmark.
@@ -232,9 +219,10 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
   int64_t max_size = 4096;
   while (static_cast<double>(max_size) < grad_bytes) max_size *= 4;
   print_line(fmt::format("== scale: allreduce over {} ranks, 4 KB .. {} MB", ar_ranks, max_size >> 20));
-  const auto ar = nlohmann::json::parse(capture_self(
+  const auto ar = bench_json(
       {self, "bench", "--allreduce", "--nproc", std::to_string(ar_ranks), "--threads", std::to_string(o.threads),
-       "--max-size", std::to_string(max_size), "--iters", std::to_string(o.allreduce_iters), "--warmup", "2", "--json"}));
+       "--max-size", std::to_string(max_size), "--iters", std::to_string(o.allreduce_iters), "--warmup", "2", "--json"},
+      "allreduce measurement");
   std::vector<std::pair<double, double>> points;
   for (const auto& r : ar.at("rows")) points.emplace_back(r.at("bytes").get<double>(), r.at("seconds").get<double>());
   const LinkModel fitted = fit_link(points, ar_ranks);

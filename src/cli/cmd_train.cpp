@@ -7,7 +7,6 @@
 #include "dist/launcher.h"
 
 #include <cstdlib>
-#include <thread>
 #include "train/checkpoint.h"
 #include "train/run_outputs.h"
 #include "train/trainer.h"
@@ -116,8 +115,7 @@ CommandRunner add_train_command(CLI::App& app) {
         argv.insert(argv.end(), {"--resume", out});
         return argv;
       };
-      const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
-      spec.threads_per_worker = static_cast<int>(cfg.threads > 0 ? cfg.threads : std::max<int64_t>(1, cores / cfg.nproc));
+      spec.threads_per_worker = static_cast<int>(cfg.threads);  // 0: the launcher splits the cores
       return launch_local_workers(spec);
     }
     train(cfg);

@@ -59,16 +59,16 @@ torch::Tensor make_batch_on_device(const torch::Tensor& images, const int64_t* i
   constexpr int64_t kSide = 32, kPad = 4;
   const auto dev = images.device();
   const auto i64 = torch::TensorOptions(torch::kInt64);
-  auto idx = torch::empty({count}, i64), dy = torch::empty({count}, i64), dx = torch::empty({count}, i64),
-       flip = torch::empty({count}, torch::TensorOptions(torch::kBool));
+  // The choices on the host, one tensor each (not an indexing op per sample).
+  std::vector<int64_t> dy(static_cast<size_t>(count)), dx(dy.size());
+  std::vector<uint8_t> flip(dy.size());
   for (int64_t b = 0; b < count; ++b) {
     const CropFlip cf = augment ? draw_crop_flip(seed, epoch, indices[b]) : CropFlip{};
-    idx[b] = indices[b];
-    dy[b] = cf.dy;
-    dx[b] = cf.dx;
-    flip[b] = cf.flip;
+    dy[static_cast<size_t>(b)] = cf.dy;
+    dx[static_cast<size_t>(b)] = cf.dx;
+    flip[static_cast<size_t>(b)] = cf.flip;
   }
-  idx = idx.to(dev, /*non_blocking=*/true);
+  const auto idx = torch::from_blob(const_cast<int64_t*>(indices), {count}, i64).to(dev);
   // Zero-pad in pixel space (a padded pixel is value 0, as in make_batch), then normalise.
   auto padded = torch::constant_pad_nd(images.index_select(0, idx), {kPad, kPad, kPad, kPad}, 0);
   const auto f32 = torch::TensorOptions(torch::kFloat32).device(dev);
@@ -77,8 +77,12 @@ torch::Tensor make_batch_on_device(const torch::Tensor& images, const int64_t* i
   padded = (padded.to(torch::kFloat32) / 255.0f - mean) / std;
   // Output pixel (y, x) reads padded (dy + y, dx + x), or dx + 31 - x when flipped.
   const auto ar = torch::arange(kSide, i64);
-  const auto rows = (dy.view({count, 1}) + ar.view({1, kSide})).to(dev);
-  const auto cols = (dx.view({count, 1}) + torch::where(flip.view({count, 1}), kSide - 1 - ar, ar)).to(dev);
+  const auto as_column = [&](auto& v, torch::ScalarType t) {
+    return torch::from_blob(v.data(), {count, 1}, torch::TensorOptions(t));
+  };
+  const auto flipped = as_column(flip, torch::kBool);
+  const auto rows = (as_column(dy, torch::kInt64) + ar.view({1, kSide})).to(dev);
+  const auto cols = (as_column(dx, torch::kInt64) + torch::where(flipped, kSide - 1 - ar, ar)).to(dev);
   const auto b_idx = torch::arange(count, i64.device(dev)).view({count, 1, 1, 1});
   const auto c_idx = torch::arange(3, i64.device(dev)).view({1, 3, 1, 1});
   return padded.index({b_idx, c_idx, rows.view({count, 1, kSide, 1}), cols.view({count, 1, 1, kSide})}).contiguous();

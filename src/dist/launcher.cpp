@@ -223,6 +223,10 @@ int launch_local_workers(const LaunchSpec& spec) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   LaunchSpec attempt = spec;
+  if (attempt.threads_per_worker <= 0) {
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    attempt.threads_per_worker = std::max(1, cores / std::max(1, spec.nproc));
+  }
   for (int restart = 0;; ++restart) {
     const GroupResult r = run_group(attempt);
     if (r.exit_code == kExitOk || r.interrupted || r.exit_code == kExitUserError) return r.exit_code;

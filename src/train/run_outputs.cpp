@@ -5,7 +5,10 @@
 #include <ctime>
 #include <thread>
 
+#include <cstdlib>
+
 #include "core/errors.h"
+#include "dist/launcher.h"
 #include "core/files.h"
 #include "core/torch_compat.h"
 #include "report/writers.h"
@@ -57,9 +60,21 @@ torch::Device resolve_device(const std::string& name) {
 }
 
 int64_t set_compute_threads(int64_t threads) {
-  const auto n = threads > 0 ? threads : static_cast<int64_t>(std::thread::hardware_concurrency());
+  const char* share = std::getenv(kWorkerThreadsEnv);
+  const auto n = threads > 0 ? threads
+                 : share    ? std::atoll(share)
+                            : static_cast<int64_t>(std::thread::hardware_concurrency());
   at::set_num_threads(static_cast<int>(std::max<int64_t>(n, 1)));
   return at::get_num_threads();
+}
+
+torch::Device local_device(const std::string& name, int local_rank) {
+  torch::Device d = resolve_device(name);
+  if (!d.is_cuda()) return d;
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  RT_CHECK_USER(local_rank < count, "local rank {} has no GPU: this host has {} CUDA devices; start "
+                "at most {} workers per host", local_rank, count, count);
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
 }
 
 }  // namespace rt

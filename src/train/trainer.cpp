@@ -62,16 +62,6 @@ struct EpochStats {
 
 std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.pt"; }
 
-// The local device: on CUDA, the local rank picks the GPU.
-torch::Device local_device(const std::string& name, int local_rank) {
-  torch::Device d = resolve_device(name);
-  if (!d.is_cuda()) return d;
-  const auto count = static_cast<int>(torch::cuda::device_count());
-  RT_CHECK_USER(local_rank < count, "local rank {} has no GPU: this host has {} CUDA devices; start "
-                "at most {} workers per host", local_rank, count, count);
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
-}
-
 // Whether the loss and every gradient of this rank are finite.
 bool all_finite(const torch::Tensor& loss, Classifier& model) {
   torch::NoGradGuard no_grad;
@@ -102,9 +92,7 @@ RunSummary train(const Config& cfg) {
   install_stop_signal_handlers();
   const DistEnv env = read_dist_env();
   set_log_rank(env.rank);
-  const char* worker_threads = std::getenv(kWorkerThreadsEnv);
-  const int64_t threads = set_compute_threads(
-      cfg.threads == 0 && worker_threads ? std::atoll(worker_threads) : cfg.threads);
+  const int64_t threads = set_compute_threads(cfg.threads);
   const torch::Device device = local_device(cfg.device, env.local_rank);
   const auto comm = make_communicator(env, cfg.backend, device,
                                       std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
