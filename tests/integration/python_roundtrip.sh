@@ -14,19 +14,30 @@ py=$src/.venv/bin/python
 rm -rf "$work" && mkdir -p "$work"
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 16 40 > /dev/null
 fail=0
+# run a step; on failure say which one and show its output (never pipe a step into head:
+# with pipefail an early-closing reader turns the writer's SIGPIPE into a failure)
+step() {
+  local name=$1; shift
+  "$@" > "$work/$name.out" 2>&1; local rc=$?
+  [ $rc -eq 0 ] && return 0
+  echo "FAIL: $name exited $rc:"; tail -5 "$work/$name.out"; fail=1; return 1
+}
 
 echo "== 1. ringtrain -> Python"
-"$bin" train --data "$work/data" --model resnet18 --epochs 1 --batch-size 16 --threads 2 \
-  --out "$work/run" --log-every 100 > "$work/train.log" 2>&1 || { tail "$work/train.log"; fail=1; }
-"$bin" export "$work/run" --to "$work/exported.pt" | head -1 || fail=1
-"$bin" eval --checkpoint "$work/run/checkpoint.pt" --save-logits "$work/ringtrain_logits.pt" > /dev/null || fail=1
+step train "$bin" train --data "$work/data" --model resnet18 --epochs 1 --batch-size 16 \
+  --threads 2 --out "$work/run" --log-every 100
+step export "$bin" export "$work/run" --to "$work/exported.pt" && head -1 "$work/export.out"
+step eval "$bin" eval --checkpoint "$work/run/checkpoint.pt" --save-logits "$work/ringtrain_logits.pt"
 "$py" "$src/tests/integration/roundtrip.py" check "$work/exported.pt" "$work/ringtrain_logits.pt" "$work/data" resnet18 \
   || { echo "FAIL: Python does not reproduce ringtrain's logits"; fail=1; }
 
 echo "== 2. Python -> ringtrain"
-"$py" "$src/tests/integration/roundtrip.py" make "$work/python.pt" "$work/python_logits.pt" "$work/data" resnet18 || fail=1
-"$bin" import "$work/python.pt" --model resnet18 --to "$work/imported" --data "$work/data" | tail -1 || fail=1
-"$bin" eval --checkpoint "$work/imported/checkpoint.pt" --save-logits "$work/imported_logits.pt" > /dev/null || fail=1
+step make "$py" "$src/tests/integration/roundtrip.py" make "$work/python.pt" "$work/python_logits.pt" \
+  "$work/data" resnet18 && cat "$work/make.out"
+step import "$bin" import "$work/python.pt" --model resnet18 --to "$work/imported" --data "$work/data" \
+  && tail -1 "$work/import.out"
+step eval_imported "$bin" eval --checkpoint "$work/imported/checkpoint.pt" \
+  --save-logits "$work/imported_logits.pt"
 "$py" - "$work/python_logits.pt" "$work/imported_logits.pt" <<'PY' || { echo "FAIL: ringtrain does not reproduce Python's logits"; fail=1; }
 import sys, torch
 a, b = torch.load(sys.argv[1])["logits"], torch.load(sys.argv[2])["logits"]
@@ -36,7 +47,7 @@ sys.exit(0 if diff <= 1e-4 * max(1.0, a.abs().max().item()) else 1)
 PY
 
 echo "== 3. refused"
-"$py" -c "
+step refused_inputs "$py" -c "
 import torch, torchvision
 m = torchvision.models.resnet18(num_classes=10)
 torch.save(m.state_dict(), '$work/ordered.pt')          # an OrderedDict
