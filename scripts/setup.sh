@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0        # pinned: the LibTorch we build against (the GPU machine runs 2.11 too)
 TORCHVISION_VERSION=0.26.0  # the torchvision release that matches it
+TENSORBOARD_VERSION=2.21.0  # reads our event files in the tests
 DEB_PACKAGES=(build-essential cmake pkg-config python3-venv zstd
   libcli11-dev nlohmann-json3-dev libfmt-dev libturbojpeg0-dev libpng-dev zlib1g-dev libgtest-dev libgloo-dev
-  libyaml-cpp-dev libjemalloc-dev
+  libyaml-cpp-dev libjemalloc-dev libplplot-dev plplot-driver-cairo fonts-dejavu-core
+  libprotobuf-dev protobuf-compiler libboost-dev libcurl4-openssl-dev libarchive-dev libssl-dev
   openmpi-bin iproute2)
 
 missing=()
@@ -34,6 +36,11 @@ fi
 if ! "$PY" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.startswith('$TORCH_VERSION') and torchvision.__version__.startswith('$TORCHVISION_VERSION')))" 2>/dev/null; then
   echo "setup: installing torch==$TORCH_VERSION torchvision==$TORCHVISION_VERSION into .venv (a few GB, once)"
   "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+fi
+# tensorboard: the tests read our event files with TensorBoard's own reader.
+if ! "$PY" -c "import tensorboard" 2>/dev/null; then
+  echo "setup: installing tensorboard into .venv"
+  "$PY" -m pip install -q --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
 fi
 TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 

@@ -71,6 +71,7 @@ int run_eval(const EvalOptions& o) {
                          o.checkpoint, model_name, meta.position.epochs_done, test.size(), r.loss(),
                          100 * r.accuracy()));
   print_line(fmt::format("wrote {0}/metrics.json, {0}/classification_report.txt, {0}/confusion_matrix.csv", out));
+  write_plots_or_warn(out);
   return 0;
 }
 

@@ -336,6 +336,7 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
   write_file_atomic(out + "/scale.md", md.str());
   print_line(md.str());
   print_line(fmt::format("wrote {0}/scale.json and {0}/scale.md", out));
+  write_plots_or_warn(out);
   return 0;
 }
 

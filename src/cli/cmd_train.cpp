@@ -76,6 +76,9 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--keep-checkpoints", &Config::keep_checkpoints, "Checkpoints kept in the run folder");
   o->add("--log-every", &Config::log_every, "Steps between progress lines when not on a terminal (0 = auto)");
   o->add("--prefetch", &Config::prefetch, "Batches prepared ahead by the loader thread");
+  o->add_flag("--tensorboard", &Config::tensorboard, "Write TensorBoard scalar event files to <out>/tensorboard");
+  o->add("--trace", &Config::trace, "Write a Chrome/Perfetto trace (JSON) of the --trace-steps steps of every rank to this file");
+  o->add("--trace-steps", &Config::trace_steps, "Optimiser steps to trace: FIRST-LAST, counted from 1");
   cmd->footer(
       "Examples:\n"
       "  ringtrain train --data data/cifar10 --model resnet20 --epochs 1 --limit-train 5000 --limit-test 1000\n"

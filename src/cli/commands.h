@@ -26,5 +26,7 @@ CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_scale_command(CLI::App& app);
 CommandRunner add_export_command(CLI::App& app);
 CommandRunner add_import_command(CLI::App& app);
+CommandRunner add_report_command(CLI::App& app);
+CommandRunner add_download_command(CLI::App& app);
 
 }  // namespace rt

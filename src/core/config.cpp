@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/trace.h"
 
 namespace rt {
 
@@ -14,7 +15,7 @@ namespace rt {
   X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
   X(log_every) X(prefetch) X(nproc) X(backend) X(bucket_mb) X(grad_accum) X(lr_ref_batch)      \
   X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts) X(skip_nonfinite) \
-  X(amp) X(channels_last)
+  X(amp) X(channels_last) X(tensorboard) X(trace) X(trace_steps)
 
 nlohmann::json to_json(const Config& c) {
   nlohmann::json j;
@@ -87,6 +88,7 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.timeout > 0, "--timeout must be positive seconds, got {}", c.timeout);
   RT_CHECK_USER(c.max_restarts >= 0, "--max-restarts must be >= 0, got {}", c.max_restarts);
   RT_CHECK_USER(c.max_restarts == 0 || c.nproc > 0, "--max-restarts needs the built-in launcher (--nproc N)");
+  parse_step_range(c.trace_steps, "--trace-steps");  // throws on a malformed range
   RT_CHECK_USER(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0 steps, got {}", c.checkpoint_every);
   RT_CHECK_USER(c.keep_checkpoints >= 1, "--keep-checkpoints must be at least 1, got {}", c.keep_checkpoints);
   RT_CHECK_USER(c.amp == "auto" || c.amp == "bf16" || c.amp == "none",

@@ -61,6 +61,9 @@ struct Config {
   int64_t keep_checkpoints = 2;    // checkpoints kept in the run folder (newest first)
   int64_t log_every = 0;           // steps between plain progress lines; 0 = ~10 per epoch
   int64_t prefetch = 3;            // batches prepared ahead by the loader thread
+  bool tensorboard = false;        // scalar event files in <out>/tensorboard (rank 0)
+  std::string trace;               // Chrome trace file of the steps in trace_steps (rank 0 writes)
+  std::string trace_steps = "3-5"; // optimiser steps traced, "FIRST-LAST" counted from 1
 };
 
 // Throws UserError naming the first invalid option and the fix.

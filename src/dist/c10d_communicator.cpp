@@ -157,6 +157,10 @@ class C10dWork : public PendingWork {
                                   first_line(e), diagnose_(), timeout_.count() / 1000.0));
     }
   }
+  void on_complete(std::function<void()> callback) override {
+    // The Work's future completes (with a value or an error) when the collective ends.
+    work_->getFuture()->addCallback([callback = std::move(callback)](c10::ivalue::Future&) { callback(); });
+  }
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;

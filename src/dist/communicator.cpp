@@ -1,5 +1,7 @@
 #include "dist/communicator.h"
 
+#include <cstring>
+
 #include "core/errors.h"
 
 namespace rt {
@@ -9,6 +11,7 @@ namespace {
 class DoneWork : public PendingWork {
  public:
   void wait() override {}
+  void on_complete(std::function<void()> callback) override { callback(); }
 };
 
 class SingleProcess : public Communicator {
@@ -52,6 +55,29 @@ std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& loc
   std::vector<bool> any(local.size());
   for (size_t i = 0; i < any.size(); ++i) any[i] = t[static_cast<int64_t>(i)].item<int32_t>() > 0;
   return any;
+}
+
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine,
+                                            const torch::Device& device, const std::string& what) {
+  const int world = comm.world_size(), rank = comm.rank();
+  if (world == 1) return {mine};
+  auto lengths = torch::zeros({world}, torch::kInt64);
+  lengths[rank] = static_cast<int64_t>(mine.size());
+  lengths = lengths.to(device);
+  comm.allreduce_sum(lengths, "allreduce of the sizes for the " + what);
+  lengths = lengths.cpu();
+  const int64_t row = std::max<int64_t>(1, lengths.max().item<int64_t>());
+  auto bytes = torch::zeros({world, row}, torch::kUInt8);  // [world, row]: rank r fills row r
+  std::memcpy(bytes[rank].data_ptr(), mine.data(), mine.size());
+  bytes = bytes.to(device);
+  comm.allreduce_sum(bytes, "allreduce of the " + what);
+  bytes = bytes.cpu().contiguous();
+  std::vector<std::string> all(world);
+  for (int r = 0; r < world; ++r) {
+    const auto* p = bytes[r].data_ptr<uint8_t>();
+    all[r].assign(reinterpret_cast<const char*>(p), static_cast<size_t>(lengths[r].item<int64_t>()));
+  }
+  return all;
 }
 
 std::unique_ptr<Communicator> make_single_process_communicator() {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ class PendingWork {
  public:
   virtual ~PendingWork() = default;
   virtual void wait() = 0;
+  // Calls `callback` once the collective has finished (succeeded or failed), on whichever
+  // thread sees it finish; at once when it already has. For timelines (core/trace.h).
+  virtual void on_complete(std::function<void()> callback) = 0;
 };
 
 class Communicator {
@@ -47,6 +51,11 @@ void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fin
 // For each flag: true on every rank when it is true on any rank (one tiny allreduce for all).
 std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local,
                                 const torch::Device& device);
+
+// Every rank's `mine`, in rank order, on every rank (two allreduces: the lengths, then the
+// bytes, each rank filling its own row). For small payloads such as trace events.
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine,
+                                            const torch::Device& device, const std::string& what);
 
 // World size 1: nothing to communicate.
 std::unique_ptr<Communicator> make_single_process_communicator();

@@ -1,5 +1,7 @@
 #include "dist/grad_sync.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 
 namespace rt {
@@ -82,7 +84,24 @@ void GradientSync::launch_ready_buckets() {
     if (first_launch_ < 0) first_launch_ = now_seconds();
     Bucket& b = buckets_[next_launch_];
     b.work = comm_.allreduce_sum_async(b.flat, "allreduce of gradient bucket " + std::to_string(next_launch_));
+    if (trace_ && trace_->recording()) {
+      const int64_t bytes = b.flat.numel() * static_cast<int64_t>(b.flat.element_size());
+      b.work->on_complete([trace = trace_, i = next_launch_, bytes, launched = TraceRecorder::Clock::now()] {
+        trace->add("allreduce bucket " + std::to_string(i), TraceRecorder::bucket_lane(i), launched,
+                   TraceRecorder::Clock::now(), {{"bytes", bytes}});
+      });
+    }
     ++next_launch_;
+  }
+}
+
+void GradientSync::set_trace(TraceRecorder* trace) {
+  trace_ = trace;
+  if (!trace_) return;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    const int64_t bytes = buckets_[i].flat.numel() * static_cast<int64_t>(buckets_[i].flat.element_size());
+    trace_->name_lane(TraceRecorder::bucket_lane(i),
+                      fmt::format("bucket {} allreduce ({:.1f} MB, {} tensors)", i, bytes / 1e6, buckets_[i].params.size()));
   }
 }
 

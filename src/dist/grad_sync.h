@@ -19,6 +19,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/trace.h"
 #include "dist/communicator.h"
 
 namespace rt {
@@ -46,6 +47,9 @@ class GradientSync {
   // Call after backward when sync was on: waits for every bucket, writes averaged gradients.
   void finish();
 
+  // Records each bucket's allreduce, launch to completion, while `trace` is recording.
+  void set_trace(TraceRecorder* trace);
+
   const CommStats& stats() const { return stats_; }
   void reset_stats() { stats_ = CommStats{}; stats_.buckets = static_cast<int64_t>(buckets_.size()); }
   size_t num_buckets() const { return buckets_.size(); }
@@ -71,6 +75,7 @@ class GradientSync {
   size_t next_launch_ = 0;
   double first_launch_ = -1;
   std::vector<unsigned> hook_ids_;
+  TraceRecorder* trace_ = nullptr;
   CommStats stats_;
   std::mutex mu_;
 };

@@ -7,10 +7,14 @@
 
 #include <cstdlib>
 
+#include <fmt/ranges.h>
+
 #include "core/errors.h"
 #include "dist/launcher.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "core/torch_compat.h"
+#include "report/plots.h"
 #include "report/writers.h"
 
 namespace rt {
@@ -44,9 +48,19 @@ void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
   nlohmann::json j = extra;
   j["test_loss"] = result.loss();
   j["test"] = metrics_to_json(m, class_names);
+  j["test"]["confusion_matrix"] = result.confusion;  // [true][predicted] counts, as confusion_matrix.csv
   write_file_atomic(dir + "/classification_report.txt", classification_report(m, class_names));
   write_confusion_csv(dir + "/confusion_matrix.csv", result.confusion, class_names);
   write_json_file(dir + "/metrics.json", j);  // last: its presence marks a finished run
+}
+
+void write_plots_or_warn(const std::string& dir) {
+  try {
+    const auto written = write_run_plots(dir);
+    if (!written.empty()) log_info("figures: {}", fmt::join(written, ", "));
+  } catch (const std::exception& e) {
+    log_warn("could not draw the figures of {}: {}; retry with: ringtrain report {}", dir, e.what(), dir);
+  }
 }
 
 torch::Device resolve_device(const std::string& name) {

@@ -25,6 +25,10 @@ void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
                               const std::vector<std::string>& class_names,
                               const nlohmann::json& extra);
 
+// Draws the run folder's figures (report/plots.h). A figure that cannot be drawn does not
+// fail the finished run: it is named in a warning with the command that retries it.
+void write_plots_or_warn(const std::string& dir);
+
 // Picks the device: "auto" = CUDA when available. Throws UserError for cuda without a GPU.
 torch::Device resolve_device(const std::string& name);
 

@@ -9,6 +9,7 @@
 #include "core/seed.h"
 #include "core/stop_signal.h"
 #include "core/timer.h"
+#include "core/trace.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "dist/grad_sync.h"
@@ -18,6 +19,7 @@
 #include "model/batchnorm.h"
 #include "model/precision.h"
 #include "model/registry.h"
+#include "report/tensorboard.h"
 #include "report/writers.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
@@ -183,6 +185,27 @@ RunSummary train(const Config& cfg) {
   }
   std::vector<torch::Tensor> buffers = sync_bn ? std::vector<torch::Tensor>{} : model->buffers();
 
+  // --- --trace, all ranks record the chosen steps (core/trace.h); gathered once they are done
+  std::unique_ptr<TraceRecorder> trace;
+  if (!cfg.trace.empty()) {
+    const auto [first_step, last_step] = parse_step_range(cfg.trace_steps, "--trace-steps");
+    trace = std::make_unique<TraceRecorder>(rank, first_step, last_step);
+    trace->name_lane(TraceRecorder::kLoopLane, "training loop");
+    grad_sync.set_trace(trace.get());
+    comm->barrier("barrier before the trace's reference instant");  // Note [Trace clocks]
+    trace->start();
+    trace->set_recording(trace->wants(meta.position.global_step + 1));
+  }
+  auto write_trace = [&] {  // all ranks: gather; only rank 0 writes
+    const auto all = all_gather_strings(*comm, trace->events_json(), device, "trace events");
+    if (rank == 0) {
+      write_json_file(cfg.trace, merge_trace(all));
+      log_info("trace of steps {} (all {} ranks) written to {}", cfg.trace_steps, world, cfg.trace);
+    }
+    trace.reset();
+    grad_sync.set_trace(nullptr);
+  };
+
   // --- run folder, only rank 0 writes
   nlohmann::json config_json = to_json(cfg);
   config_json["out"] = out;
@@ -202,9 +225,11 @@ RunSummary train(const Config& cfg) {
   environment["precision"] = precision_name(precision);
   environment["gradient_buckets"] = grad_sync.num_buckets();
   meta.config = config_json;
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // --tensorboard, only rank 0
   if (rank == 0) {
     make_dirs(out);
     write_json_file(out + "/config.json", config_json);
+    if (cfg.tensorboard) tensorboard = std::make_unique<TensorBoardWriter>(out + "/tensorboard");
   }
   log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}", cfg.model,
            with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
@@ -251,7 +276,14 @@ RunSummary train(const Config& cfg) {
     BatchLoader loader(train_data, epoch_shard(shard, epoch), spec);
     progress.begin_epoch(epoch, cfg.epochs, loader.num_batches());
     double step_lr = 0;
-    while (auto batch = loader.next()) {
+    auto step_begin = TraceRecorder::Clock::now();
+    while (true) {
+      std::optional<Batch> batch;
+      {
+        TraceSpan span(trace.get(), "data wait");
+        batch = loader.next();
+      }
+      if (!batch) break;
       const int64_t micro = batch->index % cfg.grad_accum;  // position within the step
       const int64_t micro_in_step = std::min(cfg.grad_accum, loader.num_batches() - (batch->index - micro));
       const bool last_micro = micro == micro_in_step - 1;
@@ -264,17 +296,24 @@ RunSummary train(const Config& cfg) {
       const auto images = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
       grad_sync.set_sync(last_micro);
-      torch::Tensor logits;
+      torch::Tensor logits, loss;
       {
+        TraceSpan span(trace.get(), "forward");
         AutocastGuard autocast(device, precision);  // forward only, as torch.autocast is used
         logits = model->forward(to_model_format(images, cfg.channels_last)).to(torch::kFloat32);
+        loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
       }
-      const auto loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
-      (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
+      {
+        TraceSpan span(trace.get(), "backward");
+        (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
+      }
       if (!cfg.skip_nonfinite || torch::isfinite(loss).item<bool>()) stats.add(loss, logits, labels);
       const int64_t done = batch->index + 1;
       if (last_micro) {
-        grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
+        {
+          TraceSpan span(trace.get(), "wait for gradient allreduce");
+          grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
+        }
         // --- every step, all ranks agree (one allreduce) on: a non-finite loss or gradient on
         //     any rank, and a SIGINT/SIGTERM received by any rank
         const auto flags = any_rank_true(*comm, {!all_finite(loss, *model), stop_signal_received() != 0}, device);
@@ -291,8 +330,24 @@ RunSummary train(const Config& cfg) {
           ++skipped_steps;
           optimizer->zero_grad(/*set_to_none=*/true);
         }
-        optimizer->step();  // no-op for parameters without gradients
+        {
+          TraceSpan span(trace.get(), "optimizer step");
+          optimizer->step();  // no-op for parameters without gradients
+        }
         ++meta.position.global_step;
+        if (trace) {  // --- --trace, all ranks: the step's span; gather once the range is done
+          if (trace->recording()) {
+            trace->add(fmt::format("step {}", meta.position.global_step), TraceRecorder::kLoopLane, step_begin,
+                       TraceRecorder::Clock::now(), {{"epoch", epoch + 1}});
+          }
+          // One step later, so that the last bucket's completion has surely been recorded.
+          if (meta.position.global_step > trace->last_step()) {
+            write_trace();
+          } else {
+            trace->set_recording(trace->wants(meta.position.global_step + 1));
+          }
+        }
+        step_begin = TraceRecorder::Clock::now();
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
         //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0;
@@ -312,6 +367,11 @@ RunSummary train(const Config& cfg) {
                       "lower --lr or add --warmup-epochs",
                       rank, epoch + 1, meta.position.global_step);
         progress.update(done, stats.images * world, mean_loss, stats.accuracy(), step_lr);  // img/s of all ranks
+        if (tensorboard) {  // --- at progress lines, only rank 0: the running epoch's values, live
+          tensorboard->add_scalar("train/running_loss", mean_loss, meta.position.global_step);
+          tensorboard->add_scalar("train/lr", step_lr, meta.position.global_step);
+          tensorboard->flush();
+        }
       }
     }
     progress.end_epoch();
@@ -354,7 +414,22 @@ RunSummary train(const Config& cfg) {
              100 * last_eval.accuracy(), step_lr, train_images / train_seconds,
              format_duration(epoch_seconds));
 
-    // --- every epoch, only rank 0: history and checkpoint
+    // --- every epoch, only rank 0: history, TensorBoard scalars and checkpoint
+    if (tensorboard) {
+      const auto& h = meta.history.back();
+      for (const auto& [tag, key] : std::vector<std::pair<std::string, std::string>>{
+               {"epoch/train_loss", "train_loss"},
+               {"epoch/train_accuracy", "train_accuracy"},
+               {"epoch/test_loss", "test_loss"},
+               {"epoch/test_accuracy", "test_accuracy"},
+               {"epoch/lr", "lr"},
+               {"epoch/images_per_second", "images_per_second"}}) {
+        tensorboard->add_scalar(tag, h.at(key).get<double>(), meta.position.global_step);
+      }
+      tensorboard->add_scalar("epoch/exposed_comm_share", h.at("comm").at("exposed_comm_share").get<double>(),
+                              meta.position.global_step);
+      tensorboard->flush();
+    }
     if (rank == 0) {
       write_json_file(out + "/history.json", meta.history);
       save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, meta);
@@ -364,7 +439,15 @@ RunSummary train(const Config& cfg) {
     }
   }
 
-  // --- end of run: final metrics (all ranks evaluate), reports (only rank 0)
+  // --- end of run: the trace if its steps ran out (all ranks), final metrics (all ranks
+  //     evaluate), reports (only rank 0)
+  if (trace) {
+    if (rank == 0 && meta.position.global_step < trace->last_step()) {
+      log_warn("--trace-steps {}: the run ended at step {}; the trace holds the steps that ran", cfg.trace_steps,
+               meta.position.global_step);
+    }
+    write_trace();
+  }
   if (!evaluated) {
     last_eval = evaluate(*model, test_data, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world), precision, cfg.channels_last);
     reduce_across_ranks(last_eval, *comm, device);
@@ -405,6 +488,7 @@ RunSummary train(const Config& cfg) {
                               {"skipped_nonfinite_steps", skipped_steps},
                               {"checkpoint", checkpoint_path(out)},
                               {"environment", environment}});
+    write_plots_or_warn(out);
   }
   log_info("done: test accuracy {:.2f}% (best {:.2f}% at epoch {}), {:.0f} img/s, {} in total; see {}/",
            100 * summary.test_accuracy, 100 * summary.best_test_accuracy, best_epoch,

@@ -38,6 +38,10 @@ echo "== scale --nproc 1,2 (strong)"
   -- --data "$work/data" --model resnet20 --epochs 1 --limit-test 20 --log-every 100 > "$work/scale.log" 2>&1 || { tail -20 "$work/scale.log"; fail=1; }
 check "measured rows, validation, projection" \
   "[m['workers'] for m in j['measured']] == [1, 2] and [m['batch_per_worker'] for m in j['measured']] == [16, 8] and j['measured'][0]['speedup'] == 1 and j['measured'][1]['speedup'] > 0 and abs(j['measured'][1]['efficiency'] - j['measured'][1]['speedup'] / 2) < 1e-12 and len(j['validation']) == 2 and [p['link'] for p in j['projection']] == ['fitted', 'ib'] and [r['workers'] for r in j['projection'][1]['rows']] == [1, 2, 4, 16] and j['link_fit']['beta_bytes_per_second'] > 0" "$work/scale/scale.json"
+if [ -x "$src/.venv/bin/python" ]; then  # the speedup and efficiency figures, checked by their pixels
+  "$src/.venv/bin/python" "$src/tests/integration/check_reports.py" scaling "$work/scale/scaling_speedup.png" \
+    "$work/scale/scaling_efficiency.png" || fail=1
+fi
 grep -q "## Validation" "$work/scale/scale.md" && echo "ok: scale.md" || { echo "FAIL: no scale.md"; fail=1; }
 
 echo "== bad flags"

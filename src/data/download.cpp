@@ -1,0 +1,531 @@
+// Implements data/download.h in three phases: fetch (libcurl, resumable .part file),
+// verify (MD5 over the whole file), unpack (libarchive into a temporary folder, then one
+// rename). See Note [Resuming] and Note [All or nothing].
+#include "data/download.h"
+
+#include <archive.h>        // defines: archive_read_*, archive_write_disk_* (unpacking)
+#include <archive_entry.h>  // defines: archive_entry_pathname, archive_entry_filetype
+#include <curl/curl.h>      // defines: curl_easy_*, curl_url_* (the transfer)
+#include <openssl/evp.h>    // defines: EVP_Digest*, EVP_md5 (the checksum)
+#include <stdlib.h>         // defines: mkdtemp
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+
+namespace rt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kUnpackPrefix = ".cifar-10-batches-bin.unpack.";
+
+// "170.5 MB", or "5,000 bytes" below 1 MB.
+std::string megabytes(int64_t bytes) {
+  if (bytes < 1000000) return with_thousands(bytes) + " bytes";
+  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+}
+
+int64_t size_or_zero(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
+
+// ---- verify ------------------------------------------------------------------------------
+
+// An EVP MD5 context, freed on every path out.
+class Md5 {
+ public:
+  Md5() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr) != 1) {
+      EVP_MD_CTX_free(ctx_);
+      throw std::runtime_error("OpenSSL cannot compute MD5 here (is it in FIPS mode?)");
+    }
+  }
+  ~Md5() { EVP_MD_CTX_free(ctx_); }
+  Md5(const Md5&) = delete;
+  Md5& operator=(const Md5&) = delete;
+
+  void update(const void* data, size_t size) { EVP_DigestUpdate(ctx_, data, size); }
+  std::string hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(ctx_, digest, &length);
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// Throws (and deletes `path` when `delete_on_mismatch`) unless its MD5 is `expected`.
+void verify_md5(const std::string& path, const std::string& expected, const std::string& url,
+                bool delete_on_mismatch) {
+  const std::string got = md5_hex_of_file(path);
+  if (got == expected) {
+    log_info("checksum (MD5) {} matches", got);
+    return;
+  }
+  std::error_code ec;
+  if (delete_on_mismatch) fs::remove(path, ec);
+  throw UserError(fmt::format(
+      "checksum (MD5) mismatch for {} (from {}): expected {}, got {}{}; re-run to download it "
+      "again, or pass --url a mirror (and --md5 HEX if it is a different archive)",
+      path, url, expected, got, delete_on_mismatch ? "; the file was deleted" : ""));
+}
+
+// ---- fetch -------------------------------------------------------------------------------
+
+// libcurl's global state is set up once per process and never torn down (the process ends).
+void init_curl_once() {
+  static const CURLcode code = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (code != CURLE_OK) throw std::runtime_error(fmt::format("curl_global_init: {}", curl_easy_strerror(code)));
+}
+
+// Where the body goes, and what progress has been reported.
+struct Sink {
+  std::FILE* file = nullptr;
+  int64_t resume_from = 0;  // bytes already in the .part file before this attempt
+  int write_errno = 0;      // why writing the .part failed (e.g. ENOSPC); 0 if it did not
+  int64_t last_mark = -1;   // the last tenth (or 16 MB step) printed
+};
+
+size_t write_body(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const size_t bytes = size * count;
+  if (std::fwrite(data, 1, bytes, sink->file) != bytes) {
+    sink->write_errno = errno;
+    return 0;  // makes curl stop with CURLE_WRITE_ERROR
+  }
+  return bytes;
+}
+
+// Prints a line at each tenth of the archive (each 16 MB when the size is unknown), not per
+// chunk: a log of a 170 MB download stays about ten lines long.
+int report_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t) {
+  auto* sink = static_cast<Sink*>(user);
+  if (dlnow == 0) return 0;  // the body has not started: dltotal is not known yet
+  const int64_t have = sink->resume_from + dlnow;
+  const int64_t total = dltotal > 0 ? sink->resume_from + dltotal : 0;
+  const int64_t mark = total > 0 ? have * 10 / total : have / (16 << 20);
+  if (mark <= sink->last_mark) return 0;
+  sink->last_mark = mark;
+  if (total > 0) {
+    log_info("  {} of {} ({}%)", megabytes(have), megabytes(total), have * 100 / total);
+  } else {
+    log_info("  {}", megabytes(have));
+  }
+  return 0;
+}
+
+// What one transfer attempt ended with.
+struct Attempt {
+  CURLcode code = CURLE_OK;
+  long http_status = 0;  // 0 for file://
+  bool connected = false;
+  std::string error;     // curl's text, with the detail from its error buffer
+  int write_errno = 0;
+};
+
+// One GET of `url`, appending to `part` from its current size (Note [Resuming]).
+Attempt transfer_once(const DownloadOptions& o, const std::string& part) {
+  Sink sink;
+  sink.resume_from = size_or_zero(part);
+  sink.file = std::fopen(part.c_str(), "ab");
+  RT_CHECK_USER(sink.file != nullptr, "cannot open {} for writing: {}; check the folder's permissions or choose another --to",
+                part, std::strerror(errno));
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) {
+    std::fclose(sink.file);
+    throw std::runtime_error("curl_easy_init failed");
+  }
+  CURL* h = curl.get();
+  char error_buffer[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(h, CURLOPT_URL, o.url.c_str());
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, report_progress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &sink);
+  curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);  // HTTP >= 400: an error, not a body to save
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);  // mirrors redirect
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "ringtrain");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for DNS timeouts
+  // Nothing may hang: a connection must open within the timeout (30 s at most), and a
+  // transfer that receives nothing for --timeout seconds is abandoned (and retried).
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(std::min(o.timeout_seconds, 30)));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.timeout_seconds));
+  if (sink.resume_from > 0) {
+    curl_easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(sink.resume_from));
+  }
+
+  Attempt a;
+  a.code = curl_easy_perform(h);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a.http_status);
+  curl_off_t connect_us = 0;
+  curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
+  a.connected = connect_us > 0;
+  a.error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(a.code);
+  a.write_errno = sink.write_errno;
+  if (std::fclose(sink.file) != 0 && a.write_errno == 0) a.write_errno = errno;
+  if (size_or_zero(part) == 0) std::remove(part.c_str());  // nothing to resume: leave no litter
+  return a;
+}
+
+bool is_unreachable(const Attempt& a) {
+  return a.code == CURLE_COULDNT_RESOLVE_HOST || a.code == CURLE_COULDNT_RESOLVE_PROXY ||
+         a.code == CURLE_COULDNT_CONNECT || (a.code == CURLE_OPERATION_TIMEDOUT && !a.connected);
+}
+
+// Errors another attempt cannot fix (a bad URL, a refused certificate, a missing file).
+bool is_permanent(CURLcode code) {
+  return code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_URL_MALFORMAT ||
+         code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
+         code == CURLE_LOGIN_DENIED || code == CURLE_REMOTE_FILE_NOT_FOUND ||
+         code == CURLE_FILE_COULDNT_READ_FILE || code == CURLE_TOO_MANY_REDIRECTS;
+}
+
+// Note [Resuming]
+// Every attempt appends to DIR/<archive>.part from its current size with a Range request
+// (CURLOPT_RESUME_FROM_LARGE), so a dropped connection, and a re-run after Ctrl-C, continue
+// where they stopped. A server that ignores the Range answers 200 with the whole body:
+// libcurl then stops with CURLE_RANGE_ERROR before writing anything, and we truncate the
+// .part and start from zero rather than append a full body to a partial file. A .part that
+// is already complete (a run killed before the rename) gets 416, or a 200 of the same size
+// that libcurl reports as done; both go on to the check.
+// Whatever was fetched, the MD5 check decides whether it is the archive.
+void fetch(const DownloadOptions& o, const std::string& part) {
+  init_curl_once();
+  int failures = 0;
+  for (;;) {
+    const int64_t have = size_or_zero(part);
+    if (have > 0) {
+      log_info("resuming {} into {} from {}", o.url, part, megabytes(have));
+    } else {
+      log_info("downloading {} to {}", o.url, part);
+    }
+    const Attempt a = transfer_once(o, part);
+    if (a.code == CURLE_OK) {
+      log_info("downloaded {} ({})", part, megabytes(size_or_zero(part)));
+      return;
+    }
+    if (a.code == CURLE_HTTP_RETURNED_ERROR && a.http_status == 416 && have > 0) {
+      log_info("the server has nothing past {}: the .part is complete", megabytes(have));
+      return;
+    }
+    RT_CHECK_USER(a.write_errno == 0,
+                  "cannot write {}: {}; free some space (the archive is ~170 MB, unpacked ~185 MB) or choose "
+                  "another --to, then re-run to resume",
+                  part, std::strerror(a.write_errno));
+    if ((a.code == CURLE_RANGE_ERROR || a.code == CURLE_BAD_DOWNLOAD_RESUME) && have > 0) {
+      log_warn("{} cannot resume at {} ({}); starting again from zero", o.url, megabytes(have), a.error);
+      std::FILE* truncated = std::fopen(part.c_str(), "wb");
+      RT_CHECK_USER(truncated != nullptr, "cannot truncate {}: {}", part, std::strerror(errno));
+      std::fclose(truncated);
+      continue;  // not a failure of the transfer: the next attempt requests the whole file
+    }
+    RT_CHECK_USER(!is_unreachable(a),
+                  "cannot reach {}: {}; there may be no network here. Download {} on a machine that has it "
+                  "and pass it with --url file:///path/to/{}, or use a mirror with --url URL",
+                  o.url, a.error, archive_name_from_url(o.url), archive_name_from_url(o.url));
+    RT_CHECK_USER(!(a.code == CURLE_HTTP_RETURNED_ERROR && a.http_status < 500),
+                  "{} answered HTTP {}; check the URL (the default is {}), or pass a mirror with --url URL "
+                  "(and --md5 HEX if it is a different archive)",
+                  o.url, a.http_status, kCifar10Url);
+    RT_CHECK_USER(!is_permanent(a.code), "cannot download {}: {}; check the URL (file:///absolute/path for a local file)",
+                  o.url, a.error);
+    // A broken transfer (dropped connection, stall, server error): retry, resuming.
+    if (++failures > o.retries) {
+      throw UserError(fmt::format(
+          "download of {} failed after {} attempt{}, last: {}; {} are kept in {}: re-run to resume, raise "
+          "--retries or --timeout, or download the archive elsewhere and pass --url file:///path",
+          o.url, failures, failures == 1 ? "" : "s", a.error, megabytes(size_or_zero(part)), part));
+    }
+    const int wait_seconds = std::min(failures, 5);
+    log_warn("transfer broke at {} ({}); retry {} of {} in {} s", megabytes(size_or_zero(part)), a.error, failures,
+             o.retries, wait_seconds);
+    std::this_thread::sleep_for(std::chrono::seconds(wait_seconds));
+  }
+}
+
+// The local path a file:// URL names ("" for other URLs), to never overwrite or delete the
+// user's own copy of the archive when it already sits at DIR/<archive>.
+std::string local_path_of(const std::string& url) {
+  if (url.rfind("file://", 0) != 0) return "";
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  char* path = nullptr;
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(u.get(), CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+    return "";
+  }
+  std::string out = path;
+  curl_free(path);
+  return out;
+}
+
+// ---- unpack ------------------------------------------------------------------------------
+
+bool is_safe_entry_name(const std::string& name) {
+  if (name.empty() || name.front() == '/') return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t end = std::min(name.find('/', start), name.size());
+    if (name.compare(start, end - start, "..") == 0 && end - start == 2) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+using ArchivePtr = std::unique_ptr<struct archive, decltype(&archive_free)>;
+
+// Unpacks the regular files and folders of `archive_path` under `into`; refuses absolute
+// paths, '..' and links (a crafted archive must not write outside `into`).
+void extract(const std::string& archive_path, const std::string& into) {
+  ArchivePtr in(archive_read_new(), &archive_free);
+  ArchivePtr out(archive_write_disk_new(), &archive_free);
+  if (!in || !out) throw std::runtime_error("libarchive: out of memory");
+  archive_read_support_filter_all(in.get());
+  archive_read_support_format_all(in.get());
+  // Our own checks below refuse what the SECURE flags would; NODOTDOT stays as a second guard
+  // (`into` is canonical, so it has no '..' of its own). The other two flags would also judge
+  // the absolute, possibly symlinked `into` and refuse every entry.
+  archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+  RT_CHECK_USER(archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) == ARCHIVE_OK,
+                "cannot open {} as an archive: {}", archive_path, archive_error_string(in.get()));
+  // Strict: libarchive reports a failed write() (ENOSPC) as ARCHIVE_WARN only, and then
+  // pads the file to its full size with a hole; accepting WARN would unpack zeros.
+  auto check_write = [&](int rc, const std::string& name) {
+    const int err = archive_errno(out.get());
+    RT_CHECK_USER(rc == ARCHIVE_OK, "cannot unpack {} into {}: {}{}; check the free space (~185 MB)", name, into,
+                  archive_error_string(out.get()), err > 0 ? fmt::format(" ({})", std::strerror(err)) : "");
+  };
+  struct archive_entry* entry = nullptr;
+  int rc;
+  while ((rc = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
+    const char* raw_name = archive_entry_pathname(entry);
+    const std::string name = raw_name != nullptr ? raw_name : "";
+    RT_CHECK_USER(is_safe_entry_name(name), "{}: entry '{}' is an absolute path or contains '..'; refusing to unpack it",
+                  archive_path, name);
+    const auto type = archive_entry_filetype(entry);
+    RT_CHECK_USER((type == AE_IFREG || type == AE_IFDIR) && archive_entry_hardlink(entry) == nullptr,
+                  "{}: entry '{}' is a link or special file; a CIFAR-10 archive holds only files and folders",
+                  archive_path, name);
+    archive_entry_set_pathname(entry, (into + "/" + name).c_str());
+    archive_entry_set_perm(entry, type == AE_IFDIR ? 0755 : 0644);  // never unreadable or unremovable
+    check_write(archive_write_header(out.get(), entry), name);
+    const void* block = nullptr;
+    size_t size = 0;
+    la_int64_t offset = 0;
+    int data_rc;
+    while ((data_rc = archive_read_data_block(in.get(), &block, &size, &offset)) == ARCHIVE_OK) {
+      check_write(static_cast<int>(archive_write_data_block(out.get(), block, size, offset)), name);
+    }
+    RT_CHECK_USER(data_rc == ARCHIVE_EOF, "{} is not a readable archive at '{}': {}; pass --url of "
+                  "cifar-10-binary.tar.gz", archive_path, name, archive_error_string(in.get()));
+    check_write(archive_write_finish_entry(out.get()), name);
+  }
+  RT_CHECK_USER(rc == ARCHIVE_EOF, "{} is not a readable archive: {}; pass --url of cifar-10-binary.tar.gz",
+                archive_path, archive_error_string(in.get()));
+}
+
+// A folder removed with everything in it when this goes out of scope (success or not).
+class ScratchFolder {
+ public:
+  explicit ScratchFolder(std::string path) : path_(std::move(path)) {}
+  ~ScratchFolder() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchFolder(const ScratchFolder&) = delete;
+  ScratchFolder& operator=(const ScratchFolder&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+int64_t count_records(const std::string& folder, const std::vector<std::string>& names) {
+  int64_t records = 0;
+  for (const auto& name : names) records += size_or_zero(folder + "/" + name) / kCifarRecordBytes;
+  return records;
+}
+
+const std::vector<std::string>& train_files() {
+  static const std::vector<std::string> names = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                                 "data_batch_4.bin", "data_batch_5.bin"};
+  return names;
+}
+
+std::string describe(const std::string& folder) {
+  return fmt::format("{} training and {} test images", with_thousands(count_records(folder, train_files())),
+                     with_thousands(count_records(folder, {"test_batch.bin"})));
+}
+
+// Note [All or nothing]
+// The archive is unpacked into DIR/.cifar-10-batches-bin.unpack.XXXXXX (same file system,
+// so the final rename is atomic), its layout checked, and only then is the folder renamed
+// to DIR/cifar-10-batches-bin. A failure or a kill before the rename leaves no data folder;
+// the scratch folder is removed on the way out, or by the next run if the process was killed.
+void unpack_into_place(const std::string& archive_path, const std::string& to, const std::string& data_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(to, ec)) {
+    if (e.path().filename().string().rfind(kUnpackPrefix, 0) == 0) fs::remove_all(e.path(), ec);
+  }
+  const fs::path real_to = fs::canonical(to, ec);
+  RT_CHECK_USER(!ec, "cannot resolve folder {}: {}", to, ec.message());
+  std::string scratch_template = real_to.string() + "/" + kUnpackPrefix + "XXXXXX";
+  RT_CHECK_USER(mkdtemp(scratch_template.data()) != nullptr, "cannot create a folder in {}: {}", to,
+                std::strerror(errno));
+  const ScratchFolder scratch(scratch_template);
+  log_info("unpacking {}", archive_path);
+  extract(archive_path, scratch.path());
+  const std::string unpacked = scratch.path() + "/" + kCifarFolderName;
+  RT_CHECK_USER(dir_exists(unpacked),
+                "{} holds no {} folder, so it is not the CIFAR-10 binary archive (the Python and MATLAB versions "
+                "do not work); pass --url of cifar-10-binary.tar.gz",
+                archive_path, kCifarFolderName);
+  const std::string problem = cifar_layout_problem(unpacked);
+  RT_CHECK_USER(problem.empty(), "{}: {}/{}; it is not a complete CIFAR-10 binary archive: pass --url of "
+                "cifar-10-binary.tar.gz",
+                archive_path, kCifarFolderName, problem);
+  RT_CHECK_USER(std::rename(unpacked.c_str(), data_dir.c_str()) == 0, "cannot move {} to {}: {}", unpacked,
+                data_dir, std::strerror(errno));
+  log_info("unpacked {} into {}", describe(data_dir), data_dir);
+}
+
+}  // namespace
+
+// ---- helpers -----------------------------------------------------------------------------
+
+std::string md5_hex(const std::string& bytes) {
+  Md5 md5;
+  md5.update(bytes.data(), bytes.size());
+  return md5.hex();
+}
+
+std::string md5_hex_of_file(const std::string& path) {
+  std::unique_ptr<std::FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  RT_CHECK_USER(file != nullptr, "cannot open {}: {}", path, std::strerror(errno));
+  Md5 md5;
+  std::vector<char> buffer(1 << 20);
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) md5.update(buffer.data(), n);
+  RT_CHECK_USER(!std::ferror(file.get()), "cannot read {}: {}", path, std::strerror(errno));
+  return md5.hex();
+}
+
+bool is_md5_hex(const std::string& text) {
+  return text.size() == 32 &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+std::string archive_name_from_url(const std::string& url) {
+  const std::string kDefault = "cifar-10-binary.tar.gz";
+  const std::string path = url.substr(0, url.find_first_of("?#"));
+  const size_t scheme = path.find("://");
+  // "https://host" names no file: the path starts at the first '/' after the host.
+  if (scheme != std::string::npos && path.find('/', scheme + 3) == std::string::npos) return kDefault;
+  const std::string name = path.substr(path.find_last_of('/') + 1);  // npos + 1 == 0: no slash
+  return name.empty() || name == "." || name == ".." ? kDefault : name;
+}
+
+std::string cifar_layout_problem(const std::string& folder) {
+  std::vector<std::string> names = train_files();
+  names.push_back("test_batch.bin");
+  for (const auto& name : names) {
+    const std::string path = folder + "/" + name;
+    if (!file_exists(path)) return name + " is missing";
+    const int64_t size = size_or_zero(path);
+    if (size == 0 || size % kCifarRecordBytes != 0) {
+      return fmt::format("{} has {} bytes, not a positive multiple of {} (one record)", name, size,
+                         kCifarRecordBytes);
+    }
+  }
+  if (!file_exists(folder + "/batches.meta.txt")) return "batches.meta.txt is missing";
+  return "";
+}
+
+// ---- the command -------------------------------------------------------------------------
+
+std::string download_cifar10(const DownloadOptions& o) {
+  RT_CHECK_USER(is_md5_hex(o.md5), "--md5 '{}' is not an MD5: expected 32 hex digits, e.g. {}", o.md5, kCifar10Md5);
+  RT_CHECK_USER(o.url.find("://") != std::string::npos,
+                "--url '{}' has no scheme: expected https://..., http://... or file:///absolute/path", o.url);
+  RT_CHECK_USER(o.timeout_seconds > 0, "--timeout {} must be positive (seconds)", o.timeout_seconds);
+  RT_CHECK_USER(o.retries >= 0, "--retries {} must be 0 or more", o.retries);
+  std::string expected_md5 = o.md5;
+  std::transform(expected_md5.begin(), expected_md5.end(), expected_md5.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+
+  std::string to = o.to;  // "data/" -> "data", so messages name "data/cifar-10-batches-bin"
+  while (to.size() > 1 && to.back() == '/') to.pop_back();
+  const std::string data_dir = to + "/" + kCifarFolderName;
+  if (dir_exists(data_dir)) {
+    const std::string problem = cifar_layout_problem(data_dir);
+    RT_CHECK_USER(problem.empty(), "{} exists but is not a complete CIFAR-10 data set ({}); move it away or delete it, "
+                  "then re-run", data_dir, problem);
+    log_info("{} already holds CIFAR-10 ({}); nothing to download", data_dir, describe(data_dir));
+    return data_dir;
+  }
+  make_dirs(to);
+
+  const std::string archive = to + "/" + archive_name_from_url(o.url);
+  const std::string part = archive + ".part";
+  std::error_code ec;
+  const std::string source = local_path_of(o.url);
+  // The user's own file at DIR/<archive>: used in place, never deleted.
+  const bool archive_is_source = !source.empty() && fs::equivalent(source, archive, ec);
+  if (archive_is_source) {
+    verify_md5(archive, expected_md5, o.url, /*delete_on_mismatch=*/false);
+  } else {
+    // An archive kept by an earlier run (--keep-archive) saves the download.
+    if (file_exists(archive)) {
+      if (md5_hex_of_file(archive) == expected_md5) {
+        log_info("using {} (checksum matches)", archive);
+      } else {
+        log_warn("{} does not have MD5 {}; deleting it and downloading again", archive, expected_md5);
+        fs::remove(archive, ec);
+      }
+    }
+    if (!file_exists(archive)) {
+      fetch(o, part);
+      verify_md5(part, expected_md5, o.url, /*delete_on_mismatch=*/true);
+      RT_CHECK_USER(std::rename(part.c_str(), archive.c_str()) == 0, "cannot rename {} to {}: {}", part, archive,
+                    std::strerror(errno));
+    }
+  }
+
+  // A failed run leaves no archive either (unless asked to keep it): at most the .part.
+  const auto remove_archive = [&] {
+    if (!o.keep_archive && !archive_is_source) fs::remove(archive, ec);
+  };
+  try {
+    unpack_into_place(archive, to, data_dir);
+  } catch (const UserError&) {
+    remove_archive();
+    throw;
+  }
+  remove_archive();
+  return data_dir;
+}
+
+}  // namespace rt

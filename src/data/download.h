@@ -1,0 +1,50 @@
+// Fetches the CIFAR-10 binary archive (libcurl, resumable), checks its MD5 (OpenSSL) and
+// unpacks it (libarchive) into DIR/cifar-10-batches-bin, all or nothing: a failed or
+// interrupted run leaves at most DIR/<archive>.part, which the next run resumes. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rt {
+
+// Where the data set lives (Krizhevsky's page) and the MD5 published with it.
+inline constexpr const char* kCifar10Url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+inline constexpr const char* kCifar10Md5 = "c32a1d4ab5d03f1284b67883e8d87530";
+// The folder the archive unpacks to, and what `train --data` is pointed at.
+inline constexpr const char* kCifarFolderName = "cifar-10-batches-bin";
+// One record: a label byte and a 32x32x3 image.
+inline constexpr int64_t kCifarRecordBytes = 3073;
+
+struct DownloadOptions {
+  std::string to;                   // folder that will hold cifar-10-batches-bin (created)
+  std::string url = kCifar10Url;    // http(s)://, ftp:// or file:///path of the .tar.gz
+  std::string md5 = kCifar10Md5;    // expected MD5 of the archive, 32 hex digits
+  int timeout_seconds = 60;         // a transfer receiving nothing this long is retried
+  int retries = 3;                  // retries after a broken transfer (each resumes)
+  bool keep_archive = false;        // keep DIR/<archive> after unpacking
+};
+
+// Makes `o.to`/cifar-10-batches-bin hold a complete data set and returns its path. Does no
+// network I/O when it is already there. Throws UserError (one line: what failed, the fix)
+// for anything the user can fix: no network, HTTP errors, checksum mismatch, bad archive.
+std::string download_cifar10(const DownloadOptions& o);
+
+// --- Helpers, public for the unit tests -------------------------------------------------
+
+// Lower-case hex MD5 of a byte string / of a file streamed in chunks (UserError if unreadable).
+std::string md5_hex(const std::string& bytes);
+std::string md5_hex_of_file(const std::string& path);
+
+// True for exactly 32 hex digits (either case).
+bool is_md5_hex(const std::string& text);
+
+// The file name the URL names ("…/cifar-10-binary.tar.gz?x=1" -> "cifar-10-binary.tar.gz");
+// "cifar-10-binary.tar.gz" when it names none.
+std::string archive_name_from_url(const std::string& url);
+
+// Empty when `folder` holds data_batch_1..5.bin and test_batch.bin (each a positive multiple
+// of 3073 bytes) and batches.meta.txt; otherwise what is wrong, naming the file.
+std::string cifar_layout_problem(const std::string& folder);
+
+}  // namespace rt

@@ -1,0 +1,418 @@
+#include "report/plots.h"
+
+#include <fmt/format.h>
+#include <plstream.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "report/writers.h"
+
+namespace rt {
+
+namespace {
+
+// Colour map 0 indices (set in Figure): 0 background, 1 axes and text, then the series.
+enum Colour : PLINT { kWhite = 0, kBlack = 1, kBlue = 2, kOrange = 3, kGreen = 4, kRed = 5, kGrey = 6, kPurple = 7 };
+
+// One PNG: a PLplot stream on the cairo PNG device, written to `path`.part and renamed to
+// `path` by finish(). Note [PLplot errors]: PLplot ends the process on a fatal error (it
+// calls exit()), so the output folder is checked to be writable before PLplot opens the file.
+class Figure {
+ public:
+  Figure(const std::string& path, int width, int height, int panels_x = 1, int panels_y = 1)
+      : path_(path), part_(path + ".part") {
+    {
+      std::ofstream probe(part_, std::ios::binary);
+      RT_CHECK_USER(probe.good(), "cannot write {}: check that the folder exists and is writable", part_);
+    }
+    auto& pls_ = stream_.emplace();
+    pls_.sdev("pngcairo");
+    pls_.sfnam(part_.c_str());
+    pls_.spage(0, 0, width, height, 0, 0);
+    pls_.scolbg(255, 255, 255);
+    pls_.scmap0n(16);
+    pls_.scol0(kBlack, 0, 0, 0);
+    pls_.scol0(kBlue, 31, 119, 180);
+    pls_.scol0(kOrange, 255, 127, 14);
+    pls_.scol0(kGreen, 44, 160, 44);
+    pls_.scol0(kRed, 214, 39, 40);
+    pls_.scol0(kGrey, 127, 127, 127);
+    pls_.scol0(kPurple, 148, 103, 189);
+    if (panels_x * panels_y > 1) pls_.ssub(panels_x, panels_y);
+    pls_.init();
+    pls_.schr(0, 1.0);
+  }
+  plstream& operator*() { return *stream_; }
+  plstream* operator->() { return &*stream_; }
+
+  // Ends the PLplot stream (which writes the file) and moves it into place.
+  void finish() {
+    stream_.reset();
+    finished_ = true;
+    RT_CHECK_USER(file_size_or_zero(part_) > 0, "PLplot wrote nothing to {}", part_);
+    RT_CHECK_USER(std::rename(part_.c_str(), path_.c_str()) == 0, "cannot rename {} to {}", part_, path_);
+  }
+  ~Figure() {
+    if (!finished_) {
+      stream_.reset();
+      std::remove(part_.c_str());
+    }
+  }
+  Figure(const Figure&) = delete;
+  Figure& operator=(const Figure&) = delete;
+
+ private:
+  static int64_t file_size_or_zero(const std::string& p) {
+    std::ifstream f(p, std::ios::binary | std::ios::ate);
+    return f.good() ? static_cast<int64_t>(f.tellg()) : 0;
+  }
+  std::string path_, part_;
+  // Optional so that finish() can end the stream (which writes the file) before the rename.
+  std::optional<plstream> stream_;
+  bool finished_ = false;
+};
+
+struct Range {
+  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  void add(double v) {
+    if (!std::isfinite(v)) return;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  // A range with a margin, never empty; `from_zero` keeps 0 as the lower end for positive data.
+  std::pair<double, double> padded(bool from_zero) const {
+    double a = std::isfinite(lo) ? lo : 0, b = std::isfinite(hi) ? hi : 1;
+    if (from_zero && a >= 0) a = 0;
+    if (b - a < 1e-12) {
+      const double d = std::max(std::abs(b) * 0.1, 1e-3);
+      a -= d;
+      b += d;
+      if (from_zero && lo >= 0) a = std::max(a, 0.0);
+    }
+    const double m = 0.06 * (b - a);
+    return {from_zero && a == 0 ? 0 : a - m, b + m};
+  }
+};
+
+struct Series {
+  std::string label;
+  std::vector<double> x, y;
+  PLINT colour;
+  PLINT style = 1;  // 1 solid, 2 dashed (PLplot's line styles)
+};
+
+void draw_series(plstream& pls, const Series& s, bool points) {
+  pls.col0(s.colour);
+  pls.lsty(s.style);
+  pls.width(2.0);
+  pls.line(static_cast<PLINT>(s.x.size()), s.x.data(), s.y.data());
+  if (points) pls.poin(static_cast<PLINT>(s.x.size()), s.x.data(), s.y.data(), 17);  // 17: filled dot
+  pls.lsty(1);
+  pls.width(1.0);
+}
+
+void draw_legend(plstream& pls, const std::vector<Series>& series, PLINT position) {
+  const auto n = static_cast<PLINT>(series.size());
+  std::vector<PLINT> opts(n, PL_LEGEND_LINE), text_colours(n, kBlack), colours(n), styles(n);
+  std::vector<PLFLT> widths(n, 2.0);
+  std::vector<const char*> text(n);
+  for (PLINT i = 0; i < n; ++i) {
+    colours[i] = series[i].colour;
+    styles[i] = series[i].style;
+    text[i] = series[i].label.c_str();
+  }
+  PLFLT w = 0, h = 0;
+  pls.legend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, position | PL_POSITION_INSIDE, 0.02, 0.03,
+             0.08, kWhite, kBlack, 1, 0, 0, n, opts.data(), 1.0, 0.8, 2.0, 0.0, text_colours.data(), text.data(),
+             nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr, nullptr,
+             nullptr, nullptr);
+}
+
+// One panel of line series over a shared x range.
+void line_panel(plstream& pls, const std::string& title, const std::string& xlabel, const std::string& ylabel,
+                const std::vector<Series>& series, std::pair<double, double> xr, bool y_from_zero,
+                PLINT legend_position) {
+  Range yr;
+  for (const auto& s : series) {
+    for (double v : s.y) yr.add(v);
+  }
+  const auto [y0, y1] = yr.padded(y_from_zero);
+  pls.vsta();
+  pls.wind(xr.first, xr.second, y0, y1);
+  pls.col0(kBlack);
+  const double xtick = std::max(1.0, std::ceil((xr.second - xr.first) / 8));  // whole epochs
+  pls.box("bcnst", xtick, 1, "bcnstv", 0, 0);
+  pls.lab(xlabel.c_str(), ylabel.c_str(), title.c_str());
+  for (const auto& s : series) draw_series(pls, s, /*points=*/true);
+  if (series.size() > 1) draw_legend(pls, series, legend_position);
+}
+
+double get_or_nan(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+// Red (low) -> yellow -> green (high) in colour map 1.
+void set_level_colours(plstream& pls) {
+  const PLFLT pos[] = {0.0, 0.5, 1.0};
+  const PLFLT r[] = {0.84, 0.99, 0.17}, g[] = {0.15, 0.75, 0.63}, b[] = {0.16, 0.2, 0.17};
+  pls.scmap1n(256);
+  pls.scmap1l(true, 3, pos, r, g, b, nullptr);
+}
+
+}  // namespace
+
+void plot_training_curves(const nlohmann::json& history, const std::string& png_path) {
+  RT_CHECK_USER(history.is_array() && !history.empty(), "{}: no epochs to plot", png_path);
+  Series train_loss{"train", {}, {}, kBlue}, test_loss{"test", {}, {}, kOrange};
+  Series train_acc{"train", {}, {}, kBlue}, test_acc{"test", {}, {}, kOrange};
+  Series lr{"lr", {}, {}, kGreen}, speed{"images/s", {}, {}, kPurple};
+  for (const auto& h : history) {
+    const double e = get_or_nan(h, "epoch");
+    for (auto* s : {&train_loss, &test_loss, &train_acc, &test_acc, &lr, &speed}) s->x.push_back(e);
+    train_loss.y.push_back(get_or_nan(h, "train_loss"));
+    test_loss.y.push_back(get_or_nan(h, "test_loss"));
+    train_acc.y.push_back(100 * get_or_nan(h, "train_accuracy"));
+    test_acc.y.push_back(100 * get_or_nan(h, "test_accuracy"));
+    lr.y.push_back(get_or_nan(h, "lr"));
+    speed.y.push_back(get_or_nan(h, "images_per_second"));
+  }
+  const double last = train_loss.x.back();
+  const std::pair<double, double> xr{0.5, std::max(last, 1.0) + 0.5};
+  Figure fig(png_path, 1400, 1000, 2, 2);
+  fig->adv(1);
+  line_panel(*fig, "Loss", "epoch", "cross-entropy", {train_loss, test_loss}, xr, true, PL_POSITION_TOP | PL_POSITION_RIGHT);
+  fig->adv(2);
+  line_panel(*fig, "Accuracy", "epoch", "accuracy (%)", {train_acc, test_acc}, xr, true,
+             PL_POSITION_BOTTOM | PL_POSITION_RIGHT);
+  fig->adv(3);
+  line_panel(*fig, "Learning rate (last step of the epoch)", "epoch", "learning rate", {lr}, xr, true, 0);
+  fig->adv(4);
+  line_panel(*fig, "Training throughput (all workers)", "epoch", "images/s", {speed}, xr, true, 0);
+  fig.finish();
+}
+
+void plot_per_class_accuracy(const std::vector<std::string>& class_names, const std::vector<double>& accuracy,
+                             const std::string& png_path) {
+  RT_CHECK_USER(!class_names.empty() && class_names.size() == accuracy.size(),
+                "{}: {} class names for {} accuracies", png_path, class_names.size(), accuracy.size());
+  const auto n = static_cast<double>(class_names.size());
+  double mean = 0;
+  for (double a : accuracy) mean += a / n;
+  Figure fig(png_path, 1200, 700);
+  auto& pls = *fig;
+  set_level_colours(pls);
+  pls.adv(0);
+  pls.vpor(0.08, 0.97, 0.25, 0.92);  // room below for the class names
+  pls.wind(0, n, 0, 105);
+  for (size_t i = 0; i < class_names.size(); ++i) {
+    const double x0 = static_cast<double>(i) + 0.15, x1 = static_cast<double>(i) + 0.85, a = 100 * accuracy[i];
+    const PLFLT xs[] = {x0, x1, x1, x0}, ys[] = {0, 0, a, a};
+    pls.col1(std::clamp(accuracy[i], 0.0, 1.0));
+    pls.fill(4, xs, ys);
+    pls.col0(kBlack);
+    pls.ptex(static_cast<double>(i) + 0.5, a + 3, 1, 0, 0.5, fmt::format("{:.1f}", a).c_str());
+    pls.mtex("bv", 0.8, (static_cast<double>(i) + 0.5) / n, 1.0, class_names[i].c_str());
+  }
+  pls.col0(kGrey);
+  pls.lsty(2);
+  const PLFLT mx[] = {0, n}, my[] = {100 * mean, 100 * mean};
+  pls.line(2, mx, my);
+  pls.lsty(1);
+  pls.col0(kBlack);
+  pls.box("bc", 0, 0, "bcnstv", 20, 2);
+  pls.mtex("l", 3.5, 0.5, 0.5, "accuracy (%)");
+  pls.mtex("t", 1.5, 0.5, 0.5,
+           fmt::format("Per-class test accuracy (dashed: mean over classes {:.1f}%)", 100 * mean).c_str());
+  fig.finish();
+}
+
+void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts,
+                           const std::vector<std::string>& class_names, bool row_normalised,
+                           const std::string& png_path) {
+  const size_t c = class_names.size();
+  RT_CHECK_USER(c > 0 && counts.size() == c, "{}: a {}x? confusion matrix for {} classes", png_path, counts.size(), c);
+  // value[t][p]; true class 0 is drawn as the top row.
+  std::vector<std::vector<double>> value(c, std::vector<double>(c));
+  double zmax = 0;
+  for (size_t t = 0; t < c; ++t) {
+    RT_CHECK_USER(counts[t].size() == c, "{}: confusion row {} has {} entries, expected {}", png_path, t,
+                  counts[t].size(), c);
+    int64_t row_total = 0;
+    for (int64_t v : counts[t]) row_total += v;
+    for (size_t p = 0; p < c; ++p) {
+      value[t][p] = row_normalised ? (row_total > 0 ? static_cast<double>(counts[t][p]) / row_total : 0)
+                                   : static_cast<double>(counts[t][p]);
+      zmax = std::max(zmax, value[t][p]);
+    }
+  }
+  if (zmax <= 0) zmax = 1;
+  const auto n = static_cast<double>(c);
+  Figure fig(png_path, 1100, 1000);
+  auto& pls = *fig;
+  {  // white -> dark blue
+    const PLFLT pos[] = {0.0, 1.0}, r[] = {1.0, 0.03}, g[] = {1.0, 0.19}, b[] = {1.0, 0.42};
+    pls.scmap1n(256);
+    pls.scmap1l(true, 2, pos, r, g, b, nullptr);
+  }
+  pls.adv(0);
+  pls.vpor(0.21, 0.95, 0.2, 0.92);
+  pls.wind(0, n, 0, n);
+  pls.schr(0, c > 20 ? 0.5 : 0.8);
+  for (size_t t = 0; t < c; ++t) {
+    const double y0 = n - 1 - static_cast<double>(t);
+    for (size_t p = 0; p < c; ++p) {
+      const double x0 = static_cast<double>(p), v = value[t][p];
+      const PLFLT xs[] = {x0, x0 + 1, x0 + 1, x0}, ys[] = {y0, y0, y0 + 1, y0 + 1};
+      pls.col1(v / zmax);
+      pls.fill(4, xs, ys);
+      pls.col0(v > 0.55 * zmax ? kWhite : kBlack);
+      const std::string text = row_normalised ? fmt::format("{:.2f}", v) : fmt::format("{}", static_cast<int64_t>(v));
+      pls.ptex(x0 + 0.5, y0 + 0.5, 1, 0, 0.5, text.c_str());
+    }
+  }
+  pls.schr(0, 1.0);
+  pls.col0(kBlack);
+  pls.box("bc", 0, 0, "bc", 0, 0);
+  for (size_t i = 0; i < c; ++i) {
+    const double centre = (static_cast<double>(i) + 0.5) / n;
+    pls.mtex("bv", 0.8, centre, 1.0, class_names[i].c_str());                // predicted, left to right
+    pls.mtex("lv", 0.8, 1.0 - centre, 1.0, class_names[i].c_str());          // true, top to bottom
+  }
+  pls.mtex("b", 8.5, 0.5, 0.5, "predicted class");
+  pls.mtex("l", 9.5, 0.5, 0.5, "true class");
+  pls.mtex("t", 1.5, 0.5, 0.5,
+           row_normalised ? "Confusion matrix (share of each true class)" : "Confusion matrix (test images)");
+  fig.finish();
+}
+
+void plot_scaling(const nlohmann::json& scale, const std::string& speedup_png, const std::string& efficiency_png) {
+  RT_CHECK_USER(scale.contains("measured") && scale.at("measured").is_array() && !scale.at("measured").empty(),
+                "scale.json has no measured runs to plot");
+  const bool weak = scale.value("scaling", "strong") == "weak";
+  Series measured_speedup{"measured", {}, {}, kBlack}, measured_eff{"measured", {}, {}, kBlack};
+  double max_workers = 1;
+  for (const auto& m : scale.at("measured")) {
+    const double w = m.at("workers").get<double>();
+    measured_speedup.x.push_back(std::log10(w));
+    measured_speedup.y.push_back(m.at("speedup").get<double>());
+    measured_eff.x.push_back(std::log10(w));
+    measured_eff.y.push_back(100 * m.at("efficiency").get<double>());
+    max_workers = std::max(max_workers, w);
+  }
+  std::vector<Series> projected_speedup, projected_eff;
+  const PLINT link_colours[] = {kBlue, kOrange, kGreen, kRed, kPurple, kGrey};
+  size_t k = 0;
+  for (const auto& link : scale.value("projection", nlohmann::json::array())) {
+    const std::string name = "projected, " + link.value("link", std::string("link"));
+    Series s{name, {}, {}, link_colours[k % 6]}, e{name, {}, {}, link_colours[k % 6]};
+    for (const auto& r : link.at("rows")) {
+      const double w = r.at("workers").get<double>();
+      s.x.push_back(std::log10(w));
+      s.y.push_back(r.at("speedup").get<double>());
+      e.x.push_back(std::log10(w));
+      e.y.push_back(100 * r.at("efficiency").get<double>());
+      max_workers = std::max(max_workers, w);
+    }
+    ++k;
+    if (s.x.empty()) continue;
+    projected_speedup.push_back(std::move(s));
+    projected_eff.push_back(std::move(e));
+  }
+  const double lx1 = std::log10(max_workers) + 0.1;
+  const std::string model = scale.value("model", std::string("model"));
+  const std::string what = fmt::format("{} scaling of {}", weak ? "weak" : "strong", model);
+  {  // speedup, log2-log2, with the ideal line
+    Series ideal{"ideal", {0, std::log10(max_workers)}, {0, std::log10(max_workers)}, kGrey, 3};
+    std::vector<Series> all = {ideal};
+    for (auto s : projected_speedup) {
+      for (double& y : s.y) y = std::log10(std::max(y, 1e-3));
+      all.push_back(std::move(s));
+    }
+    Series m = measured_speedup;
+    for (double& y : m.y) y = std::log10(std::max(y, 1e-3));
+    all.push_back(m);
+    Figure fig(speedup_png, 1100, 800);
+    auto& pls = *fig;
+    pls.adv(0);
+    pls.vsta();
+    Range yr;
+    for (const auto& s : all) {
+      for (double v : s.y) yr.add(v);
+    }
+    pls.wind(-0.1, lx1, std::min(yr.lo, 0.0) - 0.1, std::max(yr.hi, 0.0) + 0.2);
+    pls.col0(kBlack);
+    pls.box("bcnstl", 1, 0, "bcnstvl", 1, 0);  // "l": the data are log10, labels 10^v
+    pls.lab("workers (log scale)", "speedup over 1 worker (log scale)", ("Speedup: " + what).c_str());
+    for (const auto& s : all) draw_series(pls, s, s.label == "measured");
+    draw_legend(pls, all, PL_POSITION_TOP | PL_POSITION_LEFT);
+    fig.finish();
+  }
+  {  // efficiency
+    std::vector<Series> all = projected_eff;
+    all.push_back(measured_eff);
+    Figure fig(efficiency_png, 1100, 800);
+    auto& pls = *fig;
+    pls.adv(0);
+    pls.vsta();
+    pls.wind(-0.1, lx1, 0, 110);
+    pls.col0(kBlack);
+    pls.box("bcnstl", 1, 0, "bcnstv", 10, 2);
+    pls.lab("workers (log scale)", "parallel efficiency (%)", ("Efficiency: " + what).c_str());
+    pls.col0(kGrey);
+    pls.lsty(3);
+    const PLFLT gx[] = {-0.1, lx1}, gy[] = {90, 90};
+    pls.line(2, gx, gy);
+    pls.lsty(1);
+    for (const auto& s : all) draw_series(pls, s, s.label == "measured");
+    draw_legend(pls, all, PL_POSITION_BOTTOM | PL_POSITION_LEFT);
+    fig.finish();
+  }
+}
+
+std::vector<std::string> write_run_plots(const std::string& dir) {
+  std::vector<std::string> written;
+  if (file_exists(dir + "/history.json")) {
+    const auto history = read_json_file(dir + "/history.json");
+    if (history.is_array() && !history.empty()) {
+      plot_training_curves(history, dir + "/training_curves.png");
+      written.push_back(dir + "/training_curves.png");
+    }
+  }
+  if (file_exists(dir + "/metrics.json")) {
+    const auto metrics = read_json_file(dir + "/metrics.json");
+    if (metrics.contains("test") && metrics.at("test").contains("per_class")) {
+      std::vector<std::string> names;
+      std::vector<double> accuracy;
+      for (const auto& c : metrics.at("test").at("per_class")) {
+        names.push_back(c.at("class").get<std::string>());
+        accuracy.push_back(c.at("accuracy").get<double>());
+      }
+      plot_per_class_accuracy(names, accuracy, dir + "/per_class_accuracy.png");
+      written.push_back(dir + "/per_class_accuracy.png");
+      if (metrics.at("test").contains("confusion_matrix")) {
+        const auto counts = metrics.at("test").at("confusion_matrix").get<std::vector<std::vector<int64_t>>>();
+        plot_confusion_matrix(counts, names, false, dir + "/confusion_matrix.png");
+        plot_confusion_matrix(counts, names, true, dir + "/confusion_matrix_normalized.png");
+        written.push_back(dir + "/confusion_matrix.png");
+        written.push_back(dir + "/confusion_matrix_normalized.png");
+      }
+    }
+  }
+  if (file_exists(dir + "/scale.json")) {
+    plot_scaling(read_json_file(dir + "/scale.json"), dir + "/scaling_speedup.png", dir + "/scaling_efficiency.png");
+    written.push_back(dir + "/scaling_speedup.png");
+    written.push_back(dir + "/scaling_efficiency.png");
+  }
+  return written;
+}
+
+}  // namespace rt

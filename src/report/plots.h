@@ -1,0 +1,39 @@
+// The PNG figures of a run, drawn with PLplot (its cairo PNG device): training curves,
+// per-class accuracy, confusion matrix heat maps, and for `ringtrain scale` speedup and
+// efficiency against the number of workers. Each file is rendered under a temporary name
+// and renamed into place, so a figure is either whole or absent.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rt {
+
+// 2x2 panels over epochs: train/test loss, train/test accuracy, learning rate, images/s.
+// `history` is a run's history.json (one object per epoch).
+void plot_training_curves(const nlohmann::json& history, const std::string& png_path);
+
+// One bar per class, coloured by its accuracy (red low .. green high), the overall accuracy
+// as a dashed line. `accuracy` in [0, 1].
+void plot_per_class_accuracy(const std::vector<std::string>& class_names, const std::vector<double>& accuracy,
+                             const std::string& png_path);
+
+// Heat map of counts[true][predicted] with class names on both axes and each cell's value
+// written in it; `row_normalised` shows each row as a share of its true class.
+void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts,
+                           const std::vector<std::string>& class_names, bool row_normalised,
+                           const std::string& png_path);
+
+// From `ringtrain scale`'s scale.json: speedup (measured, ideal, projected per link) and
+// parallel efficiency against the number of workers.
+void plot_scaling(const nlohmann::json& scale, const std::string& speedup_png, const std::string& efficiency_png);
+
+// Every figure the files in `dir` allow: training_curves.png (history.json), per_class_accuracy.png,
+// confusion_matrix.png and confusion_matrix_normalized.png (metrics.json), scaling_speedup.png
+// and scaling_efficiency.png (scale.json). Returns the paths written.
+std::vector<std::string> write_run_plots(const std::string& dir);
+
+}  // namespace rt
