@@ -3,7 +3,8 @@
 #   scripts/demo.sh [DATA] [extra `ringtrain train` flags...]
 # DATA is a CIFAR-10 folder (the official binary batches, or train/ and test/ image folders),
 # or the official cifar-10-binary.tar.gz. Without it, data/cifar10 is used, unpacked first
-# from ../shared/data/cifar10-jpeg.tar.zst when that archive is there.
+# from ../shared/data/cifar10-jpeg.tar.zst when that archive is there, or else the official
+# archive is downloaded (`ringtrain download`) into data/cifar-10-batches-bin.
 # MODEL and EPOCHS choose the run (default: resnet20, 3 epochs, the reference recipe otherwise;
 # on a GPU try MODEL=resnet50 EPOCHS=10, the reference project's run).
 set -euo pipefail
@@ -14,9 +15,11 @@ if [ -z "$data" ]; then
   data=data/cifar10
   if [ ! -e "$data/.complete" ] && [ -f ../shared/data/cifar10-jpeg.tar.zst ]; then
     scripts/unpack_data.sh ../shared/data/cifar10-jpeg.tar.zst "$data"
+  elif [ ! -e "$data/.complete" ]; then
+    build/ringtrain download --to data && data=data/cifar-10-batches-bin
   fi
-elif [ -f "$data" ]; then  # the official archive: unpack it beside the project's data
-  mkdir -p data && tar -xzf "$data" -C data && data=data/cifar-10-batches-bin
+elif [ -f "$data" ]; then  # the official archive: checked (MD5) and unpacked beside the project's data
+  build/ringtrain download --to data --url "file://$(realpath "$data")" && data=data/cifar-10-batches-bin
 fi
 if [ ! -d "$data" ]; then
   echo "demo: no CIFAR-10 found at $data; pass a folder or cifar-10-binary.tar.gz: scripts/demo.sh PATH" >&2
@@ -29,4 +32,5 @@ build/ringtrain train --data "$data" --model "${MODEL:-resnet20}" --epochs "${EP
   --milestones "$milestones" --out "$out" "$@"
 echo
 cat "$out/classification_report.txt"
-echo "run folder: $out (config.json, history.json, metrics.json, confusion_matrix.csv, checkpoint.pt)"
+echo "run folder: $out (config.json, history.json, metrics.json, confusion_matrix.csv, checkpoint.pt,"
+echo "  figures: training_curves.png, per_class_accuracy.png, confusion_matrix.png, confusion_matrix_normalized.png)"

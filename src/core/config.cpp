@@ -88,7 +88,9 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.timeout > 0, "--timeout must be positive seconds, got {}", c.timeout);
   RT_CHECK_USER(c.max_restarts >= 0, "--max-restarts must be >= 0, got {}", c.max_restarts);
   RT_CHECK_USER(c.max_restarts == 0 || c.nproc > 0, "--max-restarts needs the built-in launcher (--nproc N)");
-  parse_step_range(c.trace_steps, "--trace-steps");  // throws on a malformed range
+  const auto [trace_first, trace_last] = parse_step_range(c.trace_steps, "--trace-steps");  // throws if malformed
+  RT_CHECK_USER(trace_last - trace_first < 1000, "--trace-steps {}: at most 1000 steps (a trace keeps every event "
+                "in memory until the range is done); trace a shorter range", c.trace_steps);
   RT_CHECK_USER(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0 steps, got {}", c.checkpoint_every);
   RT_CHECK_USER(c.keep_checkpoints >= 1, "--keep-checkpoints must be at least 1, got {}", c.keep_checkpoints);
   RT_CHECK_USER(c.amp == "auto" || c.amp == "bf16" || c.amp == "none",

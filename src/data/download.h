@@ -6,15 +6,13 @@
 #include <cstdint>
 #include <string>
 
+#include "data/cifar_archive.h"
+
 namespace rt {
 
 // Where the data set lives (Krizhevsky's page) and the MD5 published with it.
 inline constexpr const char* kCifar10Url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 inline constexpr const char* kCifar10Md5 = "c32a1d4ab5d03f1284b67883e8d87530";
-// The folder the archive unpacks to, and what `train --data` is pointed at.
-inline constexpr const char* kCifarFolderName = "cifar-10-batches-bin";
-// One record: a label byte and a 32x32x3 image.
-inline constexpr int64_t kCifarRecordBytes = 3073;
 
 struct DownloadOptions {
   std::string to;                   // folder that will hold cifar-10-batches-bin (created)
@@ -30,21 +28,10 @@ struct DownloadOptions {
 // for anything the user can fix: no network, HTTP errors, checksum mismatch, bad archive.
 std::string download_cifar10(const DownloadOptions& o);
 
-// --- Helpers, public for the unit tests -------------------------------------------------
-
-// Lower-case hex MD5 of a byte string / of a file streamed in chunks (UserError if unreadable).
-std::string md5_hex(const std::string& bytes);
-std::string md5_hex_of_file(const std::string& path);
-
-// True for exactly 32 hex digits (either case).
-bool is_md5_hex(const std::string& text);
-
+// Public for the unit tests:
 // The file name the URL names ("…/cifar-10-binary.tar.gz?x=1" -> "cifar-10-binary.tar.gz");
 // "cifar-10-binary.tar.gz" when it names none.
 std::string archive_name_from_url(const std::string& url);
 
-// Empty when `folder` holds data_batch_1..5.bin and test_batch.bin (each a positive multiple
-// of 3073 bytes) and batches.meta.txt; otherwise what is wrong, naming the file.
-std::string cifar_layout_problem(const std::string& folder);
 
 }  // namespace rt

@@ -145,10 +145,16 @@ class Heartbeat {
 
 class C10dWork : public PendingWork {
  public:
+  // `on_gpu`: an NCCL work, whose completion shows in its CUDA end event (see on_complete).
   C10dWork(c10::intrusive_ptr<c10d::Work> work, std::string what, int rank,
-           std::chrono::milliseconds timeout, std::function<std::string()> diagnose)
+           std::chrono::milliseconds timeout, std::function<std::string()> diagnose, bool on_gpu)
       : work_(std::move(work)), what_(std::move(what)), rank_(rank), timeout_(timeout),
-        diagnose_(std::move(diagnose)) {}
+        diagnose_(std::move(diagnose)), on_gpu_(on_gpu) {}
+  ~C10dWork() override {
+    if (poller_.joinable()) poller_.join();
+  }
+  C10dWork(const C10dWork&) = delete;
+  C10dWork& operator=(const C10dWork&) = delete;
   void wait() override {
     try {
       work_->wait(timeout_);
@@ -158,8 +164,20 @@ class C10dWork : public PendingWork {
     }
   }
   void on_complete(std::function<void()> callback) override {
-    // The Work's future completes (with a value or an error) when the collective ends.
-    work_->getFuture()->addCallback([callback = std::move(callback)](c10::ivalue::Future&) { callback(); });
+    if (!on_gpu_) {
+      // Gloo: the Work's future completes (with a value or an error) when the collective ends.
+      work_->getFuture()->addCallback([callback = std::move(callback)](c10::ivalue::Future&) { callback(); });
+      return;
+    }
+    // NCCL: the future completes once the kernel is queued on the stream, not when it ends;
+    // isCompleted() queries the work's CUDA end event, so a thread polls it (traced steps only).
+    poller_ = std::thread([work = work_, callback = std::move(callback),
+                           deadline = std::chrono::steady_clock::now() + timeout_] {
+      while (!work->isCompleted() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+      callback();
+    });
   }
 
  private:
@@ -168,6 +186,8 @@ class C10dWork : public PendingWork {
   int rank_;
   std::chrono::milliseconds timeout_;
   std::function<std::string()> diagnose_;
+  bool on_gpu_;
+  std::thread poller_;
 };
 
 class C10dCommunicator : public Communicator {
@@ -222,7 +242,8 @@ class C10dCommunicator : public Communicator {
   std::unique_ptr<PendingWork> guarded(const std::string& what, F launch) {
     try {
       return std::make_unique<C10dWork>(launch(), what, rank_, timeout_,
-                                        [this] { return heartbeat_->diagnose(store_, rank_); });
+                                        [this] { return heartbeat_->diagnose(store_, rank_); },
+                                        /*on_gpu=*/backend_ == "nccl");
     } catch (const std::exception& e) {
       throw CommError(fmt::format("rank {}: {} failed to start: {}", rank_, what, first_line(e)));
     }

@@ -21,7 +21,8 @@ class PendingWork {
   virtual ~PendingWork() = default;
   virtual void wait() = 0;
   // Calls `callback` once the collective has finished (succeeded or failed), on whichever
-  // thread sees it finish; at once when it already has. For timelines (core/trace.h).
+  // thread sees it finish (for NCCL: once its kernel has run on the GPU); at once when it
+  // already has. For timelines (core/trace.h).
   virtual void on_complete(std::function<void()> callback) = 0;
 };
 

@@ -83,10 +83,11 @@ void GradientSync::launch_ready_buckets() {
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].ready == buckets_[next_launch_].params.size()) {
     if (first_launch_ < 0) first_launch_ = now_seconds();
     Bucket& b = buckets_[next_launch_];
+    const auto launched = TraceRecorder::Clock::now();
     b.work = comm_.allreduce_sum_async(b.flat, "allreduce of gradient bucket " + std::to_string(next_launch_));
     if (trace_ && trace_->recording()) {
       const int64_t bytes = b.flat.numel() * static_cast<int64_t>(b.flat.element_size());
-      b.work->on_complete([trace = trace_, i = next_launch_, bytes, launched = TraceRecorder::Clock::now()] {
+      b.work->on_complete([trace = trace_, i = next_launch_, bytes, launched] {
         trace->add("allreduce bucket " + std::to_string(i), TraceRecorder::bucket_lane(i), launched,
                    TraceRecorder::Clock::now(), {{"bytes", bytes}});
       });
@@ -95,8 +96,8 @@ void GradientSync::launch_ready_buckets() {
   }
 }
 
-void GradientSync::set_trace(TraceRecorder* trace) {
-  trace_ = trace;
+void GradientSync::set_trace(std::shared_ptr<TraceRecorder> trace) {
+  trace_ = std::move(trace);
   if (!trace_) return;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     const int64_t bytes = buckets_[i].flat.numel() * static_cast<int64_t>(buckets_[i].flat.element_size());

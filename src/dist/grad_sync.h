@@ -47,8 +47,10 @@ class GradientSync {
   // Call after backward when sync was on: waits for every bucket, writes averaged gradients.
   void finish();
 
-  // Records each bucket's allreduce, launch to completion, while `trace` is recording.
-  void set_trace(TraceRecorder* trace);
+  // Records each bucket's allreduce, launch to completion, while `trace` is recording. The
+  // completion callbacks share ownership of the recorder: a collective that fails may finish
+  // after the trainer has dropped its own (it does in the process group's destructor).
+  void set_trace(std::shared_ptr<TraceRecorder> trace);
 
   const CommStats& stats() const { return stats_; }
   void reset_stats() { stats_ = CommStats{}; stats_.buckets = static_cast<int64_t>(buckets_.size()); }
@@ -75,7 +77,7 @@ class GradientSync {
   size_t next_launch_ = 0;
   double first_launch_ = -1;
   std::vector<unsigned> hook_ids_;
-  TraceRecorder* trace_ = nullptr;
+  std::shared_ptr<TraceRecorder> trace_;
   CommStats stats_;
   std::mutex mu_;
 };

@@ -23,13 +23,42 @@ namespace {
 // Colour map 0 indices (set in Figure): 0 background, 1 axes and text, then the series.
 enum Colour : PLINT { kWhite = 0, kBlack = 1, kBlue = 2, kOrange = 3, kGreen = 4, kRed = 5, kGrey = 6, kPurple = 7 };
 
+// PLplot's exit handler: instead of letting plexit() end the process, throw, so that a
+// figure that cannot be drawn is an error the caller reports (Note [PLplot errors]). PLplot's C
+// frames have unwind tables (the default on x86-64), so the exception passes through them.
+int throw_instead_of_exit(const char* message) {
+  throw UserError(fmt::format("PLplot: {}", message != nullptr ? message : "fatal error"));
+}
+
+// Whether PLplot has its cairo PNG device (Debian: plplot-driver-cairo). Without it plinit()
+// would prompt for a device on stdin and then exit(): see Note [PLplot errors].
+bool have_pngcairo() {
+  static const bool have = [] {
+    plsexit(&throw_instead_of_exit);
+    constexpr int kMax = 256;
+    std::vector<const char*> menus(kMax), names(kMax);
+    const char** menu = menus.data();
+    const char** name = names.data();
+    int n = kMax;
+    plgDevs(&menu, &name, &n);
+    for (int i = 0; i < n; ++i) {
+      if (name[i] != nullptr && std::string(name[i]) == "pngcairo") return true;
+    }
+    return false;
+  }();
+  return have;
+}
+
 // One PNG: a PLplot stream on the cairo PNG device, written to `path`.part and renamed to
 // `path` by finish(). Note [PLplot errors]: PLplot ends the process on a fatal error (it
-// calls exit()), so the output folder is checked to be writable before PLplot opens the file.
+// calls exit()), so what it needs is checked before it starts: its PNG device, and that the
+// output folder is writable.
 class Figure {
  public:
   Figure(const std::string& path, int width, int height, int panels_x = 1, int panels_y = 1)
       : path_(path), part_(path + ".part") {
+    RT_CHECK_USER(have_pngcairo(), "PLplot has no pngcairo device to draw {}: install plplot-driver-cairo "
+                  "(scripts/setup.sh does)", path);
     {
       std::ofstream probe(part_, std::ios::binary);
       RT_CHECK_USER(probe.good(), "cannot write {}: check that the folder exists and is writable", part_);

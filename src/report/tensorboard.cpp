@@ -97,8 +97,8 @@ void TensorBoardWriter::add_scalar(const std::string& tag, double value, int64_t
   write_record(event.SerializeAsString());
 }
 
-void TensorBoardWriter::flush() {
-  RT_CHECK_USER(std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0,
+void TensorBoardWriter::flush(bool durable) {
+  RT_CHECK_USER(std::fflush(file_) == 0 && (!durable || ::fsync(::fileno(file_)) == 0),
                 "cannot write the TensorBoard event file {}: {}; free some disk space or pass "
                 "another --tensorboard folder",
                 path_, std::strerror(errno));

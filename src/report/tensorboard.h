@@ -36,9 +36,9 @@ class TensorBoardWriter {
   // wall time. TensorBoard stores scalars as float32, so `value` is rounded to float.
   void add_scalar(const std::string& tag, double value, int64_t step);
 
-  // Pushes buffered records to the file and the disk (fflush + fsync), so that a running
-  // TensorBoard sees them.
-  void flush();
+  // Pushes buffered records to the file (fflush), so that a running TensorBoard sees them;
+  // `durable` also forces them to the disk (fsync), which costs milliseconds.
+  void flush(bool durable = true);
 
   const std::string& path() const { return path_; }
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -185,22 +187,34 @@ RunSummary train(const Config& cfg) {
   }
   std::vector<torch::Tensor> buffers = sync_bn ? std::vector<torch::Tensor>{} : model->buffers();
 
-  // --- --trace, all ranks record the chosen steps (core/trace.h); gathered once they are done
-  std::unique_ptr<TraceRecorder> trace;
+  // --- --trace, all ranks record the chosen steps (core/trace.h); gathered once they are done.
+  //     A run resumed after its traced steps keeps the trace written before.
+  std::shared_ptr<TraceRecorder> trace;
   if (!cfg.trace.empty()) {
     const auto [first_step, last_step] = parse_step_range(cfg.trace_steps, "--trace-steps");
-    trace = std::make_unique<TraceRecorder>(rank, first_step, last_step);
-    trace->name_lane(TraceRecorder::kLoopLane, "training loop");
-    grad_sync.set_trace(trace.get());
-    comm->barrier("barrier before the trace's reference instant");  // Note [Trace clocks]
-    trace->start();
-    trace->set_recording(trace->wants(meta.position.global_step + 1));
+    if (meta.position.global_step < last_step) {
+      trace = std::make_shared<TraceRecorder>(rank, first_step, last_step);
+      trace->name_lane(TraceRecorder::kLoopLane, "training loop");
+      grad_sync.set_trace(trace);
+      comm->barrier("barrier before the trace's reference instant");  // Note [Trace clocks]
+      trace->start();
+      trace->set_recording(trace->wants(meta.position.global_step + 1));
+    } else if (rank == 0) {
+      log_info("--trace-steps {}: traced before step {} where this run resumes; {} is kept", cfg.trace_steps,
+               meta.position.global_step + 1, cfg.trace);
+    }
   }
-  auto write_trace = [&] {  // all ranks: gather; only rank 0 writes
+  auto write_trace = [&] {  // all ranks: gather; only rank 0 writes (a diagnostic: failing to is a warning)
     const auto all = all_gather_strings(*comm, trace->events_json(), device, "trace events");
     if (rank == 0) {
-      write_json_file(cfg.trace, merge_trace(all));
-      log_info("trace of steps {} (all {} ranks) written to {}", cfg.trace_steps, world, cfg.trace);
+      try {
+        const auto parent = std::filesystem::path(cfg.trace).parent_path();
+        if (!parent.empty()) make_dirs(parent.string());
+        write_json_file(cfg.trace, merge_trace(all));
+        log_info("trace of steps {} (all {} ranks) written to {}", cfg.trace_steps, world, cfg.trace);
+      } catch (const std::exception& e) {
+        log_warn("could not write the trace: {}", e.what());
+      }
     }
     trace.reset();
     grad_sync.set_trace(nullptr);
@@ -231,6 +245,17 @@ RunSummary train(const Config& cfg) {
     write_json_file(out + "/config.json", config_json);
     if (cfg.tensorboard) tensorboard = std::make_unique<TensorBoardWriter>(out + "/tensorboard");
   }
+  // Only rank 0 writes TensorBoard events, so a failure there (a full disk) must not stop it
+  // alone while the others wait in a collective: it is a warning, and the events stop.
+  auto to_tensorboard = [&tensorboard](const std::function<void(TensorBoardWriter&)>& write) {
+    if (!tensorboard) return;
+    try {
+      write(*tensorboard);
+    } catch (const std::exception& e) {
+      log_warn("TensorBoard events stop here: {}", e.what());
+      tensorboard.reset();
+    }
+  };
   log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}", cfg.model,
            with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
            cfg.channels_last ? ", channels_last" : "");
@@ -277,7 +302,12 @@ RunSummary train(const Config& cfg) {
     progress.begin_epoch(epoch, cfg.epochs, loader.num_batches());
     double step_lr = 0;
     auto step_begin = TraceRecorder::Clock::now();
+    bool step_open = false;  // a step's span runs from its first data wait to its optimiser step
     while (true) {
+      if (!step_open) {
+        step_begin = TraceRecorder::Clock::now();
+        step_open = true;
+      }
       std::optional<Batch> batch;
       {
         TraceSpan span(trace.get(), "data wait");
@@ -347,7 +377,7 @@ RunSummary train(const Config& cfg) {
             trace->set_recording(trace->wants(meta.position.global_step + 1));
           }
         }
-        step_begin = TraceRecorder::Clock::now();
+        step_open = false;
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
         //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0;
@@ -367,11 +397,11 @@ RunSummary train(const Config& cfg) {
                       "lower --lr or add --warmup-epochs",
                       rank, epoch + 1, meta.position.global_step);
         progress.update(done, stats.images * world, mean_loss, stats.accuracy(), step_lr);  // img/s of all ranks
-        if (tensorboard) {  // --- at progress lines, only rank 0: the running epoch's values, live
-          tensorboard->add_scalar("train/running_loss", mean_loss, meta.position.global_step);
-          tensorboard->add_scalar("train/lr", step_lr, meta.position.global_step);
-          tensorboard->flush();
-        }
+        to_tensorboard([&](TensorBoardWriter& tb) {  // --- at progress lines, only rank 0: live values
+          tb.add_scalar("train/running_loss", mean_loss, meta.position.global_step);
+          tb.add_scalar("train/lr", step_lr, meta.position.global_step);
+          tb.flush(/*durable=*/false);
+        });
       }
     }
     progress.end_epoch();
@@ -415,7 +445,7 @@ RunSummary train(const Config& cfg) {
              format_duration(epoch_seconds));
 
     // --- every epoch, only rank 0: history, TensorBoard scalars and checkpoint
-    if (tensorboard) {
+    to_tensorboard([&](TensorBoardWriter& tb) {
       const auto& h = meta.history.back();
       for (const auto& [tag, key] : std::vector<std::pair<std::string, std::string>>{
                {"epoch/train_loss", "train_loss"},
@@ -424,12 +454,12 @@ RunSummary train(const Config& cfg) {
                {"epoch/test_accuracy", "test_accuracy"},
                {"epoch/lr", "lr"},
                {"epoch/images_per_second", "images_per_second"}}) {
-        tensorboard->add_scalar(tag, h.at(key).get<double>(), meta.position.global_step);
+        tb.add_scalar(tag, h.at(key).get<double>(), meta.position.global_step);
       }
-      tensorboard->add_scalar("epoch/exposed_comm_share", h.at("comm").at("exposed_comm_share").get<double>(),
-                              meta.position.global_step);
-      tensorboard->flush();
-    }
+      tb.add_scalar("epoch/exposed_comm_share", h.at("comm").at("exposed_comm_share").get<double>(),
+                    meta.position.global_step);
+      tb.flush();
+    });
     if (rank == 0) {
       write_json_file(out + "/history.json", meta.history);
       save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, meta);

@@ -53,11 +53,11 @@ TEST(Trace, EveryBucketAllreduceIsRecordedOnEveryRankAndGatheredInRankOrder) {
   test::run_ranks(kWorld, [&](int rank, Communicator& comm) {
     torch::manual_seed(0);
     torch::nn::Sequential net(torch::nn::Linear(8, 16), torch::nn::ReLU(), torch::nn::Linear(16, 4));
-    TraceRecorder trace(rank, 1, 1);
+    auto trace = std::make_shared<TraceRecorder>(rank, 1, 1);
     GradientSync sync(net->parameters(), comm, /*bucket_cap_bytes=*/300);  // several buckets
-    sync.set_trace(&trace);
-    trace.start();
-    trace.set_recording(true);
+    sync.set_trace(trace);
+    trace->start();
+    trace->set_recording(true);
     net->forward(torch::randn({5, 8})).sum().backward();
     sync.finish();
     const size_t buckets = sync.num_buckets();
@@ -66,7 +66,7 @@ TEST(Trace, EveryBucketAllreduceIsRecordedOnEveryRankAndGatheredInRankOrder) {
     auto t = torch::ones({1});
     comm.allreduce_sum(t, "test barrier");
     int recorded = 0;
-    for (const auto& e : nlohmann::json::parse(trace.events_json())) {
+    for (const auto& e : nlohmann::json::parse(trace->events_json())) {
       if (e.at("ph") == "X" && e.at("name").get<std::string>().rfind("allreduce bucket ", 0) == 0) {
         ++recorded;
         EXPECT_EQ(e.at("pid"), rank);

@@ -80,8 +80,11 @@ def per_class(path, metrics_path):
         _, full_row = in_viewport(img, vx, vy, wx, wy, 0, 100)
         measured = (zero_row - row) / (zero_row - full_row)
         worst = max(worst, abs(measured - c["accuracy"]))
-        mid = img[(base + row) // 2, col_l] if base - row > 4 else None
-        if mid is not None:
+        # The bar's colour: the median of its coloured pixels (the dashed mean line is grey).
+        column = img[row + 1:base - 1, col_l]
+        coloured = column[np.ptp(column, axis=1) > 60] if len(column) else column
+        if len(coloured) >= 3:
+            mid = np.median(coloured, axis=0)
             greenness.append((c["accuracy"], int(mid[1]) - int(mid[0])))
     check(worst <= 0.02, f"bar heights match the per-class accuracies of {metrics_path} (worst difference {worst:.3f})")
     ordered = all(g1 < g2 for a1, g1 in greenness for a2, g2 in greenness if a2 > a1 + 0.15)

@@ -137,7 +137,7 @@ wait $pid; rc=$?
 kill $watchdog 2>/dev/null
 expect_error unreachable "cannot reach .*no network.*file://" "$work/d6"
 elapsed=$(( $(date +%s) - start ))
-[ $elapsed -le 5 ] && ok "unreachable: failed in $elapsed s" || bad "unreachable: took $elapsed s"
+[ $elapsed -le 10 ] && ok "unreachable: failed in $elapsed s" || bad "unreachable: took $elapsed s"
 
 # (7) 404.
 run not_found --to "$work/d7" --url "$base/no-such-archive.tar.gz"
