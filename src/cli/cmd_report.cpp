@@ -20,7 +20,6 @@ struct ReportOptions {
 };
 
 int run_report(const ReportOptions& o) {
-  for (const auto& dir : o.runs) RT_CHECK_USER(dir_exists(dir), "{}: no such run folder", dir);
   if (o.plots) {
     for (const auto& dir : o.runs) {
       const auto written = write_run_plots(dir);

@@ -76,6 +76,11 @@ void make_dirs(const std::string& path) {
 }
 
 bool file_exists(const std::string& path) { return fs::is_regular_file(path); }
+int64_t file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
 bool dir_exists(const std::string& path) { return fs::is_directory(path); }
 
 }  // namespace rt

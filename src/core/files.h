@@ -2,6 +2,7 @@
 // folder, fsync, rename, fsync of the folder) so that a reader never sees a half-written file.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 void make_dirs(const std::string& path);
 
 bool file_exists(const std::string& path);
+// The size of a file in bytes; 0 when it is missing or unreadable.
+int64_t file_size_or_zero(const std::string& path);
 bool dir_exists(const std::string& path);
 
 }  // namespace rt

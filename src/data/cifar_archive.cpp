@@ -29,12 +29,6 @@ namespace {
 
 const char* const kUnpackPrefix = ".cifar-10-batches-bin.unpack.";
 
-int64_t size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  return ec ? 0 : static_cast<int64_t>(size);
-}
-
 // An EVP MD5 context, freed on every path out.
 class Md5 {
  public:
@@ -143,7 +137,7 @@ class ScratchFolder {
 
 int64_t count_records(const std::string& folder, const std::vector<std::string>& names) {
   int64_t records = 0;
-  for (const auto& name : names) records += size_or_zero(folder + "/" + name) / kCifarRecordBytes;
+  for (const auto& name : names) records += file_size_or_zero(folder + "/" + name) / kCifarRecordBytes;
   return records;
 }
 
@@ -221,7 +215,7 @@ std::string cifar_layout_problem(const std::string& folder) {
   for (const auto& name : names) {
     const std::string path = folder + "/" + name;
     if (!file_exists(path)) return name + " is missing";
-    const int64_t size = size_or_zero(path);
+    const int64_t size = file_size_or_zero(path);
     if (size == 0 || size % kCifarRecordBytes != 0) {
       return fmt::format("{} has {} bytes, not a positive multiple of {} (one record)", name, size,
                          kCifarRecordBytes);

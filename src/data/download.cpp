@@ -33,12 +33,6 @@ std::string megabytes(int64_t bytes) {
   return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
 }
 
-int64_t size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  return ec ? 0 : static_cast<int64_t>(size);
-}
-
 // ---- verify ------------------------------------------------------------------------------
 
 // Throws (and deletes `path` when `delete_on_mismatch`) unless its MD5 is `expected`.
@@ -113,7 +107,7 @@ struct Attempt {
 // One GET of `url`, appending to `part` from its current size (Note [Resuming]).
 Attempt transfer_once(const DownloadOptions& o, const std::string& part) {
   Sink sink;
-  sink.resume_from = size_or_zero(part);
+  sink.resume_from = file_size_or_zero(part);
   sink.file = std::fopen(part.c_str(), "ab");
   RT_CHECK_USER(sink.file != nullptr, "cannot open {} for writing: {}; check the folder's permissions or choose another --to",
                 part, std::strerror(errno));
@@ -154,7 +148,7 @@ Attempt transfer_once(const DownloadOptions& o, const std::string& part) {
   a.error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(a.code);
   a.write_errno = sink.write_errno;
   if (std::fclose(sink.file) != 0 && a.write_errno == 0) a.write_errno = errno;
-  if (size_or_zero(part) == 0) std::remove(part.c_str());  // nothing to resume: leave no litter
+  if (file_size_or_zero(part) == 0) std::remove(part.c_str());  // nothing to resume: leave no litter
   return a;
 }
 
@@ -184,7 +178,7 @@ void fetch(const DownloadOptions& o, const std::string& part) {
   init_curl_once();
   int failures = 0;
   for (;;) {
-    const int64_t have = size_or_zero(part);
+    const int64_t have = file_size_or_zero(part);
     if (have > 0) {
       log_info("resuming {} into {} from {}", o.url, part, megabytes(have));
     } else {
@@ -192,7 +186,7 @@ void fetch(const DownloadOptions& o, const std::string& part) {
     }
     const Attempt a = transfer_once(o, part);
     if (a.code == CURLE_OK) {
-      log_info("downloaded {} ({})", part, megabytes(size_or_zero(part)));
+      log_info("downloaded {} ({})", part, megabytes(file_size_or_zero(part)));
       return;
     }
     if (a.code == CURLE_HTTP_RETURNED_ERROR && a.http_status == 416 && have > 0) {
@@ -225,10 +219,10 @@ void fetch(const DownloadOptions& o, const std::string& part) {
       throw UserError(fmt::format(
           "download of {} failed after {} attempt{}, last: {}; {} are kept in {}: re-run to resume, raise "
           "--retries or --timeout, or download the archive elsewhere and pass --url file:///path",
-          o.url, failures, failures == 1 ? "" : "s", a.error, megabytes(size_or_zero(part)), part));
+          o.url, failures, failures == 1 ? "" : "s", a.error, megabytes(file_size_or_zero(part)), part));
     }
     const int wait_seconds = std::min(failures, 5);
-    log_warn("transfer broke at {} ({}); retry {} of {} in {} s", megabytes(size_or_zero(part)), a.error, failures,
+    log_warn("transfer broke at {} ({}); retry {} of {} in {} s", megabytes(file_size_or_zero(part)), a.error, failures,
              o.retries, wait_seconds);
     std::this_thread::sleep_for(std::chrono::seconds(wait_seconds));
   }

@@ -86,8 +86,7 @@ void GradientSync::launch_ready_buckets() {
     const auto launched = TraceRecorder::Clock::now();
     b.work = comm_.allreduce_sum_async(b.flat, "allreduce of gradient bucket " + std::to_string(next_launch_));
     if (trace_ && trace_->recording()) {
-      const int64_t bytes = b.flat.numel() * static_cast<int64_t>(b.flat.element_size());
-      b.work->on_complete([trace = trace_, i = next_launch_, bytes, launched] {
+      b.work->on_complete([trace = trace_, i = next_launch_, bytes = b.bytes(), launched] {
         trace->add("allreduce bucket " + std::to_string(i), TraceRecorder::bucket_lane(i), launched,
                    TraceRecorder::Clock::now(), {{"bytes", bytes}});
       });
@@ -100,9 +99,8 @@ void GradientSync::set_trace(std::shared_ptr<TraceRecorder> trace) {
   trace_ = std::move(trace);
   if (!trace_) return;
   for (size_t i = 0; i < buckets_.size(); ++i) {
-    const int64_t bytes = buckets_[i].flat.numel() * static_cast<int64_t>(buckets_[i].flat.element_size());
-    trace_->name_lane(TraceRecorder::bucket_lane(i),
-                      fmt::format("bucket {} allreduce ({:.1f} MB, {} tensors)", i, bytes / 1e6, buckets_[i].params.size()));
+    trace_->name_lane(TraceRecorder::bucket_lane(i), fmt::format("bucket {} allreduce ({:.1f} MB, {} tensors)", i,
+                                                                 buckets_[i].bytes() / 1e6, buckets_[i].params.size()));
   }
 }
 
@@ -127,7 +125,7 @@ void GradientSync::finish() {
   for (auto& b : buckets_) {
     b.work->wait();
     b.work.reset();
-    bytes += b.flat.numel() * static_cast<int64_t>(b.flat.element_size());
+    bytes += b.bytes();
   }
   const double t1 = now_seconds();
   // Averaged gradients back into param.grad().

@@ -64,6 +64,7 @@ class GradientSync {
     std::vector<bool> filled;      // per slot: gradient copied in this step
     size_t ready = 0;              // number of filled slots
     std::unique_ptr<PendingWork> work;
+    int64_t bytes() const { return flat.numel() * static_cast<int64_t>(flat.element_size()); }
   };
   void on_grad(size_t param, const torch::Tensor& grad);
   void launch_ready_buckets();

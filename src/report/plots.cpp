@@ -100,10 +100,6 @@ class Figure {
   Figure& operator=(const Figure&) = delete;
 
  private:
-  static int64_t file_size_or_zero(const std::string& p) {
-    std::ifstream f(p, std::ios::binary | std::ios::ate);
-    return f.good() ? static_cast<int64_t>(f.tellg()) : 0;
-  }
   std::string path_, part_;
   // Optional so that finish() can end the stream (which writes the file) before the rename.
   std::optional<plstream> stream_;
@@ -327,30 +323,25 @@ void plot_scaling(const nlohmann::json& scale, const std::string& speedup_png, c
   RT_CHECK_USER(scale.contains("measured") && scale.at("measured").is_array() && !scale.at("measured").empty(),
                 "scale.json has no measured runs to plot");
   const bool weak = scale.value("scaling", "strong") == "weak";
-  Series measured_speedup{"measured", {}, {}, kBlack}, measured_eff{"measured", {}, {}, kBlack};
   double max_workers = 1;
-  for (const auto& m : scale.at("measured")) {
-    const double w = m.at("workers").get<double>();
-    measured_speedup.x.push_back(std::log10(w));
-    measured_speedup.y.push_back(m.at("speedup").get<double>());
-    measured_eff.x.push_back(std::log10(w));
-    measured_eff.y.push_back(100 * m.at("efficiency").get<double>());
+  // A measured or projected row {workers, speedup, efficiency}: one point of each series.
+  auto add_row = [&max_workers](Series& speedup, Series& efficiency, const nlohmann::json& row) {
+    const double w = row.at("workers").get<double>();
+    speedup.x.push_back(std::log10(w));
+    speedup.y.push_back(row.at("speedup").get<double>());
+    efficiency.x.push_back(std::log10(w));
+    efficiency.y.push_back(100 * row.at("efficiency").get<double>());
     max_workers = std::max(max_workers, w);
-  }
+  };
+  Series measured_speedup{"measured", {}, {}, kBlack}, measured_eff{"measured", {}, {}, kBlack};
+  for (const auto& m : scale.at("measured")) add_row(measured_speedup, measured_eff, m);
   std::vector<Series> projected_speedup, projected_eff;
   const PLINT link_colours[] = {kBlue, kOrange, kGreen, kRed, kPurple, kGrey};
   size_t k = 0;
   for (const auto& link : scale.value("projection", nlohmann::json::array())) {
     const std::string name = "projected, " + link.value("link", std::string("link"));
     Series s{name, {}, {}, link_colours[k % 6]}, e{name, {}, {}, link_colours[k % 6]};
-    for (const auto& r : link.at("rows")) {
-      const double w = r.at("workers").get<double>();
-      s.x.push_back(std::log10(w));
-      s.y.push_back(r.at("speedup").get<double>());
-      e.x.push_back(std::log10(w));
-      e.y.push_back(100 * r.at("efficiency").get<double>());
-      max_workers = std::max(max_workers, w);
-    }
+    for (const auto& r : link.at("rows")) add_row(s, e, r);
     ++k;
     if (s.x.empty()) continue;
     projected_speedup.push_back(std::move(s));

@@ -52,7 +52,8 @@ TensorBoardWriter::TensorBoardWriter(const std::string& logdir) {
   std::error_code ec;
   std::filesystem::create_directories(logdir, ec);
   RT_CHECK_USER(!ec && std::filesystem::is_directory(logdir),
-                "cannot create the TensorBoard folder {}: {}; pass a writable --tensorboard folder",
+                "cannot create the TensorBoard folder {}: {}; check that the run folder is writable or "
+                "pass another --out",
                 logdir, ec ? ec.message() : "exists and is not a folder");
 
   // "wbx" fails if the file exists: a second writer started in the same second on the same
@@ -65,7 +66,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& logdir) {
   }
   RT_CHECK_USER(file_ != nullptr,
                 "cannot create the TensorBoard event file {}: {}; check that {} "
-                "is writable or pass another --tensorboard folder",
+                "is writable or pass another --out",
                 path_, std::strerror(errno), logdir);
 
   tensorflow::Event event;
@@ -100,7 +101,7 @@ void TensorBoardWriter::add_scalar(const std::string& tag, double value, int64_t
 void TensorBoardWriter::flush(bool durable) {
   RT_CHECK_USER(std::fflush(file_) == 0 && (!durable || ::fsync(::fileno(file_)) == 0),
                 "cannot write the TensorBoard event file {}: {}; free some disk space or pass "
-                "another --tensorboard folder",
+                "another --out",
                 path_, std::strerror(errno));
 }
 
@@ -121,7 +122,7 @@ void TensorBoardWriter::write_record(const std::string& data) {
 void TensorBoardWriter::write_bytes(const void* data, size_t size) {
   RT_CHECK_USER(std::fwrite(data, 1, size, file_) == size,
                 "cannot write the TensorBoard event file {}: {}; free some disk space or pass "
-                "another --tensorboard folder",
+                "another --out",
                 path_, std::strerror(errno));
 }
 

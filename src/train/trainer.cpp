@@ -301,13 +301,10 @@ RunSummary train(const Config& cfg) {
     BatchLoader loader(train_data, epoch_shard(shard, epoch), spec);
     progress.begin_epoch(epoch, cfg.epochs, loader.num_batches());
     double step_lr = 0;
-    auto step_begin = TraceRecorder::Clock::now();
-    bool step_open = false;  // a step's span runs from its first data wait to its optimiser step
+    // A step's span runs from its first data wait to its optimiser step (empty between steps).
+    std::optional<TraceRecorder::Clock::time_point> step_begin;
     while (true) {
-      if (!step_open) {
-        step_begin = TraceRecorder::Clock::now();
-        step_open = true;
-      }
+      if (!step_begin) step_begin = TraceRecorder::Clock::now();
       std::optional<Batch> batch;
       {
         TraceSpan span(trace.get(), "data wait");
@@ -367,7 +364,7 @@ RunSummary train(const Config& cfg) {
         ++meta.position.global_step;
         if (trace) {  // --- --trace, all ranks: the step's span; gather once the range is done
           if (trace->recording()) {
-            trace->add(fmt::format("step {}", meta.position.global_step), TraceRecorder::kLoopLane, step_begin,
+            trace->add(fmt::format("step {}", meta.position.global_step), TraceRecorder::kLoopLane, *step_begin,
                        TraceRecorder::Clock::now(), {{"epoch", epoch + 1}});
           }
           // One step later, so that the last bucket's completion has surely been recorded.
@@ -377,7 +374,7 @@ RunSummary train(const Config& cfg) {
             trace->set_recording(trace->wants(meta.position.global_step + 1));
           }
         }
-        step_open = false;
+        step_begin.reset();
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
         //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0;

@@ -14,14 +14,7 @@ py=$src/.venv/bin/python
 rm -rf "$work" && mkdir -p "$work"
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 16 40 > /dev/null
 fail=0
-# run a step; on failure say which one and show its output (never pipe a step into head:
-# with pipefail an early-closing reader turns the writer's SIGPIPE into a failure)
-step() {
-  local name=$1; shift
-  "$@" > "$work/$name.out" 2>&1; local rc=$?
-  [ $rc -eq 0 ] && return 0
-  echo "FAIL: $name exited $rc:"; tail -5 "$work/$name.out"; fail=1; return 1
-}
+. "$src/tests/integration/step.sh"
 
 echo "== 1. ringtrain -> Python"
 step train "$bin" train --data "$work/data" --model resnet18 --epochs 1 --batch-size 16 \

@@ -16,12 +16,7 @@ rm -rf "$work" && mkdir -p "$work"
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 64 40 > /dev/null
 check="$py $src/tests/integration/check_reports.py"
 fail=0
-step() {  # step NAME COMMAND...: run, and on failure say which step and show its output
-  local name=$1; shift
-  "$@" > "$work/$name.out" 2>&1; local rc=$?
-  [ $rc -eq 0 ] && return 0
-  echo "FAIL: $name exited $rc:"; tail -8 "$work/$name.out"; fail=1; return 1
-}
+. "$src/tests/integration/step.sh"
 common=(--data "$work/data" --model resnet20 --epochs 2 --limit-test 40 --log-every 2 --lr 0.05)
 
 echo "== 1. figures and TensorBoard of a 2-epoch run"
