@@ -10,8 +10,10 @@ so that a slow spell of a shared machine hits both sides) and reports, per mode,
 median images/s over the rounds and the median of the per-round ratios ringtrain / PyTorch.
 With --epoch it also times one whole training epoch, data included: `ringtrain train` on a
 class-balanced subset of --limit-train images against the PyTorch reference's epoch mode
-(uint8 array in memory, torchvision transforms, DataLoader; the best of 0, 1 and 2 loader
-workers). Both sides start cold for the epoch (no warm-up steps), as a real first epoch does.
+(uint8 array in memory, torchvision transforms, DataLoader with the best of 0, 1 and 2 loader
+workers, chosen by one epoch each first). Both sides start cold for every epoch (no warm-up
+steps, a fresh process each), as a real first epoch does; the rounds alternate the two sides
+as above.
 --json FILE writes everything measured.
 """
 import argparse
@@ -52,6 +54,48 @@ def step_rates(report):
     return {r["mode"]: r["images_per_second"]["median"] for r in report["results"]}
 
 
+def ringtrain_epoch(a, model, amp, cl):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [a.ringtrain, "train", "--data", a.data, "--model", model, "--epochs", "1",
+             "--limit-train", str(a.limit_train), "--limit-test", "100", "--batch-size",
+             str(a.batch_size), "--threads", str(a.threads), "--device", a.device, "--amp", amp,
+             "--channels-last", "true" if cl else "false", "--out", tmp] + (["--cuda-graph"] if a.cuda_graph else []),
+            capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"compare.py: ringtrain train failed: {out.stderr.strip()[-500:]}")
+        with open(os.path.join(tmp, "history.json")) as f:
+            return json.load(f)[0]["images_per_second"]
+
+
+def epoch_row(a, model, cfg, amp, cl, common, py_env, everything):
+    """Cold whole epochs, each in a fresh process (a second epoch in the same process would
+    start warm). PyTorch's DataLoader worker count is chosen first by one epoch each with 0, 1
+    and 2 workers; then --rounds rounds alternate ringtrain and PyTorch with that count, so that
+    both sides get the same number of tries."""
+    def python_epoch(workers):
+        return run_json([a.python, os.path.join(HERE, "pytorch_reference.py"), "--mode", "epoch",
+                         "--data", a.data, "--limit-train", str(a.limit_train), "--warmup", "0",
+                         "--workers", str(workers)] + [x for x in common if x != "--json"] + ["--json"],
+                        env=py_env)["epoch_best"]["images_per_second"]
+    sweep = {w: python_epoch(w) for w in (0, 1, 2)}
+    workers = max(sweep, key=sweep.get)
+    ours, theirs = [], []
+    for _ in range(a.rounds):
+        ours.append(ringtrain_epoch(a, model, amp, cl))
+        theirs.append(python_epoch(workers))
+    ratios = [x / y for x, y in zip(ours, theirs)]
+    row = {"model": model, "config": cfg, "mode": "epoch", "ringtrain": statistics.median(ours),
+           "pytorch": statistics.median(theirs), "ratio": statistics.median(ratios), "ratios": ratios,
+           "ringtrain_rounds": ours, "pytorch_rounds": theirs, "pytorch_workers": workers,
+           "pytorch_worker_sweep": sweep, "images": a.limit_train}
+    everything["rows"].append(row)
+    print(f"{model:<9} {cfg:<8} {'epoch':<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
+          f"{row['ratio']:>6.2f}x  {min(ratios):.2f}-{max(ratios):.2f} (PyTorch with {workers} loader "
+          f"workers, the best of a sweep: " + ", ".join(f"{w}: {v:.1f}" for w, v in sweep.items()) +
+          f" img/s; {a.limit_train} images)", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ringtrain", default=os.path.join(ROOT, "build", "ringtrain"))
@@ -75,6 +119,8 @@ def main():
     p.add_argument("--python-jemalloc", action="store_true",
                    help="run Python with the allocator ringtrain links (LD_PRELOAD jemalloc, same "
                         "MALLOC_CONF), to see how much of the difference is the allocator")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="CUDA: both sides replay forward + backward as a CUDA graph (train and epoch modes)")
     p.add_argument("--json", dest="json_out", help="write all measurements to this file")
     a = p.parse_args()
 
@@ -101,7 +147,8 @@ def main():
                 continue
             common = ["--model", model, "--batch-size", str(a.batch_size), "--threads", str(a.threads),
                       "--device", a.device, "--amp", amp, "--warmup", str(a.warmup),
-                      "--reps", str(a.reps), "--steps", str(a.steps), "--json"] + (["--channels-last"] if cl else [])
+                      "--reps", str(a.reps), "--steps", str(a.steps), "--json"] + (["--channels-last"] if cl else []) \
+                + (["--cuda-graph"] if a.cuda_graph else [])
             ours, theirs = [], []
             for _ in range(a.rounds):
                 ours.append(step_rates(run_json([a.ringtrain, "bench", "--mode", a.modes] + common)))
@@ -118,28 +165,7 @@ def main():
                 print(f"{model:<9} {cfg:<8} {mode:<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
                       f"{row['ratio']:>6.2f}x  {min(ratios):.2f}-{max(ratios):.2f}", flush=True)
             if a.epoch:
-                with tempfile.TemporaryDirectory() as tmp:
-                    out = subprocess.run(
-                        [a.ringtrain, "train", "--data", a.data, "--model", model, "--epochs", "1",
-                         "--limit-train", str(a.limit_train), "--limit-test", "100", "--batch-size",
-                         str(a.batch_size), "--threads", str(a.threads), "--device", a.device, "--amp", amp,
-                         "--channels-last", "true" if cl else "false", "--out", tmp],
-                        capture_output=True, text=True)
-                    if out.returncode != 0:
-                        sys.exit(f"compare.py: ringtrain train failed: {out.stderr.strip()[-500:]}")
-                    with open(os.path.join(tmp, "history.json")) as f:
-                        ours_epoch = json.load(f)[0]["images_per_second"]
-                ref = run_json([a.python, os.path.join(HERE, "pytorch_reference.py"), "--mode", "epoch",
-                                "--data", a.data, "--limit-train", str(a.limit_train), "--warmup", "0",
-                                "--workers", "-1"] + [x for x in common if x != "--json"] + ["--json"], env=py_env)
-                best = ref["epoch_best"]
-                row = {"model": model, "config": cfg, "mode": "epoch", "ringtrain": ours_epoch,
-                       "pytorch": best["images_per_second"], "pytorch_workers": best["workers"],
-                       "ratio": ours_epoch / best["images_per_second"], "images": a.limit_train}
-                everything["rows"].append(row)
-                print(f"{model:<9} {cfg:<8} {'epoch':<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
-                      f"{row['ratio']:>6.2f}x  (PyTorch's best: {best['workers']} loader workers; "
-                      f"{a.limit_train} images)", flush=True)
+                epoch_row(a, model, cfg, amp, cl, common, py_env, everything)
     if a.json_out:
         with open(a.json_out, "w") as f:
             json.dump(everything, f, indent=2)

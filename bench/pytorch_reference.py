@@ -88,7 +88,9 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None, help="CIFAR-10 dir (image folder or binary)")
     p.add_argument("--limit-train", type=int, default=5120)
     p.add_argument("--workers", type=int, default=-1,
-                   help="-1 = try 0, 1 and 2; else DataLoader num_workers")
+                   help="-1 = try 0, 1 and 2 in this process (the later ones start warm; compare.py runs each count in its own process); else DataLoader num_workers")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="train mode on CUDA: replay forward + backward as a CUDA graph")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -104,6 +106,8 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.warmup < 0 or args.threads < 0 or args.workers < -1 or args.limit_train < 1:
         p.error("--warmup/--threads must be >= 0, --workers >= -1, --limit-train >= 1")
+    if args.cuda_graph and (args.device != "cuda" or args.amp == "fp16"):
+        p.error("--cuda-graph needs --device cuda and --amp none or bf16")
     if "epoch" in args.modes and not args.data:
         p.error("--mode epoch needs --data DIR")
     return args
@@ -196,8 +200,33 @@ def bench_train(args):
     r = Runner(args)
     r.model.train()
     x, y = synthetic_batch(r, args.batch_size)
-    return timed_reps(r, lambda: r.train_step(x, y), args.batch_size,
-                      args.warmup, args.reps, args.steps)
+    step = graphed_train_step(r, x, y) if args.cuda_graph else (lambda: r.train_step(x, y))
+    return timed_reps(r, step, args.batch_size, args.warmup, args.reps, args.steps)
+
+
+def graphed_train_step(runner, x, y):
+    """Forward, loss and backward captured once as a CUDA graph, the optimiser step outside it
+    (the learning rate may change between steps), as `ringtrain bench --cuda-graph` does: three
+    eager steps on a side stream first, then capture with gradients set to none, so that every
+    replay writes them in place."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            runner.train_step(x, y)
+    torch.cuda.current_stream().wait_stream(side)
+    runner.optimizer.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        with torch.autocast(device_type="cuda", dtype=runner.amp_dtype,
+                            enabled=runner.amp_dtype is not None, cache_enabled=False):
+            loss = F.cross_entropy(runner.model(x), y)
+        loss.backward()
+
+    def step():
+        graph.replay()
+        runner.optimizer.step()
+    return step
 
 
 def bench_forward(args):
@@ -362,6 +391,7 @@ def run(args):
               "torchvision": torchvision.__version__, "model": args.model,
               "batch_size": args.batch_size, "threads": torch.get_num_threads(),
               "device": args.device, "channels_last": args.channels_last, "amp": args.amp,
+              "cuda_graph": args.cuda_graph,
               "param_count": param_count, "results": results}
     epochs = [e for e in results if e["mode"] == "epoch"]
     if epochs:

@@ -31,6 +31,7 @@ struct StepBenchSpec {
   torch::Device device = torch::kCPU;
   Precision precision = Precision::kFloat32;
   bool channels_last = false;
+  bool cuda_graph = false;  // forward + backward replayed as a CUDA graph (model/cuda_graph.h)
   int64_t warmup = 3;  // untimed steps first
   int64_t reps = 5;    // timed repetitions ...
   int64_t steps = 5;   // ... of this many steps each

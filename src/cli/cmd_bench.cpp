@@ -22,6 +22,7 @@ struct BenchOptions {
   int64_t threads = 0;
   std::string device = "auto";
   bool channels_last = false;
+  bool cuda_graph = false;
   std::string amp = "none";
   std::vector<std::string> modes = {"train", "forward", "data"};
   int64_t warmup = 3, reps = 5, steps = 5;
@@ -121,12 +122,15 @@ int run_compute(const BenchOptions& o) {
   }
   const int64_t threads = set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
+  RT_CHECK_USER(!o.cuda_graph || device.is_cuda(),
+                "--cuda-graph records GPU kernels: it needs --device cuda (this benchmark is on {})", device.str());
   StepBenchSpec s;
   s.model = o.model;
   s.batch_size = o.batch_size;
   s.device = device;
   s.precision = resolve_precision(o.amp, device);
   s.channels_last = o.channels_last;
+  s.cuda_graph = o.cuda_graph;
   s.warmup = o.warmup;
   s.reps = o.reps;
   s.steps = o.steps;
@@ -138,12 +142,14 @@ int run_compute(const BenchOptions& o) {
                       {"threads", threads},
                       {"device", device.str()},
                       {"channels_last", o.channels_last},
+                      {"cuda_graph", o.cuda_graph},
                       {"amp", precision_name(s.precision) == "bf16" ? "bf16" : "none"},
                       {"param_count", count_parameters(*make_model(o.model, 10, false))},
                       {"results", nlohmann::json::array()}};
-  const std::string what = fmt::format("ringtrain {} batch {} threads {} {} {} {}", o.model, o.batch_size,
+  const std::string what = fmt::format("ringtrain {} batch {} threads {} {} {} {}{}", o.model, o.batch_size,
                                         threads, device.str(), precision_name(s.precision),
-                                        o.channels_last ? "channels_last" : "NCHW");
+                                        o.channels_last ? "channels_last" : "NCHW",
+                                        o.cuda_graph ? " CUDA graph" : "");
   auto report = [&](const std::string& mode, const Rate& r, nlohmann::json extra) {
     extra["mode"] = mode;
     extra["images_per_second"] = r.to_json();
@@ -177,6 +183,7 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
   cmd->add_flag("--channels-last", o->channels_last, "Weights and inputs in channels_last (NHWC)");
   cmd->add_option("--amp", o->amp, "Autocast precision: none | bf16 | auto")->capture_default_str();
+  cmd->add_flag("--cuda-graph", o->cuda_graph, "train mode: replay forward + backward as a CUDA graph (CUDA only)");
   cmd->add_option("--mode", o->modes, "What to measure: train, forward, data")->delimiter(',')->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Untimed steps (allreduce: iterations) first")->capture_default_str();
   cmd->add_option("--reps", o->reps, "Timed repetitions")->capture_default_str();

@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/config_file.h"
+#include "core/recipes.h"
 #include "core/errors.h"
 #include "dist/launcher.h"
 
@@ -36,6 +37,9 @@ CommandRunner add_train_command(CLI::App& app) {
   auto config_file = std::make_shared<std::string>();
   cmd->add_option("--config", *config_file,
                    "JSON or YAML file of options (keys as the flags; a run's config.json works); flags given override it");
+  std::string recipe_help = "Named preset of options; --config and the flags given override it:";
+  for (const auto& r : recipes()) recipe_help += "\n  " + r.name + ": " + r.summary;
+  o->add("--recipe", &Config::recipe, recipe_help)->check(CLI::IsMember(recipe_names()));
   o->add("--data", &Config::data, "CIFAR-10 folder: binary batches or train/ and test/ image folders");
   o->add("--limit-train", &Config::limit_train, "Use a class-balanced subset of N training images (0 = all)");
   o->add("--limit-test", &Config::limit_test, "Use a class-balanced subset of N test images (0 = all)");
@@ -67,6 +71,7 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add_flag("--skip-nonfinite", &Config::skip_nonfinite, "Skip steps with a non-finite loss or gradient (counted) instead of stopping");
   o->add("--amp", &Config::amp, "Autocast precision: auto (bf16 where the hardware has it) | bf16 | none");
   o->add("--channels-last", &Config::channels_last, "Weights and inputs in channels_last (NHWC): true|false");
+  o->add_flag("--cuda-graph", &Config::cuda_graph, "Capture forward + backward once as a CUDA graph and replay it (one process on CUDA)");
   o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
   o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
   o->add("--device", &Config::device, "auto | cpu | cuda");
@@ -83,16 +88,31 @@ CommandRunner add_train_command(CLI::App& app) {
       "Examples:\n"
       "  ringtrain train --data data/cifar10 --model resnet20 --epochs 1 --limit-train 5000 --limit-test 1000\n"
       "  ringtrain train --data data/cifar10 --model resnet50 --epochs 10 --device cuda\n"
+      "  ringtrain train --data data/cifar10 --recipe fast --device cuda --cuda-graph\n"
       "  ringtrain train --data data/cifar10 --model resnet20 --nproc 2 --epochs 2\n"
       "  torchrun --nproc-per-node 2 --no-python ringtrain train --data data/cifar10 --model resnet20\n"
       "  ringtrain train --resume runs/20261125-101500 --epochs 12");
   return [o, config_file] {
     Config cfg = o->parsed();
+    // Layers, each over the one before: defaults, the recipe, the --config file, the flags.
+    nlohmann::json layered = nlohmann::json::object();
     if (!config_file->empty()) {
       RT_CHECK_USER(cfg.resume.empty(), "--config and --resume cannot be combined: a resumed run keeps "
                     "its own configuration (give flags to override it)");
-      cfg = o->apply_given(config_from_json(read_config_file(*config_file)));
+      layered = read_config_file(*config_file);
+      RT_CHECK_USER(layered.is_object(), "{}: a configuration must be a JSON or YAML mapping of options",
+                    *config_file);
     }
+    const std::string recipe = o->given("--recipe") ? cfg.recipe : layered.value("recipe", std::string());
+    if (!recipe.empty()) {
+      RT_CHECK_USER(cfg.resume.empty(), "--recipe and --resume cannot be combined: a resumed run keeps "
+                    "its own configuration (give flags to override it)");
+      auto base = recipe_options(recipe);
+      base.update(layered);
+      base["recipe"] = recipe;
+      layered = std::move(base);
+    }
+    if (!layered.empty()) cfg = o->apply_given(config_from_json(layered));
     if (!cfg.resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
       const auto reader = CheckpointReader::open_newest(cfg.resume, torch::kCPU);

@@ -1,8 +1,11 @@
 #include "core/config.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/recipes.h"
 #include "core/trace.h"
 
 namespace rt {
@@ -15,7 +18,7 @@ namespace rt {
   X(warmup_epochs) X(label_smoothing) X(seed) X(threads) X(device) X(out) X(resume)          \
   X(log_every) X(prefetch) X(nproc) X(backend) X(bucket_mb) X(grad_accum) X(lr_ref_batch)      \
   X(timeout) X(sync_bn) X(checkpoint_every) X(keep_checkpoints) X(max_restarts) X(skip_nonfinite) \
-  X(amp) X(channels_last) X(tensorboard) X(trace) X(trace_steps)
+  X(amp) X(channels_last) X(cuda_graph) X(recipe) X(tensorboard) X(trace) X(trace_steps)
 
 nlohmann::json to_json(const Config& c) {
   nlohmann::json j;
@@ -95,6 +98,11 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.keep_checkpoints >= 1, "--keep-checkpoints must be at least 1, got {}", c.keep_checkpoints);
   RT_CHECK_USER(c.amp == "auto" || c.amp == "bf16" || c.amp == "none",
                 "--amp must be auto, bf16 or none, got '{}'", c.amp);
+  RT_CHECK_USER(!c.cuda_graph || c.grad_accum == 1,
+                "--cuda-graph replays one whole micro-batch step: it cannot be combined with --grad-accum {}; "
+                "drop one of them", c.grad_accum);
+  RT_CHECK_USER(c.recipe.empty() || is_recipe(c.recipe), "unknown --recipe '{}': use one of {}", c.recipe,
+                fmt::join(recipe_names(), ", "));
   RT_CHECK_USER(c.prefetch >= 1, "--prefetch must be at least 1, got {}", c.prefetch);
 }
 

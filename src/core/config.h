@@ -40,6 +40,8 @@ struct Config {
   bool skip_nonfinite = false;     // skip a step whose loss or gradient is not finite (else stop)
   std::string amp = "auto";        // autocast: auto (bf16 where native) | bf16 | none
   bool channels_last = false;      // weights and inputs in NHWC memory format
+  bool cuda_graph = false;         // replay forward + backward as a CUDA graph (model/cuda_graph.h)
+  std::string recipe;              // the named preset the run started from (core/recipes.h); "" = none
 
   // --- distribution (world size comes from the launcher's environment or --nproc)
   int64_t nproc = 0;               // built-in launcher: spawn this many local workers (0 = off)

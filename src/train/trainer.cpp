@@ -19,6 +19,7 @@
 #include "dist/rendezvous.h"
 #include "eval/evaluate.h"
 #include "model/batchnorm.h"
+#include "model/cuda_graph.h"
 #include "model/precision.h"
 #include "model/registry.h"
 #include "report/tensorboard.h"
@@ -101,6 +102,11 @@ RunSummary train(const Config& cfg) {
   const auto comm = make_communicator(env, cfg.backend, device,
                                       std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
   const int world = comm->world_size(), rank = comm->rank();
+  RT_CHECK_USER(!cfg.cuda_graph || device.is_cuda(),
+                "--cuda-graph records GPU kernels: it needs --device cuda (this run is on {})", device.str());
+  RT_CHECK_USER(!cfg.cuda_graph || world == 1,
+                "--cuda-graph captures the step of one process; with {} workers run without it (there the "
+                "gradient allreduce overlaps backward instead)", world);
 
   // --- data: whole splits in memory, optionally class-balanced subsets; this rank's shard
   const DataSplits splits = load_cifar10(cfg.data);
@@ -186,6 +192,9 @@ RunSummary train(const Config& cfg) {
     set_sync_batchnorm(*model, [&comm](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
   }
   std::vector<torch::Tensor> buffers = sync_bn ? std::vector<torch::Tensor>{} : model->buffers();
+  // --cuda-graph: from here on a side stream is current (Note [Warm-up and streams]).
+  std::unique_ptr<CudaGraphStep> graph;
+  if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device);
 
   // --- --trace, all ranks record the chosen steps (core/trace.h); gathered once they are done.
   //     A run resumed after its traced steps keeps the trace written before.
@@ -256,9 +265,10 @@ RunSummary train(const Config& cfg) {
       tensorboard.reset();
     }
   };
-  log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}", cfg.model,
+  log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}{}{}", cfg.model,
            with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
-           cfg.channels_last ? ", channels_last" : "");
+           cfg.channels_last ? ", channels_last" : "", graph ? ", CUDA graph" : "",
+           cfg.recipe.empty() ? "" : ", recipe " + cfg.recipe);
   log_info("world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
            "batch {}, lr {:.4g} (--lr {} for {} images)",
            world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr,
@@ -317,22 +327,33 @@ RunSummary train(const Config& cfg) {
       if (micro == 0) {
         step_lr = lr_at_step(schedule, meta.position.global_step);
         set_learning_rate(*optimizer, step_lr);
-        optimizer->zero_grad(/*set_to_none=*/true);
+        // Once a graph is captured its backward writes the gradients in place: Note [What the graph holds].
+        optimizer->zero_grad(/*set_to_none=*/!graph || !graph->captured());
         comm->broadcast(buffers, 0, "broadcast of BatchNorm buffers");  // none with --sync-bn
       }
       const auto images = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
       grad_sync.set_sync(last_micro);
+      const auto forward_backward = [&](const torch::Tensor& x, const torch::Tensor& y) {
+        torch::Tensor logits, loss;
+        {
+          TraceSpan span(trace.get(), "forward");
+          AutocastGuard autocast(device, precision);  // forward only, as torch.autocast is used
+          logits = model->forward(to_model_format(x, cfg.channels_last)).to(torch::kFloat32);
+          loss = torch::nn::functional::cross_entropy(logits, y, ce_options);
+        }
+        {
+          TraceSpan span(trace.get(), "backward");
+          (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
+        }
+        return CudaGraphStep::Outputs{logits, loss};
+      };
       torch::Tensor logits, loss;
-      {
-        TraceSpan span(trace.get(), "forward");
-        AutocastGuard autocast(device, precision);  // forward only, as torch.autocast is used
-        logits = model->forward(to_model_format(images, cfg.channels_last)).to(torch::kFloat32);
-        loss = torch::nn::functional::cross_entropy(logits, labels, ce_options);
-      }
-      {
-        TraceSpan span(trace.get(), "backward");
-        (micro_in_step > 1 ? loss / static_cast<double>(micro_in_step) : loss).backward();
+      if (graph) {
+        TraceSpan span(trace.get(), graph->captured() ? "forward + backward (CUDA graph)" : "forward + backward");
+        std::tie(logits, loss) = graph->run(images, labels, forward_backward);
+      } else {
+        std::tie(logits, loss) = forward_backward(images, labels);
       }
       if (!cfg.skip_nonfinite || torch::isfinite(loss).item<bool>()) stats.add(loss, logits, labels);
       const int64_t done = batch->index + 1;
@@ -355,7 +376,7 @@ RunSummary train(const Config& cfg) {
                         epoch + 1, meta.position.global_step + 1,
                         rank == 0 && !saved.empty() ? saved.front() : "none yet");
           ++skipped_steps;
-          optimizer->zero_grad(/*set_to_none=*/true);
+          optimizer->zero_grad(/*set_to_none=*/!graph || !graph->captured());
         }
         {
           TraceSpan span(trace.get(), "optimizer step");

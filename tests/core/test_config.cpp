@@ -2,6 +2,7 @@
 
 #include "core/config.h"
 #include "core/config_file.h"
+#include "core/recipes.h"
 #include "core/files.h"
 #include "test_util.h"
 #include "core/errors.h"
@@ -56,6 +57,58 @@ TEST(Config, BadValuesAreRejectedWithTheirName) {
   expect_error([](Config& c) { c.label_smoothing = 1.0; }, "--label-smoothing");
   expect_error([](Config& c) { c.warmup_epochs = 10; }, "--warmup-epochs");
   expect_error([](Config& c) { c.device = "tpu"; }, "--device");
+  expect_error([](Config& c) { c.cuda_graph = true; c.grad_accum = 2; }, "--cuda-graph");
+  expect_error([](Config& c) { c.recipe = "fastest"; }, "--recipe");
+}
+
+TEST(Recipes, ReferenceIsTheCourseProjectsRecipe) {
+  // The brief's numbers, written out here rather than taken from Config's defaults.
+  const Config c = config_from_json(recipe_options("reference"));
+  EXPECT_EQ(c.recipe, "reference");
+  EXPECT_EQ(c.model, "resnet50");
+  EXPECT_EQ(c.epochs, 10);
+  EXPECT_EQ(c.batch_size, 128);
+  EXPECT_DOUBLE_EQ(c.lr, 0.1);
+  EXPECT_DOUBLE_EQ(c.momentum, 0.9);
+  EXPECT_FALSE(c.nesterov);
+  EXPECT_DOUBLE_EQ(c.weight_decay, 1e-4);
+  EXPECT_EQ(c.schedule, "multistep");
+  EXPECT_EQ(c.milestones, (std::vector<int64_t>{5, 8}));
+  EXPECT_DOUBLE_EQ(c.gamma, 0.1);
+  EXPECT_DOUBLE_EQ(c.label_smoothing, 0.0);
+  EXPECT_EQ(c.amp, "none");
+  EXPECT_FALSE(c.channels_last);
+}
+
+TEST(Recipes, FastSetsItsIngredients) {
+  const Config c = config_from_json(recipe_options("fast"));
+  EXPECT_EQ(c.model, "resnet50");
+  EXPECT_EQ(c.epochs, 10);
+  EXPECT_EQ(c.batch_size, 512);
+  EXPECT_EQ(c.lr_ref_batch, 512);  // --lr 0.4 is for a global batch of 512
+  EXPECT_EQ(c.schedule, "onecycle");
+  EXPECT_TRUE(c.nesterov);
+  EXPECT_TRUE(c.no_decay_bn_bias);
+  EXPECT_TRUE(c.zero_init_residual);
+  EXPECT_DOUBLE_EQ(c.label_smoothing, 0.1);
+  EXPECT_TRUE(c.channels_last);
+  EXPECT_EQ(c.amp, "auto");
+}
+
+TEST(Recipes, EveryRecipeIsAValidConfigAndUnknownNamesAreListed) {
+  ASSERT_GE(recipes().size(), 2u);
+  for (const auto& r : recipes()) {
+    EXPECT_FALSE(r.summary.empty()) << r.name;
+    const Config c = config_from_json(recipe_options(r.name));
+    EXPECT_EQ(c.recipe, r.name);
+    EXPECT_NO_THROW(validate(c)) << r.name;
+  }
+  try {
+    recipe_options("fastest");
+    ADD_FAILURE() << "no error for an unknown recipe";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("reference, fast"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace rt

@@ -47,7 +47,32 @@ expect_error "the loss or a gradient is not finite at epoch 1 step" train --data
 skipped=$(python3 -c "import json; print(json.load(open('$work/skipped/metrics.json'))['skipped_nonfinite_steps'])" 2>/dev/null)
 [ "${skipped:-0}" -gt 0 ] && echo "ok: --skip-nonfinite skipped $skipped steps and finished" || { echo "FAIL: no skipped steps counted"; fail=1; }
 
-for d in run1 run2 run3 run4 run5 run6 run7 run8 run9 run10 run11; do
+expect_error "--cuda-graph records GPU kernels: it needs --device cuda" train --data "$work/data" --model resnet20 --device cpu --cuda-graph --out "$work/run12"
+expect_error "--cuda-graph records GPU kernels" bench --device cpu --cuda-graph --mode train
+expect_error "--cuda-graph replays one whole micro-batch step" train --data "$work/data" --cuda-graph --grad-accum 2 --out "$work/run13"
+expect_error "--recipe: fastest not in" train --data "$work/data" --recipe fastest --out "$work/run14"
+printf 'recipe: fastest\n' > "$work/badrecipe.yaml"
+expect_error "unknown --recipe 'fastest': use one of reference, fast" train --data "$work/data" --config "$work/badrecipe.yaml" --out "$work/run15"
+expect_error "--recipe and --resume cannot be combined" train --recipe fast --resume "$work/skipped"
+
+# A recipe under a --config file under the flags given: each layer overrides the one before.
+printf 'label_smoothing: 0.2\nepochs: 1\n' > "$work/over.yaml"
+"$bin" train --recipe fast --config "$work/over.yaml" --data "$work/data" --model resnet20 --batch-size 25 \
+  --amp none --threads 1 --out "$work/recipe" > "$work/recipe.log" 2>&1 \
+  || { echo "FAIL: --recipe fast run failed"; tail -3 "$work/recipe.log"; fail=1; }
+python3 - "$work/recipe/config.json" <<'PY' || fail=1
+import json, sys
+c = json.load(open(sys.argv[1]))
+want = {"recipe": "fast", "schedule": "onecycle", "nesterov": True, "no_decay_bn_bias": True,
+        "lr": 0.4, "lr_ref_batch": 512, "channels_last": True,  # from the recipe
+        "label_smoothing": 0.2, "epochs": 1,                      # from the --config file
+        "model": "resnet20", "batch_size": 25, "amp": "none"}     # from the flags
+bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
+print("FAIL: recipe layering (got, want):", bad) if bad else print("ok: recipe < --config < flags")
+sys.exit(1 if bad else 0)
+PY
+
+for d in run1 run2 run3 run4 run5 run6 run7 run8 run9 run10 run11 run12 run13 run14 run15; do
   [ -e "$work/$d" ] && { echo "FAIL: $work/$d was created by a failed run"; fail=1; }
 done
 [ $fail -eq 0 ] && echo PASS
