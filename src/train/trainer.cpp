@@ -376,11 +376,10 @@ RunSummary train(const Config& cfg) {
                         epoch + 1, meta.position.global_step + 1,
                         rank == 0 && !saved.empty() ? saved.front() : "none yet");
           ++skipped_steps;
-          optimizer->zero_grad(/*set_to_none=*/!graph || !graph->captured());
         }
-        {
+        if (!nonfinite) {  // a skipped step leaves parameters and momentum as they were
           TraceSpan span(trace.get(), "optimizer step");
-          optimizer->step();  // no-op for parameters without gradients
+          optimizer->step();
         }
         ++meta.position.global_step;
         if (trace) {  // --- --trace, all ranks: the step's span; gather once the range is done
