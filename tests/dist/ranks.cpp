@@ -2,12 +2,23 @@
 
 #include "dist/launcher.h"
 
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 
 namespace rt::test {
 
 namespace {
+
+// Note [Flight recorder in one process]: c10d's FlightRecorder (torch 2.11) inserts a process
+// group's status into a std::map before it takes its mutex (recordWithResetEnabled in
+// FlightRecorderDetail.hpp). Ranks that are threads of one process, each with its own
+// ProcessGroupGloo, race on that map at their first collectives and can crash (seen here: a
+// SIGSEGV in _Rb_tree_insert_and_rebalance under ProcessGroupGloo::enqueue, about one run of
+// this test binary's GradSync tests in 15). ringtrain itself has one process group per
+// process, issued from one thread at a time. The recorder reads TORCH_FR_BUFFER_SIZE once,
+// when the first process group records; 0 turns it off for these in-process ranks.
+const bool flight_recorder_off = [] { return setenv("TORCH_FR_BUFFER_SIZE", "0", /*overwrite=*/1) == 0; }();
 
 void run_ranks_on(int port, int world, const std::function<void(int, Communicator&)>& body) {
   std::exception_ptr error;
