@@ -142,9 +142,10 @@ class Runner:
         # GradScaler only for fp16 (CUDA); bf16 needs no loss scaling.
         self.scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
 
-    def autocast(self):
+    def autocast(self, cache_enabled=True):
+        # A CUDA graph capture needs the cast cache off: cached casts would outlive it.
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
-                              enabled=self.amp_dtype is not None)
+                              enabled=self.amp_dtype is not None, cache_enabled=cache_enabled)
 
     def to_input(self, x):
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -218,8 +219,7 @@ def graphed_train_step(runner, x, y):
     runner.optimizer.zero_grad(set_to_none=True)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        with torch.autocast(device_type="cuda", dtype=runner.amp_dtype,
-                            enabled=runner.amp_dtype is not None, cache_enabled=False):
+        with runner.autocast(cache_enabled=False):
             loss = F.cross_entropy(runner.model(x), y)
         loss.backward()
 

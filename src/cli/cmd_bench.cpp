@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "dist/launcher.h"
 #include "dist/rendezvous.h"
+#include "model/cuda_graph.h"
 #include "model/registry.h"
 #include "core/torch_compat.h"
 #include "train/run_outputs.h"
@@ -122,8 +123,7 @@ int run_compute(const BenchOptions& o) {
   }
   const int64_t threads = set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
-  RT_CHECK_USER(!o.cuda_graph || device.is_cuda(),
-                "--cuda-graph records GPU kernels: it needs --device cuda (this benchmark is on {})", device.str());
+  if (o.cuda_graph) CudaGraphStep::check_device(device);  // before any mode runs
   StepBenchSpec s;
   s.model = o.model;
   s.batch_size = o.batch_size;

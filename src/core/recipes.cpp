@@ -32,13 +32,6 @@ const std::vector<Recipe>& recipes() {
   return all;
 }
 
-bool is_recipe(const std::string& name) {
-  for (const auto& r : recipes()) {
-    if (r.name == name) return true;
-  }
-  return false;
-}
-
 std::vector<std::string> recipe_names() {
   std::vector<std::string> names;
   for (const auto& r : recipes()) names.push_back(r.name);

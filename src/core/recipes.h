@@ -17,7 +17,6 @@ struct Recipe {
 };
 
 const std::vector<Recipe>& recipes();
-bool is_recipe(const std::string& name);
 std::vector<std::string> recipe_names();
 // The recipe's options with "recipe": name added; throws UserError naming the known recipes.
 nlohmann::json recipe_options(const std::string& name);

@@ -16,6 +16,11 @@
 
 namespace rt {
 
+void CudaGraphStep::check_device(const torch::Device& device) {
+  RT_CHECK_USER(device.is_cuda(), "--cuda-graph records GPU kernels: it needs --device cuda (this run is on {})",
+                device.str());
+}
+
 #ifdef RT_WITH_CUDA
 
 struct CudaGraphStep::Impl {
@@ -39,13 +44,11 @@ struct CudaGraphStep::Impl {
   std::optional<at::cuda::CUDAGraph> graph;
   std::vector<int64_t> shape;  // the image batch shape the graph is (to be) captured for
   int eager_steps = 0;         // eager steps of that shape so far
-  int64_t replays = 0;
   torch::Tensor static_images, static_labels, logits, loss;
 };
 
 CudaGraphStep::CudaGraphStep(const torch::Device& device) {
-  RT_CHECK_USER(device.is_cuda(), "--cuda-graph records GPU kernels: it needs --device cuda (this run is on {})",
-                device.str());
+  check_device(device);
   impl_ = std::make_unique<Impl>(device);
 }
 
@@ -60,7 +63,6 @@ CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const tor
     s.static_images.copy_(images, /*non_blocking=*/true);
     s.static_labels.copy_(labels, /*non_blocking=*/true);
     s.graph->replay();
-    ++s.replays;
     return {s.logits, s.loss};
   }
   if (s.eager_steps < kEagerSteps) {
@@ -93,12 +95,10 @@ CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const tor
   at::autocast::set_autocast_cache_enabled(cache);
   // Capturing records the kernels without running them: run this batch now.
   s.graph->replay();
-  ++s.replays;
   return {s.logits, s.loss};
 }
 
 bool CudaGraphStep::captured() const { return impl_->graph.has_value(); }
-int64_t CudaGraphStep::replays() const { return impl_->replays; }
 
 #else  // a LibTorch without CUDA
 
@@ -114,7 +114,6 @@ CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const tor
   return body(images, labels);
 }
 bool CudaGraphStep::captured() const { return false; }
-int64_t CudaGraphStep::replays() const { return 0; }
 
 #endif
 

@@ -35,6 +35,8 @@ class CudaGraphStep {
   using Body = std::function<Outputs(const torch::Tensor& images, const torch::Tensor& labels)>;
   static constexpr int kEagerSteps = 3;
 
+  // Throws UserError unless `device` is a CUDA device: callers check it before costly set-up.
+  static void check_device(const torch::Device& device);
   // Throws UserError where `device` is not a CUDA device or this build has no CUDA.
   explicit CudaGraphStep(const torch::Device& device);
   ~CudaGraphStep();
@@ -48,7 +50,6 @@ class CudaGraphStep {
   // Whether a graph has been captured (then gradients must be zeroed in place, never set
   // to none: Note [What the graph holds]).
   bool captured() const;
-  int64_t replays() const;
 
  private:
   struct Impl;

@@ -102,8 +102,7 @@ RunSummary train(const Config& cfg) {
   const auto comm = make_communicator(env, cfg.backend, device,
                                       std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
   const int world = comm->world_size(), rank = comm->rank();
-  RT_CHECK_USER(!cfg.cuda_graph || device.is_cuda(),
-                "--cuda-graph records GPU kernels: it needs --device cuda (this run is on {})", device.str());
+  if (cfg.cuda_graph) CudaGraphStep::check_device(device);  // before the data is loaded
   RT_CHECK_USER(!cfg.cuda_graph || world == 1,
                 "--cuda-graph captures the step of one process; with {} workers run without it (there the "
                 "gradient allreduce overlaps backward instead)", world);
