@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "core/errors.h"
 
@@ -19,7 +20,14 @@ std::vector<unsigned char> read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   RT_CHECK_USER(in.good(), "cannot open {}: {}; check the path", path, std::strerror(errno));
   in.seekg(0, std::ios::end);
-  const auto size = static_cast<size_t>(in.tellg());
+  const auto end = in.tellg();
+  if (end < 0) {  // not seekable (a pipe, `--config <(...)`): read it to its end
+    in.clear();
+    std::vector<unsigned char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    RT_CHECK_USER(!in.bad(), "cannot read {}: {}", path, std::strerror(errno));
+    return bytes;
+  }
+  const auto size = static_cast<size_t>(end);
   in.seekg(0);
   std::vector<unsigned char> bytes(size);
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));

@@ -53,6 +53,7 @@ expect_error "--cuda-graph replays one whole micro-batch step" train --data "$wo
 expect_error "--recipe: fastest not in" train --data "$work/data" --recipe fastest --out "$work/run14"
 printf 'recipe: fastest\n' > "$work/badrecipe.yaml"
 expect_error "unknown --recipe 'fastest': use one of reference, fast" train --data "$work/data" --config "$work/badrecipe.yaml" --out "$work/run15"
+expect_error "unknown --recipe 'fastest': use one of reference, fast" train --data "$work/data" --config <(printf '{"recipe": "fastest"}') --out "$work/run16"
 expect_error "--recipe and --resume cannot be combined" train --recipe fast --resume "$work/skipped"
 
 # A recipe under a --config file under the flags given: each layer overrides the one before.
@@ -72,7 +73,7 @@ print("FAIL: recipe layering (got, want):", bad) if bad else print("ok: recipe <
 sys.exit(1 if bad else 0)
 PY
 
-for d in run1 run2 run3 run4 run5 run6 run7 run8 run9 run10 run11 run12 run13 run14 run15; do
+for d in run1 run2 run3 run4 run5 run6 run7 run8 run9 run10 run11 run12 run13 run14 run15 run16; do
   [ -e "$work/$d" ] && { echo "FAIL: $work/$d was created by a failed run"; fail=1; }
 done
 [ $fail -eq 0 ] && echo PASS
