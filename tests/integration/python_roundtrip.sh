@@ -17,10 +17,12 @@ fail=0
 . "$src/tests/integration/step.sh"
 
 echo "== 1. ringtrain -> Python"
+# fp32 throughout (--amp none): Python computes its logits in fp32, and where bf16 is native
+# (AVX512-BF16, AMX, GPUs) --amp auto would pick bf16.
 step train "$bin" train --data "$work/data" --model resnet18 --epochs 1 --batch-size 16 \
-  --threads 2 --out "$work/run" --log-every 100
+  --threads 2 --out "$work/run" --log-every 100 --amp none
 step export "$bin" export "$work/run" --to "$work/exported.pt" && head -1 "$work/export.out"
-step eval "$bin" eval --checkpoint "$work/run/checkpoint.pt" --save-logits "$work/ringtrain_logits.pt"
+step eval "$bin" eval --checkpoint "$work/run/checkpoint.pt" --save-logits "$work/ringtrain_logits.pt" --amp none
 "$py" "$src/tests/integration/roundtrip.py" check "$work/exported.pt" "$work/ringtrain_logits.pt" "$work/data" resnet18 \
   || { echo "FAIL: Python does not reproduce ringtrain's logits"; fail=1; }
 
@@ -30,7 +32,7 @@ step make "$py" "$src/tests/integration/roundtrip.py" make "$work/python.pt" "$w
 step import "$bin" import "$work/python.pt" --model resnet18 --to "$work/imported" --data "$work/data" \
   && tail -1 "$work/import.out"
 step eval_imported "$bin" eval --checkpoint "$work/imported/checkpoint.pt" \
-  --save-logits "$work/imported_logits.pt"
+  --save-logits "$work/imported_logits.pt" --amp none
 "$py" - "$work/python_logits.pt" "$work/imported_logits.pt" <<'PY' || { echo "FAIL: ringtrain does not reproduce Python's logits"; fail=1; }
 import sys, torch
 a, b = torch.load(sys.argv[1])["logits"], torch.load(sys.argv[2])["logits"]
