@@ -14,11 +14,16 @@ class-balanced subset of --limit-train images against the PyTorch reference's ep
 workers, chosen by one epoch each first). Both sides start cold for every epoch (no warm-up
 steps, a fresh process each), as a real first epoch does; the rounds alternate the two sides
 as above.
---json FILE writes everything measured.
+--json FILE holds everything measured so far: it is rewritten (atomically: a temporary file,
+then os.replace) at the start, after each measured side of each round ("in_progress": the
+configuration being measured and its rounds so far) and after each row, so that a run killed
+by a timeout still leaves valid JSON; "complete" turns true only at the end, and "error" says
+why a run stopped early.
 """
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +37,22 @@ CONFIGS = {  # name -> (amp, channels_last)
     "bf16": ("bf16", False),
     "bf16-cl": ("bf16", True),
 }
+
+
+def save(a, everything):
+    """Rewrites --json with everything so far: a temporary file beside it, then os.replace, so
+    that a reader (or a kill mid-write) never sees half a file."""
+    if not a.json_out:
+        return
+    tmp = f"{a.json_out}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(everything, f, indent=2)
+    os.replace(tmp, a.json_out)
+
+
+def on_sigterm(signum, frame):
+    # `timeout` ends a step with SIGTERM; as SystemExit, main() records it in --json first.
+    sys.exit(f"compare.py: stopped by signal {signum} (a timeout?)")
 
 
 def run_json(cmd, env=None):
@@ -78,18 +99,26 @@ def epoch_row(a, model, cfg, amp, cl, common, py_env, everything):
                          "--data", a.data, "--limit-train", str(a.limit_train), "--warmup", "0",
                          "--workers", str(workers)] + [x for x in common if x != "--json"] + ["--json"],
                         env=py_env)["epoch_best"]["images_per_second"]
-    sweep = {w: python_epoch(w) for w in (0, 1, 2)}
+    sweep, ours, theirs = {}, [], []
+    everything["in_progress"] = {"model": model, "config": cfg, "mode": "epoch", "pytorch_worker_sweep": sweep,
+                                 "ringtrain_rounds": ours, "pytorch_rounds": theirs}
+    for w in (0, 1, 2):
+        sweep[w] = python_epoch(w)
+        save(a, everything)
     workers = max(sweep, key=sweep.get)
-    ours, theirs = [], []
     for _ in range(a.rounds):
         ours.append(ringtrain_epoch(a, model, amp, cl))
+        save(a, everything)
         theirs.append(python_epoch(workers))
+        save(a, everything)
     ratios = [x / y for x, y in zip(ours, theirs)]
     row = {"model": model, "config": cfg, "mode": "epoch", "ringtrain": statistics.median(ours),
            "pytorch": statistics.median(theirs), "ratio": statistics.median(ratios), "ratios": ratios,
            "ringtrain_rounds": ours, "pytorch_rounds": theirs, "pytorch_workers": workers,
            "pytorch_worker_sweep": sweep, "images": a.limit_train}
     everything["rows"].append(row)
+    everything["in_progress"] = None
+    save(a, everything)
     print(f"{model:<9} {cfg:<8} {'epoch':<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
           f"{row['ratio']:>6.2f}x  {min(ratios):.2f}-{max(ratios):.2f} (PyTorch with {workers} loader "
           f"workers, the best of a sweep: " + ", ".join(f"{w}: {v:.1f}" for w, v in sweep.items()) +
@@ -121,8 +150,10 @@ def main():
                         "MALLOC_CONF), to see how much of the difference is the allocator")
     p.add_argument("--cuda-graph", action="store_true",
                    help="CUDA: both sides replay forward + backward as a CUDA graph (train mode; epochs stay eager on both)")
-    p.add_argument("--json", dest="json_out", help="write all measurements to this file")
+    p.add_argument("--json", dest="json_out",
+                   help="write all measurements to this file (rewritten after each one; \"complete\": true at the end)")
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     py_env = None
     if a.python_jemalloc:
@@ -134,6 +165,20 @@ def main():
     everything = {"device": a.device, "threads": a.threads, "batch_size": a.batch_size,
                   "native_bf16": native_bf16, "rows": []}
     everything["python_allocator"] = "jemalloc (LD_PRELOAD)" if py_env else "glibc (default)"
+    everything.update(cuda_graph=a.cuda_graph, rounds=a.rounds, complete=False, in_progress=None)
+    save(a, everything)
+    try:
+        measure(a, py_env, native_bf16, everything)
+    except BaseException as e:  # a failed side, SIGTERM, Ctrl-C: keep what was measured, say why it stopped
+        everything["error"] = str(e.code) if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}"
+        save(a, everything)
+        raise
+    everything["complete"] = True
+    save(a, everything)
+
+
+def measure(a, py_env, native_bf16, everything):
+    """The table: for each model and configuration, --rounds alternated rounds, then a row per mode."""
     print(f"PyTorch with the {everything['python_allocator']} allocator")
     print(f"ringtrain / PyTorch on {a.device}, {a.threads} threads, batch {a.batch_size}, "
           f"{a.rounds} interleaved rounds (median of per-round ratios)")
@@ -150,10 +195,14 @@ def main():
                       "--reps", str(a.reps), "--steps", str(a.steps), "--json"] + (["--channels-last"] if cl else []) \
                 + (["--cuda-graph"] if a.cuda_graph else [])
             ours, theirs = [], []
+            everything["in_progress"] = {"model": model, "config": cfg, "modes": a.modes,
+                                         "ringtrain_rounds": ours, "pytorch_rounds": theirs}
             for _ in range(a.rounds):
                 ours.append(step_rates(run_json([a.ringtrain, "bench", "--mode", a.modes] + common)))
+                save(a, everything)
                 theirs.append(step_rates(run_json([a.python, os.path.join(HERE, "pytorch_reference.py"),
                                                    "--mode", a.modes] + common, env=py_env)))
+                save(a, everything)
             for mode in a.modes.split(","):
                 o = [r[mode] for r in ours]
                 t = [r[mode] for r in theirs]
@@ -162,13 +211,13 @@ def main():
                        "pytorch": statistics.median(t), "ratio": statistics.median(ratios),
                        "ratios": ratios, "ringtrain_rounds": o, "pytorch_rounds": t}
                 everything["rows"].append(row)
+                save(a, everything)
                 print(f"{model:<9} {cfg:<8} {mode:<8} {row['ringtrain']:>10.1f} {row['pytorch']:>10.1f} "
                       f"{row['ratio']:>6.2f}x  {min(ratios):.2f}-{max(ratios):.2f}", flush=True)
+            everything["in_progress"] = None
+            save(a, everything)
             if a.epoch:
                 epoch_row(a, model, cfg, amp, cl, common, py_env, everything)
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump(everything, f, indent=2)
 
 
 if __name__ == "__main__":
