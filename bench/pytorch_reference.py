@@ -18,7 +18,8 @@ Like-for-like conditions (these must match the C++ side):
 
   * Model: torchvision.models.<model>(num_classes=10) with the CIFAR stem
     (conv1 = 3x3 stride 1 padding 1, no bias; maxpool = Identity).
-  * Optimiser: SGD(lr=0.1, momentum=0.9, weight_decay=1e-4), other options default.
+  * Optimiser: SGD(lr=0.1, momentum=0.9, weight_decay=1e-4, fused=True): the one fused kernel
+    per parameter group that ringtrain's FusedSgd calls (src/train/optimizer.h), on CPU and GPU.
   * Loss: F.cross_entropy on logits; labels in [0, 10).
   * Inputs: 3 x 32 x 32 float32 (channels_last for model and input with
     --channels-last); synthetic inputs are created once, on the device.
@@ -127,7 +128,7 @@ def build_model(name, device, channels_last):
 
 
 def build_optimizer(model):
-    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, fused=True)
 
 
 class Runner:

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include "core/device_timer.h"
 #include "core/seed.h"
 #include "core/timer.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
+#include "train/optimizer.h"
 
 namespace rt {
 
@@ -67,8 +69,7 @@ Synthetic make_synthetic(const StepBenchSpec& s) {
 Rate bench_train_step(const StepBenchSpec& s) {
   auto w = make_synthetic(s);
   w.model->train();
-  torch::optim::SGD opt(w.model->parameters(),
-                        torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
+  FusedSgd opt(w.model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
   const auto forward_backward = [&](const torch::Tensor& x, const torch::Tensor& y) {
     torch::Tensor logits, loss;
     {
@@ -81,17 +82,16 @@ Rate bench_train_step(const StepBenchSpec& s) {
   };
   std::unique_ptr<CudaGraphStep> graph;
   const auto step = [&] {
-    // A captured graph writes the gradients in place (Note [What the graph holds]).
-    opt.zero_grad(/*set_to_none=*/!graph || !graph->captured());
-    if (graph) {
+    if (graph) {  // it keeps the gradients itself (Note [What the graph holds])
       graph->run(w.images, w.labels, forward_backward);
     } else {
+      opt.zero_grad();
       forward_backward(w.images, w.labels);
     }
     opt.step();
   };
   if (s.cuda_graph) {
-    graph = std::make_unique<CudaGraphStep>(s.device);
+    graph = std::make_unique<CudaGraphStep>(s.device, w.model->parameters(), s.batch_size);
     // The eager steps and the capture happen before the timed warm-up.
     for (int i = 0; i <= CudaGraphStep::kEagerSteps; ++i) step();
   }
@@ -146,12 +146,14 @@ std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Devic
     for (int64_t i = 0; i < iters; ++i) {
       comm.barrier("barrier before an allreduce benchmark iteration");
       synchronize(device);
-      Stopwatch clock;
+      // On a GPU timed by events around the collective on the stream (core/device_timer.h).
+      DeviceInterval interval(device);
       comm.allreduce_sum(t, fmt::format("allreduce benchmark of {} bytes", bytes));
-      synchronize(device);
+      interval.stop();
       // The slowest rank's time is the collective's time: exchange every rank's time.
-      auto all = torch::zeros({comm.world_size()}, torch::TensorOptions(torch::kFloat64).device(device));
-      all[comm.rank()] = clock.seconds();
+      auto all = torch::zeros({comm.world_size()}, torch::TensorOptions(torch::kFloat64));
+      all[comm.rank()] = interval.seconds();
+      all = all.to(device);
       comm.allreduce_sum(all, "allreduce benchmark timing exchange");
       times.push_back(all.max().item<double>());
     }

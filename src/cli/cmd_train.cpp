@@ -5,7 +5,9 @@
 #include "core/config_file.h"
 #include "core/recipes.h"
 #include "core/errors.h"
+#include "core/log.h"
 #include "dist/launcher.h"
+#include "dist/rendezvous.h"
 
 #include <cstdlib>
 #include "train/checkpoint.h"
@@ -113,12 +115,21 @@ CommandRunner add_train_command(CLI::App& app) {
       layered = std::move(base);
     }
     if (!layered.empty()) cfg = o->apply_given(config_from_json(layered));
-    if (!cfg.resume.empty()) {
+    // torchrun restarts failed workers with the same arguments (TORCHELASTIC_RESTART_COUNT > 0):
+    // a restarted attempt continues from the newest checkpoint in --out, as the built-in
+    // launcher's --max-restarts does.
+    std::string resume = cfg.resume;
+    const DistEnv env = read_dist_env();
+    if (resume.empty() && !cfg.out.empty() && env.restart_count > 0 && !checkpoint_files(cfg.out).empty()) {
+      resume = cfg.out;
+      if (env.rank == 0) print_line(fmt::format("ringtrain: torchrun restart {}: continuing from the newest checkpoint in {}", env.restart_count, resume));
+    }
+    if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
-      const auto reader = CheckpointReader::open_newest(cfg.resume, torch::kCPU);
+      const auto reader = CheckpointReader::open_newest(resume, torch::kCPU);
       cfg = o->apply_given(config_from_json(reader->meta().config));
-      cfg.resume = o->parsed().resume;
-      if (!o->given("--out")) cfg.out = cfg.resume;
+      cfg.resume = resume;
+      if (!o->given("--out")) cfg.out = resume;
     }
     // Built-in launcher: this process only starts and watches the workers.
     if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {

@@ -54,37 +54,37 @@ torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, in
   return out;
 }
 
-torch::Tensor make_batch_on_device(const torch::Tensor& images, const int64_t* indices, int64_t count,
-                                   const Normalization& norm, bool augment, uint64_t seed, int64_t epoch) {
-  constexpr int64_t kSide = 32, kPad = 4;
-  const auto dev = images.device();
-  const auto i64 = torch::TensorOptions(torch::kInt64);
-  // The choices on the host, one tensor each (not an indexing op per sample).
-  std::vector<int64_t> dy(static_cast<size_t>(count)), dx(dy.size());
-  std::vector<uint8_t> flip(dy.size());
-  for (int64_t b = 0; b < count; ++b) {
-    const CropFlip cf = augment ? draw_crop_flip(seed, epoch, indices[b]) : CropFlip{};
-    dy[static_cast<size_t>(b)] = cf.dy;
-    dx[static_cast<size_t>(b)] = cf.dx;
-    flip[static_cast<size_t>(b)] = cf.flip;
+DeviceEpochPlan::DeviceEpochPlan(const torch::Device& device, const std::vector<int64_t>& order,
+                                 const Normalization& norm, bool augment, uint64_t seed, int64_t epoch) {
+  const auto n = static_cast<int64_t>(order.size());
+  auto host = torch::empty({n, 4}, torch::TensorOptions(torch::kInt64).pinned_memory(device.is_cuda()));
+  auto* row = host.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i, row += 4) {
+    const CropFlip cf = augment ? draw_crop_flip(seed, epoch, order[static_cast<size_t>(i)]) : CropFlip{};
+    row[0] = order[static_cast<size_t>(i)];
+    row[1] = cf.dy;
+    row[2] = cf.dx;
+    row[3] = cf.flip;
   }
-  const auto idx = torch::from_blob(const_cast<int64_t*>(indices), {count}, i64).to(dev);
+  plan_ = host.to(device, /*non_blocking=*/true);
+  const auto f32 = torch::TensorOptions(torch::kFloat32);
+  mean_ = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}, f32).view({1, 3, 1, 1}).to(device);
+  std_ = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}, f32).view({1, 3, 1, 1}).to(device);
+}
+
+torch::Tensor DeviceEpochPlan::batch(const torch::Tensor& images, int64_t begin, int64_t count) const {
+  constexpr int64_t kSide = 32, kPad = 4;
+  const auto p = plan_.narrow(0, begin, count);
+  const auto i64 = torch::TensorOptions(torch::kInt64).device(plan_.device());
   // Zero-pad in pixel space (a padded pixel is value 0, as in make_batch), then normalise.
-  auto padded = torch::constant_pad_nd(images.index_select(0, idx), {kPad, kPad, kPad, kPad}, 0);
-  const auto f32 = torch::TensorOptions(torch::kFloat32).device(dev);
-  const auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}, f32).view({1, 3, 1, 1});
-  const auto std = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}, f32).view({1, 3, 1, 1});
-  padded = (padded.to(torch::kFloat32) / 255.0f - mean) / std;
+  auto padded = torch::constant_pad_nd(images.index_select(0, p.select(1, 0)), {kPad, kPad, kPad, kPad}, 0);
+  padded = (padded.to(torch::kFloat32) / 255.0f - mean_) / std_;
   // Output pixel (y, x) reads padded (dy + y, dx + x), or dx + 31 - x when flipped.
-  const auto ar = torch::arange(kSide, i64);
-  const auto as_column = [&](auto& v, torch::ScalarType t) {
-    return torch::from_blob(v.data(), {count, 1}, torch::TensorOptions(t));
-  };
-  const auto flipped = as_column(flip, torch::kBool);
-  const auto rows = (as_column(dy, torch::kInt64) + ar.view({1, kSide})).to(dev);
-  const auto cols = (as_column(dx, torch::kInt64) + torch::where(flipped, kSide - 1 - ar, ar)).to(dev);
-  const auto b_idx = torch::arange(count, i64.device(dev)).view({count, 1, 1, 1});
-  const auto c_idx = torch::arange(3, i64.device(dev)).view({1, 3, 1, 1});
+  const auto ar = torch::arange(kSide, i64).view({1, kSide});
+  const auto rows = p.narrow(1, 1, 1) + ar;                                                     // [B, 32]
+  const auto cols = p.narrow(1, 2, 1) + torch::where(p.narrow(1, 3, 1).to(torch::kBool), kSide - 1 - ar, ar);
+  const auto b_idx = torch::arange(count, i64).view({count, 1, 1, 1});
+  const auto c_idx = torch::arange(3, i64).view({1, 3, 1, 1});
   return padded.index({b_idx, c_idx, rows.view({count, 1, kSide, 1}), cols.view({count, 1, 1, kSide})}).contiguous();
 }
 

@@ -29,10 +29,25 @@ CropFlip draw_crop_flip(uint64_t seed, int64_t epoch, int64_t sample_index);
 torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count,
                          const Normalization& norm, bool augment, uint64_t seed, int64_t epoch);
 
-// The same batch as make_batch (bitwise, on the CPU), built with tensor operations on the
-// device `images` lives on: for a data set kept in GPU memory, augmented there. The random
-// choices are drawn on the host exactly as make_batch draws them.
-torch::Tensor make_batch_on_device(const torch::Tensor& images, const int64_t* indices, int64_t count,
-                                   const Normalization& norm, bool augment, uint64_t seed, int64_t epoch);
+// The device path, for a data set kept in GPU memory: the same batches as make_batch (bitwise,
+// on the CPU, where both run), built with tensor operations on the data's device. An epoch's
+// sample order and augmentation choices (drawn on the host exactly as make_batch draws them)
+// go to the device once, in one copy from pinned memory, with the normalisation constants;
+// each batch then takes a slice of them, with no host-to-device copy and no host wait.
+class DeviceEpochPlan {
+ public:
+  // `order`: the epoch's samples in visiting order.
+  DeviceEpochPlan(const torch::Device& device, const std::vector<int64_t>& order, const Normalization& norm,
+                  bool augment, uint64_t seed, int64_t epoch);
+  // Positions [begin, begin + count) of the order, as indices into the data set, on the device.
+  torch::Tensor indices(int64_t begin, int64_t count) const { return plan_.narrow(0, begin, count).select(1, 0); }
+  // The batch of those positions from `images` ([N, 3, 32, 32] uint8 on the device):
+  // [count, 3, 32, 32] float32.
+  torch::Tensor batch(const torch::Tensor& images, int64_t begin, int64_t count) const;
+
+ private:
+  torch::Tensor plan_;       // [n, 4] int64 on the device: sample index, dy, dx, flip
+  torch::Tensor mean_, std_; // [1, 3, 1, 1] float32 on the device
+};
 
 }  // namespace rt

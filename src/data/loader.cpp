@@ -7,7 +7,11 @@ BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, Load
   const auto n = static_cast<int64_t>(indices_.size());
   num_batches_ = spec_.drop_last ? n / spec_.batch_size : (n + spec_.batch_size - 1) / spec_.batch_size;
   consumed_ = std::min(spec_.first_batch, num_batches_);
-  if (!spec_.on_device) worker_ = std::thread([this] { work(); });
+  if (spec_.on_device) {
+    plan_.emplace(data_.images.device(), indices_, spec_.norm, spec_.augment, spec_.seed, spec_.epoch);
+  } else {
+    worker_ = std::thread([this] { work(); });
+  }
 }
 
 BatchLoader::~BatchLoader() {
@@ -48,17 +52,14 @@ void BatchLoader::work() {
 
 std::optional<Batch> BatchLoader::next() {
   if (consumed_ >= num_batches_) return std::nullopt;
-  if (spec_.on_device) {
+  if (plan_) {
     const auto n = static_cast<int64_t>(indices_.size());
     const int64_t begin = consumed_ * spec_.batch_size;
     const int64_t count = std::min(spec_.batch_size, n - begin);
     Batch batch;
     batch.index = consumed_++;
-    batch.images = make_batch_on_device(data_.images, indices_.data() + begin, count, spec_.norm, spec_.augment,
-                                        spec_.seed, spec_.epoch);
-    const auto idx = torch::from_blob(const_cast<int64_t*>(indices_.data() + begin), {count}, torch::kInt64)
-                         .to(data_.labels.device());
-    batch.labels = data_.labels.index_select(0, idx);
+    batch.images = plan_->batch(data_.images, begin, count);
+    batch.labels = data_.labels.index_select(0, plan_->indices(begin, count));
     return batch;
   }
   std::unique_lock<std::mutex> lock(mu_);

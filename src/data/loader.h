@@ -32,8 +32,8 @@ struct LoaderSpec {
   int64_t first_batch = 0;  // start here (resuming inside an epoch)
   int64_t prefetch = 3;
   Normalization norm;
-  // Build batches with make_batch_on_device on the data's own device, synchronously in
-  // next() (no loader thread): for a data set kept in GPU memory.
+  // Build batches with a DeviceEpochPlan on the data's own device, synchronously in next()
+  // (no loader thread): for a data set kept in GPU memory.
   bool on_device = false;
 };
 
@@ -57,6 +57,7 @@ class BatchLoader {
   LoaderSpec spec_;
   int64_t num_batches_ = 0;
   int64_t consumed_ = 0;
+  std::optional<DeviceEpochPlan> plan_;  // on_device
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,21 +1,34 @@
 // The c10d communicator: TCPStore rendezvous, then ProcessGroupGloo (CPU) or
-// ProcessGroupNCCL (CUDA). Every wait has the job's timeout; failures become one CommError
-// line naming this rank, the operation and the cause.
+// ProcessGroupNCCL (CUDA). Every collective has the job's timeout; failures become one line
+// naming this rank, the operation and the cause, with exit code 3.
+//
+// Note [Waits and timeouts]: on Gloo a wait blocks the host until the collective is done or
+// the timeout passes (then CommError). On NCCL a wait only makes the current CUDA stream wait
+// for the collective, so the host never stalls and keeps queueing work ahead (c10d's
+// wait(timeout) would instead poll the host every millisecond). The timeout is then a
+// CollectiveMonitor's: it names the stalled rank and ends the process with exit code 3. c10d's
+// own watchdog is set to clean up only (TORCH_NCCL_ASYNC_ERROR_HANDLING=2: abort the
+// communicators on an NCCL error, without tearing the process down, so that the next wait
+// throws a CommError), with a longer timeout than ours, so that it never aborts the process first.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef RT_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -24,6 +37,8 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/log.h"
+#include "dist/collective_monitor.h"
 #include "dist/rendezvous.h"
 
 namespace rt {
@@ -145,39 +160,44 @@ class Heartbeat {
 
 class C10dWork : public PendingWork {
  public:
-  // `on_gpu`: an NCCL work, whose completion shows in its CUDA end event (see on_complete).
+  // `gpu`: the GPU of an NCCL work, whose completion shows in its CUDA end event (see
+  // on_complete); none for Gloo.
   C10dWork(c10::intrusive_ptr<c10d::Work> work, std::string what, int rank,
-           std::chrono::milliseconds timeout, std::function<std::string()> diagnose, bool on_gpu)
+           std::chrono::milliseconds timeout, std::function<std::string()> diagnose,
+           std::optional<torch::Device> gpu)
       : work_(std::move(work)), what_(std::move(what)), rank_(rank), timeout_(timeout),
-        diagnose_(std::move(diagnose)), on_gpu_(on_gpu) {}
-  ~C10dWork() override {
-    if (poller_.joinable()) poller_.join();
-  }
+        diagnose_(std::move(diagnose)), gpu_(gpu) {}
   C10dWork(const C10dWork&) = delete;
   C10dWork& operator=(const C10dWork&) = delete;
   void wait() override {
     try {
-      work_->wait(timeout_);
+      if (gpu_) {
+        work_->wait();  // stream-ordered: Note [Waits and timeouts]
+      } else {
+        work_->wait(timeout_);
+      }
     } catch (const std::exception& e) {
       throw CommError(fmt::format("rank {}: {} failed: {}; {} (timeout {} s)", rank_, what_,
                                   first_line(e), diagnose_(), timeout_.count() / 1000.0));
     }
   }
   void on_complete(std::function<void()> callback) override {
-    if (!on_gpu_) {
+    if (!gpu_) {
       // Gloo: the Work's future completes (with a value or an error) when the collective ends.
       work_->getFuture()->addCallback([callback = std::move(callback)](c10::ivalue::Future&) { callback(); });
       return;
     }
     // NCCL: the future completes once the kernel is queued on the stream, not when it ends;
-    // isCompleted() queries the work's CUDA end event, so a thread polls it (traced steps only).
-    poller_ = std::thread([work = work_, callback = std::move(callback),
+    // isCompleted() queries the work's CUDA end event, so a thread polls it (traced steps
+    // only). It owns what it uses and is not joined: the host never waits for the GPU here.
+    std::thread([work = work_, callback = std::move(callback), gpu = *gpu_,
                            deadline = std::chrono::steady_clock::now() + timeout_] {
+      const c10::DeviceGuard guard(gpu);  // query the event on its own GPU, no stray context
       while (!work->isCompleted() && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
       callback();
-    });
+    }).detach();
   }
 
  private:
@@ -186,17 +206,28 @@ class C10dWork : public PendingWork {
   int rank_;
   std::chrono::milliseconds timeout_;
   std::function<std::string()> diagnose_;
-  bool on_gpu_;
-  std::thread poller_;
+  std::optional<torch::Device> gpu_;
 };
 
 class C10dCommunicator : public Communicator {
  public:
   C10dCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> pg,
-                   std::string backend, int rank, int world_size, std::chrono::milliseconds timeout)
+                   std::string backend, int rank, int world_size, std::chrono::milliseconds timeout,
+                   const torch::Device& device)
       : store_(std::move(store)), pg_(std::move(pg)), backend_(std::move(backend)), rank_(rank),
-        world_size_(world_size), timeout_(timeout),
-        heartbeat_(std::make_unique<Heartbeat>(store_, rank, world_size, timeout)) {}
+        world_size_(world_size), timeout_(timeout), device_(device),
+        heartbeat_(std::make_unique<Heartbeat>(store_, rank, world_size, timeout)) {
+    if (backend_ != "nccl") return;
+    // Note [Waits and timeouts]: on NCCL the monitor is the timeout.
+    monitor_ = std::make_unique<CollectiveMonitor>(
+        timeout,
+        [this](const std::string& what, const std::string& why) {
+          print_error_line(fmt::format("ringtrain: error: rank {}: {} failed: {}; {} (timeout {} s)", rank_, what,
+                                       why, heartbeat_->diagnose(store_, rank_), timeout_.count() / 1000.0));
+          std::_Exit(kExitCommError);  // the main thread may be blocked on the GPU for ever
+        },
+        [device] { c10::impl::getDeviceGuardImpl(device.type())->setDevice(device); });
+  }
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
@@ -234,6 +265,7 @@ class C10dCommunicator : public Communicator {
   void barrier(const std::string& what) override {
     c10d::BarrierOptions opts;
     opts.timeout = timeout_;
+    if (device_.is_cuda()) opts.device_ids = {device_.index()};  // NCCL would otherwise guess the GPU
     guarded(what, [&] { return pg_->barrier(opts); })->wait();
   }
 
@@ -241,11 +273,22 @@ class C10dCommunicator : public Communicator {
   template <typename F>
   std::unique_ptr<PendingWork> guarded(const std::string& what, F launch) {
     try {
-      return std::make_unique<C10dWork>(launch(), what, rank_, timeout_,
+      auto work = launch();
+      if (monitor_) {
+        // isCompleted() is also true for a work that failed (its communicator was aborted):
+        // its exception is the failure.
+        monitor_->watch(what, [work] {
+          if (!work->isCompleted()) return false;
+          if (const auto error = work->exception()) std::rethrow_exception(error);
+          return true;
+        });
+      }
+      return std::make_unique<C10dWork>(work, what, rank_, timeout_,
                                         [this] { return heartbeat_->diagnose(store_, rank_); },
-                                        /*on_gpu=*/backend_ == "nccl");
+                                        monitor_ ? std::optional<torch::Device>(device_) : std::nullopt);
     } catch (const std::exception& e) {
-      throw CommError(fmt::format("rank {}: {} failed to start: {}", rank_, what, first_line(e)));
+      throw CommError(fmt::format("rank {}: {} failed to start: {}; {}", rank_, what, first_line(e),
+                                  heartbeat_->diagnose(store_, rank_)));
     }
   }
 
@@ -254,8 +297,29 @@ class C10dCommunicator : public Communicator {
   std::string backend_;
   int rank_, world_size_;
   std::chrono::milliseconds timeout_;
+  torch::Device device_;
   std::unique_ptr<Heartbeat> heartbeat_;
+  std::unique_ptr<CollectiveMonitor> monitor_;  // NCCL only: Note [Waits and timeouts]
 };
+
+// Note [Waits and timeouts]: c10d's watchdog cleans up after an NCCL error without ending the
+// process. A user's own TORCH_NCCL_ASYNC_ERROR_HANDLING or TORCH_NCCL_BLOCKING_WAIT is kept,
+// with a warning of what it changes.
+void configure_nccl_error_handling() {
+  const char* handling = std::getenv("TORCH_NCCL_ASYNC_ERROR_HANDLING");
+  if (!handling) {
+    setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", /*overwrite=*/0);
+  } else if (std::string(handling) != "2") {
+    log_warn("TORCH_NCCL_ASYNC_ERROR_HANDLING={} is kept: an NCCL error may then end the process with "
+             "c10d's abort instead of ringtrain's one line and exit code 3 (unset it, or set 2)",
+             handling);
+  }
+  const char* blocking = std::getenv("TORCH_NCCL_BLOCKING_WAIT");
+  if (blocking && std::string(blocking) != "0") {
+    log_warn("TORCH_NCCL_BLOCKING_WAIT={} makes every NCCL wait block the host (the GPU cannot be fed "
+             "ahead); unset it for speed", blocking);
+  }
+}
 
 // Rank 0's listening socket for the store, bound to MASTER_ADDR only (never wider).
 int bind_store_socket(const std::string& addr, int port) {
@@ -311,6 +375,7 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
   const std::string chosen = backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : backend;
   RT_CHECK_USER(chosen != "nccl" || device.is_cuda(), "--backend nccl needs --device cuda; use --backend gloo on CPU");
   RT_CHECK_USER(chosen != "gloo" || !device.is_cuda(), "--backend gloo reduces CPU tensors; with --device cuda use --backend nccl");
+  if (chosen == "nccl") configure_nccl_error_handling();  // before the store starts its threads
 
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<uint16_t>(env.master_port);
@@ -321,6 +386,12 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
   c10::intrusive_ptr<c10d::Store> store;
   try {
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+    // torchrun's agent store outlives a restart of the workers: each attempt has its own keys,
+    // under the prefix PyTorch's env:// rendezvous uses, or a restarted job would read the
+    // previous attempt's process-group and heartbeat keys.
+    if (env.agent_store) {
+      store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", env.restart_count), store);
+    }
   } catch (const std::exception& e) {
     throw CommError(fmt::format("rank {}: rendezvous at {}:{} failed: {} (check MASTER_ADDR/MASTER_PORT "
                                 "and that all {} ranks start within the {} s timeout)",
@@ -337,8 +408,9 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
       pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, gloo_opts);
     } else {
 #ifdef RT_WITH_NCCL
+      // Note [Waits and timeouts]: c10d's watchdog after our monitor.
       auto nccl_opts = c10d::ProcessGroupNCCL::Options::create();
-      nccl_opts->timeout = timeout;
+      nccl_opts->timeout = timeout * 2 + std::chrono::minutes(1);
       pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, nccl_opts);
 #else
       throw UserError("this ringtrain was built without NCCL; use --backend gloo");
@@ -350,7 +422,7 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
     throw CommError(fmt::format("rank {}: creating the {} process group failed: {}", env.rank,
                                 chosen, first_line(e)));
   }
-  return std::make_unique<C10dCommunicator>(store, pg, chosen, env.rank, env.world_size, timeout);
+  return std::make_unique<C10dCommunicator>(store, pg, chosen, env.rank, env.world_size, timeout, device);
 }
 
 }  // namespace rt

@@ -6,12 +6,6 @@
 
 namespace rt {
 
-namespace {
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
-
 GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm,
                            int64_t bucket_cap_bytes, bool overlap)
     : params_(std::move(params)), where_(params_.size()), comm_(comm), overlap_(overlap) {
@@ -81,7 +75,7 @@ void GradientSync::on_grad(size_t param, const torch::Tensor& grad) {
 void GradientSync::launch_ready_buckets() {
   // Note [Bucket order]: strictly in index order.
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].ready == buckets_[next_launch_].params.size()) {
-    if (first_launch_ < 0) first_launch_ = now_seconds();
+    if (!allreduce_) allreduce_.emplace(params_[buckets_[next_launch_].params.front()].device());
     Bucket& b = buckets_[next_launch_];
     const auto launched = TraceRecorder::Clock::now();
     b.work = comm_.allreduce_sum_async(b.flat, "allreduce of gradient bucket " + std::to_string(next_launch_));
@@ -106,7 +100,8 @@ void GradientSync::set_trace(std::shared_ptr<TraceRecorder> trace) {
 
 void GradientSync::finish() {
   if (buckets_.empty()) return;
-  const double t0 = now_seconds();
+  const torch::Device device = buckets_.front().flat.device();
+  DeviceInterval exposed(device);
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Parameters that took no part in this forward pass contribute zero gradients.
@@ -127,7 +122,11 @@ void GradientSync::finish() {
     b.work.reset();
     bytes += b.bytes();
   }
-  const double t1 = now_seconds();
+  exposed.stop();
+  allreduce_->stop();
+  unread_.emplace_back(std::move(exposed), std::move(*allreduce_));
+  allreduce_.reset();
+  read_finished_intervals();  // host clocks at once; on a GPU those whose events have passed
   // Averaged gradients back into param.grad().
   torch::NoGradGuard no_grad;
   for (auto& b : buckets_) {
@@ -145,10 +144,26 @@ void GradientSync::finish() {
   }
   ++stats_.steps;
   stats_.bytes_allreduced += bytes;
-  stats_.exposed_comm_seconds += t1 - t0;
-  stats_.allreduce_seconds += t1 - (first_launch_ >= 0 ? first_launch_ : t0);
   next_launch_ = 0;
-  first_launch_ = -1;
+}
+
+void GradientSync::read_finished_intervals(bool all) {
+  while (!unread_.empty() && (all || unread_.front().second.ready())) {  // recorded last of the two
+    stats_.exposed_comm_seconds += unread_.front().first.seconds();
+    stats_.allreduce_seconds += unread_.front().second.seconds();
+    unread_.pop_front();
+  }
+}
+
+const CommStats& GradientSync::stats() {
+  read_finished_intervals(/*all=*/true);
+  return stats_;
+}
+
+void GradientSync::reset_stats() {
+  unread_.clear();
+  stats_ = CommStats{};
+  stats_.buckets = static_cast<int64_t>(buckets_.size());
 }
 
 }  // namespace rt

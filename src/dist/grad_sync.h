@@ -15,19 +15,24 @@
 
 #include <torch/torch.h>
 
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
+#include "core/device_timer.h"
 #include "core/trace.h"
 #include "dist/communicator.h"
 
 namespace rt {
 
+// Seconds are measured where the work runs (core/device_timer.h): on a GPU by events on the
+// compute stream, read when stats() is asked for, never during a step.
 struct CommStats {
   int64_t steps = 0;
   int64_t bytes_allreduced = 0;         // payload bytes per step x steps
-  double exposed_comm_seconds = 0;      // time finish() spent waiting after backward
+  double exposed_comm_seconds = 0;      // after backward's last kernel, until the averaged gradients are there
   double allreduce_seconds = 0;         // first bucket launch -> last bucket done, summed
   int64_t buckets = 0;                  // buckets per step
 };
@@ -52,8 +57,9 @@ class GradientSync {
   // after the trainer has dropped its own (it does in the process group's destructor).
   void set_trace(std::shared_ptr<TraceRecorder> trace);
 
-  const CommStats& stats() const { return stats_; }
-  void reset_stats() { stats_ = CommStats{}; stats_.buckets = static_cast<int64_t>(buckets_.size()); }
+  // The steps' figures since reset_stats() (on a GPU this waits for the last step's events).
+  const CommStats& stats();
+  void reset_stats();
   size_t num_buckets() const { return buckets_.size(); }
 
  private:
@@ -68,6 +74,8 @@ class GradientSync {
   };
   void on_grad(size_t param, const torch::Tensor& grad);
   void launch_ready_buckets();
+  // Adds the unread intervals to stats_: those already measured, or with `all` every one.
+  void read_finished_intervals(bool all = false);
 
   std::vector<torch::Tensor> params_;
   std::vector<std::pair<size_t, size_t>> where_;  // param -> (bucket, slot)
@@ -76,7 +84,8 @@ class GradientSync {
   bool overlap_;
   bool sync_ = true;
   size_t next_launch_ = 0;
-  double first_launch_ = -1;
+  std::optional<DeviceInterval> allreduce_;  // this step's: from its first bucket launch
+  std::deque<std::pair<DeviceInterval, DeviceInterval>> unread_;  // (exposed, allreduce) of steps not yet read
   std::vector<unsigned> hook_ids_;
   std::shared_ptr<TraceRecorder> trace_;
   CommStats stats_;

@@ -48,10 +48,23 @@ DistEnv read_dist_env() {
                 e.rank, e.world_size, e.launcher);
   const char* agent = env_or_null("TORCHELASTIC_USE_AGENT_STORE");
   e.agent_store = agent && std::string(agent) == "True";
+  e.restart_count = env_int("TORCHELASTIC_RESTART_COUNT", 0, 0);
   if (const char* addr = env_or_null("MASTER_ADDR")) e.master_addr = addr;
   e.master_port = env_int("MASTER_PORT", e.master_port, 1);
   RT_CHECK_USER(e.master_port <= 65535, "MASTER_PORT={} is not a TCP port", e.master_port);
   return e;
 }
 
+int gpu_for_local_rank(int local_rank, int visible_gpus, bool visible_set_per_task) {
+  RT_CHECK_USER(visible_gpus > 0, "--device cuda: no CUDA device is visible to local rank {}; use --device cpu",
+                local_rank);
+  if (visible_gpus == 1 && visible_set_per_task) return 0;
+  RT_CHECK_USER(local_rank < visible_gpus,
+                "local rank {} has no GPU: {} CUDA devices are visible on this host; start at most {} workers "
+                "per host, or give each worker one GPU (CUDA_VISIBLE_DEVICES, srun --gpus-per-task=1)",
+                local_rank, visible_gpus, visible_gpus);
+  return local_rank;
+}
+
 }  // namespace rt
+

@@ -27,10 +27,19 @@ struct DistEnv {
   // torchrun's agent already serves the store on MASTER_ADDR:MASTER_PORT
   // (TORCHELASTIC_USE_AGENT_STORE=True): every rank, rank 0 included, connects as a client.
   bool agent_store = false;
+  // torchrun's TORCHELASTIC_RESTART_COUNT: how many times the agent has restarted the workers.
+  int restart_count = 0;
 };
 
 // Reads the environment; throws UserError for malformed or inconsistent values.
 DistEnv read_dist_env();
+
+// The GPU (index among the visible ones) of the local rank, as torchrun and Slurm users
+// expect: where the launcher or the user narrowed each task's view to one GPU
+// (CUDA_VISIBLE_DEVICES set, as `srun --gpus-per-task=1` does) that one; otherwise GPU
+// `local_rank`. Throws UserError when the local rank has no GPU (two workers on a one-GPU
+// host among them: they would collide on it).
+int gpu_for_local_rank(int local_rank, int visible_gpus, bool visible_set_per_task);
 
 // world_size 1: the single-process communicator. Otherwise a TCPStore rendezvous (rank 0
 // serves it, bound to MASTER_ADDR only) and a Gloo or NCCL process group. `backend` is

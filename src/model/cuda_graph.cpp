@@ -24,8 +24,9 @@ void CudaGraphStep::check_device(const torch::Device& device) {
 #ifdef RT_WITH_CUDA
 
 struct CudaGraphStep::Impl {
-  explicit Impl(const torch::Device& device)
-      : stream(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {
+  Impl(const torch::Device& device, std::vector<torch::Tensor> params, int64_t full_batch)
+      : stream(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())),
+        params(std::move(params)), full_batch(full_batch) {
     // Everything queued so far on the default stream (parameters, the data set) happens
     // before anything on the side stream: Note [Warm-up and streams].
     torch::cuda::synchronize(device.index());
@@ -42,14 +43,32 @@ struct CudaGraphStep::Impl {
   c10::cuda::CUDAStream stream;
   std::optional<c10::cuda::CUDAStreamGuard> guard;
   std::optional<at::cuda::CUDAGraph> graph;
+  std::vector<torch::Tensor> params;  // whose gradients the step owns (Note [What the graph holds])
+  int64_t full_batch;
   std::vector<int64_t> shape;  // the image batch shape the graph is (to be) captured for
   int eager_steps = 0;         // eager steps of that shape so far
+
+  // Before an eager step: none before the capture, zero in place after it.
+  void reset_gradients() {
+    for (auto& p : params) {
+      if (!p.grad().defined()) continue;
+      if (graph) {
+        p.mutable_grad().zero_();
+      } else {
+        p.mutable_grad() = torch::Tensor();
+      }
+    }
+  }
+  Outputs eager(const torch::Tensor& images, const torch::Tensor& labels, const Body& body) {
+    reset_gradients();
+    return body(images, labels);
+  }
   torch::Tensor static_images, static_labels, logits, loss;
 };
 
-CudaGraphStep::CudaGraphStep(const torch::Device& device) {
+CudaGraphStep::CudaGraphStep(const torch::Device& device, std::vector<torch::Tensor> params, int64_t full_batch) {
   check_device(device);
-  impl_ = std::make_unique<Impl>(device);
+  impl_ = std::make_unique<Impl>(device, std::move(params), full_batch);
 }
 
 CudaGraphStep::~CudaGraphStep() = default;
@@ -57,8 +76,8 @@ CudaGraphStep::~CudaGraphStep() = default;
 CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const torch::Tensor& labels,
                                           const Body& body) {
   Impl& s = *impl_;
-  if (s.shape.empty()) s.shape = images.sizes().vec();
-  if (images.sizes().vec() != s.shape) return body(images, labels);  // e.g. a smaller last batch
+  if (s.shape.empty() && images.size(0) == s.full_batch) s.shape = images.sizes().vec();
+  if (images.sizes().vec() != s.shape) return s.eager(images, labels, body);  // e.g. a smaller last batch
   if (s.graph) {
     s.static_images.copy_(images, /*non_blocking=*/true);
     s.static_labels.copy_(labels, /*non_blocking=*/true);
@@ -67,10 +86,11 @@ CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const tor
   }
   if (s.eager_steps < kEagerSteps) {
     ++s.eager_steps;
-    return body(images, labels);
+    return s.eager(images, labels, body);
   }
-  // --- capture: gradients must be none here (the caller set them so), so that backward
-  //     allocates them inside the graph's memory pool and every replay overwrites them.
+  // --- capture: gradients are none here, so that backward allocates them inside the graph's
+  //     memory pool and every replay overwrites them.
+  s.reset_gradients();
   s.static_images = images.clone(at::MemoryFormat::Preserve);
   s.static_labels = labels.clone();
   const bool cache = at::autocast::is_autocast_cache_enabled();
@@ -104,7 +124,7 @@ bool CudaGraphStep::captured() const { return impl_->graph.has_value(); }
 
 struct CudaGraphStep::Impl {};
 
-CudaGraphStep::CudaGraphStep(const torch::Device& device) {
+CudaGraphStep::CudaGraphStep(const torch::Device& device, std::vector<torch::Tensor>, int64_t) {
   RT_CHECK_USER(false, "--cuda-graph: this ringtrain was built against a LibTorch without CUDA (device {}); "
                 "rebuild with the CUDA wheel (scripts/setup.sh) or run without --cuda-graph", device.str());
 }

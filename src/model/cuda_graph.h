@@ -9,12 +9,14 @@
 // addresses: the batch is copied into static input tensors before each replay, the logits
 // and the loss are the graph's own output tensors (valid until the next replay), and the
 // gradients are written into the tensors that backward allocated during capture, which stay
-// each parameter's .grad(). So the caller must not set gradients to none once a graph is
-// captured: zero them in place, for the eager steps that still happen (a last batch of
-// another size).
+// each parameter's .grad(), and every replay overwrites them (nothing to zero before it). So
+// the CudaGraphStep owns the gradients of the parameters it is given: before an eager step it
+// sets them to none (before the capture, so that backward allocates them in the graph's pool)
+// or, once captured, zeroes them in place (a last batch of another size); the caller never
+// calls zero_grad. Gradient accumulation is refused with --cuda-graph for the same reason.
 //
-// Note [Warm-up and streams]: a graph is captured after kEagerSteps eager steps of the same
-// shape (cuDNN's benchmark mode times its algorithms on the first calls, which cannot be
+// Note [Warm-up and streams]: a graph is captured after kEagerSteps eager steps of the full
+// batch shape (never of a short last batch, which a resumed run may meet first) (cuDNN's benchmark mode times its algorithms on the first calls, which cannot be
 // captured), and capture may not use the default stream: while a CudaGraphStep is alive, a
 // side stream is the current stream of its device, for the eager steps, the replays and
 // everything else the caller does in between, so that all of it stays in one order.
@@ -38,17 +40,18 @@ class CudaGraphStep {
   // Throws UserError unless `device` is a CUDA device: callers check it before costly set-up.
   static void check_device(const torch::Device& device);
   // Throws UserError where `device` is not a CUDA device or this build has no CUDA.
-  explicit CudaGraphStep(const torch::Device& device);
+  // `params`: the parameters whose gradients the step owns; `full_batch`: the batch size
+  // (dimension 0) of the shape to capture.
+  CudaGraphStep(const torch::Device& device, std::vector<torch::Tensor> params, int64_t full_batch);
   ~CudaGraphStep();
   CudaGraphStep(const CudaGraphStep&) = delete;
   CudaGraphStep& operator=(const CudaGraphStep&) = delete;
 
-  // Runs `body` on this batch: eagerly for the first kEagerSteps batches of the first shape
-  // seen and for batches of any other shape; captured on the next one; replayed after that.
+  // Runs `body` on this batch: eagerly for the first kEagerSteps batches of the full batch size
+  // and for batches of any other size; captured on the next one; replayed after that.
   Outputs run(const torch::Tensor& images, const torch::Tensor& labels, const Body& body);
 
-  // Whether a graph has been captured (then gradients must be zeroed in place, never set
-  // to none: Note [What the graph holds]).
+  // Whether a graph has been captured.
   bool captured() const;
 
  private:

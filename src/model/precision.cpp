@@ -6,6 +6,10 @@
 
 #include "core/errors.h"
 
+#ifdef RT_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
 namespace rt {
 
 namespace {
@@ -24,7 +28,14 @@ bool cpu_has_bf16() {
 }  // namespace
 
 bool bf16_native(const torch::Device& device) {
-  if (device.is_cuda()) return true;  // Ampere and later; older GPUs emulate it
+  if (device.is_cuda()) {  // compute capability 8.0 (Ampere) and later; older GPUs emulate it
+#ifdef RT_WITH_CUDA
+    const auto index = device.has_index() ? device.index() : at::cuda::current_device();
+    return at::cuda::getDeviceProperties(index)->major >= 8;
+#else
+    return false;
+#endif
+  }
   static const bool cpu = cpu_has_bf16();
   return cpu;
 }

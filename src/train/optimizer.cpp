@@ -2,12 +2,51 @@
 
 namespace rt {
 
-std::unique_ptr<torch::optim::SGD> make_sgd(Classifier& model, const Config& c) {
+torch::Tensor FusedSgd::step(LossClosure closure) {
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  torch::NoGradGuard no_grad;
+  const std::optional<torch::Tensor> found_inf =
+      found_inf_.defined() ? std::optional<torch::Tensor>(found_inf_) : std::nullopt;
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    const bool momentum = o.momentum() != 0;
+    // [0]: parameters whose momentum buffer exists; [1]: first steps (Note [Fused step]).
+    std::vector<torch::Tensor> params[2], grads[2], buffers[2];
+    for (const auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      size_t first = 0;
+      if (momentum) {
+        auto& slot = state()[p.unsafeGetTensorImpl()];
+        if (!slot) {
+          slot = std::make_unique<torch::optim::SGDParamState>(
+              torch::optim::SGDParamState().momentum_buffer(torch::zeros_like(p)));
+          first = 1;
+        }
+        buffers[first].push_back(static_cast<torch::optim::SGDParamState&>(*slot).momentum_buffer());
+      }
+      params[first].push_back(p);
+      grads[first].push_back(p.grad());
+    }
+    for (size_t first : {0, 1}) {
+      if (params[first].empty()) continue;
+      at::_fused_sgd_(params[first], grads[first], buffers[first], o.weight_decay(), o.momentum(), o.lr(),
+                      o.dampening(), o.nesterov(), /*maximize=*/false, /*is_first_step=*/first == 1,
+                      /*grad_scale=*/std::nullopt, found_inf);
+    }
+  }
+  return loss;
+}
+
+std::unique_ptr<FusedSgd> make_sgd(Classifier& model, const Config& c) {
   auto options = torch::optim::SGDOptions(c.lr)
                      .momentum(c.momentum)
                      .nesterov(c.nesterov)
                      .weight_decay(c.weight_decay);
-  if (!c.no_decay_bn_bias) return std::make_unique<torch::optim::SGD>(model.parameters(), options);
+  if (!c.no_decay_bn_bias) return std::make_unique<FusedSgd>(model.parameters(), options);
   std::vector<torch::Tensor> decay, no_decay;
   for (const auto& p : model.parameters()) (p.dim() <= 1 ? no_decay : decay).push_back(p);
   auto no_decay_options = std::make_unique<torch::optim::SGDOptions>(options);
@@ -15,11 +54,24 @@ std::unique_ptr<torch::optim::SGD> make_sgd(Classifier& model, const Config& c) 
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::SGDOptions>(options));
   groups.emplace_back(no_decay, std::move(no_decay_options));
-  return std::make_unique<torch::optim::SGD>(std::move(groups), options);
+  return std::make_unique<FusedSgd>(std::move(groups), options);
 }
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+torch::Tensor nonfinite_flag(const torch::Tensor& loss, const std::vector<torch::Tensor>& grads) {
+  torch::NoGradGuard no_grad;
+  auto found = torch::isfinite(loss.detach()).logical_not().to(torch::kFloat32).reshape({1});
+  std::vector<torch::Tensor> defined;
+  for (const auto& g : grads) {
+    if (g.defined()) defined.push_back(g);
+  }
+  if (!defined.empty()) {
+    at::_amp_foreach_non_finite_check_and_unscale_(defined, found, torch::ones({1}, found.options()));
+  }
+  return found;
 }
 
 }  // namespace rt

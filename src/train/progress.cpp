@@ -33,7 +33,7 @@ void Progress::update(int64_t step, int64_t images, double mean_loss, double acc
   const std::string stats = fmt::format("loss {:.4f} acc {:5.2f}% lr {:.4g} {:.0f} img/s", mean_loss,
                                         100 * accuracy, lr, rate);
   if (tty_) {
-    if (step != steps_ && elapsed - last_draw_ < 0.2) return;  // redraw at most 5 times a second
+    if (step != steps_ && elapsed - last_draw_ < kRedrawSeconds) return;
     last_draw_ = elapsed;
     constexpr int kWidth = 24;
     const auto filled = static_cast<int>(kWidth * step / std::max<int64_t>(steps_, 1));

@@ -15,6 +15,10 @@ class Progress {
   void begin_epoch(int64_t epoch, int64_t epochs, int64_t steps);
   // After a step: running means over the epoch so far.
   void update(int64_t step, int64_t images, double mean_loss, double accuracy, double lr);
+  // Whether a live bar is due for a redraw (at most 5 times a second): the loop then reads the
+  // running means from the device, which it otherwise does only at progress lines.
+  bool wants_redraw() const { return enabled_ && tty_ && clock_.seconds() - last_draw_ >= kRedrawSeconds; }
+  static constexpr double kRedrawSeconds = 0.2;
   void end_epoch();
 
  private:

@@ -7,10 +7,12 @@
 
 #include <cstdlib>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fmt/ranges.h>
 
 #include "core/errors.h"
 #include "dist/launcher.h"
+#include "dist/rendezvous.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/torch_compat.h"
@@ -85,10 +87,13 @@ int64_t set_compute_threads(int64_t threads) {
 torch::Device local_device(const std::string& name, int local_rank) {
   torch::Device d = resolve_device(name);
   if (!d.is_cuda()) return d;
-  const auto count = static_cast<int>(torch::cuda::device_count());
-  RT_CHECK_USER(local_rank < count, "local rank {} has no GPU: this host has {} CUDA devices; start "
-                "at most {} workers per host", local_rank, count, count);
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  const torch::Device gpu(torch::kCUDA, static_cast<c10::DeviceIndex>(gpu_for_local_rank(
+                                             local_rank, static_cast<int>(torch::cuda::device_count()),
+                                             /*visible_set_per_task=*/std::getenv("CUDA_VISIBLE_DEVICES") != nullptr)));
+  // The current device from here on, before any CUDA call (NCCL, the caching allocator and
+  // cuDNN would otherwise start on GPU 0 in every process).
+  c10::impl::getDeviceGuardImpl(gpu.type())->setDevice(gpu);
+  return gpu;
 }
 
 }  // namespace rt

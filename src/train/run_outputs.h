@@ -36,8 +36,9 @@ torch::Device resolve_device(const std::string& name);
 // of the built-in launcher its share of them (RINGTRAIN_WORKER_THREADS).
 int64_t set_compute_threads(int64_t threads);
 
-// The local device: "auto" | "cpu" | "cuda"; on CUDA the local rank picks the GPU. Throws
-// UserError when this host has no GPU for the local rank.
+// The local device: "auto" | "cpu" | "cuda"; on CUDA the GPU of the local rank
+// (gpu_for_local_rank), made the current device. Throws UserError when this host has no GPU
+// for the local rank.
 torch::Device local_device(const std::string& name, int local_rank);
 
 }  // namespace rt

@@ -43,4 +43,12 @@ double lr_at_step(const ScheduleSpec& s, int64_t step) {
   return s.lr;  // constant
 }
 
+int64_t global_batch_size(int64_t batch_per_worker, int64_t world_size, int64_t grad_accum) {
+  return batch_per_worker * world_size * grad_accum;
+}
+
+double scaled_learning_rate(double lr, int64_t global_batch, int64_t lr_ref_batch) {
+  return lr * static_cast<double>(global_batch) / static_cast<double>(lr_ref_batch);
+}
+
 }  // namespace rt

@@ -26,4 +26,11 @@ struct ScheduleSpec {
 // The learning rate for optimiser step `step` (0-based, counted over the whole run).
 double lr_at_step(const ScheduleSpec& s, int64_t step);
 
+// Images per optimiser step over all ranks: per worker and micro-batch, x workers x micro-batches.
+int64_t global_batch_size(int64_t batch_per_worker, int64_t world_size, int64_t grad_accum);
+
+// The peak learning rate of a run: `lr` is for `lr_ref_batch` images per step, scaled linearly
+// to the global batch (Goyal et al. 2017), never to the per-worker batch.
+double scaled_learning_rate(double lr, int64_t global_batch, int64_t lr_ref_batch);
+
 }  // namespace rt

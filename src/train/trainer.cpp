@@ -29,36 +29,43 @@
 #include "train/progress.h"
 #include "train/run_outputs.h"
 #include "train/schedule.h"
+#include "train/step_flags.h"
 
 namespace rt {
 
 namespace {
 
 // Running sums of one epoch's training, kept on the device so that the loop does not
-// synchronise with it every step; summed over ranks at the end of the epoch.
+// synchronise with it every step; summed over ranks at the end of the epoch. A batch whose
+// loss is not finite (a step skipped with --skip-nonfinite) is left out of them, decided on the
+// device as well.
 struct EpochStats {
-  torch::Tensor loss_sum, correct;
-  int64_t images = 0;
+  torch::Tensor sums;  // [3] float64 on the device: loss x images, correct, images counted
+  int64_t images = 0;  // images trained on by this rank (for throughput), counted on the host
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
     const auto b = labels.size(0);
-    auto l = loss.detach().to(torch::kFloat64) * static_cast<double>(b);
-    auto c = logits.detach().argmax(1).eq(labels).sum().to(torch::kFloat64);
-    loss_sum = loss_sum.defined() ? loss_sum + l : l;
-    correct = correct.defined() ? correct + c : c;
+    const auto finite = torch::isfinite(loss.detach());
+    const auto l = loss.detach().to(torch::kFloat64) * static_cast<double>(b);
+    const auto c = logits.detach().argmax(1).eq(labels).sum().to(torch::kFloat64);
+    auto batch = torch::stack({l, c, torch::full({}, static_cast<double>(b), l.options())});
+    batch = torch::where(finite, batch, torch::zeros_like(batch));
+    sums = sums.defined() ? sums + batch : batch;
     images += b;
   }
   // Continues an epoch from a checkpoint's sums over all ranks (given to rank 0 only).
   void restore(const std::array<double, 4>& partial, const torch::Device& device) {
-    loss_sum = torch::full({}, partial[0], torch::TensorOptions(torch::kFloat64).device(device));
-    correct = torch::full({}, partial[1], torch::TensorOptions(torch::kFloat64).device(device));
-    images = static_cast<int64_t>(partial[2]);
+    sums = torch::tensor({partial[0], partial[1], partial[2]}, torch::TensorOptions(torch::kFloat64)).to(device);
   }
-  double mean_loss() const { return images ? loss_sum.item<double>() / static_cast<double>(images) : 0; }
-  double accuracy() const { return images ? correct.item<double>() / static_cast<double>(images) : 0; }
+  // {mean loss, accuracy} of this rank's epoch so far (reads the device).
+  std::pair<double, double> means() const {
+    if (!sums.defined()) return {0, 0};
+    const auto t = sums.cpu();
+    const double* v = t.data_ptr<double>();
+    return v[2] > 0 ? std::make_pair(v[0] / v[2], v[1] / v[2]) : std::make_pair(0.0, 0.0);
+  }
   // Sums over all ranks: {loss x images, correct, images}.
-  std::array<double, 3> sums_across_ranks(Communicator& comm) const {
-    auto t = torch::stack({loss_sum.reshape({}), correct.reshape({}),
-                           torch::full({}, static_cast<double>(images), loss_sum.options())});
+  std::array<double, 3> sums_across_ranks(Communicator& comm, const torch::Device& device) const {
+    auto t = sums.defined() ? sums.clone() : torch::zeros({3}, torch::TensorOptions(torch::kFloat64).device(device));
     comm.allreduce_sum(t, "allreduce of epoch training statistics");
     t = t.cpu();
     return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>()};
@@ -67,20 +74,16 @@ struct EpochStats {
 
 std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.pt"; }
 
-// Whether the loss and every gradient of this rank are finite.
-bool all_finite(const torch::Tensor& loss, Classifier& model) {
-  torch::NoGradGuard no_grad;
-  auto ok = torch::isfinite(loss.detach()).all();
-  for (const auto& p : model.parameters()) {
-    if (p.grad().defined()) ok = ok.logical_and(torch::isfinite(p.grad()).all());
-  }
-  return ok.item<bool>();
-}
-
 std::string stopped_message(int64_t epoch, int64_t step, const std::string& out) {
   return fmt::format("stopped by signal {} in epoch {} after step {}; checkpoint saved in {}; continue "
                      "with: ringtrain train --resume {}",
                      stop_signal_received(), epoch + 1, step, out, out);
+}
+
+std::vector<torch::Tensor> gradients(Classifier& model) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : model.parameters()) g.push_back(p.grad());
+  return g;
 }
 
 std::vector<torch::Tensor> state_tensors(Classifier& model) {
@@ -136,9 +139,8 @@ RunSummary train(const Config& cfg) {
   const int64_t micro_per_epoch = drop_last ? shard_size(shard) / cfg.batch_size
                                             : (shard_size(shard) + cfg.batch_size - 1) / cfg.batch_size;
   const int64_t steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
-  const int64_t global_batch = cfg.batch_size * world * cfg.grad_accum;
-  // --lr is for --lr-ref-batch images per step; scale linearly (Goyal et al. 2017).
-  const double lr = cfg.lr * static_cast<double>(global_batch) / static_cast<double>(cfg.lr_ref_batch);
+  const int64_t global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
+  const double lr = scaled_learning_rate(cfg.lr, global_batch, cfg.lr_ref_batch);
 
   // --- model, optimiser, schedule; seeded initialisation
   torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
@@ -184,16 +186,20 @@ RunSummary train(const Config& cfg) {
   GradientSync grad_sync(model->parameters(), *comm,
                          static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
   // BatchNorm across ranks: --sync-bn sums batch statistics over ranks in every forward pass
-  // (then running statistics agree by construction); otherwise rank 0's running statistics
-  // are broadcast before every step, as DDP's broadcast_buffers does.
+  // (then running statistics agree by construction). Otherwise each rank's running statistics
+  // follow its own batches; training never reads them (train mode normalises by the batch),
+  // so rank 0's are broadcast only where they are read or kept: before every evaluation and
+  // every checkpoint. Then every rank evaluates, and holds, the model rank 0 saves.
   const bool sync_bn = cfg.sync_bn && world > 1;
   if (sync_bn) {
     set_sync_batchnorm(*model, [&comm](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
   }
   std::vector<torch::Tensor> buffers = sync_bn ? std::vector<torch::Tensor>{} : model->buffers();
+  const auto agree_on_buffers = [&] { comm->broadcast(buffers, 0, "broadcast of BatchNorm statistics"); };
+  StepFlags step_flags(*comm, device);
   // --cuda-graph: from here on a side stream is current (Note [Warm-up and streams]).
   std::unique_ptr<CudaGraphStep> graph;
-  if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device);
+  if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, model->parameters(), cfg.batch_size);
 
   // --- --trace, all ranks record the chosen steps (core/trace.h); gathered once they are done.
   //     A run resumed after its traced steps keeps the trace written before.
@@ -286,6 +292,24 @@ RunSummary train(const Config& cfg) {
   EvalResult last_eval;
   bool evaluated = false;
   int64_t skipped_steps = 0;  // --skip-nonfinite
+  // The agreed flags of finished steps, all ranks alike: a non-finite step fails the run naming
+  // it (or is counted with --skip-nonfinite: its update was skipped); returns whether to stop.
+  const auto act_on = [&](const std::vector<StepFlags::Flags>& flags, int64_t epoch) {
+    bool stop = false;
+    for (const auto& f : flags) {
+      if (f.nonfinite) {
+        const auto saved = checkpoint_files(out);
+        RT_CHECK_USER(cfg.skip_nonfinite,
+                      "training diverged: the loss or a gradient is not finite at epoch {} step {}; "
+                      "the last good checkpoint is {}; lower --lr, add --warmup-epochs, or pass "
+                      "--skip-nonfinite",
+                      epoch + 1, f.step, rank == 0 && !saved.empty() ? saved.front() : "none yet");
+        ++skipped_steps;
+      }
+      stop = stop || f.stop;
+    }
+    return stop;
+  };
   for (int64_t epoch = meta.position.epochs_done; epoch < cfg.epochs; ++epoch) {
     // --- one epoch, all ranks: batch -> forward -> loss -> backward (buckets reduce as they
     //     fill) -> wait -> step
@@ -326,9 +350,7 @@ RunSummary train(const Config& cfg) {
       if (micro == 0) {
         step_lr = lr_at_step(schedule, meta.position.global_step);
         set_learning_rate(*optimizer, step_lr);
-        // Once a graph is captured its backward writes the gradients in place: Note [What the graph holds].
-        optimizer->zero_grad(/*set_to_none=*/!graph || !graph->captured());
-        comm->broadcast(buffers, 0, "broadcast of BatchNorm buffers");  // none with --sync-bn
+        if (!graph) optimizer->zero_grad();  // a CudaGraphStep keeps the gradients: Note [What the graph holds]
       }
       const auto images = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
@@ -354,7 +376,7 @@ RunSummary train(const Config& cfg) {
       } else {
         std::tie(logits, loss) = forward_backward(images, labels);
       }
-      if (!cfg.skip_nonfinite || torch::isfinite(loss).item<bool>()) stats.add(loss, logits, labels);
+      stats.add(loss, logits, labels);
       const int64_t done = batch->index + 1;
       if (last_micro) {
         {
@@ -362,24 +384,15 @@ RunSummary train(const Config& cfg) {
           grad_sync.finish();  // waits for every bucket's allreduce: averaged gradients
         }
         // --- every step, all ranks agree (one allreduce) on: a non-finite loss or gradient on
-        //     any rank, and a SIGINT/SIGTERM received by any rank
-        const auto flags = any_rank_true(*comm, {!all_finite(loss, *model), stop_signal_received() != 0}, device);
-        const bool nonfinite = flags[0], stop = flags[1];
-        // A non-finite step stops the run, or with --skip-nonfinite is skipped on every rank.
-        if (nonfinite) {
-          const auto saved = checkpoint_files(out);
-          RT_CHECK_USER(cfg.skip_nonfinite,
-                        "training diverged: the loss or a gradient is not finite at epoch {} step {}; "
-                        "the last good checkpoint is {}; lower --lr, add --warmup-epochs, or pass "
-                        "--skip-nonfinite",
-                        epoch + 1, meta.position.global_step + 1,
-                        rank == 0 && !saved.empty() ? saved.front() : "none yet");
-          ++skipped_steps;
-        }
-        if (!nonfinite) {  // a skipped step leaves parameters and momentum as they were
+        //     any rank (then the update is skipped on every rank, on the device), and a
+        //     SIGINT/SIGTERM received by any rank; the host reads them later (Note [Flags one step late])
+        optimizer->set_found_inf(step_flags.exchange(meta.position.global_step + 1, nonfinite_flag(loss, gradients(*model)),
+                                                     stop_signal_received() != 0));
+        {
           TraceSpan span(trace.get(), "optimizer step");
           optimizer->step();
         }
+        bool stop = act_on(step_flags.take(), epoch);
         ++meta.position.global_step;
         if (trace) {  // --- --trace, all ranks: the step's span; gather once the range is done
           if (trace->recording()) {
@@ -398,7 +411,9 @@ RunSummary train(const Config& cfg) {
         //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && meta.position.global_step % cfg.checkpoint_every == 0;
         if ((periodic || stop) && done < loader.num_batches()) {
-          const auto sums = stats.sums_across_ranks(*comm);
+          stop = act_on(step_flags.take(/*all=*/true), epoch) || stop;
+          agree_on_buffers();
+          const auto sums = stats.sums_across_ranks(*comm, device);
           CheckpointMeta mid = meta;
           mid.position.batch_in_epoch = done;
           mid.position.partial_epoch = {sums[0], sums[1], sums[2], earlier_seconds + epoch_clock.seconds()};
@@ -406,13 +421,9 @@ RunSummary train(const Config& cfg) {
           if (stop) throw Interrupted(stopped_message(epoch, meta.position.global_step, out));
         }
       }
-      if (done % log_every == 0 || done == loader.num_batches() || stdout_is_tty()) {
-        const double mean_loss = stats.mean_loss();
-        RT_CHECK_USER(std::isfinite(mean_loss),
-                      "training diverged on rank {}: the loss is not finite at epoch {} step {}; "
-                      "lower --lr or add --warmup-epochs",
-                      rank, epoch + 1, meta.position.global_step);
-        progress.update(done, stats.images * world, mean_loss, stats.accuracy(), step_lr);  // img/s of all ranks
+      if (done % log_every == 0 || done == loader.num_batches() || progress.wants_redraw()) {
+        const auto [mean_loss, accuracy] = stats.means();  // reads the device: only at progress lines
+        progress.update(done, stats.images * world, mean_loss, accuracy, step_lr);  // img/s of all ranks
         to_tensorboard([&](TensorBoardWriter& tb) {  // --- at progress lines, only rank 0: live values
           tb.add_scalar("train/running_loss", mean_loss, meta.position.global_step);
           tb.add_scalar("train/lr", step_lr, meta.position.global_step);
@@ -420,12 +431,15 @@ RunSummary train(const Config& cfg) {
         });
       }
     }
+    act_on(step_flags.take(/*all=*/true), epoch);
     progress.end_epoch();
     const double train_seconds = earlier_seconds + epoch_clock.seconds();
-    const auto sums = stats.sums_across_ranks(*comm);
+    const auto sums = stats.sums_across_ranks(*comm, device);
     const double train_loss = sums[0] / sums[2], train_accuracy = sums[1] / sums[2], train_images = sums[2];
 
-    // --- every epoch, all ranks: evaluate a shard each, sum the counts
+    // --- every epoch, all ranks: rank 0's BatchNorm statistics everywhere, evaluate a shard
+    //     each, sum the counts
+    agree_on_buffers();
     last_eval = evaluate(*model, test_data, cfg.eval_batch_size, device,
                          eval_shard(test_set.size(), rank, world), precision, cfg.channels_last);
     reduce_across_ranks(last_eval, *comm, device);
@@ -495,6 +509,7 @@ RunSummary train(const Config& cfg) {
     write_trace();
   }
   if (!evaluated) {
+    agree_on_buffers();
     last_eval = evaluate(*model, test_data, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world), precision, cfg.channels_last);
     reduce_across_ranks(last_eval, *comm, device);
   }
@@ -515,7 +530,15 @@ RunSummary train(const Config& cfg) {
     if (h.contains("comm")) last_comm = h.at("comm");
   }
   summary.train_images_per_second = train_seconds > 0 ? train_images / train_seconds : 0;
+  // All ranks: every replica's fingerprint, which must be rank 0's (recorded, and checked by the tests).
+  const auto replica_fingerprints = all_gather_strings(*comm, weights_fingerprint(*model), device, "weights fingerprints");
   if (rank == 0) {
+    for (int r = 1; r < world; ++r) {
+      if (replica_fingerprints[r] != replica_fingerprints[0]) {
+        log_warn("rank {}'s weights differ from rank 0's (fingerprint {} against {}): the replicas have drifted "
+                 "apart; please report this", r, replica_fingerprints[r], replica_fingerprints[0]);
+      }
+    }
     write_evaluation_outputs(out, last_eval, test_set.class_names,
                              {{"model", cfg.model},
                               {"param_count", meta.param_count},
@@ -530,7 +553,8 @@ RunSummary train(const Config& cfg) {
                               {"train_seconds", train_seconds},
                               {"train_images_per_second", summary.train_images_per_second},
                               {"comm_last_epoch", last_comm},
-                              {"weights_fingerprint", weights_fingerprint(*model)},
+                              {"weights_fingerprint", replica_fingerprints[0]},
+                              {"replica_fingerprints", replica_fingerprints},
                               {"skipped_nonfinite_steps", skipped_steps},
                               {"checkpoint", checkpoint_path(out)},
                               {"environment", environment}});

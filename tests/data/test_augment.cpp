@@ -109,10 +109,15 @@ TEST(Augment, DevicePathEqualsTheFusedLoopBitwise) {
   std::vector<int64_t> idx = {3, 0, 39, 17, 17, 8, 25, 1, 30, 12};
   for (bool augment : {false, true}) {
     for (int64_t epoch : {0, 5}) {
+      const DeviceEpochPlan plan(torch::kCPU, idx, Normalization{}, augment, 11, epoch);
       const auto a = make_batch(images, idx.data(), 10, Normalization{}, augment, 11, epoch);
-      const auto b = make_batch_on_device(images, idx.data(), 10, Normalization{}, augment, 11, epoch);
+      const auto b = plan.batch(images, 0, 10);
       EXPECT_TRUE(torch::equal(a, b)) << "augment " << augment << " epoch " << epoch
                                       << " max diff " << (a - b).abs().max().item<float>();
+      // A batch from the middle of the epoch's plan: positions 3..7.
+      const auto part = make_batch(images, idx.data() + 3, 5, Normalization{}, augment, 11, epoch);
+      EXPECT_TRUE(torch::equal(part, plan.batch(images, 3, 5)));
+      EXPECT_TRUE(torch::equal(plan.indices(3, 5), torch::tensor({17, 17, 8, 25, 1}, torch::kInt64)));
     }
   }
 }

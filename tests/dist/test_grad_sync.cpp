@@ -6,6 +6,7 @@
 #include "dist/ranks.h"
 #include "eval/evaluate.h"
 #include "model/batchnorm.h"
+#include "model/precision.h"
 #include "model/registry.h"
 
 namespace rt {
@@ -191,6 +192,67 @@ TEST(SyncBatchNorm, TwoRanksWithBatchBMatchOneRankWithBatch2B) {
     }
   }
   std::printf("sync-bn: 2 ranks x B vs 1 rank x 2B after %d steps: max |difference| %.3g\n", kSteps, max_diff);
+}
+
+// An odd global batch (128 + 129 = 257) under bf16 autocast, against plain BatchNorm in float64
+// on the whole batch: the element count per channel (257 x 16 = 4112) is not a bf16 number, so
+// statistics kept in the input's dtype would normalise with 4096; the output stays bf16.
+TEST(SyncBatchNorm, OddBatchUnderBf16AutocastMatchesFloat64) {
+  constexpr int64_t kChannels = 8;
+  const int64_t rows[2] = {128, 129};
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  // Values around 10 (as activations can be): a wrong count shifts the mean and ruins the variance.
+  const auto x = (10 + torch::randn({257, kChannels, 4, 4}, gen)).to(torch::kBFloat16);
+  const auto weight = 0.5 + torch::rand({kChannels}, gen), bias = torch::randn({kChannels}, gen);
+  const auto upstream = torch::randn({257, kChannels, 4, 4}, gen);  // d loss / d y
+  // The reference: one process, the whole batch, float64.
+  auto x64 = x.to(torch::kFloat64).requires_grad_(true);
+  auto w64 = weight.to(torch::kFloat64).requires_grad_(true), b64 = bias.to(torch::kFloat64).requires_grad_(true);
+  auto rm64 = torch::zeros({kChannels}, torch::kFloat64), rv64 = torch::ones({kChannels}, torch::kFloat64);
+  const auto y64 = torch::batch_norm(x64, w64, b64, rm64, rv64, /*training=*/true, 0.1, 1e-5, false);
+  (y64 * upstream.to(torch::kFloat64)).sum().backward();
+
+  std::vector<torch::Tensor> y(2), grad_x(2), grad_w(2), running_mean(2), running_var(2);
+  test::run_ranks(2, [&](int rank, Communicator& comm) {
+    BatchNorm bn(kChannels);
+    {
+      torch::NoGradGuard no_grad;
+      bn->weight.copy_(weight);
+      bn->bias.copy_(bias);
+    }
+    bn->train();
+    bn->set_sum_over_ranks([&comm](torch::Tensor& t) { comm.allreduce_sum(t, "sync-bn"); });
+    const int64_t begin = rank == 0 ? 0 : rows[0];
+    auto xr = x.narrow(0, begin, rows[rank]).clone().requires_grad_(true);
+    torch::Tensor out;
+    {
+      AutocastGuard autocast(torch::kCPU, Precision::kBFloat16);
+      out = bn->forward(xr);
+    }
+    (out.to(torch::kFloat32) * upstream.narrow(0, begin, rows[rank])).sum().backward();
+    y[rank] = out.detach();
+    grad_x[rank] = xr.grad();
+    grad_w[rank] = bn->weight.grad().clone();
+    running_mean[rank] = bn->running_mean.clone();
+    running_var[rank] = bn->running_var.clone();
+  });
+  EXPECT_EQ(y[0].scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(grad_x[0].scalar_type(), torch::kBFloat16);
+  auto max_diff = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  };
+  const double dy = max_diff(torch::cat(y), y64), dx = max_diff(torch::cat(grad_x), x64.grad());
+  // Weight gradients are per rank (as DDP averages them afterwards): their sum is the whole batch's.
+  const double dw = max_diff(grad_w[0] + grad_w[1], w64.grad());
+  const double dm = max_diff(running_mean[0], rm64), dv = max_diff(running_var[0], rv64);
+  std::printf("sync-bn bf16, batch 128 + 129: max |difference| output %.3g, input grad %.3g, weight grad %.3g, "
+              "running mean %.3g, running var %.3g\n", dy, dx, dw, dm, dv);
+  EXPECT_LT(dy, 0.03);  // bf16 output: 2^-8 relative of values up to ~4
+  EXPECT_LT(dx, 0.03 * x64.grad().abs().max().item<double>());
+  EXPECT_LT(dw, 1e-2 * w64.grad().abs().max().item<double>());  // upstream gradients arrive rounded to bf16
+  EXPECT_LT(dm, 1e-4);
+  EXPECT_LT(dv, 1e-4);
+  EXPECT_TRUE(torch::equal(running_mean[0], running_mean[1]));
 }
 
 TEST(DistEval, ShardedEvaluationEqualsSingleProcess) {

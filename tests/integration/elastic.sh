@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Elastic restart: a 2-worker job with --max-restarts 2 and a checkpoint every 2 steps; one of
 # its workers, chosen at random, is killed with SIGKILL at a random moment, twice. The job
-# still finishes, and its final weights are bitwise those of an uninterrupted run (CPU).
+# still finishes, and its final weights are bitwise those of an uninterrupted run (CPU). Then the
+# same under torchrun --max-restarts 1 --no-python with one killed worker.
 # Usage: elastic.sh RINGTRAIN SOURCE_DIR WORK_DIR
 set -uo pipefail
 bin=$1 src=$2 work=$3/elastic
@@ -37,5 +38,31 @@ print("weights:", a["weights_fingerprint"], "uninterrupted,", b["weights_fingerp
 ok = a["weights_fingerprint"] == b["weights_fingerprint"] and a["test_loss"] == b["test_loss"] and b["epochs"] == 4
 sys.exit(0 if ok else 1)
 PY
+
+# torchrun --max-restarts 1 --no-python: a killed worker makes the agent restart both workers,
+# under a new attempt prefix in its store; they continue from the newest checkpoint of --out
+# and end with the uninterrupted run's weights.
+if [ -x "$src/.venv/bin/torchrun" ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$src/.venv/bin/torchrun" --nproc-per-node 2 --max-restarts 1 --master-port "$port" --no-python \
+    "$bin" train --data "$work/data" --model resnet20 --epochs 4 --batch-size 16 --threads 1 --seed 9 \
+    --checkpoint-every 2 --timeout 30 --out "$work/torchrun" > "$work/torchrun.log" 2>&1 &
+  agent=$!
+  for _ in $(seq 1 600); do [ "$(grep -c 'step' "$work/torchrun.log")" -ge 3 ] && break; sleep 0.1; done
+  sleep "0.$((RANDOM % 9 + 1))"
+  victim=$(pgrep -P $agent -f ringtrain | shuf -n 1)
+  [ -n "$victim" ] && kill -9 "$victim" && echo "torchrun: killed worker pid $victim"
+  wait $agent; rc=$?
+  grep -E "torchrun restart|resumed from" "$work/torchrun.log"
+  [ $rc -eq 0 ] || { echo "FAIL: torchrun job exited $rc"; tail -20 "$work/torchrun.log"; fail=1; }
+  grep -q "torchrun restart 1: continuing" "$work/torchrun.log" || { echo "FAIL: torchrun did not restart from the checkpoint"; fail=1; }
+  python3 - "$work" <<'PY' || fail=1
+import json, sys
+a = json.load(open(sys.argv[1] + "/reference/metrics.json"))
+b = json.load(open(sys.argv[1] + "/torchrun/metrics.json"))
+print("weights:", a["weights_fingerprint"], "uninterrupted,", b["weights_fingerprint"], "torchrun, killed once")
+sys.exit(0 if a["weights_fingerprint"] == b["weights_fingerprint"] and b["epochs"] == 4 else 1)
+PY
+fi
 [ $fail -eq 0 ] && echo PASS
 exit $fail

@@ -56,4 +56,22 @@ TEST(Schedule, LinearWarmupThenSchedule) {
   EXPECT_DOUBLE_EQ(lr_at_step(s, 100), 0.1);
 }
 
+// The learning rate follows the global batch (workers x per-worker batch x accumulation), never
+// the per-worker batch: hand-computed values over world sizes 1..8.
+TEST(Schedule, LearningRateScalesWithTheGlobalBatch) {
+  struct Row {
+    int64_t batch, world, accum, global;
+    double lr;  // for --lr 0.1 at --lr-ref-batch 128
+  };
+  for (const Row r : {Row{128, 1, 1, 128, 0.1}, Row{128, 2, 1, 256, 0.2}, Row{64, 2, 1, 128, 0.1},
+                      Row{32, 3, 2, 192, 0.15}, Row{128, 8, 1, 1024, 0.8}, Row{16, 8, 4, 512, 0.4}}) {
+    const int64_t global = global_batch_size(r.batch, r.world, r.accum);
+    EXPECT_EQ(global, r.global) << r.batch << " x " << r.world << " x " << r.accum;
+    EXPECT_NEAR(scaled_learning_rate(0.1, global, 128), r.lr, 1e-12) << "world " << r.world;
+  }
+  // At a world size above 1 the per-worker batch alone would give another rate.
+  EXPECT_NE(scaled_learning_rate(0.1, global_batch_size(64, 4, 1), 128), scaled_learning_rate(0.1, 64, 128));
+}
+
 }  // namespace rt
+
