@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 #include "model/precision.h"
 
 namespace rt {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "parallel/buckets.h"
 
 namespace rt {
 
@@ -112,16 +113,14 @@ int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double
 }
 
 std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes) {
+  std::vector<BucketParam> params;
+  for (const double b : param_bytes) params.push_back({static_cast<int64_t>(b), 0});
   std::vector<double> buckets;
-  double current = 0;
-  for (auto it = param_bytes.rbegin(); it != param_bytes.rend(); ++it) {
-    if (current > 0 && current + *it > cap_bytes) {
-      buckets.push_back(current);
-      current = 0;
-    }
-    current += *it;
+  for (const auto& members : assign_buckets(params, static_cast<int64_t>(cap_bytes))) {
+    double bytes = 0;
+    for (const size_t m : members) bytes += param_bytes[m];
+    buckets.push_back(bytes);
   }
-  if (current > 0) buckets.push_back(current);
   return buckets;
 }
 

@@ -70,8 +70,8 @@ std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link,
 // The smallest n in `predictions` whose efficiency is below `threshold` (0 if none).
 int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double threshold);
 
-// Gradient buckets as GradientSync forms them: parameter byte sizes in registration order,
-// grouped in reverse order up to `cap_bytes` each; returned in launch order.
+// The byte size of each gradient bucket GradientSync forms (parallel/buckets.h) from parameter
+// byte sizes in registration order, in launch order.
 std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes);
 
 }  // namespace rt

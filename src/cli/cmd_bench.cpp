@@ -6,8 +6,8 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "dist/launcher.h"
-#include "dist/rendezvous.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
 #include "core/torch_compat.h"
@@ -178,7 +178,7 @@ CommandRunner add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure step, forward, data-pipeline or allreduce throughput");
   auto o = std::make_shared<BenchOptions>();
   cmd->add_option("--model", o->model, "Model name (see `ringtrain models`)")->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Images per step")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Images per step of this one process")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
   cmd->add_flag("--channels-last", o->channels_last, "Weights and inputs in channels_last (NHWC)");

@@ -6,8 +6,8 @@
 #include "core/recipes.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "dist/launcher.h"
-#include "dist/rendezvous.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 
 #include <cstdlib>
 #include "train/checkpoint.h"
@@ -50,7 +50,8 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--num-classes", &Config::num_classes, "Classes (must match the data)");
   o->add_flag("--zero-init-residual", &Config::zero_init_residual, "Zero-init the last BN of each residual block");
   o->add("--epochs", &Config::epochs, "Epochs to train");
-  o->add("--batch-size", &Config::batch_size, "Images per optimiser step");
+  o->add("--batch-size", &Config::batch_size,
+         "Images per worker per micro-batch (global batch = this x workers x --grad-accum)");
   o->add("--eval-batch-size", &Config::eval_batch_size, "Images per evaluation batch");
   o->add("--lr", &Config::lr, "Learning rate (peak; max for onecycle)");
   o->add("--momentum", &Config::momentum, "SGD momentum");

@@ -2,10 +2,14 @@
 
 namespace rt {
 
+int64_t batches_per_epoch(int64_t samples, int64_t batch_size, bool drop_last) {
+  return drop_last ? samples / batch_size : (samples + batch_size - 1) / batch_size;
+}
+
 BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, LoaderSpec spec)
     : data_(data), indices_(std::move(indices)), spec_(spec) {
   const auto n = static_cast<int64_t>(indices_.size());
-  num_batches_ = spec_.drop_last ? n / spec_.batch_size : (n + spec_.batch_size - 1) / spec_.batch_size;
+  num_batches_ = batches_per_epoch(n, spec_.batch_size, spec_.drop_last);
   consumed_ = std::min(spec_.first_batch, num_batches_);
   if (spec_.on_device) {
     plan_.emplace(data_.images.device(), indices_, spec_.norm, spec_.augment, spec_.seed, spec_.epoch);

@@ -37,6 +37,9 @@ struct LoaderSpec {
   bool on_device = false;
 };
 
+// Batches in an epoch of `samples`: a short last batch counts unless `drop_last`.
+int64_t batches_per_epoch(int64_t samples, int64_t batch_size, bool drop_last);
+
 class BatchLoader {
  public:
   // `indices`: the samples of this epoch (this rank's shard), in visiting order.

@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "data/dataset.h"
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 #include "eval/metrics.h"
 #include "model/classifier.h"
 #include "model/precision.h"

@@ -38,8 +38,8 @@
 
 #include "core/errors.h"
 #include "core/log.h"
-#include "dist/collective_monitor.h"
-#include "dist/rendezvous.h"
+#include "parallel/collective_monitor.h"
+#include "parallel/rendezvous.h"
 
 namespace rt {
 

@@ -1,4 +1,4 @@
-#include "dist/collective_monitor.h"
+#include "parallel/collective_monitor.h"
 
 #include <fmt/format.h>
 

@@ -6,7 +6,7 @@
 // their start times and polls them from a thread of its own, oldest first; the first one that
 // fails, or is still running after the timeout, is handed to `on_failure`, once, and the
 // monitor stops. The NCCL communicator's on_failure prints the one line naming the operation
-// and the stalled rank and ends the process with exit code 3 (src/dist/c10d_communicator.cpp),
+// and the stalled rank and ends the process with exit code 3 (src/parallel/c10d_communicator.cpp),
 // well before c10d's own watchdog would.
 #pragma once
 

@@ -1,7 +1,7 @@
 // Communicator: what training needs from the other ranks. Two implementations: SingleProcess
 // (world size 1, every call a no-op, so the loop never branches on world size) and C10d
 // (ProcessGroupGloo on CPU tensors, ProcessGroupNCCL on CUDA tensors; both run ring
-// allreduce: our Ring-AllReduce). Only src/dist/ names Gloo or NCCL.
+// allreduce: our Ring-AllReduce). Only src/parallel/ names Gloo or NCCL.
 #pragma once
 
 #include <torch/torch.h>

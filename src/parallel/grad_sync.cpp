@@ -1,8 +1,11 @@
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+
+#include "parallel/buckets.h"
 
 namespace rt {
 
@@ -11,34 +14,32 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
     : params_(std::move(params)), where_(params_.size()), comm_(comm), overlap_(overlap) {
   if (comm_.world_size() == 1) return;  // nothing to average: no buckets, no hooks
   // Buckets in reverse registration order, each of one dtype and device, capped in bytes.
-  Bucket current;
-  int64_t current_bytes = 0, current_numel = 0;
-  auto close_bucket = [&] {
-    if (current.params.empty()) return;
-    const auto& first = params_[current.params.front()];
-    current.flat = torch::zeros({current_numel}, first.options().requires_grad(false));
-    buckets_.push_back(std::move(current));
-    current = Bucket{};
-    current_bytes = current_numel = 0;
-  };
-  for (size_t i = params_.size(); i-- > 0;) {
+  // Buckets of trainable parameters (parallel/buckets.h); a kind is a (dtype, device) pair.
+  std::vector<size_t> trainable;
+  std::vector<BucketParam> sizes;
+  std::vector<std::pair<c10::ScalarType, torch::Device>> kinds;
+  for (size_t i = 0; i < params_.size(); ++i) {
     const auto& p = params_[i];
     if (!p.requires_grad()) continue;
-    const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
-    if (!current.params.empty()) {
-      const auto& first = params_[current.params.front()];
-      if (current_bytes + bytes > bucket_cap_bytes || first.scalar_type() != p.scalar_type() ||
-          first.device() != p.device()) {
-        close_bucket();
-      }
-    }
-    where_[i] = {buckets_.size(), current.params.size()};
-    current.params.push_back(i);
-    current.offsets.push_back(current_numel);
-    current_bytes += bytes;
-    current_numel += p.numel();
+    const std::pair<c10::ScalarType, torch::Device> kind{p.scalar_type(), p.device()};
+    auto k = static_cast<size_t>(std::find(kinds.begin(), kinds.end(), kind) - kinds.begin());
+    if (k == kinds.size()) kinds.push_back(kind);
+    trainable.push_back(i);
+    sizes.push_back({p.numel() * static_cast<int64_t>(p.element_size()), static_cast<int>(k)});
   }
-  close_bucket();
+  for (const auto& members : assign_buckets(sizes, bucket_cap_bytes)) {
+    Bucket b;
+    int64_t numel = 0;
+    for (const size_t m : members) {
+      const size_t i = trainable[m];
+      where_[i] = {buckets_.size(), b.params.size()};
+      b.params.push_back(i);
+      b.offsets.push_back(numel);
+      numel += params_[i].numel();
+    }
+    b.flat = torch::zeros({numel}, params_[b.params.front()].options().requires_grad(false));
+    buckets_.push_back(std::move(b));
+  }
   stats_.buckets = static_cast<int64_t>(buckets_.size());
   for (auto& b : buckets_) b.filled.assign(b.params.size(), false);
   for (size_t i = 0; i < params_.size(); ++i) {

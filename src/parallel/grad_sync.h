@@ -23,7 +23,7 @@
 
 #include "core/device_timer.h"
 #include "core/trace.h"
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 namespace rt {
 

@@ -1,4 +1,4 @@
-#include "dist/launcher.h"
+#include "parallel/launcher.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>

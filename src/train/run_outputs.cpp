@@ -11,8 +11,8 @@
 #include <fmt/ranges.h>
 
 #include "core/errors.h"
-#include "dist/launcher.h"
-#include "dist/rendezvous.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/torch_compat.h"

@@ -19,7 +19,7 @@
 #include <optional>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 namespace rt {
 

@@ -14,9 +14,9 @@
 #include "core/trace.h"
 #include "data/loader.h"
 #include "data/sampler.h"
-#include "dist/grad_sync.h"
-#include "dist/launcher.h"
-#include "dist/rendezvous.h"
+#include "parallel/grad_sync.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 #include "eval/evaluate.h"
 #include "model/batchnorm.h"
 #include "model/cuda_graph.h"
@@ -136,8 +136,7 @@ RunSummary train(const Config& cfg) {
                 "lower it", cfg.batch_size, shard_size(shard), world);
   // A last batch of a single image cannot be batch-normalised in training: drop it.
   const bool drop_last = shard_size(shard) % cfg.batch_size == 1;
-  const int64_t micro_per_epoch = drop_last ? shard_size(shard) / cfg.batch_size
-                                            : (shard_size(shard) + cfg.batch_size - 1) / cfg.batch_size;
+  const int64_t micro_per_epoch = batches_per_epoch(shard_size(shard), cfg.batch_size, drop_last);
   const int64_t steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
   const int64_t global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
   const double lr = scaled_learning_rate(cfg.lr, global_batch, cfg.lr_ref_batch);

@@ -5,8 +5,8 @@
 
 #include "core/errors.h"
 #include "core/trace.h"
-#include "dist/grad_sync.h"
-#include "dist/ranks.h"
+#include "parallel/grad_sync.h"
+#include "parallel/ranks.h"
 
 namespace rt {
 namespace {

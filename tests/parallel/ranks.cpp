@@ -1,6 +1,6 @@
-#include "dist/ranks.h"
+#include "parallel/ranks.h"
 
-#include "dist/launcher.h"
+#include "parallel/launcher.h"
 
 #include <cstdlib>
 #include <exception>

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "dist/rendezvous.h"
+#include "parallel/rendezvous.h"
 
 namespace rt::test {
 

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <mutex>
 
-#include "dist/collective_monitor.h"
+#include "parallel/collective_monitor.h"
 
 namespace rt {
 

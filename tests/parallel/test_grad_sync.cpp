@@ -2,8 +2,8 @@
 // backward, and a single process training on the union of the ranks' batches.
 #include <gtest/gtest.h>
 
-#include "dist/grad_sync.h"
-#include "dist/ranks.h"
+#include "parallel/grad_sync.h"
+#include "parallel/ranks.h"
 #include "eval/evaluate.h"
 #include "model/batchnorm.h"
 #include "model/precision.h"

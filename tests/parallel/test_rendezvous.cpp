@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "core/errors.h"
-#include "dist/launcher.h"
-#include "dist/rendezvous.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 
 namespace rt {
 
