@@ -10,6 +10,8 @@
 #include "model/cuda_graph.h"
 #include "model/registry.h"
 #include "train/optimizer.h"
+#include "train/step_flags.h"
+#include "train/train_step.h"
 
 namespace rt {
 
@@ -69,30 +71,22 @@ Synthetic make_synthetic(const StepBenchSpec& s) {
 Rate bench_train_step(const StepBenchSpec& s) {
   auto w = make_synthetic(s);
   w.model->train();
+  // The training step itself (train/train_step.h), in one process: no buckets, flags kept local.
   FusedSgd opt(w.model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
-  const auto forward_backward = [&](const torch::Tensor& x, const torch::Tensor& y) {
-    torch::Tensor logits, loss;
-    {
-      AutocastGuard autocast(s.device, s.precision);
-      logits = w.model->forward(x).to(torch::kFloat32);
-      loss = torch::nn::functional::cross_entropy(logits, y);
-    }
-    loss.backward();
-    return CudaGraphStep::Outputs{logits, loss};
-  };
+  const auto comm = make_single_process_communicator();
+  GradientSync grad_sync(w.model->parameters(), *comm, /*bucket_cap_bytes=*/25 << 20);
+  StepFlags flags(*comm, s.device);
   std::unique_ptr<CudaGraphStep> graph;
+  if (s.cuda_graph) graph = std::make_unique<CudaGraphStep>(s.device, w.model->parameters(), s.batch_size);
+  TrainStep train_step(*w.model, opt, grad_sync, flags, graph.get(), {s.device, s.precision, s.channels_last, 0.0});
+  int64_t steps = 0;
   const auto step = [&] {
-    if (graph) {  // it keeps the gradients itself (Note [What the graph holds])
-      graph->run(w.images, w.labels, forward_backward);
-    } else {
-      opt.zero_grad();
-      forward_backward(w.images, w.labels);
-    }
-    opt.step();
+    train_step.begin(0.1);
+    train_step.run(w.images, w.labels, MicroBatch{}, ++steps, nullptr);
+    flags.take();  // nothing acts on them here
   };
-  if (s.cuda_graph) {
-    graph = std::make_unique<CudaGraphStep>(s.device, w.model->parameters(), s.batch_size);
-    // The eager steps and the capture happen before the timed warm-up.
+  // With a graph, the eager steps and the capture happen before the timed warm-up.
+  if (graph) {
     for (int i = 0; i <= CudaGraphStep::kEagerSteps; ++i) step();
   }
   return time_reps(s, step);

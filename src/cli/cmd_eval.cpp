@@ -60,7 +60,7 @@ int run_eval(const EvalOptions& o) {
                            {{"checkpoint", o.checkpoint},
                             {"model", model_name},
                             {"param_count", count_parameters(*model)},
-                            {"epochs", meta.position.epochs_done},
+                            {"epochs", meta.state.epochs_done},
                             {"data", data_dir},
                             {"test_images", test.size()},
                             {"test_accuracy", r.accuracy()},
@@ -68,7 +68,7 @@ int run_eval(const EvalOptions& o) {
                             {"weights_fingerprint", weights_fingerprint(*model)},
                             {"environment", environment_json(device)}});
   print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%",
-                         o.checkpoint, model_name, meta.position.epochs_done, test.size(), r.loss(),
+                         o.checkpoint, model_name, meta.state.epochs_done, test.size(), r.loss(),
                          100 * r.accuracy()));
   print_line(fmt::format("wrote {0}/metrics.json, {0}/classification_report.txt, {0}/confusion_matrix.csv", out));
   write_plots_or_warn(out);

@@ -57,7 +57,6 @@ int run_import(const ImportOptions& o) {
   meta.param_count = count_parameters(*model);
   meta.config = to_json(cfg);
   meta.config["environment"] = {{"imported_from", o.file}};  // a record, not an option
-  meta.history = nlohmann::json::array();
   if (o.num_classes == static_cast<int64_t>(cifar10_class_names().size())) {
     meta.class_names = cifar10_class_names();
   } else {

@@ -21,6 +21,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "model/registry.h"
+#include "report/records.h"
 #include "report/writers.h"
 #include "train/run_outputs.h"
 
@@ -155,23 +156,22 @@ int run_scale(const ScaleOptions& o, const std::vector<std::string>& train_args)
     if (rc != 0) {
       throw UserError(fmt::format("the {}-worker run failed with exit code {}; see its output above", n, rc));
     }
-    const auto history = read_json_file(dir + "/history.json");
+    const auto history = read_history_file(dir + "/history.json");
     const auto config = read_json_file(dir + "/config.json");
-    RT_CHECK_USER(history.is_array() && !history.empty(), "{}/history.json has no epochs", dir);
-    const auto& last = history.back();  // the last epoch: start-up costs are in the first
+    RT_CHECK_USER(!history.empty(), "{}/history.json has no epochs", dir);
+    const EpochRecord& last = history.back();  // the last epoch: start-up costs are in the first
     Measured m;
     m.workers = n;
     m.batch_per_worker = b;
-    m.global_batch = last.at("global_batch").get<int64_t>();
+    m.global_batch = last.global_batch;
     m.steps = config.at("environment").at("steps_per_epoch").get<int64_t>();
-    m.epoch_seconds = last.at("train_seconds").get<double>();
-    m.images_per_second = last.at("images_per_second").get<double>();
-    const auto& c = last.at("comm");
-    m.exposed_share = c.at("exposed_comm_share").get<double>();
-    m.overlap_share = c.at("overlap_share").get<double>();
-    m.compute_per_step = c.at("compute_seconds_per_step").get<double>();
-    m.allreduce_per_step = c.at("allreduce_seconds_per_step").get<double>();
-    m.bytes_per_step = c.at("bytes_allreduced_per_step").get<double>();
+    m.epoch_seconds = last.train_seconds;
+    m.images_per_second = last.images_per_second;
+    m.exposed_share = last.comm.exposed_comm_share;
+    m.overlap_share = last.comm.overlap_share;
+    m.compute_per_step = last.comm.compute_seconds_per_step;
+    m.allreduce_per_step = last.comm.allreduce_seconds_per_step;
+    m.bytes_per_step = last.comm.bytes_allreduced_per_step;
     if (runs.empty()) first_config = config;  // model, bucket cap, precision: the same in every run
     runs.push_back(m);
   }

@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/errors.h"
 #include "core/recipes.h"
@@ -45,7 +46,24 @@ Config config_from_json(const nlohmann::json& j) {
   return c;
 }
 
+namespace {
+
+// Every number of the configuration must be finite: `--lr inf` would pass `--lr > 0` and run
+// until it diverged. Only the floating-point fields can hold one that is not.
+template <typename T>
+void check_finite(const char* /*field*/, const T& /*value*/) {}
+void check_finite(const char* field, double value) {
+  std::string flag = field;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  RT_CHECK_USER(std::isfinite(value), "--{} must be a finite number, got {}", flag, value);
+}
+
+}  // namespace
+
 void validate(const Config& c) {
+#define RT_CHECK_FINITE(field) check_finite(#field, c.field);
+  RT_CONFIG_FIELDS(RT_CHECK_FINITE)
+#undef RT_CHECK_FINITE
   RT_CHECK_USER(c.epochs > 0, "--epochs must be positive, got {}", c.epochs);
   RT_CHECK_USER(c.batch_size > 0, "--batch-size must be positive, got {}", c.batch_size);
   RT_CHECK_USER(c.eval_batch_size > 0, "--eval-batch-size must be positive, got {}",

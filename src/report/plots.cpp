@@ -181,10 +181,6 @@ void line_panel(plstream& pls, const std::string& title, const std::string& xlab
   if (series.size() > 1) draw_legend(pls, series, legend_position);
 }
 
-double get_or_nan(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>() : std::numeric_limits<double>::quiet_NaN();
-}
-
 // Red (low) -> yellow -> green (high) in colour map 1.
 void set_level_colours(plstream& pls) {
   const PLFLT pos[] = {0.0, 0.5, 1.0};
@@ -195,20 +191,19 @@ void set_level_colours(plstream& pls) {
 
 }  // namespace
 
-void plot_training_curves(const nlohmann::json& history, const std::string& png_path) {
-  RT_CHECK_USER(history.is_array() && !history.empty(), "{}: no epochs to plot", png_path);
+void plot_training_curves(const std::vector<EpochRecord>& history, const std::string& png_path) {
+  RT_CHECK_USER(!history.empty(), "{}: no epochs to plot", png_path);
   Series train_loss{"train", {}, {}, kBlue}, test_loss{"test", {}, {}, kOrange};
   Series train_acc{"train", {}, {}, kBlue}, test_acc{"test", {}, {}, kOrange};
   Series lr{"lr", {}, {}, kGreen}, speed{"images/s", {}, {}, kPurple};
   for (const auto& h : history) {
-    const double e = get_or_nan(h, "epoch");
-    for (auto* s : {&train_loss, &test_loss, &train_acc, &test_acc, &lr, &speed}) s->x.push_back(e);
-    train_loss.y.push_back(get_or_nan(h, "train_loss"));
-    test_loss.y.push_back(get_or_nan(h, "test_loss"));
-    train_acc.y.push_back(100 * get_or_nan(h, "train_accuracy"));
-    test_acc.y.push_back(100 * get_or_nan(h, "test_accuracy"));
-    lr.y.push_back(get_or_nan(h, "lr"));
-    speed.y.push_back(get_or_nan(h, "images_per_second"));
+    for (auto* s : {&train_loss, &test_loss, &train_acc, &test_acc, &lr, &speed}) s->x.push_back(static_cast<double>(h.epoch));
+    train_loss.y.push_back(h.train_loss);
+    test_loss.y.push_back(h.test_loss);
+    train_acc.y.push_back(100 * h.train_accuracy);
+    test_acc.y.push_back(100 * h.test_accuracy);
+    lr.y.push_back(h.lr);
+    speed.y.push_back(h.images_per_second);
   }
   const double last = train_loss.x.back();
   const std::pair<double, double> xr{0.5, std::max(last, 1.0) + 0.5};
@@ -401,8 +396,8 @@ void plot_scaling(const nlohmann::json& scale, const std::string& speedup_png, c
 std::vector<std::string> write_run_plots(const std::string& dir) {
   std::vector<std::string> written;
   if (file_exists(dir + "/history.json")) {
-    const auto history = read_json_file(dir + "/history.json");
-    if (history.is_array() && !history.empty()) {
+    const auto history = read_history_file(dir + "/history.json");
+    if (!history.empty()) {
       plot_training_curves(history, dir + "/training_curves.png");
       written.push_back(dir + "/training_curves.png");
     }

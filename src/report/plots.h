@@ -10,11 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "report/records.h"
+
 namespace rt {
 
 // 2x2 panels over epochs: train/test loss, train/test accuracy, learning rate, images/s.
 // `history` is a run's history.json (one object per epoch).
-void plot_training_curves(const nlohmann::json& history, const std::string& png_path);
+void plot_training_curves(const std::vector<EpochRecord>& history, const std::string& png_path);
 
 // One bar per class, coloured by its accuracy (red low .. green high), the overall accuracy
 // as a dashed line. `accuracy` in [0, 1].

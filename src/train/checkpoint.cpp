@@ -52,19 +52,16 @@ std::string check_footer(const std::vector<unsigned char>& bytes, size_t& payloa
 
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,
                      const CheckpointMeta& meta) {
-  const nlohmann::json j = {{"format", kFormat},
+  nlohmann::json j = {{"format", kFormat},
                             {"format_version", kFormatVersion},
                             {"torch_version", torch_version_string()},
                             {"model", meta.model},
                             {"num_classes", meta.num_classes},
                             {"param_count", meta.param_count},
-                            {"epochs_done", meta.position.epochs_done},
-                            {"global_step", meta.position.global_step},
-                            {"batch_in_epoch", meta.position.batch_in_epoch},
-                            {"partial_epoch", meta.position.partial_epoch},
                             {"class_names", meta.class_names},
                             {"config", meta.config},
                             {"history", meta.history}};
+  write_run_state(j, meta.state);
   torch::serialize::OutputArchive archive, model_archive, opt_archive;
   archive.write("meta", c10::IValue(j.dump()));
   model.save(model_archive);
@@ -152,13 +149,10 @@ CheckpointReader::CheckpointReader(const std::string& path, const torch::Device&
     meta_.model = j.at("model").get<std::string>();
     meta_.num_classes = j.at("num_classes").get<int64_t>();
     meta_.param_count = j.at("param_count").get<int64_t>();
-    meta_.position.epochs_done = j.at("epochs_done").get<int64_t>();
-    meta_.position.global_step = j.at("global_step").get<int64_t>();
-    meta_.position.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
-    meta_.position.partial_epoch = j.at("partial_epoch").get<std::array<double, 4>>();
+    meta_.state = read_run_state(j);
     meta_.class_names = j.at("class_names").get<std::vector<std::string>>();
     meta_.config = j.at("config");
-    meta_.history = j.at("history");
+    meta_.history = j.at("history").get<std::vector<EpochRecord>>();
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: checkpoint metadata is damaged ({})", path, e.what()));
   }

@@ -18,24 +18,18 @@
 #include <vector>
 
 #include "model/classifier.h"
+#include "report/records.h"
+#include "train/run_state.h"
 
 namespace rt {
-
-struct TrainPosition {
-  int64_t epochs_done = 0;      // completed epochs
-  int64_t global_step = 0;      // optimiser steps taken
-  int64_t batch_in_epoch = 0;   // micro-batches done in epoch `epochs_done` (0: at a boundary)
-  // Training sums of the unfinished epoch over all ranks: loss x images, correct, images, seconds.
-  std::array<double, 4> partial_epoch{0, 0, 0, 0};
-};
 
 struct CheckpointMeta {
   std::string model;          // registry name
   int64_t num_classes = 0;
   int64_t param_count = 0;
-  TrainPosition position;
+  RunState state;
   nlohmann::json config;      // the run's Config as JSON
-  nlohmann::json history;     // history.json entries so far
+  std::vector<EpochRecord> history;  // history.json entries so far
   std::vector<std::string> class_names;
 };
 

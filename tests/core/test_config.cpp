@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/config.h"
 #include "core/config_file.h"
 #include "core/recipes.h"
@@ -59,6 +62,13 @@ TEST(Config, BadValuesAreRejectedWithTheirName) {
   expect_error([](Config& c) { c.device = "tpu"; }, "--device");
   expect_error([](Config& c) { c.cuda_graph = true; c.grad_accum = 2; }, "--cuda-graph");
   expect_error([](Config& c) { c.recipe = "fastest"; }, "--recipe");
+  // Numbers that are not finite are refused up front, whatever else their range check says.
+  const double inf = std::numeric_limits<double>::infinity();
+  expect_error([&](Config& c) { c.lr = inf; }, "--lr must be a finite number, got inf");
+  expect_error([&](Config& c) { c.weight_decay = inf; }, "--weight-decay must be a finite number");
+  expect_error([&](Config& c) { c.bucket_mb = inf; }, "--bucket-mb must be a finite number");
+  expect_error([&](Config& c) { c.timeout = inf; }, "--timeout must be a finite number");
+  expect_error([&](Config& c) { c.gamma = std::nan(""); }, "--gamma must be a finite number");
 }
 
 TEST(Recipes, ReferenceIsTheCourseProjectsRecipe) {

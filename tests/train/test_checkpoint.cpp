@@ -28,9 +28,12 @@ CheckpointMeta meta_for(const Classifier& m) {
   meta.model = m.arch();
   meta.num_classes = m.num_classes();
   meta.param_count = count_parameters(m);
-  meta.position = {3, 99};
+  meta.state.epochs_done = 3;
+  meta.state.global_step = 99;
+  meta.state.partial = {1.5, 2, 3, 4.25};
   meta.config = {{"model", m.arch()}};
-  meta.history = nlohmann::json::array({{{"epoch", 1}}});
+  meta.history = {EpochRecord{}};
+  meta.history[0].epoch = 1;
   meta.class_names = {"a", "b"};
   return meta;
 }
@@ -50,8 +53,10 @@ TEST(Checkpoint, RoundTripRestoresWeightsMomentumAndPosition) {
   CheckpointReader reader(dir / "c.pt", torch::kCPU);
   reader.load_model(*b);
   reader.load_optimizer(*opt_b);
-  EXPECT_EQ(reader.meta().position.epochs_done, 3);
-  EXPECT_EQ(reader.meta().position.global_step, 99);
+  EXPECT_EQ(reader.meta().state.epochs_done, 3);
+  EXPECT_EQ(reader.meta().state.global_step, 99);
+  EXPECT_EQ(reader.meta().state.partial.loss_x_images, 1.5);
+  EXPECT_EQ(reader.meta().state.partial.seconds, 4.25);
   EXPECT_EQ(reader.meta().history.size(), 1u);
   auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
@@ -84,14 +89,14 @@ TEST(Checkpoint, ChecksumCatchesAFlippedByteAndRotationKeepsK) {
   auto opt = make_sgd(*m, cfg);
   CheckpointMeta meta = meta_for(*m);
   for (int64_t step = 1; step <= 4; ++step) {
-    meta.position.global_step = step;
+    meta.state.global_step = step;
     save_checkpoint_rotating(dir.path(), /*keep=*/3, *m, *opt, meta);
   }
   const auto files = checkpoint_files(dir.path());
   ASSERT_EQ(files.size(), 3u);
   EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.3.pt"));
-  EXPECT_EQ(CheckpointReader(files[0], torch::kCPU).meta().position.global_step, 4);
-  EXPECT_EQ(CheckpointReader(files[2], torch::kCPU).meta().position.global_step, 2);
+  EXPECT_EQ(CheckpointReader(files[0], torch::kCPU).meta().state.global_step, 4);
+  EXPECT_EQ(CheckpointReader(files[2], torch::kCPU).meta().state.global_step, 2);
   // One flipped byte in the middle of the newest: refused by its checksum; the next is used.
   {
     std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
@@ -106,7 +111,7 @@ TEST(Checkpoint, ChecksumCatchesAFlippedByteAndRotationKeepsK) {
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(CheckpointReader::open_newest(dir.path(), torch::kCPU)->meta().position.global_step, 3);
+  EXPECT_EQ(CheckpointReader::open_newest(dir.path(), torch::kCPU)->meta().state.global_step, 3);
 }
 
 TEST(Checkpoint, AnotherArchitectureOrClassCountIsRefused) {
@@ -122,4 +127,22 @@ TEST(Checkpoint, AnotherArchitectureOrClassCountIsRefused) {
   EXPECT_THROW(reader.load_model(*fewer), UserError);
 }
 
+// A checkpoint written before RunState holds the unfinished epoch's sums as an array.
+TEST(Checkpoint, ReadsTheEarlierPartialEpochArray) {
+  const auto s = read_run_state(nlohmann::json{
+      {"epochs_done", 1}, {"global_step", 9}, {"batch_in_epoch", 2}, {"partial_epoch", {10.5, 7, 32, 1.25}}});
+  EXPECT_EQ(s.epochs_done, 1);
+  EXPECT_EQ(s.global_step, 9);
+  EXPECT_EQ(s.batch_in_epoch, 2);
+  EXPECT_EQ(s.partial.loss_x_images, 10.5);
+  EXPECT_EQ(s.partial.correct, 7);
+  EXPECT_EQ(s.partial.images, 32);
+  EXPECT_EQ(s.partial.seconds, 1.25);
+  nlohmann::json j;
+  write_run_state(j, s);  // and writes them by name
+  EXPECT_EQ(j.at("partial_epoch").at("images"), 32.0);
+  EXPECT_EQ(read_run_state(j).partial.seconds, 1.25);
+}
+
 }  // namespace rt
+

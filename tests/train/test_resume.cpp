@@ -99,8 +99,8 @@ TEST(Resume, FromAMidEpochCheckpointMatchesUninterruptedRunBitwise) {
     std::filesystem::copy_file(files[index], part + "/checkpoint.pt");
     {
       CheckpointReader r(part + "/checkpoint.pt", torch::kCPU);
-      EXPECT_EQ(r.meta().position.global_step, step);
-      EXPECT_EQ(r.meta().position.batch_in_epoch, batch);
+      EXPECT_EQ(r.meta().state.global_step, step);
+      EXPECT_EQ(r.meta().state.batch_in_epoch, batch);
     }
     Config resume = small_run(dir / "data", part, 2);
     resume.resume = part;

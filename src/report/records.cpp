@@ -1,0 +1,89 @@
+#include "report/records.h"
+
+#include "core/errors.h"
+#include "report/writers.h"
+
+namespace rt {
+
+void to_json(nlohmann::json& j, const CommRecord& r) {
+  j = {{"backend", r.backend},
+       {"buckets", r.buckets},
+       {"bytes_allreduced_per_step", r.bytes_allreduced_per_step},
+       {"exposed_comm_seconds_per_step", r.exposed_comm_seconds_per_step},
+       {"compute_seconds_per_step", r.compute_seconds_per_step},
+       {"allreduce_seconds_per_step", r.allreduce_seconds_per_step},
+       {"exposed_comm_share", r.exposed_comm_share},
+       {"overlap_share", r.overlap_share}};
+}
+
+void from_json(const nlohmann::json& j, CommRecord& r) {
+  r.backend = j.at("backend").get<std::string>();
+  r.buckets = j.at("buckets").get<int64_t>();
+  r.bytes_allreduced_per_step = j.at("bytes_allreduced_per_step").get<double>();
+  r.exposed_comm_seconds_per_step = j.at("exposed_comm_seconds_per_step").get<double>();
+  r.compute_seconds_per_step = j.at("compute_seconds_per_step").get<double>();
+  r.allreduce_seconds_per_step = j.at("allreduce_seconds_per_step").get<double>();
+  r.exposed_comm_share = j.at("exposed_comm_share").get<double>();
+  r.overlap_share = j.at("overlap_share").get<double>();
+}
+
+void to_json(nlohmann::json& j, const EpochRecord& r) {
+  j = {{"schema_version", kRecordSchemaVersion},
+       {"epoch", r.epoch},
+       {"train_loss", r.train_loss},
+       {"train_accuracy", r.train_accuracy},
+       {"test_loss", r.test_loss},
+       {"test_accuracy", r.test_accuracy},
+       {"lr", r.lr},
+       {"train_seconds", r.train_seconds},
+       {"seconds", r.seconds},
+       {"images_per_second", r.images_per_second},
+       {"world_size", r.world_size},
+       {"global_batch", r.global_batch},
+       {"comm", r.comm}};
+}
+
+void from_json(const nlohmann::json& j, EpochRecord& r) {
+  const int version = j.value("schema_version", 1);
+  RT_CHECK_USER(version <= kRecordSchemaVersion,
+                "a history entry has schema version {}, newer than this ringtrain reads ({}); use a newer "
+                "ringtrain", version, kRecordSchemaVersion);
+  r.epoch = j.at("epoch").get<int64_t>();
+  r.train_loss = j.at("train_loss").get<double>();
+  r.train_accuracy = j.at("train_accuracy").get<double>();
+  r.test_loss = j.at("test_loss").get<double>();
+  r.test_accuracy = j.at("test_accuracy").get<double>();
+  r.lr = j.at("lr").get<double>();
+  r.train_seconds = j.at("train_seconds").get<double>();
+  r.seconds = j.at("seconds").get<double>();
+  r.images_per_second = j.at("images_per_second").get<double>();
+  r.world_size = j.at("world_size").get<int64_t>();
+  r.global_batch = j.at("global_batch").get<int64_t>();
+  if (j.contains("comm")) r.comm = j.at("comm").get<CommRecord>();  // not in the earliest histories
+}
+
+std::vector<EpochRecord> read_history_file(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  RT_CHECK_USER(j.is_array(), "{}: not a history (a JSON array of epochs)", path);
+  try {
+    return j.get<std::vector<EpochRecord>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{}: an epoch record is incomplete or damaged ({})", path, e.what()));
+  }
+}
+
+RunTotals run_totals(const std::vector<EpochRecord>& history) {
+  RunTotals t;
+  for (const auto& h : history) {
+    t.seconds += h.seconds;
+    t.train_seconds += h.train_seconds;
+    t.train_images += h.images_per_second * h.train_seconds;
+    if (h.test_accuracy > t.best_test_accuracy) {
+      t.best_test_accuracy = h.test_accuracy;
+      t.best_epoch = h.epoch;
+    }
+  }
+  return t;
+}
+
+}  // namespace rt

@@ -1,0 +1,35 @@
+#include "train/epoch_stats.h"
+
+namespace rt {
+
+void EpochStats::add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
+  const auto b = labels.size(0);
+  const auto finite = torch::isfinite(loss.detach());
+  const auto l = loss.detach().to(torch::kFloat64) * static_cast<double>(b);
+  const auto c = logits.detach().argmax(1).eq(labels).sum().to(torch::kFloat64);
+  auto batch = torch::stack({l, c, torch::full({}, static_cast<double>(b), l.options())});
+  batch = torch::where(finite, batch, torch::zeros_like(batch));
+  sums_ = sums_.defined() ? sums_ + batch : batch;
+  images_ += b;
+}
+
+void EpochStats::restore(const EpochSums& partial, const torch::Device& device) {
+  sums_ = torch::tensor({partial.loss_x_images, partial.correct, partial.images}, torch::TensorOptions(torch::kFloat64))
+              .to(device);
+}
+
+std::pair<double, double> EpochStats::means() const {
+  if (!sums_.defined()) return {0, 0};
+  const auto t = sums_.cpu();
+  const double* v = t.data_ptr<double>();
+  return v[2] > 0 ? std::make_pair(v[0] / v[2], v[1] / v[2]) : std::make_pair(0.0, 0.0);
+}
+
+EpochSums EpochStats::across_ranks(Communicator& comm, const torch::Device& device) const {
+  auto t = sums_.defined() ? sums_.clone() : torch::zeros({3}, torch::TensorOptions(torch::kFloat64).device(device));
+  comm.allreduce_sum(t, "allreduce of epoch training statistics");
+  t = t.cpu();
+  return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>(), 0};
+}
+
+}  // namespace rt

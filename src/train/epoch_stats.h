@@ -1,0 +1,34 @@
+// Running sums of one epoch's training, kept on the device so that the loop does not
+// synchronise with it every step; summed over ranks at the end of the epoch (and at a
+// mid-epoch checkpoint). A batch whose loss is not finite (a step skipped with
+// --skip-nonfinite) is left out of them, decided on the device as well.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "parallel/communicator.h"
+#include "train/run_state.h"
+
+namespace rt {
+
+class EpochStats {
+ public:
+  // After a micro-batch: its mean loss ([] float32) and logits [B, C] against labels [B].
+  void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);
+  // Continues an epoch from a checkpoint's sums over all ranks (given to rank 0 only).
+  void restore(const EpochSums& partial, const torch::Device& device);
+  // {mean loss, accuracy} of this rank's epoch so far (reads the device).
+  std::pair<double, double> means() const;
+  // The sums over all ranks (a collective: every rank calls it); `seconds` is left 0.
+  EpochSums across_ranks(Communicator& comm, const torch::Device& device) const;
+  // Images trained on by this rank since the epoch (or its resumption) began: for throughput.
+  int64_t images() const { return images_; }
+
+ private:
+  torch::Tensor sums_;  // [3] float64 on the device: loss x images, correct, images counted
+  int64_t images_ = 0;
+};
+
+}  // namespace rt

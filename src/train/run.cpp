@@ -1,0 +1,200 @@
+#include "train/run.h"
+
+#include <functional>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "core/seed.h"
+#include "core/stop_signal.h"
+#include "model/batchnorm.h"
+#include "model/registry.h"
+#include "report/writers.h"
+#include "train/run_outputs.h"
+
+namespace rt {
+
+Run::Run(const Config& config) : cfg(config) {
+  validate(cfg);
+  check_model_name(cfg.model);
+  install_stop_signal_handlers();
+  join_job();
+  load_data();
+  build_model();
+  start_up();
+  write_run_folder();
+}
+
+// Where this process stands: rank, device, communicator.
+void Run::join_job() {
+  env = read_dist_env();
+  set_log_rank(env.rank);
+  threads = set_compute_threads(cfg.threads);
+  device = local_device(cfg.device, env.local_rank);
+  comm = make_communicator(env, cfg.backend, device, std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
+  world = comm->world_size();
+  rank = comm->rank();
+  if (cfg.cuda_graph) CudaGraphStep::check_device(device);  // before the data is loaded
+  RT_CHECK_USER(!cfg.cuda_graph || world == 1,
+                "--cuda-graph captures the step of one process; with {} workers run without it (there the "
+                "gradient allreduce overlaps backward instead)", world);
+}
+
+// Whole splits in memory, optionally class-balanced subsets; this rank's shard.
+void Run::load_data() {
+  const DataSplits splits = load_cifar10(cfg.data);
+  RT_CHECK_USER(splits.train.num_classes() == cfg.num_classes,
+                "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes,
+                splits.root, splits.train.num_classes(), splits.train.num_classes());
+  data_root = splits.root;
+  data_format = splits.format;
+  train_set = balanced_subset(splits.train, cfg.limit_train, cfg.seed);
+  test_set = balanced_subset(splits.test, cfg.limit_test, cfg.seed);
+  RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
+                "world size {} is larger than the data ({} train, {} test images); use fewer workers",
+                world, train_set.size(), test_set.size());
+  // On CUDA the data set lives in GPU memory (150 MB for CIFAR-10 as uint8) and batches are
+  // cropped, flipped and normalised there: no loader thread, no float batches over PCIe.
+  if (device.is_cuda()) {
+    for (Dataset* d : {&train_set, &test_set}) {
+      d->images = d->images.to(device);
+      d->labels = d->labels.to(device);
+    }
+    at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: let cuDNN pick its fastest kernels
+  }
+  shard = ShardSpec{train_set.size(), world, rank, /*shuffle=*/true, /*drop_last=*/false, cfg.seed};
+  RT_CHECK_USER(cfg.batch_size <= shard_size(shard),
+                "--batch-size {} is larger than the {} training images of each of the {} workers; "
+                "lower it", cfg.batch_size, shard_size(shard), world);
+  drop_last = shard_size(shard) % cfg.batch_size == 1;
+  micro_per_epoch = batches_per_epoch(shard_size(shard), cfg.batch_size, drop_last);
+  steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
+  global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
+  lr = scaled_learning_rate(cfg.lr, global_batch, cfg.lr_ref_batch);
+}
+
+// Model (seeded initialisation), optimiser, schedule; with --resume, their state from the checkpoint.
+void Run::build_model() {
+  torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
+  model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual);
+  model->to(device);
+  if (cfg.channels_last) to_channels_last(*model);
+  precision = resolve_precision(cfg.amp, device);
+  optimizer = make_sgd(*model, cfg);
+  schedule = ScheduleSpec{cfg.schedule, lr, cfg.milestones, cfg.gamma, cfg.warmup_epochs, cfg.epochs, steps_per_epoch};
+  meta.model = cfg.model;
+  meta.num_classes = cfg.num_classes;
+  meta.param_count = count_parameters(*model);
+  meta.class_names = train_set.class_names;
+  out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
+  if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
+    const auto reader = CheckpointReader::open_newest(cfg.resume, device);
+    reader->load_model(*model);
+    reader->load_optimizer(*optimizer);
+    reader->restore_rng();
+    meta.state = reader->meta().state;
+    meta.history = reader->meta().history;
+    resumed_from = reader->path();
+    RT_CHECK_USER(meta.state.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
+                  cfg.resume, meta.state.epochs_done, cfg.epochs);
+  }
+}
+
+// All ranks: agree on what must be equal, then rank 0's parameters and buffers everywhere;
+// gradient buckets, SyncBatchNorm, the step flags, the CUDA graph.
+void Run::start_up() {
+  {
+    nlohmann::json agreed = to_json(cfg);  // minus what may differ per rank
+    for (const char* key : {"threads", "device", "out", "log_every", "prefetch", "timeout"}) agreed.erase(key);
+    agreed["train_images"] = train_set.size();
+    agreed["test_images"] = test_set.size();
+    for (const auto& p : model->named_parameters()) agreed["shapes"][p.key()] = p.value().sizes().vec();
+    check_ranks_agree(*comm, "configuration, data sizes and parameter shapes", std::hash<std::string>{}(agreed.dump()),
+                      device);
+  }
+  std::vector<torch::Tensor> initial = model->parameters();
+  for (auto& b : model->buffers()) initial.push_back(b);
+  comm->broadcast(initial, 0, "broadcast of the initial parameters");
+  grad_sync = std::make_unique<GradientSync>(model->parameters(), *comm, static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
+  // --sync-bn sums BatchNorm's batch statistics over ranks in every forward pass.
+  const bool sync_bn = cfg.sync_bn && world > 1;
+  if (sync_bn) {
+    set_sync_batchnorm(*model, [this](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
+  } else {
+    bn_buffers_ = model->buffers();
+  }
+  flags = std::make_unique<StepFlags>(*comm, device);
+  if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, model->parameters(), cfg.batch_size);
+}
+
+// The run folder's config.json (only rank 0 writes) and the run's first lines on the console.
+void Run::write_run_folder() {
+  nlohmann::json config_json = to_json(cfg);
+  config_json["out"] = out;
+  config_json["threads"] = threads;
+  config_json["device"] = device.str();
+  environment = environment_json(device);
+  environment["data_format"] = data_format;
+  environment["train_images"] = train_set.size();
+  environment["test_images"] = test_set.size();
+  environment["param_count"] = meta.param_count;
+  environment["steps_per_epoch"] = steps_per_epoch;
+  environment["world_size"] = world;
+  environment["backend"] = comm->backend();
+  environment["launcher"] = env.launcher;
+  environment["global_batch"] = global_batch;
+  environment["scaled_lr"] = lr;
+  environment["precision"] = precision_name(precision);
+  environment["gradient_buckets"] = grad_sync->num_buckets();
+  config_json["environment"] = environment;
+  meta.config = config_json;
+  if (rank == 0) {
+    make_dirs(out);
+    write_json_file(out + "/config.json", config_json);
+  }
+  log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}{}{}", cfg.model,
+           with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
+           cfg.channels_last ? ", channels_last" : "", graph ? ", CUDA graph" : "",
+           cfg.recipe.empty() ? "" : ", recipe " + cfg.recipe);
+  log_info("world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
+           "batch {}, lr {:.4g} (--lr {} for {} images)",
+           world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr, cfg.lr,
+           cfg.lr_ref_batch);
+  log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", data_root, data_format, train_set.size(),
+           test_set.size(), steps_per_epoch);
+  if (!resumed_from.empty()) {
+    log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from, meta.state.epochs_done + 1,
+             meta.state.batch_in_epoch, meta.state.global_step);
+  }
+  log_info("writing to {}", out);
+}
+
+LoaderSpec Run::loader_spec(int64_t epoch) const {
+  LoaderSpec spec;
+  spec.batch_size = cfg.batch_size;
+  spec.augment = cfg.augment;
+  spec.drop_last = drop_last;
+  spec.seed = cfg.seed;
+  spec.epoch = epoch;
+  spec.prefetch = cfg.prefetch;
+  spec.on_device = !train_set.images.is_cpu();
+  spec.first_batch = meta.state.batch_in_epoch;
+  return spec;
+}
+
+void Run::agree_on_bn_statistics() { comm->broadcast(bn_buffers_, 0, "broadcast of BatchNorm statistics"); }
+
+EvalResult Run::evaluate_test_split() {
+  EvalResult r = evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world),
+                          precision, cfg.channels_last);
+  reduce_across_ranks(r, *comm, device);
+  return r;
+}
+
+void Run::save_checkpoint(const RunState& state) {
+  CheckpointMeta m = meta;
+  m.state = state;
+  save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, m);
+}
+
+}  // namespace rt

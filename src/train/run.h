@@ -1,0 +1,90 @@
+// Run: everything a training run sets up before its first step, in the order it happens
+// (run.cpp): the process's place in the job and its communicator, the data (this rank's
+// shard), the model, the optimiser and the schedule, the state resumed from a checkpoint,
+// the start-up agreement of all ranks, gradient buckets, the run folder. The loop
+// (train/trainer.cpp) then only trains.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "eval/evaluate.h"
+#include "model/classifier.h"
+#include "model/cuda_graph.h"
+#include "model/precision.h"
+#include "parallel/communicator.h"
+#include "parallel/grad_sync.h"
+#include "parallel/rendezvous.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
+#include "train/step_flags.h"
+
+namespace rt {
+
+struct Run {
+  explicit Run(const Config& cfg);  // validates `cfg`, then sets up as above
+
+  Config cfg;
+  DistEnv env;
+  int64_t threads = 0;
+  torch::Device device = torch::kCPU;
+  std::unique_ptr<Communicator> comm;
+  int world = 1, rank = 0;
+
+  // --- data: class-balanced subsets of the splits (on the GPU on CUDA) and this rank's shard
+  std::string data_root, data_format;
+  Dataset train_set, test_set;
+  ShardSpec shard;
+  bool drop_last = false;          // a last batch of one image cannot be batch-normalised
+  int64_t micro_per_epoch = 0;     // this rank's micro-batches per epoch
+  int64_t steps_per_epoch = 0;     // optimiser steps per epoch
+  int64_t global_batch = 0;        // images per optimiser step over all ranks
+  double lr = 0;                   // the peak learning rate, scaled to the global batch
+
+  // --- model, optimiser, schedule; what a checkpoint holds besides them
+  std::shared_ptr<Classifier> model;
+  Precision precision = Precision::kFloat32;
+  std::unique_ptr<FusedSgd> optimizer;
+  ScheduleSpec schedule;
+  CheckpointMeta meta;            // state (RunState), history, config
+  std::string out;                // the run folder (only rank 0 writes)
+  std::string resumed_from;       // the checkpoint file, when resumed
+
+  // --- communication and the step
+  std::unique_ptr<GradientSync> grad_sync;
+  std::unique_ptr<StepFlags> flags;
+  std::unique_ptr<CudaGraphStep> graph;  // --cuda-graph; from its creation a side stream is current
+  nlohmann::json environment;     // recorded in config.json and metrics.json
+
+  // The loader of `epoch` for this rank, continuing at state.batch_in_epoch.
+  LoaderSpec loader_spec(int64_t epoch) const;
+  // All ranks: rank 0's BatchNorm running statistics everywhere (none with --sync-bn, where
+  // they agree by construction). Training never reads them, so this happens only where they
+  // are read or kept: before each evaluation and each checkpoint.
+  void agree_on_bn_statistics();
+  // All ranks: the test split, a shard each, counts summed (after agree_on_bn_statistics).
+  EvalResult evaluate_test_split();
+  // Only rank 0: `state` (and history) with the weights and optimiser into the run folder.
+  void save_checkpoint(const RunState& state);
+
+ private:
+  // The set-up's parts, in order (run.cpp).
+  void join_job();
+  void load_data();
+  void build_model();
+  void start_up();
+  void write_run_folder();
+  std::vector<torch::Tensor> bn_buffers_;
+};
+
+}  // namespace rt

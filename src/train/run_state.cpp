@@ -1,0 +1,30 @@
+#include "train/run_state.h"
+
+namespace rt {
+
+void write_run_state(nlohmann::json& j, const RunState& s) {
+  j["epochs_done"] = s.epochs_done;
+  j["global_step"] = s.global_step;
+  j["batch_in_epoch"] = s.batch_in_epoch;
+  j["partial_epoch"] = {{"loss_x_images", s.partial.loss_x_images},
+                        {"correct", s.partial.correct},
+                        {"images", s.partial.images},
+                        {"seconds", s.partial.seconds}};
+}
+
+RunState read_run_state(const nlohmann::json& j) {
+  RunState s;
+  s.epochs_done = j.at("epochs_done").get<int64_t>();
+  s.global_step = j.at("global_step").get<int64_t>();
+  s.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
+  const auto& p = j.at("partial_epoch");
+  if (p.is_array()) {  // before RunState: [loss x images, correct, images, seconds]
+    s.partial = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<double>()};
+  } else {
+    s.partial = {p.at("loss_x_images").get<double>(), p.at("correct").get<double>(), p.at("images").get<double>(),
+                 p.at("seconds").get<double>()};
+  }
+  return s;
+}
+
+}  // namespace rt

@@ -1,0 +1,62 @@
+// TrainStep: the work of one optimiser step, one micro-batch at a time, shared by `train` and
+// `bench`:
+//   forward (autocast) -> loss -> backward, while gradient buckets are allreduced as they fill
+//   -> [last micro-batch] wait for the averaged gradients -> agree on the step's flags
+//   -> optimiser step (skipped on the device when a rank had a non-finite value).
+// With --cuda-graph, forward + loss + backward run as a captured graph (model/cuda_graph.h)
+// behind the same call.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "core/trace.h"
+#include "model/classifier.h"
+#include "model/cuda_graph.h"
+#include "model/precision.h"
+#include "parallel/grad_sync.h"
+#include "train/optimizer.h"
+#include "train/step_flags.h"
+
+namespace rt {
+
+// Where a micro-batch stands in its optimiser step (gradient accumulation).
+struct MicroBatch {
+  int64_t index = 0;  // 0-based within the step
+  int64_t count = 1;  // micro-batches in this step (the last step of an epoch may have fewer)
+  bool first() const { return index == 0; }
+  bool last() const { return index == count - 1; }
+  // The position of batch `batch` (0-based in the epoch, of `batches`) with `accumulation` per step.
+  static MicroBatch of(int64_t batch, int64_t batches, int64_t accumulation);
+};
+
+class TrainStep {
+ public:
+  struct Options {
+    torch::Device device = torch::kCPU;
+    Precision precision = Precision::kFloat32;
+    bool channels_last = false;
+    double label_smoothing = 0;
+  };
+  // `graph` may be null (eager steps); it owns the gradients when given.
+  TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags,
+            CudaGraphStep* graph, Options options);
+
+  // Before a step's first micro-batch: its learning rate, and gradients set to none.
+  void begin(double lr);
+  // One micro-batch of step number `step` (1-based); on the step's last micro-batch also the
+  // gradient wait, the flags and the optimiser step. Returns its (logits, mean loss), valid
+  // until the next call. `trace` (may be null) records the phases as spans.
+  CudaGraphStep::Outputs run(const torch::Tensor& images, const torch::Tensor& labels, MicroBatch micro,
+                             int64_t step, TraceRecorder* trace);
+
+ private:
+  Classifier& model_;
+  FusedSgd& optimizer_;
+  GradientSync& grad_sync_;
+  StepFlags& flags_;
+  CudaGraphStep* graph_;
+  Options options_;
+  torch::nn::functional::CrossEntropyFuncOptions loss_options_;
+};
+
+}  // namespace rt
