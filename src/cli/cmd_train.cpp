@@ -31,6 +31,29 @@ std::vector<std::string> without_option(const std::vector<std::string>& argv, co
   return out;
 }
 
+// --nproc N: starts N workers of this binary (with the same flags) and watches them; with
+// --max-restarts K restarts them all from the newest checkpoint after a failure.
+int launch_workers(const Config& cfg) {
+  validate(cfg);
+  LaunchSpec spec;
+  spec.nproc = static_cast<int>(cfg.nproc);
+  // Workers write into one folder chosen here; a restart resumes from its checkpoints.
+  const std::string out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
+  std::vector<std::string> base = without_option(without_option(process_argv(), "--resume"), "--out");
+  base.insert(base.end(), {"--out", out});
+  spec.argv = base;
+  if (!cfg.resume.empty()) spec.argv.insert(spec.argv.end(), {"--resume", cfg.resume});
+  spec.max_restarts = static_cast<int>(cfg.max_restarts);
+  spec.restart_argv = [base, out, first = spec.argv]() {
+    if (checkpoint_files(out).empty()) return first;  // failed before any checkpoint
+    auto argv = base;
+    argv.insert(argv.end(), {"--resume", out});
+    return argv;
+  };
+  spec.threads_per_worker = static_cast<int>(cfg.threads);  // 0: the launcher splits the cores
+  return launch_local_workers(spec);
+}
+
 }  // namespace
 
 CommandRunner add_train_command(CLI::App& app) {
@@ -133,26 +156,7 @@ CommandRunner add_train_command(CLI::App& app) {
       if (!o->given("--out")) cfg.out = resume;
     }
     // Built-in launcher: this process only starts and watches the workers.
-    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {
-      validate(cfg);
-      LaunchSpec spec;
-      spec.nproc = static_cast<int>(cfg.nproc);
-      // Workers write into one folder chosen here; a restart resumes from its checkpoints.
-      const std::string out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
-      std::vector<std::string> base = without_option(without_option(process_argv(), "--resume"), "--out");
-      base.insert(base.end(), {"--out", out});
-      spec.argv = base;
-      if (!cfg.resume.empty()) spec.argv.insert(spec.argv.end(), {"--resume", cfg.resume});
-      spec.max_restarts = static_cast<int>(cfg.max_restarts);
-      spec.restart_argv = [base, out, first = spec.argv]() {
-        if (checkpoint_files(out).empty()) return first;  // failed before any checkpoint
-        auto argv = base;
-        argv.insert(argv.end(), {"--resume", out});
-        return argv;
-      };
-      spec.threads_per_worker = static_cast<int>(cfg.threads);  // 0: the launcher splits the cores
-      return launch_local_workers(spec);
-    }
+    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) return launch_workers(cfg);
     train(cfg);
     return 0;
   };

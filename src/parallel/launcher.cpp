@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/self_exec.h"
 #include "core/log.h"
 
 namespace rt {
@@ -91,12 +92,7 @@ pid_t spawn(const LaunchSpec& spec, int rank, int port, int out_pipe[2], int err
   setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
   setenv(kWorkerEnv, "1", 1);
   setenv(kWorkerThreadsEnv, std::to_string(spec.threads_per_worker).c_str(), 1);
-  std::vector<char*> argv;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execv("/proc/self/exe", argv.data());
-  std::fprintf(stderr, "cannot run /proc/self/exe: %s\n", std::strerror(errno));
-  _exit(kExitFailure);
+  exec_self(spec.argv);
 }
 
 struct GroupResult {

@@ -8,23 +8,26 @@ set -uo pipefail
 bin=$1 src=$2 work=$3/elastic
 rm -rf "$work" && mkdir -p "$work"
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 40 40
-common=(train --data "$work/data" --model resnet20 --epochs 4 --batch-size 16 --threads 1 --seed 9
+common=(train --data "$work/data" --model resnet20 --epochs 6 --batch-size 16 --threads 1 --seed 9
         --nproc 2 --checkpoint-every 2 --timeout 30)
 fail=0
 "$bin" "${common[@]}" --out "$work/reference" > "$work/reference.log" 2>&1 || { echo "FAIL: reference run"; tail "$work/reference.log"; exit 1; }
 
 "$bin" "${common[@]}" --max-restarts 2 --out "$work/killed" > "$work/killed.log" 2>&1 &
 launcher=$!
+seen=0  # progress lines before this attempt
 for kill_no in 1 2; do
-  # Wait until this attempt trains, then kill one of its workers at a random moment.
+  # Wait until this attempt has trained two steps of its own, then kill one of its workers at a
+  # random moment (waiting for the log's count alone, a second kill could land after the run ended).
   for _ in $(seq 1 300); do
-    [ "$(grep -c 'step' "$work/killed.log")" -ge $((kill_no * 2)) ] && break
+    [ "$(grep -c 'step' "$work/killed.log")" -ge $((seen + 2)) ] && break
     sleep 0.1
   done
   sleep "0.$((RANDOM % 9 + 1))"
   victim=$(pgrep -P $launcher | shuf -n 1)
   [ -n "$victim" ] && kill -9 "$victim" && echo "killed worker pid $victim (kill $kill_no)"
   for _ in $(seq 1 300); do grep -q "restart $kill_no/2" "$work/killed.log" && break; sleep 0.1; done
+  seen=$(grep -c 'step' "$work/killed.log")
 done
 wait $launcher; rc=$?
 grep -E "restart [0-9]/2|resumed from" "$work/killed.log"
@@ -35,7 +38,7 @@ import json, sys
 a = json.load(open(sys.argv[1] + "/reference/metrics.json"))
 b = json.load(open(sys.argv[1] + "/killed/metrics.json"))
 print("weights:", a["weights_fingerprint"], "uninterrupted,", b["weights_fingerprint"], "killed twice")
-ok = a["weights_fingerprint"] == b["weights_fingerprint"] and a["test_loss"] == b["test_loss"] and b["epochs"] == 4
+ok = a["weights_fingerprint"] == b["weights_fingerprint"] and a["test_loss"] == b["test_loss"] and b["epochs"] == 6
 sys.exit(0 if ok else 1)
 PY
 
@@ -45,10 +48,11 @@ PY
 if [ -x "$src/.venv/bin/torchrun" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$src/.venv/bin/torchrun" --nproc-per-node 2 --max-restarts 1 --master-port "$port" --no-python \
-    "$bin" train --data "$work/data" --model resnet20 --epochs 4 --batch-size 16 --threads 1 --seed 9 \
+    "$bin" train --data "$work/data" --model resnet20 --epochs 6 --batch-size 16 --threads 1 --seed 9 \
     --checkpoint-every 2 --timeout 30 --out "$work/torchrun" > "$work/torchrun.log" 2>&1 &
   agent=$!
-  for _ in $(seq 1 600); do [ "$(grep -c 'step' "$work/torchrun.log")" -ge 3 ] && break; sleep 0.1; done
+  # past the checkpoint of step 2 (a line per step), so that the restart resumes from one
+  for _ in $(seq 1 600); do [ "$(grep -c 'step' "$work/torchrun.log")" -ge 8 ] && break; sleep 0.1; done
   sleep "0.$((RANDOM % 9 + 1))"
   victim=$(pgrep -P $agent -f ringtrain | shuf -n 1)
   [ -n "$victim" ] && kill -9 "$victim" && echo "torchrun: killed worker pid $victim"
@@ -61,7 +65,7 @@ import json, sys
 a = json.load(open(sys.argv[1] + "/reference/metrics.json"))
 b = json.load(open(sys.argv[1] + "/torchrun/metrics.json"))
 print("weights:", a["weights_fingerprint"], "uninterrupted,", b["weights_fingerprint"], "torchrun, killed once")
-sys.exit(0 if a["weights_fingerprint"] == b["weights_fingerprint"] and b["epochs"] == 4 else 1)
+sys.exit(0 if a["weights_fingerprint"] == b["weights_fingerprint"] and b["epochs"] == 6 else 1)
 PY
 fi
 [ $fail -eq 0 ] && echo PASS

@@ -1,0 +1,317 @@
+#include "bench/scale_study.h"
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <numeric>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "core/self_exec.h"
+#include "model/registry.h"
+#include "report/records.h"
+#include "report/writers.h"
+
+namespace rt {
+
+namespace {
+
+void check_options(const ScaleStudyOptions& o, const std::vector<std::string>& train_args) {
+  RT_CHECK_USER(!o.nproc.empty(), "--nproc needs a list of world sizes, e.g. 1,2");
+  RT_CHECK_USER(o.nproc.front() == 1, "--nproc must start with 1 (the baseline of speedup), e.g. 1,2,4");
+  for (size_t i = 0; i < o.nproc.size(); ++i) {
+    RT_CHECK_USER(o.nproc[i] >= 1 && o.nproc[i] <= 1024 && (i == 0 || o.nproc[i] > o.nproc[i - 1]),
+                  "--nproc must be increasing world sizes in 1..1024, e.g. 1,2,4");
+    RT_CHECK_USER(o.weak || o.batch_size % o.nproc[i] == 0,
+                  "strong scaling splits the global --batch-size {} over {} workers: pick a batch "
+                  "size divisible by every world size, or use --weak",
+                  o.batch_size, o.nproc[i]);
+  }
+  RT_CHECK_USER(o.threads >= 1, "--threads (per worker) must be at least 1, got {}", o.threads);
+  for (const auto& a : train_args) {
+    for (const char* own : {"--nproc", "--batch-size", "--threads", "--out", "--resume", "--max-restarts"}) {
+      RT_CHECK_USER(a != own && a.rfind(std::string(own) + "=", 0) != 0,
+                    "{} is set by `ringtrain scale` for each run; give it to scale (before --), not "
+                    "to the training flags", own);
+    }
+  }
+  for (const auto& l : o.links) {
+    if (l != "fitted") link_preset(l);  // throws naming the known links
+  }
+}
+
+// The JSON that `args` (a `ringtrain bench ... --json`) prints; `what` names it in errors.
+nlohmann::json bench_json(const std::vector<std::string>& args, const std::string& what) {
+  std::string out;
+  const int rc = run_self(args, &out);
+  RT_CHECK_USER(rc == 0, "the {} ({}) failed with exit code {}", what, fmt::join(args, " "), rc);
+  try {
+    return nlohmann::json::parse(out);
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("the {} printed no valid JSON ({})", what, e.what()));
+  }
+}
+
+// --- the runs: one training per world size, in its own folder; returns the first run's config.
+nlohmann::json measure_runs(ScaleResult& r, const std::string& self) {
+  const ScaleStudyOptions& o = r.options;
+  nlohmann::json first_config;
+  for (int64_t n : o.nproc) {
+    const int64_t b = o.weak ? o.batch_size : o.batch_size / n;
+    const std::string dir = fmt::format("{}/n{}", o.out, n);
+    std::vector<std::string> args = {self, "train"};
+    args.insert(args.end(), r.train_args.begin(), r.train_args.end());
+    args.insert(args.end(), {"--nproc", std::to_string(n), "--batch-size", std::to_string(b), "--threads",
+                             std::to_string(o.threads), "--out", dir});
+    print_line(fmt::format("== scale: {} worker{} x batch {} ({} scaling), {} thread{} each -> {}", n,
+                           n > 1 ? "s" : "", b, o.weak ? "weak" : "strong", o.threads, o.threads > 1 ? "s" : "", dir));
+    const int rc = run_self(args);
+    RT_CHECK_USER(rc == 0, "the {}-worker run failed with exit code {}; see its output above", n, rc);
+    const auto history = read_history_file(dir + "/history.json");
+    const auto config = read_json_file(dir + "/config.json");
+    RT_CHECK_USER(!history.empty(), "{}/history.json has no epochs", dir);
+    const EpochRecord& last = history.back();  // the last epoch: start-up costs are in the first
+    MeasuredRun m;
+    m.workers = n;
+    m.batch_per_worker = b;
+    m.global_batch = last.global_batch;
+    m.steps_per_epoch = config.at("environment").at("steps_per_epoch").get<int64_t>();
+    m.epoch_train_seconds = last.train_seconds;
+    m.images_per_second = last.images_per_second;
+    m.exposed_comm_share = last.comm.exposed_comm_share;
+    m.overlap_share = last.comm.overlap_share;
+    m.compute_seconds_per_step = last.comm.compute_seconds_per_step;
+    m.allreduce_seconds_per_step = last.comm.allreduce_seconds_per_step;
+    m.bytes_allreduced_per_step = last.comm.bytes_allreduced_per_step;
+    if (r.measured.empty()) first_config = config;  // model, bucket cap, precision: the same in every run
+    r.measured.push_back(m);
+  }
+  for (auto& m : r.measured) {
+    m.speedup = m.images_per_second / r.measured.front().images_per_second;
+    m.efficiency = m.speedup / static_cast<double>(m.workers);
+  }
+  return first_config;
+}
+
+// --- the model's inputs: gradient buckets, and compute per step as a function of the batch
+//     per worker: single-process step benchmarks at each batch per worker of the runs, scaled
+//     by how much slower the real 1-worker training step was than the benchmark (data, checks,
+//     logging); interpolated in between.
+void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const std::string& self) {
+  const ScaleStudyOptions& o = r.options;
+  r.model = first_config.at("model").get<std::string>();
+  auto model = make_model(r.model, 10, false);
+  std::vector<double> param_bytes;
+  for (const auto& p : model->parameters()) param_bytes.push_back(static_cast<double>(p.numel() * 4));
+  r.step_model.bucket_bytes = bucket_sizes(param_bytes, first_config.at("bucket_mb").get<double>() * 1024 * 1024);
+  r.gradient_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
+  std::vector<int64_t> batches;
+  for (const auto& m : r.measured) batches.push_back(m.batch_per_worker);
+  if (o.weak) batches.push_back(std::max<int64_t>(1, o.batch_size / 2));
+  std::sort(batches.begin(), batches.end());
+  batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
+  const bool bf16 = first_config.at("environment").value("precision", "fp32") == "bf16";
+  for (int64_t b : batches) {
+    std::vector<std::string> args = {self, "bench", "--mode", "train", "--model", r.model, "--batch-size",
+                                     std::to_string(b), "--threads", std::to_string(o.threads), "--warmup", "2",
+                                     "--reps", "3", "--steps", "3", "--json", "--amp", bf16 ? "bf16" : "none"};
+    if (first_config.value("channels_last", false)) args.push_back("--channels-last");
+    print_line(fmt::format("== scale: single-process step benchmark, batch {}", b));
+    const auto j = bench_json(args, "step benchmark");
+    r.bench_step_seconds[b] =
+        static_cast<double>(b) / j.at("results").at(0).at("images_per_second").at("median").get<double>();
+  }
+  // The real 1-worker step is the reference; other batch sizes scale with the benchmark.
+  const MeasuredRun& base = r.measured.front();
+  const double real_step = base.epoch_train_seconds / static_cast<double>(base.steps_per_epoch);
+  r.real_over_bench = real_step / r.bench_step_seconds.at(base.batch_per_worker);
+  for (const auto& [b, t] : r.bench_step_seconds) {
+    r.step_model.compute_points.emplace_back(static_cast<double>(b), t * r.real_over_bench);
+  }
+  const auto buckets = static_cast<double>(r.step_model.bucket_bytes.size());
+  r.step_model.overlap = buckets > 1 ? 1.0 - 1.0 / buckets : 0.0;
+}
+
+// --- the link: allreduce over as many ranks as the largest run (at least 2), fitted.
+void measure_link(ScaleResult& r, const std::string& self) {
+  const ScaleStudyOptions& o = r.options;
+  r.allreduce_ranks = std::max<int64_t>(2, o.nproc.back());
+  int64_t max_size = 4096;
+  while (static_cast<double>(max_size) < r.gradient_bytes) max_size *= 4;
+  print_line(fmt::format("== scale: allreduce over {} ranks, 4 KB .. {} MB", r.allreduce_ranks, max_size >> 20));
+  r.allreduce = bench_json({self, "bench", "--allreduce", "--nproc", std::to_string(r.allreduce_ranks), "--threads",
+                            std::to_string(o.threads), "--max-size", std::to_string(max_size), "--iters",
+                            std::to_string(o.allreduce_iters), "--warmup", "2", "--json"},
+                           "allreduce measurement");
+  std::vector<std::pair<double, double>> points;
+  for (const auto& row : r.allreduce.at("rows")) {
+    points.emplace_back(row.at("bytes").get<double>(), row.at("seconds").get<double>());
+  }
+  r.fitted = fit_link(points, r.allreduce_ranks);
+}
+
+// --- validation (predictions for the measured world sizes) and projection over the links.
+void validate_and_project(ScaleResult& r) {
+  const ScaleStudyOptions& o = r.options;
+  std::vector<int64_t> measured_n;
+  for (const auto& m : r.measured) measured_n.push_back(m.workers);
+  const auto predicted = project(r.step_model, r.fitted, measured_n, o.batch_size, o.weak);
+  for (size_t i = 0; i < r.measured.size(); ++i) {
+    r.validation.push_back({r.measured[i].workers, r.measured[i].images_per_second, predicted[i].images_per_second,
+                            r.measured[i].speedup, predicted[i].speedup});
+  }
+  std::vector<LinkModel> links;
+  for (const auto& l : o.links) links.push_back(l == "fitted" ? r.fitted : link_preset(l));
+  if (o.link_gbps > 0) {
+    links.push_back({o.link_latency_us * 1e-6, o.link_gbps * 1e9 / 8, fmt::format("{:g}Gbps", o.link_gbps)});
+  }
+  r.projected_model = r.step_model;
+  if (o.compute_images_per_second > 0) r.projected_model.compute_points = {{1.0, 1.0 / o.compute_images_per_second}};
+  std::vector<int64_t> project_to;
+  for (int64_t n : o.project_to) {
+    if (o.weak || n <= o.batch_size) project_to.push_back(n);  // strong: at least 1 image per worker
+  }
+  for (const auto& link : links) {
+    LinkProjection p{link, 0, project(r.projected_model, link, project_to, o.batch_size, o.weak)};
+    p.first_workers_below_90pct = first_inefficient(p.rows, 0.9);
+    r.projection.push_back(std::move(p));
+  }
+}
+
+std::string table_row(const std::vector<std::string>& cells) {
+  std::string s = "|";
+  for (const auto& c : cells) s += " " + c + " |";
+  return s + "\n";
+}
+
+}  // namespace
+
+ScaleResult run_scale_study(const ScaleStudyOptions& options, const std::vector<std::string>& train_args) {
+  check_options(options, train_args);
+  ScaleResult r;
+  r.options = options;
+  r.train_args = train_args;
+  make_dirs(r.options.out);
+  const std::string& self = r.options.program;
+  const nlohmann::json first_config = measure_runs(r, self);
+  calibrate_compute(r, first_config, self);
+  measure_link(r, self);
+  validate_and_project(r);
+  return r;
+}
+
+void to_json(nlohmann::json& j, const MeasuredRun& m) {
+  j = {{"workers", m.workers},
+       {"batch_per_worker", m.batch_per_worker},
+       {"global_batch", m.global_batch},
+       {"steps_per_epoch", m.steps_per_epoch},
+       {"epoch_train_seconds", m.epoch_train_seconds},
+       {"images_per_second", m.images_per_second},
+       {"speedup", m.speedup},
+       {"efficiency", m.efficiency},
+       {"exposed_comm_share", m.exposed_comm_share},
+       {"overlap_share", m.overlap_share},
+       {"compute_seconds_per_step", m.compute_seconds_per_step},
+       {"allreduce_seconds_per_step", m.allreduce_seconds_per_step},
+       {"bytes_allreduced_per_step", m.bytes_allreduced_per_step}};
+}
+
+void to_json(nlohmann::json& j, const ScaleResult& r) {
+  const ScaleStudyOptions& o = r.options;
+  nlohmann::json validation = nlohmann::json::array(), projection = nlohmann::json::array();
+  for (const auto& v : r.validation) {
+    validation.push_back({{"workers", v.workers},
+                          {"measured_images_per_second", v.measured_images_per_second},
+                          {"predicted_images_per_second", v.predicted_images_per_second},
+                          {"measured_speedup", v.measured_speedup},
+                          {"predicted_speedup", v.predicted_speedup},
+                          {"error", v.error()}});
+  }
+  for (const auto& p : r.projection) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& x : p.rows) rows.push_back(x.to_json());
+    projection.push_back({{"link", p.link.name},
+                          {"alpha_seconds", p.link.alpha},
+                          {"beta_bytes_per_second", p.link.beta},
+                          {"first_workers_below_90pct", p.first_workers_below_90pct},
+                          {"rows", rows}});
+  }
+  j = {{"schema_version", kScaleSchemaVersion},
+       {"model", r.model},
+       {"scaling", o.weak ? "weak" : "strong"},
+       {"batch_size", o.batch_size},
+       {"threads_per_worker", o.threads},
+       {"train_args", r.train_args},
+       {"measured", r.measured},
+       {"allreduce", r.allreduce},
+       {"link_fit", {{"ranks", r.allreduce_ranks}, {"alpha_seconds", r.fitted.alpha}, {"beta_bytes_per_second", r.fitted.beta}}},
+       {"step_model", {{"compute_points_batch_seconds", r.step_model.compute_points},
+                       {"bench_step_seconds", r.bench_step_seconds},
+                       {"real_over_bench", r.real_over_bench},
+                       {"bucket_bytes", r.step_model.bucket_bytes},
+                       {"backward_share", r.step_model.backward_share},
+                       {"overlap", r.step_model.overlap}}},
+       {"validation", validation},
+       {"projection", projection}};
+}
+
+std::string scale_markdown(const ScaleResult& r) {
+  const ScaleStudyOptions& o = r.options;
+  std::ostringstream md;
+  md << fmt::format("# Scaling: {} ({} scaling, {} images per {}; {} thread{} per worker)\n\n", r.model,
+                    o.weak ? "weak" : "strong", o.batch_size, o.weak ? "worker" : "step (global)", o.threads,
+                    o.threads > 1 ? "s" : "");
+  md << "## Measured\n\n"
+     << table_row({"workers", "batch/worker", "global batch", "epoch (train s)", "img/s", "speedup", "efficiency",
+                   "exposed comm", "overlap"})
+     << "|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& m : r.measured) {
+    md << table_row({std::to_string(m.workers), std::to_string(m.batch_per_worker), std::to_string(m.global_batch),
+                     fmt::format("{:.1f}", m.epoch_train_seconds), fmt::format("{:.1f}", m.images_per_second),
+                     fmt::format("{:.2f}x", m.speedup), fmt::format("{:.0f}%", 100 * m.efficiency),
+                     fmt::format("{:.1f}%", 100 * m.exposed_comm_share), fmt::format("{:.0f}%", 100 * m.overlap_share)});
+  }
+  std::vector<std::string> points;
+  for (const auto& [b, t] : r.step_model.compute_points) points.push_back(fmt::format("{:g} images {:.0f} ms", b, t * 1e3));
+  md << fmt::format("\n## Model\n\ncompute per step {} (step benchmarks at each batch per worker, "
+                    "scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
+                    "{:.1f} MB in all; allreduce over {} ranks fitted to alpha {:.1f} us per hop, beta {:.3f} GB/s "
+                    "per link; overlap window {:.0f}% of backward.\n\n",
+                    fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(),
+                    r.gradient_bytes / 1e6, r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9,
+                    100 * r.step_model.overlap);
+  md << "## Validation (predicted from the 1-worker run and the allreduce measurement)\n\n"
+     << table_row({"workers", "measured img/s", "predicted img/s", "error", "measured speedup", "predicted speedup"})
+     << "|---|---|---|---|---|---|\n";
+  for (const auto& v : r.validation) {
+    md << table_row({std::to_string(v.workers), fmt::format("{:.1f}", v.measured_images_per_second),
+                     fmt::format("{:.1f}", v.predicted_images_per_second), fmt::format("{:+.1f}%", 100 * v.error()),
+                     fmt::format("{:.2f}x", v.measured_speedup), fmt::format("{:.2f}x", v.predicted_speedup)});
+  }
+  md << fmt::format("\n## Projection ({} scaling, compute {:.0f} img/s per worker{})\n\n", o.weak ? "weak" : "strong",
+                    static_cast<double>(o.batch_size) / compute_seconds(r.projected_model, static_cast<double>(o.batch_size)),
+                    o.compute_images_per_second > 0 ? ", given" : ", measured");
+  for (const auto& p : r.projection) {
+    md << fmt::format("### {} (latency {:.1f} us, {:.2f} GB/s per link){}\n\n", p.link.name, p.link.alpha * 1e6,
+                      p.link.beta / 1e9,
+                      p.first_workers_below_90pct
+                          ? fmt::format(": efficiency falls below 90% from {} workers", p.first_workers_below_90pct)
+                          : ": efficiency stays above 90%");
+    md << table_row({"workers", "batch/worker", "compute ms", "allreduce ms", "exposed ms", "img/s", "speedup",
+                     "efficiency"})
+       << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& x : p.rows) {
+      const int64_t b = o.weak ? o.batch_size : std::max<int64_t>(1, o.batch_size / x.workers);
+      md << table_row({std::to_string(x.workers), std::to_string(b), fmt::format("{:.1f}", 1e3 * x.compute_seconds),
+                       fmt::format("{:.1f}", 1e3 * x.comm_seconds), fmt::format("{:.1f}", 1e3 * x.exposed_seconds),
+                       fmt::format("{:.0f}", x.images_per_second), fmt::format("{:.1f}x", x.speedup),
+                       fmt::format("{:.0f}%", 100 * x.efficiency)});
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
+}  // namespace rt
