@@ -15,7 +15,7 @@ DEB_PACKAGES=(build-essential cmake pkg-config python3-venv zstd
   libcli11-dev nlohmann-json3-dev libfmt-dev libturbojpeg0-dev libpng-dev zlib1g-dev libgtest-dev libgloo-dev
   libyaml-cpp-dev libjemalloc-dev libplplot-dev plplot-driver-cairo fonts-dejavu-core
   libprotobuf-dev protobuf-compiler libboost-dev libcurl4-openssl-dev libarchive-dev libssl-dev
-  openmpi-bin iproute2)
+  openmpi-bin iproute2 clang-format)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

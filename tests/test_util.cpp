@@ -29,8 +29,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-void write_synthetic_cifar_binary(const std::string& dir, int64_t per_batch, int64_t test_records,
-                                  uint64_t seed) {
+void write_synthetic_cifar_binary(const std::string& dir, int64_t per_batch, int64_t test_records, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto write_file = [&](const std::string& name, int64_t records) {
     std::string bytes;

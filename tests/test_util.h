@@ -4,7 +4,6 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 namespace rt::test {
@@ -25,8 +24,7 @@ nlohmann::json read_reference(const std::string& name);  // tests/reference/<nam
 
 // Writes a CIFAR-10 binary layout (data_batch_1..5.bin, test_batch.bin) with
 // `per_batch` random records per file (labels cycle 0..9) into `dir`.
-void write_synthetic_cifar_binary(const std::string& dir, int64_t per_batch, int64_t test_records,
-                                  uint64_t seed = 1);
+void write_synthetic_cifar_binary(const std::string& dir, int64_t per_batch, int64_t test_records, uint64_t seed = 1);
 
 // Writes raw bytes to a file.
 void write_bytes(const std::string& path, const std::string& bytes);

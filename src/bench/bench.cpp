@@ -24,9 +24,7 @@ double Rate::median() const {
 }
 double Rate::min() const { return reps.empty() ? 0 : *std::min_element(reps.begin(), reps.end()); }
 double Rate::max() const { return reps.empty() ? 0 : *std::max_element(reps.begin(), reps.end()); }
-nlohmann::json Rate::to_json() const {
-  return {{"median", median()}, {"min", min()}, {"max", max()}, {"reps", reps}};
-}
+nlohmann::json Rate::to_json() const { return {{"median", median()}, {"min", min()}, {"max", max()}, {"reps", reps}}; }
 
 namespace {
 
@@ -128,9 +126,8 @@ Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps) 
   return r;
 }
 
-std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device,
-                                          int64_t min_bytes, int64_t max_bytes, int64_t iters,
-                                          int64_t warmup) {
+std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device, int64_t min_bytes,
+                                          int64_t max_bytes, int64_t iters, int64_t warmup) {
   const double n = comm.world_size();
   std::vector<AllreduceRow> rows;
   for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {

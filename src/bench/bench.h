@@ -3,15 +3,15 @@
 // warm-up over several timed repetitions; the median and the spread are reported.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
-#include "parallel/communicator.h"
 #include "model/precision.h"
+#include "parallel/communicator.h"
 
 namespace rt {
 
@@ -32,9 +32,9 @@ struct StepBenchSpec {
   Precision precision = Precision::kFloat32;
   bool channels_last = false;
   bool cuda_graph = false;  // forward + backward replayed as a CUDA graph (model/cuda_graph.h)
-  int64_t warmup = 3;  // untimed steps first
-  int64_t reps = 5;    // timed repetitions ...
-  int64_t steps = 5;   // ... of this many steps each
+  int64_t warmup = 3;       // untimed steps first
+  int64_t reps = 5;         // timed repetitions ...
+  int64_t steps = 5;        // ... of this many steps each
   uint64_t seed = 0;
 };
 
@@ -54,15 +54,14 @@ Dataset synthetic_dataset(int64_t n, uint64_t seed);
 
 struct AllreduceRow {
   int64_t bytes = 0;
-  double seconds = 0;      // median over iterations, the slowest rank's time per iteration
-  double algbw_gbs = 0;    // bytes / seconds, in GB/s (1e9)
-  double busbw_gbs = 0;    // algbw x 2(n-1)/n, as nccl-tests define it
+  double seconds = 0;    // median over iterations, the slowest rank's time per iteration
+  double algbw_gbs = 0;  // bytes / seconds, in GB/s (1e9)
+  double busbw_gbs = 0;  // algbw x 2(n-1)/n, as nccl-tests define it
 };
 
 // Sum-allreduce of float32 tensors of every size from `min_bytes` to `max_bytes` (x4 steps, as
 // nccl-tests -f 4 would), `iters` timed iterations after `warmup`, on all ranks of `comm`.
-std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device,
-                                          int64_t min_bytes, int64_t max_bytes, int64_t iters,
-                                          int64_t warmup);
+std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device, int64_t min_bytes,
+                                          int64_t max_bytes, int64_t iters, int64_t warmup);
 
 }  // namespace rt

@@ -34,7 +34,8 @@ void check_options(const ScaleStudyOptions& o, const std::vector<std::string>& t
     for (const char* own : {"--nproc", "--batch-size", "--threads", "--out", "--resume", "--max-restarts"}) {
       RT_CHECK_USER(a != own && a.rfind(std::string(own) + "=", 0) != 0,
                     "{} is set by `ringtrain scale` for each run; give it to scale (before --), not "
-                    "to the training flags", own);
+                    "to the training flags",
+                    own);
     }
   }
   for (const auto& l : o.links) {
@@ -65,8 +66,8 @@ nlohmann::json measure_runs(ScaleResult& r, const std::string& self) {
     args.insert(args.end(), r.train_args.begin(), r.train_args.end());
     args.insert(args.end(), {"--nproc", std::to_string(n), "--batch-size", std::to_string(b), "--threads",
                              std::to_string(o.threads), "--out", dir});
-    print_line(fmt::format("== scale: {} worker{} x batch {} ({} scaling), {} thread{} each -> {}", n,
-                           n > 1 ? "s" : "", b, o.weak ? "weak" : "strong", o.threads, o.threads > 1 ? "s" : "", dir));
+    print_line(fmt::format("== scale: {} worker{} x batch {} ({} scaling), {} thread{} each -> {}", n, n > 1 ? "s" : "",
+                           b, o.weak ? "weak" : "strong", o.threads, o.threads > 1 ? "s" : "", dir));
     const int rc = run_self(args);
     RT_CHECK_USER(rc == 0, "the {}-worker run failed with exit code {}; see its output above", n, rc);
     const auto history = read_history_file(dir + "/history.json");
@@ -114,9 +115,25 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
   batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
   const bool bf16 = first_config.at("environment").value("precision", "fp32") == "bf16";
   for (int64_t b : batches) {
-    std::vector<std::string> args = {self, "bench", "--mode", "train", "--model", r.model, "--batch-size",
-                                     std::to_string(b), "--threads", std::to_string(o.threads), "--warmup", "2",
-                                     "--reps", "3", "--steps", "3", "--json", "--amp", bf16 ? "bf16" : "none"};
+    std::vector<std::string> args = {self,
+                                     "bench",
+                                     "--mode",
+                                     "train",
+                                     "--model",
+                                     r.model,
+                                     "--batch-size",
+                                     std::to_string(b),
+                                     "--threads",
+                                     std::to_string(o.threads),
+                                     "--warmup",
+                                     "2",
+                                     "--reps",
+                                     "3",
+                                     "--steps",
+                                     "3",
+                                     "--json",
+                                     "--amp",
+                                     bf16 ? "bf16" : "none"};
     if (first_config.value("channels_last", false)) args.push_back("--channels-last");
     print_line(fmt::format("== scale: single-process step benchmark, batch {}", b));
     const auto j = bench_json(args, "step benchmark");
@@ -246,13 +263,15 @@ void to_json(nlohmann::json& j, const ScaleResult& r) {
        {"train_args", r.train_args},
        {"measured", r.measured},
        {"allreduce", r.allreduce},
-       {"link_fit", {{"ranks", r.allreduce_ranks}, {"alpha_seconds", r.fitted.alpha}, {"beta_bytes_per_second", r.fitted.beta}}},
-       {"step_model", {{"compute_points_batch_seconds", r.step_model.compute_points},
-                       {"bench_step_seconds", r.bench_step_seconds},
-                       {"real_over_bench", r.real_over_bench},
-                       {"bucket_bytes", r.step_model.bucket_bytes},
-                       {"backward_share", r.step_model.backward_share},
-                       {"overlap", r.step_model.overlap}}},
+       {"link_fit",
+        {{"ranks", r.allreduce_ranks}, {"alpha_seconds", r.fitted.alpha}, {"beta_bytes_per_second", r.fitted.beta}}},
+       {"step_model",
+        {{"compute_points_batch_seconds", r.step_model.compute_points},
+         {"bench_step_seconds", r.bench_step_seconds},
+         {"real_over_bench", r.real_over_bench},
+         {"bucket_bytes", r.step_model.bucket_bytes},
+         {"backward_share", r.step_model.backward_share},
+         {"overlap", r.step_model.overlap}}},
        {"validation", validation},
        {"projection", projection}};
 }
@@ -271,17 +290,19 @@ std::string scale_markdown(const ScaleResult& r) {
     md << table_row({std::to_string(m.workers), std::to_string(m.batch_per_worker), std::to_string(m.global_batch),
                      fmt::format("{:.1f}", m.epoch_train_seconds), fmt::format("{:.1f}", m.images_per_second),
                      fmt::format("{:.2f}x", m.speedup), fmt::format("{:.0f}%", 100 * m.efficiency),
-                     fmt::format("{:.1f}%", 100 * m.exposed_comm_share), fmt::format("{:.0f}%", 100 * m.overlap_share)});
+                     fmt::format("{:.1f}%", 100 * m.exposed_comm_share),
+                     fmt::format("{:.0f}%", 100 * m.overlap_share)});
   }
   std::vector<std::string> points;
-  for (const auto& [b, t] : r.step_model.compute_points) points.push_back(fmt::format("{:g} images {:.0f} ms", b, t * 1e3));
-  md << fmt::format("\n## Model\n\ncompute per step {} (step benchmarks at each batch per worker, "
-                    "scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
-                    "{:.1f} MB in all; allreduce over {} ranks fitted to alpha {:.1f} us per hop, beta {:.3f} GB/s "
-                    "per link; overlap window {:.0f}% of backward.\n\n",
-                    fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(),
-                    r.gradient_bytes / 1e6, r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9,
-                    100 * r.step_model.overlap);
+  for (const auto& [b, t] : r.step_model.compute_points)
+    points.push_back(fmt::format("{:g} images {:.0f} ms", b, t * 1e3));
+  md << fmt::format(
+      "\n## Model\n\ncompute per step {} (step benchmarks at each batch per worker, "
+      "scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
+      "{:.1f} MB in all; allreduce over {} ranks fitted to alpha {:.1f} us per hop, beta {:.3f} GB/s "
+      "per link; overlap window {:.0f}% of backward.\n\n",
+      fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(), r.gradient_bytes / 1e6,
+      r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9, 100 * r.step_model.overlap);
   md << "## Validation (predicted from the 1-worker run and the allreduce measurement)\n\n"
      << table_row({"workers", "measured img/s", "predicted img/s", "error", "measured speedup", "predicted speedup"})
      << "|---|---|---|---|---|---|\n";
@@ -290,17 +311,18 @@ std::string scale_markdown(const ScaleResult& r) {
                      fmt::format("{:.1f}", v.predicted_images_per_second), fmt::format("{:+.1f}%", 100 * v.error()),
                      fmt::format("{:.2f}x", v.measured_speedup), fmt::format("{:.2f}x", v.predicted_speedup)});
   }
-  md << fmt::format("\n## Projection ({} scaling, compute {:.0f} img/s per worker{})\n\n", o.weak ? "weak" : "strong",
-                    static_cast<double>(o.batch_size) / compute_seconds(r.projected_model, static_cast<double>(o.batch_size)),
-                    o.compute_images_per_second > 0 ? ", given" : ", measured");
+  md << fmt::format(
+      "\n## Projection ({} scaling, compute {:.0f} img/s per worker{})\n\n", o.weak ? "weak" : "strong",
+      static_cast<double>(o.batch_size) / compute_seconds(r.projected_model, static_cast<double>(o.batch_size)),
+      o.compute_images_per_second > 0 ? ", given" : ", measured");
   for (const auto& p : r.projection) {
     md << fmt::format("### {} (latency {:.1f} us, {:.2f} GB/s per link){}\n\n", p.link.name, p.link.alpha * 1e6,
                       p.link.beta / 1e9,
                       p.first_workers_below_90pct
                           ? fmt::format(": efficiency falls below 90% from {} workers", p.first_workers_below_90pct)
                           : ": efficiency stays above 90%");
-    md << table_row({"workers", "batch/worker", "compute ms", "allreduce ms", "exposed ms", "img/s", "speedup",
-                     "efficiency"})
+    md << table_row(
+              {"workers", "batch/worker", "compute ms", "allreduce ms", "exposed ms", "img/s", "speedup", "efficiency"})
        << "|---|---|---|---|---|---|---|---|\n";
     for (const auto& x : p.rows) {
       const int64_t b = o.weak ? o.batch_size : std::max<int64_t>(1, o.batch_size / x.workers);

@@ -6,10 +6,9 @@
 // ScaleResult, written as scale.json (with a schema version) and scale.md.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -59,15 +58,15 @@ struct ScaleResult {
   ScaleStudyOptions options;
   std::vector<std::string> train_args;
   std::vector<MeasuredRun> measured;
-  nlohmann::json allreduce;       // `ringtrain bench --allreduce --json` over allreduce_ranks
+  nlohmann::json allreduce;  // `ringtrain bench --allreduce --json` over allreduce_ranks
   int64_t allreduce_ranks = 2;
-  LinkModel fitted;               // to `allreduce`
-  StepModel step_model;           // calibrated on the 1-worker run
+  LinkModel fitted;                              // to `allreduce`
+  StepModel step_model;                          // calibrated on the 1-worker run
   std::map<int64_t, double> bench_step_seconds;  // batch per worker -> single-process step
-  double real_over_bench = 1;     // the 1-worker run's real step / its step benchmark
+  double real_over_bench = 1;                    // the 1-worker run's real step / its step benchmark
   double gradient_bytes = 0;
   std::vector<ValidationRow> validation;
-  StepModel projected_model;      // step_model, or the given compute speed
+  StepModel projected_model;  // step_model, or the given compute speed
   std::vector<LinkProjection> projection;
 };
 

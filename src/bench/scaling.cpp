@@ -47,8 +47,10 @@ LinkModel link_preset(const std::string& name) {
   if (name == "ib") return {2e-6, 25e9, name};
   if (name == "100gbe") return {10e-6, 12.5e9, name};
   if (name == "10gbe") return {30e-6, 1.25e9, name};
-  throw UserError(fmt::format("unknown link preset '{}': use nvlink, ib, 100gbe or 10gbe, or give "
-                              "--link-gbps and --link-latency-us", name));
+  throw UserError(
+      fmt::format("unknown link preset '{}': use nvlink, ib, 100gbe or 10gbe, or give "
+                  "--link-gbps and --link-latency-us",
+                  name));
 }
 
 std::vector<std::string> link_preset_names() { return {"nvlink", "ib", "100gbe", "10gbe"}; }
@@ -91,8 +93,8 @@ StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n
   return p;
 }
 
-std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link,
-                                    const std::vector<int64_t>& workers, int64_t batch, bool weak) {
+std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link, const std::vector<int64_t>& workers,
+                                    int64_t batch, bool weak) {
   const double base = predict_step(m, link, 1, batch).images_per_second;
   std::vector<StepPrediction> out;
   for (int64_t n : workers) {

@@ -16,7 +16,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -43,8 +42,8 @@ std::vector<std::string> link_preset_names();
 struct StepModel {
   // Measured (batch per worker, seconds per step), at least one; see compute_seconds().
   std::vector<std::pair<double, double>> compute_points;
-  double backward_share = 2.0 / 3;  // backward's share of compute
-  double overlap = 1.0;           // share of backward that communication can hide behind
+  double backward_share = 2.0 / 3;   // backward's share of compute
+  double overlap = 1.0;              // share of backward that communication can hide behind
   std::vector<double> bucket_bytes;  // in launch order (the last is the last launched)
 };
 
@@ -64,8 +63,8 @@ StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n
 
 // Predictions for every n in `workers` with speedup and efficiency against n = 1 (strong
 // scaling: global batch fixed, so batch_per_worker = global / n; weak: batch per worker fixed).
-std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link,
-                                    const std::vector<int64_t>& workers, int64_t batch, bool weak);
+std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link, const std::vector<int64_t>& workers,
+                                    int64_t batch, bool weak);
 
 // The smallest n in `predictions` whose efficiency is below `threshold` (0 if none).
 int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double threshold);

@@ -6,11 +6,11 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "parallel/launcher.h"
-#include "parallel/rendezvous.h"
+#include "core/torch_compat.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
-#include "core/torch_compat.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 #include "train/run_outputs.h"
 
 namespace rt {
@@ -27,7 +27,7 @@ struct BenchOptions {
   std::string amp = "none";
   std::vector<std::string> modes = {"train", "forward", "data"};
   int64_t warmup = 3, reps = 5, steps = 5;
-  std::string data;            // data pipeline: a CIFAR-10 folder; empty = synthetic images
+  std::string data;             // data pipeline: a CIFAR-10 folder; empty = synthetic images
   int64_t data_images = 10000;  // synthetic images for the data pipeline
   bool allreduce = false;
   int64_t nproc = 0;
@@ -48,8 +48,11 @@ int64_t parse_size(const std::string& s, const std::string& flag) {
     used = 0;
   }
   const std::string unit = s.substr(used);
-  const double mult = unit.empty() || unit == "B" ? 1 : unit == "K" || unit == "KB" ? 1024.0
-                      : unit == "M" || unit == "MB" ? 1024.0 * 1024 : unit == "G" || unit == "GB" ? 1024.0 * 1024 * 1024 : -1;
+  const double mult = unit.empty() || unit == "B"   ? 1
+                      : unit == "K" || unit == "KB" ? 1024.0
+                      : unit == "M" || unit == "MB" ? 1024.0 * 1024
+                      : unit == "G" || unit == "GB" ? 1024.0 * 1024 * 1024
+                                                    : -1;
   RT_CHECK_USER(used > 0 && mult > 0 && v > 0, "{} must be a size such as 4K, 64M or 1G, got '{}'", flag, s);
   return static_cast<int64_t>(v * mult);
 }
@@ -67,7 +70,8 @@ int run_allreduce(const BenchOptions& o) {
   RT_CHECK_USER(min_bytes >= 4 && min_bytes <= max_bytes, "--min-size must be at least 4 bytes and at most --max-size");
   RT_CHECK_USER(o.iters >= 1 && o.warmup >= 0, "--iters must be >= 1 and --warmup >= 0");
   if (o.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {
-    RT_CHECK_USER(o.nproc >= 2 && o.nproc <= 1024, "--nproc must be in 2..1024 for an allreduce benchmark, got {}", o.nproc);
+    RT_CHECK_USER(o.nproc >= 2 && o.nproc <= 1024, "--nproc must be in 2..1024 for an allreduce benchmark, got {}",
+                  o.nproc);
     LaunchSpec spec;
     spec.nproc = static_cast<int>(o.nproc);
     spec.argv = process_argv();
@@ -78,37 +82,33 @@ int run_allreduce(const BenchOptions& o) {
   const DistEnv env = read_dist_env();
   set_log_rank(env.rank);
   set_compute_threads(o.threads);
-  RT_CHECK_USER(env.world_size >= 2, "an allreduce benchmark needs at least 2 ranks: pass --nproc N "
+  RT_CHECK_USER(env.world_size >= 2,
+                "an allreduce benchmark needs at least 2 ranks: pass --nproc N "
                 "or start it with torchrun, mpirun or srun");
   const torch::Device local = local_device(o.device, env.local_rank);
-  const auto comm = make_communicator(env, o.backend, local,
-                                      std::chrono::milliseconds(static_cast<int64_t>(o.timeout * 1000)));
+  const auto comm =
+      make_communicator(env, o.backend, local, std::chrono::milliseconds(static_cast<int64_t>(o.timeout * 1000)));
   const auto rows = bench_allreduce(*comm, local, min_bytes, max_bytes, o.iters, o.warmup);
   if (env.rank != 0) return 0;
-  nlohmann::json j = {{"benchmark", "allreduce"},
-                      {"backend", comm->backend()},
-                      {"world_size", comm->world_size()},
-                      {"launcher", env.launcher},
-                      {"device", local.str()},
-                      {"dtype", "float32"},
-                      {"iters", o.iters},
-                      {"warmup", o.warmup},
-                      {"rows", nlohmann::json::array()}};
+  nlohmann::json j = {{"benchmark", "allreduce"}, {"backend", comm->backend()}, {"world_size", comm->world_size()},
+                      {"launcher", env.launcher}, {"device", local.str()},      {"dtype", "float32"},
+                      {"iters", o.iters},         {"warmup", o.warmup},         {"rows", nlohmann::json::array()}};
   for (const auto& r : rows) {
-    j["rows"].push_back({{"bytes", r.bytes}, {"seconds", r.seconds}, {"algbw_gbs", r.algbw_gbs},
-                         {"busbw_gbs", r.busbw_gbs}});
+    j["rows"].push_back(
+        {{"bytes", r.bytes}, {"seconds", r.seconds}, {"algbw_gbs", r.algbw_gbs}, {"busbw_gbs", r.busbw_gbs}});
   }
   if (o.json) {
     print_line(j.dump(2));
     return 0;
   }
-  print_line(fmt::format("allreduce (sum, float32) over {} ranks, {} backend, {} launch; median of {} "
-                         "iterations, slowest rank",
-                         comm->world_size(), comm->backend(), env.launcher, o.iters));
+  print_line(
+      fmt::format("allreduce (sum, float32) over {} ranks, {} backend, {} launch; median of {} "
+                  "iterations, slowest rank",
+                  comm->world_size(), comm->backend(), env.launcher, o.iters));
   print_line(fmt::format("{:>10} {:>12} {:>13} {:>13}", "size", "time (us)", "algbw (GB/s)", "busbw (GB/s)"));
   for (const auto& r : rows) {
-    print_line(fmt::format("{:>10} {:>12.1f} {:>13.3f} {:>13.3f}", human_bytes(r.bytes), r.seconds * 1e6,
-                           r.algbw_gbs, r.busbw_gbs));
+    print_line(fmt::format("{:>10} {:>12.1f} {:>13.3f} {:>13.3f}", human_bytes(r.bytes), r.seconds * 1e6, r.algbw_gbs,
+                           r.busbw_gbs));
   }
   print_line("algbw = size / time; busbw = algbw x 2(n-1)/n (the ring's per-link traffic, as nccl-tests)");
   return 0;
@@ -146,17 +146,16 @@ int run_compute(const BenchOptions& o) {
                       {"amp", precision_name(s.precision) == "bf16" ? "bf16" : "none"},
                       {"param_count", count_parameters(*make_model(o.model, 10, false))},
                       {"results", nlohmann::json::array()}};
-  const std::string what = fmt::format("ringtrain {} batch {} threads {} {} {} {}{}", o.model, o.batch_size,
-                                        threads, device.str(), precision_name(s.precision),
-                                        o.channels_last ? "channels_last" : "NCHW",
-                                        o.cuda_graph ? " CUDA graph" : "");
+  const std::string what = fmt::format("ringtrain {} batch {} threads {} {} {} {}{}", o.model, o.batch_size, threads,
+                                       device.str(), precision_name(s.precision),
+                                       o.channels_last ? "channels_last" : "NCHW", o.cuda_graph ? " CUDA graph" : "");
   auto report = [&](const std::string& mode, const Rate& r, nlohmann::json extra) {
     extra["mode"] = mode;
     extra["images_per_second"] = r.to_json();
     j["results"].push_back(extra);
     if (!o.json) {
-      print_line(fmt::format("{}: {} {:.1f} img/s (min {:.1f}, max {:.1f}; {} reps)", what, mode, r.median(),
-                             r.min(), r.max(), r.reps.size()));
+      print_line(fmt::format("{}: {} {:.1f} img/s (min {:.1f}, max {:.1f}; {} reps)", what, mode, r.median(), r.min(),
+                             r.max(), r.reps.size()));
     }
   };
   for (const auto& m : o.modes) {
@@ -196,7 +195,8 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--min-size", o->min_size, "--allreduce: smallest message (e.g. 4K)")->capture_default_str();
   cmd->add_option("--max-size", o->max_size, "--allreduce: largest message (e.g. 256M)")->capture_default_str();
   cmd->add_option("--iters", o->iters, "--allreduce: timed iterations per size")->capture_default_str();
-  cmd->add_option("--timeout", o->timeout, "--allreduce: seconds for rendezvous and each collective")->capture_default_str();
+  cmd->add_option("--timeout", o->timeout, "--allreduce: seconds for rendezvous and each collective")
+      ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the synthetic weights and data")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of the table");
   cmd->footer(

@@ -1,5 +1,7 @@
 // `ringtrain eval` (test mode): evaluate a checkpoint on the test split and write the same
 // metrics, classification report and confusion matrix as training does.
+#include <filesystem>
+
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/errors.h"
@@ -12,8 +14,6 @@
 #include "train/checkpoint.h"
 #include "train/interop.h"
 #include "train/run_outputs.h"
-
-#include <filesystem>
 
 namespace rt {
 
@@ -40,8 +40,8 @@ int run_eval(const EvalOptions& o) {
   const std::string data_dir = o.data.empty() ? run_cfg.data : o.data;
   const DataSplits splits = load_cifar10(data_dir);
   RT_CHECK_USER(splits.test.num_classes() == meta.num_classes,
-                "{} holds {} classes but {} was trained for {}; use data with the same classes",
-                data_dir, splits.test.num_classes(), o.checkpoint, meta.num_classes);
+                "{} holds {} classes but {} was trained for {}; use data with the same classes", data_dir,
+                splits.test.num_classes(), o.checkpoint, meta.num_classes);
   // The same test subset as the training run evaluated, unless told otherwise.
   const int64_t limit = o.limit_test >= 0 ? o.limit_test : run_cfg.limit_test;
   const Dataset test = balanced_subset(splits.test, limit, run_cfg.seed);
@@ -52,9 +52,8 @@ int run_eval(const EvalOptions& o) {
   const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
                                 /*keep_logits=*/!o.save_logits.empty());
   if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", test.labels}});
-  const std::string out = !o.out.empty()
-                              ? o.out
-                              : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
+  const std::string out =
+      !o.out.empty() ? o.out : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
   make_dirs(out);
   write_evaluation_outputs(out, r, test.class_names,
                            {{"checkpoint", o.checkpoint},
@@ -67,9 +66,8 @@ int run_eval(const EvalOptions& o) {
                             {"precision", precision_name(precision)},
                             {"weights_fingerprint", weights_fingerprint(*model)},
                             {"environment", environment_json(device)}});
-  print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%",
-                         o.checkpoint, model_name, meta.state.epochs_done, test.size(), r.loss(),
-                         100 * r.accuracy()));
+  print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%", o.checkpoint,
+                         model_name, meta.state.epochs_done, test.size(), r.loss(), 100 * r.accuracy()));
   print_line(fmt::format("wrote {0}/metrics.json, {0}/classification_report.txt, {0}/confusion_matrix.csv", out));
   write_plots_or_warn(out);
   return 0;
@@ -84,12 +82,20 @@ CommandRunner add_eval_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "CIFAR-10 folder (default: the run's --data)");
   cmd->add_option("--out", o->out, "Folder for the reports (default: <checkpoint folder>/eval)");
   cmd->add_option("--model", o->model, "Expected model (default: the checkpoint's)");
-  cmd->add_option("--limit-test", o->limit_test, "Class-balanced subset of N test images (0 = all; default: as the run)");
-  cmd->add_option("--batch-size", o->batch_size, "Images per evaluation batch")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--save-logits", o->save_logits, "Also write the logits and labels (torch.load-able dict) to this file");
+  cmd->add_option("--limit-test", o->limit_test,
+                  "Class-balanced subset of N test images (0 = all; default: as the run)");
+  cmd->add_option("--batch-size", o->batch_size, "Images per evaluation batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--save-logits", o->save_logits,
+                  "Also write the logits and labels (torch.load-able dict) to this file");
   cmd->add_option("--amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
-  cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--device", o->device, "auto | cpu | cuda")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.pt --data data/cifar10");
   return [o] { return run_eval(*o); };
 }

@@ -29,9 +29,10 @@ int run_export(const ExportOptions& o) {
   print_line(fmt::format("wrote {} ({}, {} classes, {} tensors) from {}", o.to, reader->meta().model,
                          reader->meta().num_classes, model->named_parameters().size() + model->named_buffers().size(),
                          reader->path()));
-  print_line(fmt::format("in Python: m = torchvision.models.{}(num_classes={}); m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, "
-                         "bias=False); m.maxpool = torch.nn.Identity(); m.load_state_dict(torch.load('{}'))",
-                         reader->meta().model, reader->meta().num_classes, o.to));
+  print_line(
+      fmt::format("in Python: m = torchvision.models.{}(num_classes={}); m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, "
+                  "bias=False); m.maxpool = torch.nn.Identity(); m.load_state_dict(torch.load('{}'))",
+                  reader->meta().model, reader->meta().num_classes, o.to));
   return 0;
 }
 
@@ -65,9 +66,10 @@ int run_import(const ImportOptions& o) {
   make_dirs(o.to);
   write_json_file(o.to + "/config.json", meta.config);
   save_checkpoint_rotating(o.to, 1, *model, *opt, meta);
-  print_line(fmt::format("wrote {}/checkpoint.pt ({}, {} classes, weights from {}); evaluate it with: ringtrain eval "
-                         "--checkpoint {}/checkpoint.pt --data DIR",
-                         o.to, o.model, o.num_classes, o.file, o.to));
+  print_line(
+      fmt::format("wrote {}/checkpoint.pt ({}, {} classes, weights from {}); evaluate it with: ringtrain eval "
+                  "--checkpoint {}/checkpoint.pt --data DIR",
+                  o.to, o.model, o.num_classes, o.file, o.to));
   return 0;
 }
 
@@ -76,7 +78,8 @@ int run_import(const ImportOptions& o) {
 CommandRunner add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Write a checkpoint's weights as a state_dict Python loads (torch.load)");
   auto o = std::make_shared<ExportOptions>();
-  cmd->add_option("checkpoint", o->checkpoint, "checkpoint.pt, or a run folder (its newest good checkpoint)")->required();
+  cmd->add_option("checkpoint", o->checkpoint, "checkpoint.pt, or a run folder (its newest good checkpoint)")
+      ->required();
   cmd->add_option("--to", o->to, "Output file, e.g. model.pt")->required();
   cmd->footer("Example:\n  ringtrain export runs/r50 --to r50.pt");
   return [o] { return run_export(*o); };
@@ -85,7 +88,8 @@ CommandRunner add_export_command(CLI::App& app) {
 CommandRunner add_import_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("import", "Make a ringtrain checkpoint from a PyTorch state_dict (torch.save)");
   auto o = std::make_shared<ImportOptions>();
-  cmd->add_option("file", o->file, "torch.save'd state_dict, e.g. of a torchvision ResNet with the CIFAR stem")->required();
+  cmd->add_option("file", o->file, "torch.save'd state_dict, e.g. of a torchvision ResNet with the CIFAR stem")
+      ->required();
   cmd->add_option("--model", o->model, "Model it belongs to (see `ringtrain models`)")->required();
   cmd->add_option("--num-classes", o->num_classes, "Classes of its head")->capture_default_str();
   cmd->add_option("--to", o->to, "Run folder to create (checkpoint.pt, config.json)")->required();

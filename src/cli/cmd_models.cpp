@@ -18,9 +18,8 @@ CommandRunner add_models_command(CLI::App& app) {
     print_line(fmt::format("{:<10} {:>12}  {}", "model", "parameters", "description"));
     for (const auto& info : model_catalogue()) {
       const auto model = make_model(info.name, *num_classes);
-      print_line(fmt::format("{:<10} {:>12}  {}", info.name,
-                             with_thousands(count_parameters(*model)),
-                             info.description));
+      print_line(
+          fmt::format("{:<10} {:>12}  {}", info.name, with_thousands(count_parameters(*model)), info.description));
     }
     return 0;
   };

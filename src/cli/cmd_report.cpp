@@ -53,8 +53,9 @@ CommandRunner add_report_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Folder for comparison.md and comparison.json (several runs)")
       ->capture_default_str();
   cmd->add_flag("!--no-plots", o->plots, "Do not (re)draw the runs' PNG figures");
-  cmd->footer("Examples:\n  ringtrain report runs/one                 # figures of one run\n"
-              "  ringtrain report runs/one runs/two --out runs   # + comparison, speedup against runs/one");
+  cmd->footer(
+      "Examples:\n  ringtrain report runs/one                 # figures of one run\n"
+      "  ringtrain report runs/one runs/two --out runs   # + comparison, speedup against runs/one");
   return [o] { return run_report(*o); };
 }
 

@@ -31,20 +31,27 @@ CommandRunner add_scale_command(CLI::App& app) {
   auto o = std::make_shared<ScaleStudyOptions>();
   cmd->add_option("--nproc", o->nproc, "World sizes to run, starting with 1")->delimiter(',')->capture_default_str();
   cmd->add_flag("--weak", o->weak, "Weak scaling: --batch-size per worker (default: strong, --batch-size global)");
-  cmd->add_option("--batch-size", o->batch_size, "Global batch (strong) or batch per worker (--weak)")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Global batch (strong) or batch per worker (--weak)")
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads per worker")->capture_default_str();
   cmd->add_option("--out", o->out, "Folder for the runs, scale.json and scale.md (default runs/<time>-scale)");
-  cmd->add_option("--project-to", o->project_to, "World sizes of the projection")->delimiter(',')->capture_default_str();
+  cmd->add_option("--project-to", o->project_to, "World sizes of the projection")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--links", o->links, "Links to project over: fitted (measured here), nvlink, ib, 100gbe, 10gbe")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--link-gbps", o->link_gbps, "Also project over a link of this bandwidth (Gbit/s)");
-  cmd->add_option("--link-latency-us", o->link_latency_us, "Latency per hop of --link-gbps (microseconds)")->capture_default_str();
+  cmd->add_option("--link-latency-us", o->link_latency_us, "Latency per hop of --link-gbps (microseconds)")
+      ->capture_default_str();
   cmd->add_option("--compute-img-per-s", o->compute_images_per_second,
                   "Project with this training speed per worker (img/s) instead of the measured one");
-  cmd->add_option("--allreduce-iters", o->allreduce_iters, "Timed allreduce iterations per size")->capture_default_str();
+  cmd->add_option("--allreduce-iters", o->allreduce_iters, "Timed allreduce iterations per size")
+      ->capture_default_str();
   cmd->footer(
       "Training flags go after --, e.g.\n"
-      "  ringtrain scale --nproc 1,2 --batch-size 128 -- --data data/cifar10 --model resnet18 --epochs 2 --limit-train 2560\n"
+      "  ringtrain scale --nproc 1,2 --batch-size 128 -- --data data/cifar10 --model resnet18 --epochs 2 --limit-train "
+      "2560\n"
       "  ringtrain scale --nproc 1,2 --weak --batch-size 64 --link-gbps 25 -- --data data/cifar10 --model resnet50");
   return [o] { return run_scale(*o, passthrough_args()); };
 }

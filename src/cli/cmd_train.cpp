@@ -1,15 +1,15 @@
 // `ringtrain train`: parse the flags into a Config, merge a resumed run's configuration,
 // validate, and train.
+#include <cstdlib>
+
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/config_file.h"
-#include "core/recipes.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/recipes.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
-
-#include <cstdlib>
 #include "train/checkpoint.h"
 #include "train/run_outputs.h"
 #include "train/trainer.h"
@@ -60,8 +60,9 @@ CommandRunner add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model on CIFAR-10 (baseline: one process)");
   auto o = std::make_shared<ConfigOptions>(cmd);
   auto config_file = std::make_shared<std::string>();
-  cmd->add_option("--config", *config_file,
-                   "JSON or YAML file of options (keys as the flags; a run's config.json works); flags given override it");
+  cmd->add_option(
+      "--config", *config_file,
+      "JSON or YAML file of options (keys as the flags; a run's config.json works); flags given override it");
   std::string recipe_help = "Named preset of options; --config and the flags given override it:";
   for (const auto& r : recipes()) recipe_help += "\n  " + r.name + ": " + r.summary;
   o->add("--recipe", &Config::recipe, recipe_help)->check(CLI::IsMember(recipe_names()));
@@ -80,35 +81,41 @@ CommandRunner add_train_command(CLI::App& app) {
   o->add("--momentum", &Config::momentum, "SGD momentum");
   o->add_flag("--nesterov", &Config::nesterov, "Nesterov momentum");
   o->add("--weight-decay", &Config::weight_decay, "L2 weight decay");
-  o->add_flag("--no-decay-bn-bias", &Config::no_decay_bn_bias, "Exempt BatchNorm parameters and biases from weight decay");
+  o->add_flag("--no-decay-bn-bias", &Config::no_decay_bn_bias,
+              "Exempt BatchNorm parameters and biases from weight decay");
   o->add("--schedule", &Config::schedule, "multistep | cosine | onecycle | constant");
   o->add("--milestones", &Config::milestones, "multistep: epochs where lr is multiplied by gamma")->delimiter(',');
   o->add("--gamma", &Config::gamma, "multistep: factor at each milestone");
   o->add("--warmup-epochs", &Config::warmup_epochs, "Linear warmup epochs (fractions allowed)");
   o->add("--label-smoothing", &Config::label_smoothing, "Cross-entropy label smoothing");
   o->add("--nproc", &Config::nproc, "Spawn N local workers (data-parallel; 0 = use the launcher's environment)");
-  o->add("--max-restarts", &Config::max_restarts, "With --nproc: restart all workers from the newest checkpoint after a failure, up to K times");
+  o->add("--max-restarts", &Config::max_restarts,
+         "With --nproc: restart all workers from the newest checkpoint after a failure, up to K times");
   o->add("--backend", &Config::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)");
   o->add("--bucket-mb", &Config::bucket_mb, "Gradient bucket cap in MB");
   o->add_flag("--sync-bn", &Config::sync_bn, "BatchNorm statistics over all ranks (SyncBatchNorm)");
   o->add("--grad-accum", &Config::grad_accum, "Micro-batches per optimiser step (one allreduce per step)");
   o->add("--lr-ref-batch", &Config::lr_ref_batch, "--lr is for this global batch; it is scaled linearly");
   o->add("--timeout", &Config::timeout, "Seconds for rendezvous and each collective");
-  o->add_flag("--skip-nonfinite", &Config::skip_nonfinite, "Skip steps with a non-finite loss or gradient (counted) instead of stopping");
+  o->add_flag("--skip-nonfinite", &Config::skip_nonfinite,
+              "Skip steps with a non-finite loss or gradient (counted) instead of stopping");
   o->add("--amp", &Config::amp, "Autocast precision: auto (bf16 where the hardware has it) | bf16 | none");
   o->add("--channels-last", &Config::channels_last, "Weights and inputs in channels_last (NHWC): true|false");
-  o->add_flag("--cuda-graph", &Config::cuda_graph, "Capture forward + backward once as a CUDA graph and replay it (one process on CUDA)");
+  o->add_flag("--cuda-graph", &Config::cuda_graph,
+              "Capture forward + backward once as a CUDA graph and replay it (one process on CUDA)");
   o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
   o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
   o->add("--device", &Config::device, "auto | cpu | cuda");
   o->add("--out", &Config::out, "Run folder (default runs/<timestamp>)");
   o->add("--resume", &Config::resume, "Continue the run in this folder from its checkpoint.pt");
-  o->add("--checkpoint-every", &Config::checkpoint_every, "Also checkpoint every N optimiser steps (0 = per epoch only)");
+  o->add("--checkpoint-every", &Config::checkpoint_every,
+         "Also checkpoint every N optimiser steps (0 = per epoch only)");
   o->add("--keep-checkpoints", &Config::keep_checkpoints, "Checkpoints kept in the run folder");
   o->add("--log-every", &Config::log_every, "Steps between progress lines when not on a terminal (0 = auto)");
   o->add("--prefetch", &Config::prefetch, "Batches prepared ahead by the loader thread");
   o->add_flag("--tensorboard", &Config::tensorboard, "Write TensorBoard scalar event files to <out>/tensorboard");
-  o->add("--trace", &Config::trace, "Write a Chrome/Perfetto trace (JSON) of the --trace-steps steps of every rank to this file");
+  o->add("--trace", &Config::trace,
+         "Write a Chrome/Perfetto trace (JSON) of the --trace-steps steps of every rank to this file");
   o->add("--trace-steps", &Config::trace_steps, "Optimiser steps to trace: FIRST-LAST, counted from 1");
   cmd->footer(
       "Examples:\n"
@@ -123,15 +130,16 @@ CommandRunner add_train_command(CLI::App& app) {
     // Layers, each over the one before: defaults, the recipe, the --config file, the flags.
     nlohmann::json layered = nlohmann::json::object();
     if (!config_file->empty()) {
-      RT_CHECK_USER(cfg.resume.empty(), "--config and --resume cannot be combined: a resumed run keeps "
+      RT_CHECK_USER(cfg.resume.empty(),
+                    "--config and --resume cannot be combined: a resumed run keeps "
                     "its own configuration (give flags to override it)");
       layered = read_config_file(*config_file);
-      RT_CHECK_USER(layered.is_object(), "{}: a configuration must be a JSON or YAML mapping of options",
-                    *config_file);
+      RT_CHECK_USER(layered.is_object(), "{}: a configuration must be a JSON or YAML mapping of options", *config_file);
     }
     const std::string recipe = o->given("--recipe") ? cfg.recipe : layered.value("recipe", std::string());
     if (!recipe.empty()) {
-      RT_CHECK_USER(cfg.resume.empty(), "--recipe and --resume cannot be combined: a resumed run keeps "
+      RT_CHECK_USER(cfg.resume.empty(),
+                    "--recipe and --resume cannot be combined: a resumed run keeps "
                     "its own configuration (give flags to override it)");
       auto base = recipe_options(recipe);
       base.update(layered);
@@ -146,7 +154,9 @@ CommandRunner add_train_command(CLI::App& app) {
     const DistEnv env = read_dist_env();
     if (resume.empty() && !cfg.out.empty() && env.restart_count > 0 && !checkpoint_files(cfg.out).empty()) {
       resume = cfg.out;
-      if (env.rank == 0) print_line(fmt::format("ringtrain: torchrun restart {}: continuing from the newest checkpoint in {}", env.restart_count, resume));
+      if (env.rank == 0)
+        print_line(fmt::format("ringtrain: torchrun restart {}: continuing from the newest checkpoint in {}",
+                               env.restart_count, resume));
     }
     if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.

@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
-
 #include <map>
 
 #include "cli/commands.h"
@@ -36,15 +35,16 @@ void set_passthrough_args(std::vector<std::string> args) { g_passthrough = std::
 
 int main(int argc, char** argv) {
   rt::set_process_argv(argc, argv);
-  CLI::App app{"ringtrain: ResNet training on CIFAR-10, single-process or data-parallel with "
-               "Ring-AllReduce",
-               "ringtrain"};
+  CLI::App app{
+      "ringtrain: ResNet training on CIFAR-10, single-process or data-parallel with "
+      "Ring-AllReduce",
+      "ringtrain"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for all subcommands");
   std::map<const CLI::App*, rt::CommandRunner> runners;
-  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_models_command,
-                   rt::add_bench_command, rt::add_scale_command, rt::add_export_command,
-                   rt::add_import_command, rt::add_report_command, rt::add_download_command}) {
+  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_models_command, rt::add_bench_command,
+                   rt::add_scale_command, rt::add_export_command, rt::add_import_command, rt::add_report_command,
+                   rt::add_download_command}) {
     const size_t before = app.get_subcommands({}).size();
     rt::CommandRunner run = add(app);
     runners[app.get_subcommands({}).at(before)] = std::move(run);

@@ -3,9 +3,8 @@
 // JSON keys are the field names; flags are the same names with dashes (--batch-size).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -13,10 +12,10 @@ namespace rt {
 
 struct Config {
   // --- data
-  std::string data;          // folder with CIFAR-10 (binary batches or an image folder)
-  int64_t limit_train = 0;   // class-balanced subset of the train split; 0 = all
-  int64_t limit_test = 0;    // class-balanced subset of the test split; 0 = all
-  bool augment = true;       // random crop 32 (4-pixel zero padding) + horizontal flip
+  std::string data;         // folder with CIFAR-10 (binary batches or an image folder)
+  int64_t limit_train = 0;  // class-balanced subset of the train split; 0 = all
+  int64_t limit_test = 0;   // class-balanced subset of the test split; 0 = all
+  bool augment = true;      // random crop 32 (4-pixel zero padding) + horizontal flip
 
   // --- model
   std::string model = "resnet50";   // see `ringtrain models`
@@ -25,47 +24,47 @@ struct Config {
 
   // --- optimisation (reference: SGD 0.9, wd 1e-4, lr 0.1, multistep [5,8] x0.1, batch 128)
   int64_t epochs = 10;
-  int64_t batch_size = 128;        // images per worker per micro-batch (PyTorch convention)
-  int64_t eval_batch_size = 500;   // images per evaluation forward pass
-  double lr = 0.1;                 // peak learning rate (after warmup; max lr for onecycle)
+  int64_t batch_size = 128;       // images per worker per micro-batch (PyTorch convention)
+  int64_t eval_batch_size = 500;  // images per evaluation forward pass
+  double lr = 0.1;                // peak learning rate (after warmup; max lr for onecycle)
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 1e-4;
-  bool no_decay_bn_bias = false;   // exempt BatchNorm parameters and biases from weight decay
-  std::string schedule = "multistep";             // multistep | cosine | onecycle | constant
-  std::vector<int64_t> milestones = {5, 8};       // multistep: epochs where lr *= gamma
-  double gamma = 0.1;                             // multistep factor
-  double warmup_epochs = 0;        // linear warmup from lr/steps to lr (not for onecycle)
-  double label_smoothing = 0;      // cross-entropy label smoothing in [0, 1)
-  bool skip_nonfinite = false;     // skip a step whose loss or gradient is not finite (else stop)
-  std::string amp = "auto";        // autocast: auto (bf16 where native) | bf16 | none
-  bool channels_last = false;      // weights and inputs in NHWC memory format
-  bool cuda_graph = false;         // replay forward + backward as a CUDA graph (model/cuda_graph.h)
-  std::string recipe;              // the named preset the run started from (core/recipes.h); "" = none
+  bool no_decay_bn_bias = false;             // exempt BatchNorm parameters and biases from weight decay
+  std::string schedule = "multistep";        // multistep | cosine | onecycle | constant
+  std::vector<int64_t> milestones = {5, 8};  // multistep: epochs where lr *= gamma
+  double gamma = 0.1;                        // multistep factor
+  double warmup_epochs = 0;                  // linear warmup from lr/steps to lr (not for onecycle)
+  double label_smoothing = 0;                // cross-entropy label smoothing in [0, 1)
+  bool skip_nonfinite = false;               // skip a step whose loss or gradient is not finite (else stop)
+  std::string amp = "auto";                  // autocast: auto (bf16 where native) | bf16 | none
+  bool channels_last = false;                // weights and inputs in NHWC memory format
+  bool cuda_graph = false;                   // replay forward + backward as a CUDA graph (model/cuda_graph.h)
+  std::string recipe;                        // the named preset the run started from (core/recipes.h); "" = none
 
   // --- distribution (world size comes from the launcher's environment or --nproc)
-  int64_t nproc = 0;               // built-in launcher: spawn this many local workers (0 = off)
-  int64_t max_restarts = 0;        // built-in launcher: restart the group after a failure
-  std::string backend = "auto";    // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
-  double bucket_mb = 25;           // gradient bucket cap in MB (as DDP's bucket_cap_mb)
-  bool sync_bn = false;            // BatchNorm statistics over all ranks (else rank 0's buffers)
-  int64_t grad_accum = 1;          // micro-batches per optimiser step (communicate once)
-  int64_t lr_ref_batch = 128;      // --lr is for this global batch; scaled linearly to the real one
-  double timeout = 120;            // seconds for rendezvous and every collective
+  int64_t nproc = 0;             // built-in launcher: spawn this many local workers (0 = off)
+  int64_t max_restarts = 0;      // built-in launcher: restart the group after a failure
+  std::string backend = "auto";  // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
+  double bucket_mb = 25;         // gradient bucket cap in MB (as DDP's bucket_cap_mb)
+  bool sync_bn = false;          // BatchNorm statistics over all ranks (else rank 0's buffers)
+  int64_t grad_accum = 1;        // micro-batches per optimiser step (communicate once)
+  int64_t lr_ref_batch = 128;    // --lr is for this global batch; scaled linearly to the real one
+  double timeout = 120;          // seconds for rendezvous and every collective
 
   // --- run
-  uint64_t seed = 0;               // seeds init, shuffling and augmentation (core/seed.h)
-  int64_t threads = 0;             // compute threads; 0 = all cores of this machine
-  std::string device = "auto";     // auto | cpu | cuda
-  std::string out;                 // run folder; empty = runs/<timestamp>
-  std::string resume;              // run folder to continue from its newest good checkpoint
-  int64_t checkpoint_every = 0;    // also checkpoint every N optimiser steps (0: per epoch only)
-  int64_t keep_checkpoints = 2;    // checkpoints kept in the run folder (newest first)
-  int64_t log_every = 0;           // steps between plain progress lines; 0 = ~10 per epoch
-  int64_t prefetch = 3;            // batches prepared ahead by the loader thread
-  bool tensorboard = false;        // scalar event files in <out>/tensorboard (rank 0)
-  std::string trace;               // Chrome trace file of the steps in trace_steps (rank 0 writes)
-  std::string trace_steps = "3-5"; // optimiser steps traced, "FIRST-LAST" counted from 1
+  uint64_t seed = 0;                // seeds init, shuffling and augmentation (core/seed.h)
+  int64_t threads = 0;              // compute threads; 0 = all cores of this machine
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string out;                  // run folder; empty = runs/<timestamp>
+  std::string resume;               // run folder to continue from its newest good checkpoint
+  int64_t checkpoint_every = 0;     // also checkpoint every N optimiser steps (0: per epoch only)
+  int64_t keep_checkpoints = 2;     // checkpoints kept in the run folder (newest first)
+  int64_t log_every = 0;            // steps between plain progress lines; 0 = ~10 per epoch
+  int64_t prefetch = 3;             // batches prepared ahead by the loader thread
+  bool tensorboard = false;         // scalar event files in <out>/tensorboard (rank 0)
+  std::string trace;                // Chrome trace file of the steps in trace_steps (rank 0 writes)
+  std::string trace_steps = "3-5";  // optimiser steps traced, "FIRST-LAST" counted from 1
 };
 
 // Throws UserError naming the first invalid option and the fix.

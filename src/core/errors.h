@@ -12,9 +12,9 @@ namespace rt {
 
 // Exit codes of the ringtrain binary (documented in the README).
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;    // an unexpected internal error
-constexpr int kExitUserError = 2;  // bad flags, data, checkpoint: fix the input and re-run
-constexpr int kExitCommError = 3;  // a peer died, stalled or could not be reached
+constexpr int kExitFailure = 1;      // an unexpected internal error
+constexpr int kExitUserError = 2;    // bad flags, data, checkpoint: fix the input and re-run
+constexpr int kExitCommError = 3;    // a peer died, stalled or could not be reached
 constexpr int kExitInterrupted = 4;  // stopped by SIGINT/SIGTERM after saving a checkpoint
 
 class UserError : public std::runtime_error {
@@ -37,8 +37,8 @@ class Interrupted : public std::runtime_error {
 
 // Throws UserError(fmt::format(...)) when cond is false. The message should name the value,
 // file or rank, what was expected, and the fix.
-#define RT_CHECK_USER(cond, ...)                              \
-  do {                                                        \
+#define RT_CHECK_USER(cond, ...)                                  \
+  do {                                                            \
     if (!(cond)) throw ::rt::UserError(fmt::format(__VA_ARGS__)); \
   } while (0)
 

@@ -65,8 +65,8 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = ok ? errno : saved_errno;
     ::unlink(tmp.c_str());
-    throw UserError(fmt::format("cannot write {}: {}; the previous version (if any) is kept",
-                                path, std::strerror(err)));
+    throw UserError(
+        fmt::format("cannot write {}: {}; the previous version (if any) is kept", path, std::strerror(err)));
   }
   ::chmod(path.c_str(), 0644);
   // Make the rename itself durable.

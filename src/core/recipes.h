@@ -4,7 +4,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -12,8 +11,8 @@ namespace rt {
 
 struct Recipe {
   std::string name;
-  std::string summary;      // one line for --help and docs
-  nlohmann::json options;   // Config keys -> values
+  std::string summary;     // one line for --help and docs
+  nlohmann::json options;  // Config keys -> values
 };
 
 const std::vector<Recipe>& recipes();

@@ -13,9 +13,7 @@ namespace rt {
 inline std::string torch_version_string() { return TORCH_VERSION; }
 
 // State of the default CPU generator as a uint8 tensor, and its restoration.
-inline at::Tensor cpu_rng_state() {
-  return at::Tensor(at::detail::getDefaultCPUGenerator().get_state());
-}
+inline at::Tensor cpu_rng_state() { return at::Tensor(at::detail::getDefaultCPUGenerator().get_state()); }
 inline void set_cpu_rng_state(const at::Tensor& state) {
 #if TORCH_VERSION_MAJOR >= 2
   at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle to the same generator

@@ -8,8 +8,8 @@ namespace rt {
 
 void TraceRecorder::add(const std::string& name, int lane, Clock::time_point begin, Clock::time_point end,
                         nlohmann::json args) {
-  nlohmann::json e = {{"name", name}, {"ph", "X"},   {"pid", rank_}, {"tid", lane},
-                      {"ts", micros(begin)}, {"dur", std::max(0.0, micros(end) - micros(begin))}};
+  nlohmann::json e = {{"name", name}, {"ph", "X"},           {"pid", rank_},
+                      {"tid", lane},  {"ts", micros(begin)}, {"dur", std::max(0.0, micros(end) - micros(begin))}};
   if (!args.empty()) e["args"] = std::move(args);
   std::lock_guard<std::mutex> lock(mu_);
   events_.push_back(std::move(e));
@@ -18,13 +18,15 @@ void TraceRecorder::add(const std::string& name, int lane, Clock::time_point beg
 void TraceRecorder::name_lane(int lane, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   events_.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank_}, {"tid", lane}, {"args", {{"name", name}}}});
-  events_.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", rank_}, {"tid", lane}, {"args", {{"sort_index", lane}}}});
+  events_.push_back(
+      {{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", rank_}, {"tid", lane}, {"args", {{"sort_index", lane}}}});
 }
 
 std::string TraceRecorder::events_json() const {
   std::lock_guard<std::mutex> lock(mu_);
   nlohmann::json all = events_;
-  all.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank_}, {"args", {{"name", "rank " + std::to_string(rank_)}}}});
+  all.push_back(
+      {{"name", "process_name"}, {"ph", "M"}, {"pid", rank_}, {"args", {{"name", "rank " + std::to_string(rank_)}}}});
   all.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", rank_}, {"args", {{"sort_index", rank_}}}});
   return all.dump();
 }

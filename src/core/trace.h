@@ -9,11 +9,10 @@
 // across hosts).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -50,9 +49,7 @@ class TraceRecorder {
   std::string events_json() const;
 
  private:
-  double micros(Clock::time_point t) const {
-    return std::chrono::duration<double, std::micro>(t - t0_).count();
-  }
+  double micros(Clock::time_point t) const { return std::chrono::duration<double, std::micro>(t - t0_).count(); }
   int rank_;
   int64_t first_step_, last_step_;
   bool recording_ = false;
@@ -65,7 +62,9 @@ class TraceRecorder {
 class TraceSpan {
  public:
   TraceSpan(TraceRecorder* recorder, std::string name, int lane = TraceRecorder::kLoopLane)
-      : recorder_(recorder && recorder->recording() ? recorder : nullptr), name_(std::move(name)), lane_(lane),
+      : recorder_(recorder && recorder->recording() ? recorder : nullptr),
+        name_(std::move(name)),
+        lane_(lane),
         begin_(TraceRecorder::Clock::now()) {}
   ~TraceSpan() {
     if (recorder_) recorder_->add(name_, lane_, begin_, TraceRecorder::Clock::now());

@@ -16,11 +16,11 @@ CropFlip draw_crop_flip(uint64_t seed, int64_t epoch, int64_t sample_index) {
   return cf;
 }
 
-torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count,
-                         const Normalization& norm, bool augment, uint64_t seed, int64_t epoch) {
+torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count, const Normalization& norm,
+                         bool augment, uint64_t seed, int64_t epoch) {
   constexpr int kSide = 32, kPad = 4, kPlane = kSide * kSide;
-  TORCH_INTERNAL_ASSERT(images.dtype() == torch::kUInt8 && images.is_contiguous() &&
-                        images.dim() == 4 && images.size(1) == 3 && images.size(2) == kSide);
+  TORCH_INTERNAL_ASSERT(images.dtype() == torch::kUInt8 && images.is_contiguous() && images.dim() == 4 &&
+                        images.size(1) == 3 && images.size(2) == kSide);
   // Per channel: pixel value -> normalised float, and the value of a zero-padded pixel.
   float lut[3][256];
   for (int c = 0; c < 3; ++c) {
@@ -81,7 +81,7 @@ torch::Tensor DeviceEpochPlan::batch(const torch::Tensor& images, int64_t begin,
   padded = (padded.to(torch::kFloat32) / 255.0f - mean_) / std_;
   // Output pixel (y, x) reads padded (dy + y, dx + x), or dx + 31 - x when flipped.
   const auto ar = torch::arange(kSide, i64).view({1, kSide});
-  const auto rows = p.narrow(1, 1, 1) + ar;                                                     // [B, 32]
+  const auto rows = p.narrow(1, 1, 1) + ar;  // [B, 32]
   const auto cols = p.narrow(1, 2, 1) + torch::where(p.narrow(1, 3, 1).to(torch::kBool), kSide - 1 - ar, ar);
   const auto b_idx = torch::arange(count, i64).view({count, 1, 1, 1});
   const auto c_idx = torch::arange(3, i64).view({1, 3, 1, 1});

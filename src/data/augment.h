@@ -26,8 +26,8 @@ CropFlip draw_crop_flip(uint64_t seed, int64_t epoch, int64_t sample_index);
 
 // images: [N, 3, 32, 32] uint8; indices: the B samples to take.
 // Returns [B, 3, 32, 32] float32, (pixel/255 - mean)/std, augmented when `augment`.
-torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count,
-                         const Normalization& norm, bool augment, uint64_t seed, int64_t epoch);
+torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count, const Normalization& norm,
+                         bool augment, uint64_t seed, int64_t epoch);
 
 // The device path, for a data set kept in GPU memory: the same batches as make_batch (bitwise,
 // on the CPU, where both run), built with tensor operations on the data's device. An epoch's
@@ -46,8 +46,8 @@ class DeviceEpochPlan {
   torch::Tensor batch(const torch::Tensor& images, int64_t begin, int64_t count) const;
 
  private:
-  torch::Tensor plan_;       // [n, 4] int64 on the device: sample index, dy, dx, flip
-  torch::Tensor mean_, std_; // [1, 3, 1, 1] float32 on the device
+  torch::Tensor plan_;        // [n, 4] int64 on the device: sample index, dy, dx, flip
+  torch::Tensor mean_, std_;  // [1, 3, 1, 1] float32 on the device
 };
 
 }  // namespace rt

@@ -95,8 +95,8 @@ void extract(const std::string& archive_path, const std::string& into) {
   while ((rc = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
     const char* raw_name = archive_entry_pathname(entry);
     const std::string name = raw_name != nullptr ? raw_name : "";
-    RT_CHECK_USER(is_safe_entry_name(name), "{}: entry '{}' is an absolute path or contains '..'; refusing to unpack it",
-                  archive_path, name);
+    RT_CHECK_USER(is_safe_entry_name(name),
+                  "{}: entry '{}' is an absolute path or contains '..'; refusing to unpack it", archive_path, name);
     const auto type = archive_entry_filetype(entry);
     RT_CHECK_USER((type == AE_IFREG || type == AE_IFDIR) && archive_entry_hardlink(entry) == nullptr,
                   "{}: entry '{}' is a link or special file; a CIFAR-10 archive holds only files and folders",
@@ -111,8 +111,10 @@ void extract(const std::string& archive_path, const std::string& into) {
     while ((data_rc = archive_read_data_block(in.get(), &block, &size, &offset)) == ARCHIVE_OK) {
       check_write(static_cast<int>(archive_write_data_block(out.get(), block, size, offset)), name);
     }
-    RT_CHECK_USER(data_rc == ARCHIVE_EOF, "{} is not a readable archive at '{}': {}; pass --url of "
-                  "cifar-10-binary.tar.gz", archive_path, name, archive_error_string(in.get()));
+    RT_CHECK_USER(data_rc == ARCHIVE_EOF,
+                  "{} is not a readable archive at '{}': {}; pass --url of "
+                  "cifar-10-binary.tar.gz",
+                  archive_path, name, archive_error_string(in.get()));
     check_write(archive_write_finish_entry(out.get()), name);
   }
   RT_CHECK_USER(rc == ARCHIVE_EOF, "{} is not a readable archive: {}; pass --url of cifar-10-binary.tar.gz",
@@ -178,14 +180,14 @@ void unpack_cifar_archive(const std::string& archive_path, const std::string& to
                 "do not work); pass --url of cifar-10-binary.tar.gz",
                 archive_path, kCifarFolderName);
   const std::string problem = cifar_layout_problem(unpacked);
-  RT_CHECK_USER(problem.empty(), "{}: {}/{}; it is not a complete CIFAR-10 binary archive: pass --url of "
+  RT_CHECK_USER(problem.empty(),
+                "{}: {}/{}; it is not a complete CIFAR-10 binary archive: pass --url of "
                 "cifar-10-binary.tar.gz",
                 archive_path, kCifarFolderName, problem);
-  RT_CHECK_USER(std::rename(unpacked.c_str(), data_dir.c_str()) == 0, "cannot move {} to {}: {}", unpacked,
-                data_dir, std::strerror(errno));
+  RT_CHECK_USER(std::rename(unpacked.c_str(), data_dir.c_str()) == 0, "cannot move {} to {}: {}", unpacked, data_dir,
+                std::strerror(errno));
   log_info("unpacked {} into {}", describe_cifar_folder(data_dir), data_dir);
 }
-
 
 std::string md5_hex(const std::string& bytes) {
   Md5 md5;
@@ -217,8 +219,7 @@ std::string cifar_layout_problem(const std::string& folder) {
     if (!file_exists(path)) return name + " is missing";
     const int64_t size = file_size_or_zero(path);
     if (size == 0 || size % kCifarRecordBytes != 0) {
-      return fmt::format("{} has {} bytes, not a positive multiple of {} (one record)", name, size,
-                         kCifarRecordBytes);
+      return fmt::format("{} has {} bytes, not a positive multiple of {} (one record)", name, size, kCifarRecordBytes);
     }
   }
   if (!file_exists(folder + "/batches.meta.txt")) return "batches.meta.txt is missing";

@@ -60,8 +60,7 @@ std::vector<std::string> read_class_names(const std::string& dir) {
     if (!line.empty()) names.push_back(line);
   }
   RT_CHECK_USER(names.size() >= 2 && names.size() <= 256,
-                "{}: expected one class name per line (2..256 classes), found {}", meta,
-                names.size());
+                "{}: expected one class name per line (2..256 classes), found {}", meta, names.size());
   return names;
 }
 

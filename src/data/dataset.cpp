@@ -7,7 +7,7 @@
 namespace rt {
 
 const std::vector<std::string>& cifar10_class_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird", "cat", "deer",
+  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
                                                  "dog",      "frog",       "horse", "ship", "truck"};
   return names;
 }
@@ -21,10 +21,10 @@ DataSplits load_cifar10(const std::string& dir) {
     }
   }
   if (dir_exists(dir + "/train") || dir_exists(dir + "/test")) return read_image_folder(dir);
-  throw UserError(fmt::format(
-      "--data {}: found neither CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin, "
-      "also looked in cifar-10-batches-bin/) nor an image folder (train/<class>/, test/<class>/)",
-      dir));
+  throw UserError(
+      fmt::format("--data {}: found neither CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin, "
+                  "also looked in cifar-10-batches-bin/) nor an image folder (train/<class>/, test/<class>/)",
+                  dir));
 }
 
 Dataset balanced_subset(const Dataset& data, int64_t n, uint64_t seed) {

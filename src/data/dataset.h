@@ -10,8 +10,8 @@
 namespace rt {
 
 struct Dataset {
-  torch::Tensor images;                 // [N, 3, 32, 32] uint8, channel-planar (as CIFAR stores it)
-  torch::Tensor labels;                 // [N] int64, each in [0, class_names.size())
+  torch::Tensor images;                  // [N, 3, 32, 32] uint8, channel-planar (as CIFAR stores it)
+  torch::Tensor labels;                  // [N] int64, each in [0, class_names.size())
   std::vector<std::string> class_names;  // index = label
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }

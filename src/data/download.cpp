@@ -3,7 +3,7 @@
 // one rename). See Note [Resuming] and Note [All or nothing].
 #include "data/download.h"
 
-#include <curl/curl.h>      // defines: curl_easy_*, curl_url_* (the transfer)
+#include <curl/curl.h>  // defines: curl_easy_*, curl_url_* (the transfer)
 
 #include <algorithm>
 #include <cctype>
@@ -36,8 +36,7 @@ std::string megabytes(int64_t bytes) {
 // ---- verify ------------------------------------------------------------------------------
 
 // Throws (and deletes `path` when `delete_on_mismatch`) unless its MD5 is `expected`.
-void verify_md5(const std::string& path, const std::string& expected, const std::string& url,
-                bool delete_on_mismatch) {
+void verify_md5(const std::string& path, const std::string& expected, const std::string& url, bool delete_on_mismatch) {
   const std::string got = md5_hex_of_file(path);
   if (got == expected) {
     log_info("checksum (MD5) {} matches", got);
@@ -45,10 +44,10 @@ void verify_md5(const std::string& path, const std::string& expected, const std:
   }
   std::error_code ec;
   if (delete_on_mismatch) fs::remove(path, ec);
-  throw UserError(fmt::format(
-      "checksum (MD5) mismatch for {} (from {}): expected {}, got {}{}; re-run to download it "
-      "again, or pass --url a mirror (and --md5 HEX if it is a different archive)",
-      path, url, expected, got, delete_on_mismatch ? "; the file was deleted" : ""));
+  throw UserError(
+      fmt::format("checksum (MD5) mismatch for {} (from {}): expected {}, got {}{}; re-run to download it "
+                  "again, or pass --url a mirror (and --md5 HEX if it is a different archive)",
+                  path, url, expected, got, delete_on_mismatch ? "; the file was deleted" : ""));
 }
 
 // ---- fetch -------------------------------------------------------------------------------
@@ -100,7 +99,7 @@ struct Attempt {
   CURLcode code = CURLE_OK;
   long http_status = 0;  // 0 for file://
   bool connected = false;
-  std::string error;     // curl's text, with the detail from its error buffer
+  std::string error;  // curl's text, with the detail from its error buffer
   int write_errno = 0;
 };
 
@@ -109,8 +108,9 @@ Attempt transfer_once(const DownloadOptions& o, const std::string& part) {
   Sink sink;
   sink.resume_from = file_size_or_zero(part);
   sink.file = std::fopen(part.c_str(), "ab");
-  RT_CHECK_USER(sink.file != nullptr, "cannot open {} for writing: {}; check the folder's permissions or choose another --to",
-                part, std::strerror(errno));
+  RT_CHECK_USER(sink.file != nullptr,
+                "cannot open {} for writing: {}; check the folder's permissions or choose another --to", part,
+                std::strerror(errno));
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) {
     std::fclose(sink.file);
@@ -125,7 +125,7 @@ Attempt transfer_once(const DownloadOptions& o, const std::string& part) {
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, report_progress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &sink);
-  curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);  // HTTP >= 400: an error, not a body to save
+  curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);     // HTTP >= 400: an error, not a body to save
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);  // mirrors redirect
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "ringtrain");
@@ -159,9 +159,8 @@ bool is_unreachable(const Attempt& a) {
 
 // Errors another attempt cannot fix (a bad URL, a refused certificate, a missing file).
 bool is_permanent(CURLcode code) {
-  return code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_URL_MALFORMAT ||
-         code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
-         code == CURLE_LOGIN_DENIED || code == CURLE_REMOTE_FILE_NOT_FOUND ||
+  return code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_URL_MALFORMAT || code == CURLE_PEER_FAILED_VERIFICATION ||
+         code == CURLE_SSL_CACERT_BADFILE || code == CURLE_LOGIN_DENIED || code == CURLE_REMOTE_FILE_NOT_FOUND ||
          code == CURLE_FILE_COULDNT_READ_FILE || code == CURLE_TOO_MANY_REDIRECTS;
 }
 
@@ -212,14 +211,14 @@ void fetch(const DownloadOptions& o, const std::string& part) {
                   "{} answered HTTP {}; check the URL (the default is {}), or pass a mirror with --url URL "
                   "(and --md5 HEX if it is a different archive)",
                   o.url, a.http_status, kCifar10Url);
-    RT_CHECK_USER(!is_permanent(a.code), "cannot download {}: {}; check the URL (file:///absolute/path for a local file)",
-                  o.url, a.error);
+    RT_CHECK_USER(!is_permanent(a.code),
+                  "cannot download {}: {}; check the URL (file:///absolute/path for a local file)", o.url, a.error);
     // A broken transfer (dropped connection, stall, server error): retry, resuming.
     if (++failures > o.retries) {
-      throw UserError(fmt::format(
-          "download of {} failed after {} attempt{}, last: {}; {} are kept in {}: re-run to resume, raise "
-          "--retries or --timeout, or download the archive elsewhere and pass --url file:///path",
-          o.url, failures, failures == 1 ? "" : "s", a.error, megabytes(file_size_or_zero(part)), part));
+      throw UserError(
+          fmt::format("download of {} failed after {} attempt{}, last: {}; {} are kept in {}: re-run to resume, raise "
+                      "--retries or --timeout, or download the archive elsewhere and pass --url file:///path",
+                      o.url, failures, failures == 1 ? "" : "s", a.error, megabytes(file_size_or_zero(part)), part));
     }
     const int wait_seconds = std::min(failures, 5);
     log_warn("transfer broke at {} ({}); retry {} of {} in {} s", megabytes(file_size_or_zero(part)), a.error, failures,
@@ -272,8 +271,10 @@ std::string download_cifar10(const DownloadOptions& o) {
   const std::string data_dir = to + "/" + kCifarFolderName;
   if (dir_exists(data_dir)) {
     const std::string problem = cifar_layout_problem(data_dir);
-    RT_CHECK_USER(problem.empty(), "{} exists but is not a complete CIFAR-10 data set ({}); move it away or delete it, "
-                  "then re-run", data_dir, problem);
+    RT_CHECK_USER(problem.empty(),
+                  "{} exists but is not a complete CIFAR-10 data set ({}); move it away or delete it, "
+                  "then re-run",
+                  data_dir, problem);
     log_info("{} already holds CIFAR-10 ({}); nothing to download", data_dir, describe_cifar_folder(data_dir));
     return data_dir;
   }

@@ -15,12 +15,12 @@ inline constexpr const char* kCifar10Url = "https://www.cs.toronto.edu/~kriz/cif
 inline constexpr const char* kCifar10Md5 = "c32a1d4ab5d03f1284b67883e8d87530";
 
 struct DownloadOptions {
-  std::string to;                   // folder that will hold cifar-10-batches-bin (created)
-  std::string url = kCifar10Url;    // http(s)://, ftp:// or file:///path of the .tar.gz
-  std::string md5 = kCifar10Md5;    // expected MD5 of the archive, 32 hex digits
-  int timeout_seconds = 60;         // a transfer receiving nothing this long is retried
-  int retries = 3;                  // retries after a broken transfer (each resumes)
-  bool keep_archive = false;        // keep DIR/<archive> after unpacking
+  std::string to;                 // folder that will hold cifar-10-batches-bin (created)
+  std::string url = kCifar10Url;  // http(s)://, ftp:// or file:///path of the .tar.gz
+  std::string md5 = kCifar10Md5;  // expected MD5 of the archive, 32 hex digits
+  int timeout_seconds = 60;       // a transfer receiving nothing this long is retried
+  int retries = 3;                // retries after a broken transfer (each resumes)
+  bool keep_archive = false;      // keep DIR/<archive> after unpacking
 };
 
 // Makes `o.to`/cifar-10-batches-bin hold a complete data set and returns its path. Does no
@@ -32,6 +32,5 @@ std::string download_cifar10(const DownloadOptions& o);
 // The file name the URL names ("…/cifar-10-binary.tar.gz?x=1" -> "cifar-10-binary.tar.gz");
 // "cifar-10-binary.tar.gz" when it names none.
 std::string archive_name_from_url(const std::string& url);
-
 
 }  // namespace rt

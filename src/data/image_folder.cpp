@@ -33,22 +33,17 @@ std::string lower_extension(const fs::path& p) {
 }
 
 // Decodes one file into 32*32*3 interleaved RGB bytes at `rgb`.
-void decode_jpeg(tjhandle tj, const std::string& path, const std::vector<unsigned char>& bytes,
-                 uint8_t* rgb) {
+void decode_jpeg(tjhandle tj, const std::string& path, const std::vector<unsigned char>& bytes, uint8_t* rgb) {
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
-  RT_CHECK_USER(tjDecompressHeader3(tj, bytes.data(), bytes.size(), &width, &height, &subsamp,
-                                    &colorspace) == 0 &&
+  RT_CHECK_USER(tjDecompressHeader3(tj, bytes.data(), bytes.size(), &width, &height, &subsamp, &colorspace) == 0 &&
                     width > 0 && height > 0,
-                "{}: not a decodable JPEG ({}); replace or remove the file", path,
-                tjGetErrorStr2(tj));
-  RT_CHECK_USER(width == kSide && height == kSide,
-                "{}: image is {}x{}, expected 32x32; resize it or remove it", path, width, height);
+                "{}: not a decodable JPEG ({}); replace or remove the file", path, tjGetErrorStr2(tj));
+  RT_CHECK_USER(width == kSide && height == kSide, "{}: image is {}x{}, expected 32x32; resize it or remove it", path,
+                width, height);
   RT_CHECK_USER(colorspace != TJCS_GRAY && colorspace != TJCS_CMYK && colorspace != TJCS_YCCK,
                 "{}: image is not RGB (JPEG colour space {}); convert it to RGB", path, colorspace);
-  RT_CHECK_USER(tjDecompress2(tj, bytes.data(), bytes.size(), rgb, kSide, 0, kSide, TJPF_RGB,
-                              TJFLAG_ACCURATEDCT) == 0,
-                "{}: JPEG data is corrupt ({}); replace or remove the file", path,
-                tjGetErrorStr2(tj));
+  RT_CHECK_USER(tjDecompress2(tj, bytes.data(), bytes.size(), rgb, kSide, 0, kSide, TJPF_RGB, TJFLAG_ACCURATEDCT) == 0,
+                "{}: JPEG data is corrupt ({}); replace or remove the file", path, tjGetErrorStr2(tj));
 }
 
 void decode_png(const std::string& path, const std::vector<unsigned char>& bytes, uint8_t* rgb) {
@@ -57,13 +52,11 @@ void decode_png(const std::string& path, const std::vector<unsigned char>& bytes
   image.version = PNG_IMAGE_VERSION;
   const bool header_ok = png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) != 0;
   std::unique_ptr<png_image, void (*)(png_imagep)> guard(&image, png_image_free);
-  RT_CHECK_USER(header_ok, "{}: not a decodable PNG ({}); replace or remove the file", path,
-                image.message);
+  RT_CHECK_USER(header_ok, "{}: not a decodable PNG ({}); replace or remove the file", path, image.message);
   RT_CHECK_USER(image.width == kSide && image.height == kSide,
-                "{}: image is {}x{}, expected 32x32; resize it or remove it", path, image.width,
-                image.height);
-  RT_CHECK_USER((image.format & PNG_FORMAT_FLAG_COLOR) != 0,
-                "{}: image is greyscale, expected RGB; convert it to RGB", path);
+                "{}: image is {}x{}, expected 32x32; resize it or remove it", path, image.width, image.height);
+  RT_CHECK_USER((image.format & PNG_FORMAT_FLAG_COLOR) != 0, "{}: image is greyscale, expected RGB; convert it to RGB",
+                path);
   image.format = PNG_FORMAT_RGB;
   RT_CHECK_USER(png_image_finish_read(&image, nullptr, rgb, 0, nullptr) != 0,
                 "{}: PNG data is corrupt ({}); replace or remove the file", path, image.message);
@@ -76,8 +69,7 @@ std::vector<ImageFile> list_split(const std::string& dir, std::vector<std::strin
     if (entry.is_directory()) class_names.push_back(entry.path().filename().string());
   }
   std::sort(class_names.begin(), class_names.end());
-  RT_CHECK_USER(class_names.size() >= 2,
-                "{}: expected one sub-folder per class (at least 2), found {}", dir,
+  RT_CHECK_USER(class_names.size() >= 2, "{}: expected one sub-folder per class (at least 2), found {}", dir,
                 class_names.size());
   std::vector<ImageFile> files;
   for (size_t label = 0; label < class_names.size(); ++label) {
@@ -88,8 +80,7 @@ std::vector<ImageFile> list_split(const std::string& dir, std::vector<std::strin
         paths.push_back(entry.path().string());
       }
     }
-    RT_CHECK_USER(!paths.empty(), "{}/{}: class folder holds no .jpg/.jpeg/.png images", dir,
-                  class_names[label]);
+    RT_CHECK_USER(!paths.empty(), "{}/{}: class folder holds no .jpg/.jpeg/.png images", dir, class_names[label]);
     std::sort(paths.begin(), paths.end());
     for (auto& p : paths) files.push_back({std::move(p), static_cast<int64_t>(label)});
   }
@@ -128,9 +119,8 @@ Dataset read_split(const std::string& dir) {
 
 DataSplits read_image_folder(const std::string& dir) {
   for (const char* split : {"train", "test"}) {
-    RT_CHECK_USER(dir_exists(dir + "/" + split),
-                  "{}: image-folder split '{}' is missing; expected {}/{}/<class>/*.jpg", dir,
-                  split, dir, split);
+    RT_CHECK_USER(dir_exists(dir + "/" + split), "{}: image-folder split '{}' is missing; expected {}/{}/<class>/*.jpg",
+                  dir, split, dir, split);
   }
   DataSplits s;
   s.train = read_split(dir + "/train");

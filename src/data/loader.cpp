@@ -36,8 +36,8 @@ void BatchLoader::work() {
       const int64_t count = std::min(spec_.batch_size, n - begin);
       Batch batch;
       batch.index = b;
-      batch.images = make_batch(data_.images, indices_.data() + begin, count, spec_.norm,
-                                spec_.augment, spec_.seed, spec_.epoch);
+      batch.images =
+          make_batch(data_.images, indices_.data() + begin, count, spec_.norm, spec_.augment, spec_.seed, spec_.epoch);
       batch.labels = torch::empty({count}, torch::kInt64);
       auto* l = batch.labels.data_ptr<int64_t>();
       for (int64_t i = 0; i < count; ++i) l[i] = labels[indices_[begin + i]];

@@ -12,8 +12,7 @@ double EvalResult::accuracy() const {
   return samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0;
 }
 
-void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits,
-                          const torch::Tensor& labels) {
+void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits, const torch::Tensor& labels) {
   const auto c = static_cast<int64_t>(counts.size());
   // Bin (true, predicted) pairs on the device, then copy C*C counts back.
   const auto pred = logits.argmax(1);
@@ -52,9 +51,8 @@ std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size) {
   return idx;
 }
 
-EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
-                    const torch::Device& device, const std::vector<int64_t>& indices,
-                    Precision precision, bool channels_last, bool keep_logits) {
+EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, const torch::Device& device,
+                    const std::vector<int64_t>& indices, Precision precision, bool channels_last, bool keep_logits) {
   std::vector<int64_t> order = indices;
   if (order.empty()) {
     order.resize(static_cast<size_t>(data.size()));

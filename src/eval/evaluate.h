@@ -4,18 +4,18 @@
 #include <torch/torch.h>
 
 #include "data/dataset.h"
-#include "parallel/communicator.h"
 #include "eval/metrics.h"
 #include "model/classifier.h"
 #include "model/precision.h"
+#include "parallel/communicator.h"
 
 namespace rt {
 
 struct EvalResult {
-  double loss_sum = 0;      // summed cross-entropy over samples (no label smoothing)
+  double loss_sum = 0;  // summed cross-entropy over samples (no label smoothing)
   int64_t samples = 0;
   ConfusionMatrix confusion;
-  torch::Tensor logits;     // [samples, classes] float32 on the CPU, in visiting order (keep_logits)
+  torch::Tensor logits;  // [samples, classes] float32 on the CPU, in visiting order (keep_logits)
   double loss() const { return samples ? loss_sum / static_cast<double>(samples) : 0.0; }
   double accuracy() const;
 };
@@ -23,10 +23,9 @@ struct EvalResult {
 // Runs `model` in eval mode (running BN statistics, no grad) over `indices` of `data`
 // (all of it when empty) in batches of `batch_size` on `device`.
 // Forward passes run under `precision`'s autocast with inputs in the model's memory format.
-EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size,
-                    const torch::Device& device, const std::vector<int64_t>& indices = {},
-                    Precision precision = Precision::kFloat32, bool channels_last = false,
-                    bool keep_logits = false);
+EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, const torch::Device& device,
+                    const std::vector<int64_t>& indices = {}, Precision precision = Precision::kFloat32,
+                    bool channels_last = false, bool keep_logits = false);
 
 // Sums loss, sample count and confusion matrix over all ranks (each evaluated its own shard),
 // so that every rank holds the metrics of the whole split, exactly as one process computes them.
@@ -36,7 +35,6 @@ void reduce_across_ranks(EvalResult& r, Communicator& comm, const torch::Device&
 std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size);
 
 // Adds the outcomes of one batch: logits [B, C], labels [B].
-void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits,
-                          const torch::Tensor& labels);
+void accumulate_confusion(ConfusionMatrix& counts, const torch::Tensor& logits, const torch::Tensor& labels);
 
 }  // namespace rt

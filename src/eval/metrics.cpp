@@ -18,7 +18,7 @@ ClassificationMetrics compute_metrics(const ConfusionMatrix& counts) {
   for (size_t t = 0; t < c; ++t) {
     int64_t predicted = 0;  // column sum: samples predicted as t
     for (size_t r = 0; r < c; ++r) predicted += counts[r][t];
-    int64_t actual = 0;     // row sum: samples of class t
+    int64_t actual = 0;  // row sum: samples of class t
     for (size_t p = 0; p < c; ++p) actual += counts[t][p];
     const auto tp = static_cast<double>(counts[t][t]);
     ClassScores& s = m.per_class[t];
@@ -43,33 +43,30 @@ ClassificationMetrics compute_metrics(const ConfusionMatrix& counts) {
   return m;
 }
 
-std::string classification_report(const ClassificationMetrics& m,
-                                   const std::vector<std::string>& class_names, int digits) {
+std::string classification_report(const ClassificationMetrics& m, const std::vector<std::string>& class_names,
+                                  int digits) {
   // Mirrors sklearn/metrics/_classification.py: name column as wide as the longest of the
   // class names and "weighted avg", then four right-aligned 9-wide columns.
   size_t width = std::string("weighted avg").size();
   for (const auto& n : class_names) width = std::max(width, n.size());
   width = std::max(width, static_cast<size_t>(digits));
   auto row = [&](const std::string& name, const ClassScores& s) {
-    return fmt::format("{:>{}} {:>10.{}f}{:>10.{}f}{:>10.{}f}{:>10}\n", name, width, s.precision,
-                       digits, s.recall, digits, s.f1, digits, s.support);
+    return fmt::format("{:>{}} {:>10.{}f}{:>10.{}f}{:>10.{}f}{:>10}\n", name, width, s.precision, digits, s.recall,
+                       digits, s.f1, digits, s.support);
   };
-  std::string out = fmt::format("{:>{}} {:>10}{:>10}{:>10}{:>10}\n\n", "", width, "precision",
-                                "recall", "f1-score", "support");
+  std::string out =
+      fmt::format("{:>{}} {:>10}{:>10}{:>10}{:>10}\n\n", "", width, "precision", "recall", "f1-score", "support");
   for (size_t i = 0; i < m.per_class.size(); ++i) out += row(class_names.at(i), m.per_class[i]);
   out += "\n";
-  out += fmt::format("{:>{}} {:>10}{:>10}{:>10.{}f}{:>10}\n", "accuracy", width, "", "",
-                     m.accuracy, digits, m.total);
+  out += fmt::format("{:>{}} {:>10}{:>10}{:>10.{}f}{:>10}\n", "accuracy", width, "", "", m.accuracy, digits, m.total);
   out += row("macro avg", m.macro_avg);
   out += row("weighted avg", m.weighted_avg);
   return out;
 }
 
-nlohmann::json metrics_to_json(const ClassificationMetrics& m,
-                               const std::vector<std::string>& class_names) {
+nlohmann::json metrics_to_json(const ClassificationMetrics& m, const std::vector<std::string>& class_names) {
   auto scores = [](const ClassScores& s) {
-    return nlohmann::json{{"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1},
-                          {"support", s.support}};
+    return nlohmann::json{{"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1}, {"support", s.support}};
   };
   nlohmann::json per_class = nlohmann::json::array();
   for (size_t i = 0; i < m.per_class.size(); ++i) {

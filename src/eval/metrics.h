@@ -3,9 +3,8 @@
 // support-weighted averages. A zero denominator gives 0 (sklearn's zero_division=0).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,10 +29,9 @@ struct ClassificationMetrics {
 ClassificationMetrics compute_metrics(const ConfusionMatrix& counts);
 
 // The text of sklearn.metrics.classification_report(digits=digits), same layout.
-std::string classification_report(const ClassificationMetrics& m,
-                                   const std::vector<std::string>& class_names, int digits = 2);
+std::string classification_report(const ClassificationMetrics& m, const std::vector<std::string>& class_names,
+                                  int digits = 2);
 
-nlohmann::json metrics_to_json(const ClassificationMetrics& m,
-                               const std::vector<std::string>& class_names);
+nlohmann::json metrics_to_json(const ClassificationMetrics& m, const std::vector<std::string>& class_names);
 
 }  // namespace rt

@@ -12,9 +12,8 @@ namespace {
 class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& weight, const torch::Tensor& bias,
-                               const torch::Tensor& mean, const torch::Tensor& invstd,
-                               const torch::Tensor& count, const SumOverRanks* reducer) {
+                               const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& mean,
+                               const torch::Tensor& invstd, const torch::Tensor& count, const SumOverRanks* reducer) {
     ctx->save_for_backward({x, weight, mean, invstd, count});
     ctx->saved_data["reducer"] = reinterpret_cast<int64_t>(reducer);
     const auto shape = std::vector<int64_t>{1, -1, 1, 1};
@@ -38,10 +37,15 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     const int64_t c = weight.size(0);
     const auto mean_dy = (sums.narrow(0, 0, c) / n).view(shape);
     const auto mean_dy_xmu = (sums.narrow(0, c, c) / n).view(shape);
-    const auto grad_x = (dy - mean_dy - xmu * (invstd * invstd).view(shape) * mean_dy_xmu) *
-                        (invstd * weight).view(shape);
-    return {grad_x.to(x.scalar_type()), grad_weight.to(weight.scalar_type()), grad_bias.to(weight.scalar_type()),
-            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    const auto grad_x =
+        (dy - mean_dy - xmu * (invstd * invstd).view(shape) * mean_dy_xmu) * (invstd * weight).view(shape);
+    return {grad_x.to(x.scalar_type()),
+            grad_weight.to(weight.scalar_type()),
+            grad_bias.to(weight.scalar_type()),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 

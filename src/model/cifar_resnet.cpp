@@ -49,8 +49,7 @@ TORCH_MODULE(OptionABlock);
 
 }  // namespace
 
-CifarResNet::CifarResNet(std::string name, int64_t blocks_per_stage, int64_t num_classes,
-                         bool zero_init_residual)
+CifarResNet::CifarResNet(std::string name, int64_t blocks_per_stage, int64_t num_classes, bool zero_init_residual)
     : name_(std::move(name)), num_classes_(num_classes) {
   torch::NoGradGuard no_grad;
   conv1 = register_module("conv1", conv3x3(3, 16, 1));

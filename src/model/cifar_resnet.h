@@ -12,8 +12,7 @@ namespace rt {
 
 class CifarResNet : public Classifier {
  public:
-  CifarResNet(std::string name, int64_t blocks_per_stage, int64_t num_classes,
-              bool zero_init_residual);
+  CifarResNet(std::string name, int64_t blocks_per_stage, int64_t num_classes, bool zero_init_residual);
   torch::Tensor forward(torch::Tensor x) override;
   std::string arch() const override { return name_; }
   int64_t num_classes() const override { return num_classes_; }

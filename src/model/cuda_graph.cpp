@@ -26,7 +26,8 @@ void CudaGraphStep::check_device(const torch::Device& device) {
 struct CudaGraphStep::Impl {
   Impl(const torch::Device& device, std::vector<torch::Tensor> params, int64_t full_batch)
       : stream(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())),
-        params(std::move(params)), full_batch(full_batch) {
+        params(std::move(params)),
+        full_batch(full_batch) {
     // Everything queued so far on the default stream (parameters, the data set) happens
     // before anything on the side stream: Note [Warm-up and streams].
     torch::cuda::synchronize(device.index());
@@ -73,8 +74,7 @@ CudaGraphStep::CudaGraphStep(const torch::Device& device, std::vector<torch::Ten
 
 CudaGraphStep::~CudaGraphStep() = default;
 
-CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const torch::Tensor& labels,
-                                          const Body& body) {
+CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const torch::Tensor& labels, const Body& body) {
   Impl& s = *impl_;
   if (s.shape.empty() && images.size(0) == s.full_batch) s.shape = images.sizes().vec();
   if (images.sizes().vec() != s.shape) return s.eager(images, labels, body);  // e.g. a smaller last batch
@@ -109,8 +109,10 @@ CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const tor
     s.graph.reset();
     const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
     std::string why = c10_error ? c10_error->what_without_backtrace() : e.what();
-    throw UserError(fmt::format("--cuda-graph: the training step could not be captured as a CUDA graph "
-                                "({}); run without --cuda-graph", why.substr(0, why.find('\n'))));
+    throw UserError(
+        fmt::format("--cuda-graph: the training step could not be captured as a CUDA graph "
+                    "({}); run without --cuda-graph",
+                    why.substr(0, why.find('\n'))));
   }
   at::autocast::set_autocast_cache_enabled(cache);
   // Capturing records the kernels without running them: run this batch now.
@@ -125,12 +127,13 @@ bool CudaGraphStep::captured() const { return impl_->graph.has_value(); }
 struct CudaGraphStep::Impl {};
 
 CudaGraphStep::CudaGraphStep(const torch::Device& device, std::vector<torch::Tensor>, int64_t) {
-  RT_CHECK_USER(false, "--cuda-graph: this ringtrain was built against a LibTorch without CUDA (device {}); "
-                "rebuild with the CUDA wheel (scripts/setup.sh) or run without --cuda-graph", device.str());
+  RT_CHECK_USER(false,
+                "--cuda-graph: this ringtrain was built against a LibTorch without CUDA (device {}); "
+                "rebuild with the CUDA wheel (scripts/setup.sh) or run without --cuda-graph",
+                device.str());
 }
 CudaGraphStep::~CudaGraphStep() = default;
-CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const torch::Tensor& labels,
-                                          const Body& body) {
+CudaGraphStep::Outputs CudaGraphStep::run(const torch::Tensor& images, const torch::Tensor& labels, const Body& body) {
   return body(images, labels);
 }
 bool CudaGraphStep::captured() const { return false; }

@@ -16,9 +16,9 @@
 // calls zero_grad. Gradient accumulation is refused with --cuda-graph for the same reason.
 //
 // Note [Warm-up and streams]: a graph is captured after kEagerSteps eager steps of the full
-// batch shape (never of a short last batch, which a resumed run may meet first) (cuDNN's benchmark mode times its algorithms on the first calls, which cannot be
-// captured), and capture may not use the default stream: while a CudaGraphStep is alive, a
-// side stream is the current stream of its device, for the eager steps, the replays and
+// batch shape (never of a short last batch, which a resumed run may meet first) (cuDNN's benchmark mode times its
+// algorithms on the first calls, which cannot be captured), and capture may not use the default stream: while a
+// CudaGraphStep is alive, a side stream is the current stream of its device, for the eager steps, the replays and
 // everything else the caller does in between, so that all of it stays in one order.
 #pragma once
 

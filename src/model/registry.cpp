@@ -10,9 +10,9 @@ namespace {
 
 struct Entry {
   ModelInfo info;
-  bool torchvision;                  // TorchvisionResNet or CifarResNet
-  ResNetSpec spec;                   // torchvision
-  int64_t blocks_per_stage;          // CIFAR ResNet: n, depth 6n+2
+  bool torchvision;          // TorchvisionResNet or CifarResNet
+  ResNetSpec spec;           // torchvision
+  int64_t blocks_per_stage;  // CIFAR ResNet: n, depth 6n+2
 };
 
 const std::vector<Entry>& entries() {
@@ -22,11 +22,15 @@ const std::vector<Entry>& entries() {
       {{"resnet44", "He et al. 2016 CIFAR ResNet, 44 layers, option-A shortcuts"}, false, {}, 7},
       {{"resnet56", "He et al. 2016 CIFAR ResNet, 56 layers, option-A shortcuts"}, false, {}, 9},
       {{"resnet110", "He et al. 2016 CIFAR ResNet, 110 layers, option-A shortcuts"}, false, {}, 18},
-      {{"resnet18", "torchvision ResNet-18, CIFAR stem (3x3 s1 conv, no max-pool)"}, true,
-       {"resnet18", false, {2, 2, 2, 2}}, 0},
+      {{"resnet18", "torchvision ResNet-18, CIFAR stem (3x3 s1 conv, no max-pool)"},
+       true,
+       {"resnet18", false, {2, 2, 2, 2}},
+       0},
       {{"resnet34", "torchvision ResNet-34, CIFAR stem"}, true, {"resnet34", false, {3, 4, 6, 3}}, 0},
-      {{"resnet50", "torchvision ResNet-50, CIFAR stem (the reference model)"}, true,
-       {"resnet50", true, {3, 4, 6, 3}}, 0},
+      {{"resnet50", "torchvision ResNet-50, CIFAR stem (the reference model)"},
+       true,
+       {"resnet50", true, {3, 4, 6, 3}},
+       0},
       {{"resnet101", "torchvision ResNet-101, CIFAR stem"}, true, {"resnet101", true, {3, 4, 23, 3}}, 0},
       {{"resnet152", "torchvision ResNet-152, CIFAR stem"}, true, {"resnet152", true, {3, 8, 36, 3}}, 0},
   };
@@ -55,12 +59,10 @@ void check_model_name(const std::string& name) {
   if (find(name)) return;
   std::string names;
   for (const auto& e : entries()) names += (names.empty() ? "" : ", ") + e.info.name;
-  throw UserError(fmt::format("unknown model '{}'; choose one of: {} (see `ringtrain models`)",
-                              name, names));
+  throw UserError(fmt::format("unknown model '{}'; choose one of: {} (see `ringtrain models`)", name, names));
 }
 
-std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes,
-                                       bool zero_init_residual) {
+std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual) {
   check_model_name(name);
   const Entry& e = *find(name);
   if (e.torchvision) return std::make_shared<TorchvisionResNet>(e.spec, num_classes, zero_init_residual);

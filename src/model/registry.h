@@ -17,8 +17,7 @@ struct ModelInfo {
 const std::vector<ModelInfo>& model_catalogue();
 
 // Builds a freshly initialised model. Throws UserError listing the choices for an unknown name.
-std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes,
-                                       bool zero_init_residual = false);
+std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual = false);
 
 // Throws UserError if `name` is not in the catalogue.
 void check_model_name(const std::string& name);

@@ -74,16 +74,14 @@ class BottleneckImpl : public nn::Module {
 TORCH_MODULE(Bottleneck);
 
 // One stage (torchvision's _make_layer): the first block may change stride and width.
-nn::Sequential make_stage(bool bottleneck, int64_t& in, int64_t planes, int64_t blocks,
-                          int64_t stride) {
+nn::Sequential make_stage(bool bottleneck, int64_t& in, int64_t planes, int64_t blocks, int64_t stride) {
   const int64_t expansion = bottleneck ? 4 : 1;
   nn::Sequential stage;
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t s = i == 0 ? stride : 1;
     nn::Sequential downsample{nullptr};
     if (i == 0 && (stride != 1 || in != planes * expansion)) {
-      downsample = nn::Sequential(conv(in, planes * expansion, 1, stride),
-                                  BatchNorm(planes * expansion));
+      downsample = nn::Sequential(conv(in, planes * expansion, 1, stride), BatchNorm(planes * expansion));
     }
     if (bottleneck) {
       stage->push_back(Bottleneck(in, planes, s, downsample));
@@ -97,8 +95,7 @@ nn::Sequential make_stage(bool bottleneck, int64_t& in, int64_t planes, int64_t 
 
 }  // namespace
 
-TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes,
-                                     bool zero_init_residual)
+TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes, bool zero_init_residual)
     : spec_(spec), num_classes_(num_classes) {
   TORCH_INTERNAL_ASSERT(spec.blocks.size() == 4);
   torch::NoGradGuard no_grad;
@@ -108,9 +105,9 @@ TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes
   const int64_t planes[4] = {64, 128, 256, 512};
   nn::Sequential* stages[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int i = 0; i < 4; ++i) {
-    *stages[i] = register_module("layer" + std::to_string(i + 1),
-                                 make_stage(spec.bottleneck, in, planes[i], spec.blocks[i],
-                                            /*stride=*/i == 0 ? 1 : 2));
+    *stages[i] =
+        register_module("layer" + std::to_string(i + 1), make_stage(spec.bottleneck, in, planes[i], spec.blocks[i],
+                                                                    /*stride=*/i == 0 ? 1 : 2));
   }
   fc = register_module("fc", nn::Linear(in, num_classes));
   // Initialisation as torchvision's ResNet.__init__ (Linear keeps its default init).

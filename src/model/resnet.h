@@ -12,9 +12,9 @@
 namespace rt {
 
 struct ResNetSpec {
-  std::string name;                 // resnet18 ... resnet152
-  bool bottleneck = false;          // BasicBlock (18/34) or Bottleneck (50/101/152)
-  std::vector<int64_t> blocks;      // blocks per stage, 4 stages
+  std::string name;             // resnet18 ... resnet152
+  bool bottleneck = false;      // BasicBlock (18/34) or Bottleneck (50/101/152)
+  std::vector<int64_t> blocks;  // blocks per stage, 4 stages
 };
 
 class TorchvisionResNet : public Classifier {

@@ -28,8 +28,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -60,11 +60,10 @@ std::string first_line(const std::exception& e) {
 // stops answering.
 class Heartbeat {
  public:
-  Heartbeat(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world_size,
-            std::chrono::milliseconds timeout)
-      : state_(std::make_shared<State>()), world_size_(world_size),
-        interval_(std::clamp(timeout / 10, std::chrono::milliseconds(100),
-                             std::chrono::milliseconds(2000))) {
+  Heartbeat(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world_size, std::chrono::milliseconds timeout)
+      : state_(std::make_shared<State>()),
+        world_size_(world_size),
+        interval_(std::clamp(timeout / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(2000))) {
     state_->store = store->clone();
     state_->key = key(rank);
     thread_ = std::thread([s = state_, interval = interval_] { s->run(interval); });
@@ -75,8 +74,10 @@ class Heartbeat {
     state_->cv.notify_all();
     const bool exited = state_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return state_->exited; });
     lock.unlock();
-    if (exited) thread_.join();
-    else thread_.detach();  // blocked on a store that no longer answers
+    if (exited)
+      thread_.join();
+    else
+      thread_.detach();  // blocked on a store that no longer answers
   }
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -84,8 +85,8 @@ class Heartbeat {
   // Which peers look dead: their counters are read twice, a few heartbeats apart. Runs on
   // a fresh connection with a deadline, as the store itself may be hosted by the stalled rank.
   std::string diagnose(const c10::intrusive_ptr<c10d::Store>& store, int self) const {
-    auto probe = std::make_shared<std::packaged_task<std::vector<int>()>>(
-        [store, self, n = world_size_, wait = interval_ * 3] {
+    auto probe =
+        std::make_shared<std::packaged_task<std::vector<int>()>>([store, self, n = world_size_, wait = interval_ * 3] {
           auto conn = store->clone();
           auto read = [&] {
             std::vector<int64_t> v(n);
@@ -102,7 +103,10 @@ class Heartbeat {
         });
     auto result = probe->get_future();
     std::thread([probe] {
-      try { (*probe)(); } catch (...) {}  // the exception reaches the future
+      try {
+        (*probe)();
+      } catch (...) {
+      }  // the exception reaches the future
     }).detach();
     if (result.wait_for(interval_ * 3 + std::chrono::seconds(3)) != std::future_status::ready) {
       return "the rendezvous store does not answer either: rank 0 (or the torchrun agent "
@@ -115,14 +119,15 @@ class Heartbeat {
       return "the rendezvous store cannot be reached: rank 0 (or the torchrun agent that "
              "hosts the store) has most likely died";
     }
-    if (silent.empty()) return "every peer's heartbeat is still advancing: a peer is alive but "
-                               "slower than the timeout (raise --timeout?)";
+    if (silent.empty())
+      return "every peer's heartbeat is still advancing: a peer is alive but "
+             "slower than the timeout (raise --timeout?)";
     std::vector<std::string> names;
     for (int r : silent) names.push_back(std::to_string(r));
-    return fmt::format("rank{} {} stopped responding (no heartbeat for {:.1f} s: stopped, hung "
-                       "or dead)",
-                       silent.size() > 1 ? "s" : "", fmt::join(names, ", "),
-                       std::chrono::duration<double>(interval_ * 3).count());
+    return fmt::format(
+        "rank{} {} stopped responding (no heartbeat for {:.1f} s: stopped, hung "
+        "or dead)",
+        silent.size() > 1 ? "s" : "", fmt::join(names, ", "), std::chrono::duration<double>(interval_ * 3).count());
   }
 
  private:
@@ -162,11 +167,14 @@ class C10dWork : public PendingWork {
  public:
   // `gpu`: the GPU of an NCCL work, whose completion shows in its CUDA end event (see
   // on_complete); none for Gloo.
-  C10dWork(c10::intrusive_ptr<c10d::Work> work, std::string what, int rank,
-           std::chrono::milliseconds timeout, std::function<std::string()> diagnose,
-           std::optional<torch::Device> gpu)
-      : work_(std::move(work)), what_(std::move(what)), rank_(rank), timeout_(timeout),
-        diagnose_(std::move(diagnose)), gpu_(gpu) {}
+  C10dWork(c10::intrusive_ptr<c10d::Work> work, std::string what, int rank, std::chrono::milliseconds timeout,
+           std::function<std::string()> diagnose, std::optional<torch::Device> gpu)
+      : work_(std::move(work)),
+        what_(std::move(what)),
+        rank_(rank),
+        timeout_(timeout),
+        diagnose_(std::move(diagnose)),
+        gpu_(gpu) {}
   C10dWork(const C10dWork&) = delete;
   C10dWork& operator=(const C10dWork&) = delete;
   void wait() override {
@@ -177,8 +185,8 @@ class C10dWork : public PendingWork {
         work_->wait(timeout_);
       }
     } catch (const std::exception& e) {
-      throw CommError(fmt::format("rank {}: {} failed: {}; {} (timeout {} s)", rank_, what_,
-                                  first_line(e), diagnose_(), timeout_.count() / 1000.0));
+      throw CommError(fmt::format("rank {}: {} failed: {}; {} (timeout {} s)", rank_, what_, first_line(e), diagnose_(),
+                                  timeout_.count() / 1000.0));
     }
   }
   void on_complete(std::function<void()> callback) override {
@@ -191,7 +199,7 @@ class C10dWork : public PendingWork {
     // isCompleted() queries the work's CUDA end event, so a thread polls it (traced steps
     // only). It owns what it uses and is not joined: the host never waits for the GPU here.
     std::thread([work = work_, callback = std::move(callback), gpu = *gpu_,
-                           deadline = std::chrono::steady_clock::now() + timeout_] {
+                 deadline = std::chrono::steady_clock::now() + timeout_] {
       const c10::DeviceGuard guard(gpu);  // query the event on its own GPU, no stray context
       while (!work->isCompleted() && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::microseconds(20));
@@ -211,19 +219,23 @@ class C10dWork : public PendingWork {
 
 class C10dCommunicator : public Communicator {
  public:
-  C10dCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> pg,
-                   std::string backend, int rank, int world_size, std::chrono::milliseconds timeout,
-                   const torch::Device& device)
-      : store_(std::move(store)), pg_(std::move(pg)), backend_(std::move(backend)), rank_(rank),
-        world_size_(world_size), timeout_(timeout), device_(device),
+  C10dCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> pg, std::string backend,
+                   int rank, int world_size, std::chrono::milliseconds timeout, const torch::Device& device)
+      : store_(std::move(store)),
+        pg_(std::move(pg)),
+        backend_(std::move(backend)),
+        rank_(rank),
+        world_size_(world_size),
+        timeout_(timeout),
+        device_(device),
         heartbeat_(std::make_unique<Heartbeat>(store_, rank, world_size, timeout)) {
     if (backend_ != "nccl") return;
     // Note [Waits and timeouts]: on NCCL the monitor is the timeout.
     monitor_ = std::make_unique<CollectiveMonitor>(
         timeout,
         [this](const std::string& what, const std::string& why) {
-          print_error_line(fmt::format("ringtrain: error: rank {}: {} failed: {}; {} (timeout {} s)", rank_, what,
-                                       why, heartbeat_->diagnose(store_, rank_), timeout_.count() / 1000.0));
+          print_error_line(fmt::format("ringtrain: error: rank {}: {} failed: {}; {} (timeout {} s)", rank_, what, why,
+                                       heartbeat_->diagnose(store_, rank_), timeout_.count() / 1000.0));
           std::_Exit(kExitCommError);  // the main thread may be blocked on the GPU for ever
         },
         [device] { c10::impl::getDeviceGuardImpl(device.type())->setDevice(device); });
@@ -283,9 +295,9 @@ class C10dCommunicator : public Communicator {
           return true;
         });
       }
-      return std::make_unique<C10dWork>(work, what, rank_, timeout_,
-                                        [this] { return heartbeat_->diagnose(store_, rank_); },
-                                        monitor_ ? std::optional<torch::Device>(device_) : std::nullopt);
+      return std::make_unique<C10dWork>(
+          work, what, rank_, timeout_, [this] { return heartbeat_->diagnose(store_, rank_); },
+          monitor_ ? std::optional<torch::Device>(device_) : std::nullopt);
     } catch (const std::exception& e) {
       throw CommError(fmt::format("rank {}: {} failed to start: {}; {}", rank_, what, first_line(e),
                                   heartbeat_->diagnose(store_, rank_)));
@@ -310,14 +322,17 @@ void configure_nccl_error_handling() {
   if (!handling) {
     setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", /*overwrite=*/0);
   } else if (std::string(handling) != "2") {
-    log_warn("TORCH_NCCL_ASYNC_ERROR_HANDLING={} is kept: an NCCL error may then end the process with "
-             "c10d's abort instead of ringtrain's one line and exit code 3 (unset it, or set 2)",
-             handling);
+    log_warn(
+        "TORCH_NCCL_ASYNC_ERROR_HANDLING={} is kept: an NCCL error may then end the process with "
+        "c10d's abort instead of ringtrain's one line and exit code 3 (unset it, or set 2)",
+        handling);
   }
   const char* blocking = std::getenv("TORCH_NCCL_BLOCKING_WAIT");
   if (blocking && std::string(blocking) != "0") {
-    log_warn("TORCH_NCCL_BLOCKING_WAIT={} makes every NCCL wait block the host (the GPU cannot be fed "
-             "ahead); unset it for speed", blocking);
+    log_warn(
+        "TORCH_NCCL_BLOCKING_WAIT={} makes every NCCL wait block the host (the GPU cannot be fed "
+        "ahead); unset it for speed",
+        blocking);
   }
 }
 
@@ -329,8 +344,7 @@ int bind_store_socket(const std::string& addr, int port) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   const int rc = getaddrinfo(addr.c_str(), std::to_string(port).c_str(), &hints, &res);
-  RT_CHECK_USER(rc == 0, "MASTER_ADDR {}: cannot resolve ({}); set it to rank 0's address", addr,
-                gai_strerror(rc));
+  RT_CHECK_USER(rc == 0, "MASTER_ADDR {}: cannot resolve ({}); set it to rank 0's address", addr, gai_strerror(rc));
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
   int fd = socket(res->ai_family, SOCK_STREAM, 0);
   RT_CHECK_USER(fd >= 0, "cannot create the store socket: {}", std::strerror(errno));
@@ -339,9 +353,10 @@ int bind_store_socket(const std::string& addr, int port) {
   if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
     const int err = errno;
     close(fd);
-    throw UserError(fmt::format("rank 0 cannot listen on MASTER_ADDR:MASTER_PORT {}:{}: {}; choose "
-                                "a free MASTER_PORT or an address of this host",
-                                addr, port, std::strerror(err)));
+    throw UserError(
+        fmt::format("rank 0 cannot listen on MASTER_ADDR:MASTER_PORT {}:{}: {}; choose "
+                    "a free MASTER_PORT or an address of this host",
+                    addr, port, std::strerror(err)));
   }
   return fd;
 }
@@ -369,12 +384,12 @@ std::string local_address_towards(const std::string& peer, int port) {
 }  // namespace
 
 std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::string& backend,
-                                                const torch::Device& device,
-                                                std::chrono::milliseconds timeout) {
+                                                const torch::Device& device, std::chrono::milliseconds timeout) {
   if (env.world_size == 1) return make_single_process_communicator();
   const std::string chosen = backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : backend;
   RT_CHECK_USER(chosen != "nccl" || device.is_cuda(), "--backend nccl needs --device cuda; use --backend gloo on CPU");
-  RT_CHECK_USER(chosen != "gloo" || !device.is_cuda(), "--backend gloo reduces CPU tensors; with --device cuda use --backend nccl");
+  RT_CHECK_USER(chosen != "gloo" || !device.is_cuda(),
+                "--backend gloo reduces CPU tensors; with --device cuda use --backend nccl");
   if (chosen == "nccl") configure_nccl_error_handling();  // before the store starts its threads
 
   c10d::TCPStoreOptions opts;
@@ -393,18 +408,18 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
       store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", env.restart_count), store);
     }
   } catch (const std::exception& e) {
-    throw CommError(fmt::format("rank {}: rendezvous at {}:{} failed: {} (check MASTER_ADDR/MASTER_PORT "
-                                "and that all {} ranks start within the {} s timeout)",
-                                env.rank, env.master_addr, env.master_port, first_line(e),
-                                env.world_size, timeout.count() / 1000.0));
+    throw CommError(fmt::format(
+        "rank {}: rendezvous at {}:{} failed: {} (check MASTER_ADDR/MASTER_PORT "
+        "and that all {} ranks start within the {} s timeout)",
+        env.rank, env.master_addr, env.master_port, first_line(e), env.world_size, timeout.count() / 1000.0));
   }
   c10::intrusive_ptr<c10d::Backend> pg;
   try {
     if (chosen == "gloo") {
       auto gloo_opts = c10d::ProcessGroupGloo::Options::create();
       gloo_opts->timeout = timeout;
-      gloo_opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-          local_address_towards(env.master_addr, env.master_port)));
+      gloo_opts->devices.push_back(
+          c10d::ProcessGroupGloo::createDeviceForHostname(local_address_towards(env.master_addr, env.master_port)));
       pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, gloo_opts);
     } else {
 #ifdef RT_WITH_NCCL
@@ -419,8 +434,7 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
-    throw CommError(fmt::format("rank {}: creating the {} process group failed: {}", env.rank,
-                                chosen, first_line(e)));
+    throw CommError(fmt::format("rank {}: creating the {} process group failed: {}", env.rank, chosen, first_line(e)));
   }
   return std::make_unique<C10dCommunicator>(store, pg, chosen, env.rank, env.world_size, timeout, device);
 }

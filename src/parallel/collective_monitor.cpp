@@ -11,7 +11,8 @@ CollectiveMonitor::CollectiveMonitor(std::chrono::milliseconds timeout, OnFailur
                                      std::function<void()> thread_init)
     : timeout_(timeout),
       interval_(std::clamp(timeout / 50, std::chrono::milliseconds(5), std::chrono::milliseconds(500))),
-      on_failure_(std::move(on_failure)), thread_init_(std::move(thread_init)) {
+      on_failure_(std::move(on_failure)),
+      thread_init_(std::move(thread_init)) {
   thread_ = std::thread([this] { run(); });
 }
 

@@ -28,8 +28,7 @@ class SingleProcess : public Communicator {
 
 }  // namespace
 
-void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint,
-                       const torch::Device& device) {
+void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint, const torch::Device& device) {
   if (comm.world_size() == 1) return;
   // Sum of the fingerprint and of its square (mod 2^64, exact in int64 arithmetic): both equal
   // W times this rank's values on every rank only if all ranks agree.
@@ -41,12 +40,13 @@ void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fin
   const auto w = static_cast<uint64_t>(comm.world_size());
   const bool agree = static_cast<uint64_t>(t[0].item<int64_t>()) == w * static_cast<uint64_t>(f) &&
                      static_cast<uint64_t>(t[1].item<int64_t>()) == w * static_cast<uint64_t>(f2);
-  RT_CHECK_USER(agree, "rank {}: the ranks do not agree on {}; start every rank with the same flags, "
-                "data and ringtrain build", comm.rank(), what);
+  RT_CHECK_USER(agree,
+                "rank {}: the ranks do not agree on {}; start every rank with the same flags, "
+                "data and ringtrain build",
+                comm.rank(), what);
 }
 
-std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local,
-                                const torch::Device& device) {
+std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local, const torch::Device& device) {
   if (comm.world_size() == 1) return local;
   std::vector<int32_t> counts(local.begin(), local.end());
   auto t = torch::tensor(counts, torch::kInt32).to(device);
@@ -57,8 +57,8 @@ std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& loc
   return any;
 }
 
-std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine,
-                                            const torch::Device& device, const std::string& what) {
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine, const torch::Device& device,
+                                            const std::string& what) {
   const int world = comm.world_size(), rank = comm.rank();
   if (world == 1) return {mine};
   auto lengths = torch::zeros({world}, torch::kInt64);
@@ -80,8 +80,6 @@ std::vector<std::string> all_gather_strings(Communicator& comm, const std::strin
   return all;
 }
 
-std::unique_ptr<Communicator> make_single_process_communicator() {
-  return std::make_unique<SingleProcess>();
-}
+std::unique_ptr<Communicator> make_single_process_communicator() { return std::make_unique<SingleProcess>(); }
 
 }  // namespace rt

@@ -34,8 +34,7 @@ class Communicator {
   virtual std::string backend() const = 0;  // "none", "gloo" or "nccl"
 
   // In-place sum over ranks, started asynchronously.
-  virtual std::unique_ptr<PendingWork> allreduce_sum_async(torch::Tensor& t,
-                                                           const std::string& what) = 0;
+  virtual std::unique_ptr<PendingWork> allreduce_sum_async(torch::Tensor& t, const std::string& what) = 0;
   // In-place broadcast of every tensor from `root`.
   virtual void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) = 0;
   virtual void barrier(const std::string& what) = 0;
@@ -46,17 +45,15 @@ class Communicator {
 // Start-up agreement (as DDP's parameter-shape check): throws UserError on every rank when
 // `fingerprint` (a hash of what must be equal: configuration, parameter shapes, data sizes)
 // differs between ranks. `device` is where the communicator's tensors live.
-void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint,
-                       const torch::Device& device);
+void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint, const torch::Device& device);
 
 // For each flag: true on every rank when it is true on any rank (one tiny allreduce for all).
-std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local,
-                                const torch::Device& device);
+std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local, const torch::Device& device);
 
 // Every rank's `mine`, in rank order, on every rank (two allreduces: the lengths, then the
 // bytes, each rank filling its own row). For small payloads such as trace events.
-std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine,
-                                            const torch::Device& device, const std::string& what);
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine, const torch::Device& device,
+                                            const std::string& what);
 
 // World size 1: nothing to communicate.
 std::unique_ptr<Communicator> make_single_process_communicator();

@@ -9,8 +9,8 @@
 
 namespace rt {
 
-GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm,
-                           int64_t bucket_cap_bytes, bool overlap)
+GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_cap_bytes,
+                           bool overlap)
     : params_(std::move(params)), where_(params_.size()), comm_(comm), overlap_(overlap) {
   if (comm_.world_size() == 1) return;  // nothing to average: no buckets, no hooks
   // Buckets in reverse registration order, each of one dtype and device, capped in bytes.

@@ -31,18 +31,17 @@ namespace rt {
 // compute stream, read when stats() is asked for, never during a step.
 struct CommStats {
   int64_t steps = 0;
-  int64_t bytes_allreduced = 0;         // payload bytes per step x steps
-  double exposed_comm_seconds = 0;      // after backward's last kernel, until the averaged gradients are there
-  double allreduce_seconds = 0;         // first bucket launch -> last bucket done, summed
-  int64_t buckets = 0;                  // buckets per step
+  int64_t bytes_allreduced = 0;     // payload bytes per step x steps
+  double exposed_comm_seconds = 0;  // after backward's last kernel, until the averaged gradients are there
+  double allreduce_seconds = 0;     // first bucket launch -> last bucket done, summed
+  int64_t buckets = 0;              // buckets per step
 };
 
 class GradientSync {
  public:
   // `params` in registration order. With `overlap` false, nothing is launched during
   // backward: finish() reduces every bucket afterwards (the flat reference behaviour).
-  GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_cap_bytes,
-               bool overlap = true);
+  GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_cap_bytes, bool overlap = true);
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
@@ -84,7 +83,7 @@ class GradientSync {
   bool overlap_;
   bool sync_ = true;
   size_t next_launch_ = 0;
-  std::optional<DeviceInterval> allreduce_;  // this step's: from its first bucket launch
+  std::optional<DeviceInterval> allreduce_;                       // this step's: from its first bucket launch
   std::deque<std::pair<DeviceInterval, DeviceInterval>> unread_;  // (exposed, allreduce) of steps not yet read
   std::vector<unsigned> hook_ids_;
   std::shared_ptr<TraceRecorder> trace_;

@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "core/errors.h"
-#include "core/self_exec.h"
 #include "core/log.h"
+#include "core/self_exec.h"
 
 namespace rt {
 
@@ -60,8 +60,7 @@ void flush_lines(Worker& w, std::string& buf, bool to_stderr, bool all) {
     std::string line = buf.substr(start, nl - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (to_stderr && !line.empty()) w.last_error = line;
-    const std::string text =
-        to_stderr || w.prefix_stdout ? fmt::format("[rank {}] {}", w.rank, line) : line;
+    const std::string text = to_stderr || w.prefix_stdout ? fmt::format("[rank {}] {}", w.rank, line) : line;
     to_stderr ? print_error_line(text) : print_line(text);
   }
   buf.erase(0, start);
@@ -109,7 +108,8 @@ GroupResult run_group(const LaunchSpec& spec) {
   std::vector<Worker> workers(static_cast<size_t>(spec.nproc));
   for (int r = 0; r < spec.nproc; ++r) {
     int out_pipe[2], err_pipe[2];
-    RT_CHECK_USER(pipe2(out_pipe, O_CLOEXEC) == 0 && pipe2(err_pipe, O_CLOEXEC) == 0, "cannot create pipes: {}", std::strerror(errno));
+    RT_CHECK_USER(pipe2(out_pipe, O_CLOEXEC) == 0 && pipe2(err_pipe, O_CLOEXEC) == 0, "cannot create pipes: {}",
+                  std::strerror(errno));
     Worker& w = workers[static_cast<size_t>(r)];
     w.rank = r;
     w.prefix_stdout = spec.prefix_stdout;
@@ -119,9 +119,9 @@ GroupResult run_group(const LaunchSpec& spec) {
     w.out_fd = out_pipe[0];
     w.err_fd = err_pipe[0];
   }
-  const std::string started = fmt::format(
-      "ringtrain: started {} worker{} (MASTER_ADDR=127.0.0.1 MASTER_PORT={}, {} thread{} each)", spec.nproc,
-      spec.nproc > 1 ? "s" : "", port, spec.threads_per_worker, spec.threads_per_worker > 1 ? "s" : "");
+  const std::string started =
+      fmt::format("ringtrain: started {} worker{} (MASTER_ADDR=127.0.0.1 MASTER_PORT={}, {} thread{} each)", spec.nproc,
+                  spec.nproc > 1 ? "s" : "", port, spec.threads_per_worker, spec.threads_per_worker > 1 ? "s" : "");
   spec.prefix_stdout ? print_line(started) : print_error_line(started);  // stdout kept machine-readable
 
   int failed_rank = -1, result = kExitOk;
@@ -146,8 +146,10 @@ GroupResult run_group(const LaunchSpec& spec) {
         }
       }
     }
-    if (!fds.empty()) poll(fds.data(), fds.size(), 100);
-    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!fds.empty())
+      poll(fds.data(), fds.size(), 100);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     for (size_t i = 0; i < fds.size(); ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       auto [w, is_err] = owners[i];
@@ -202,10 +204,10 @@ GroupResult run_group(const LaunchSpec& spec) {
   }
   if (failed_rank >= 0) {
     const auto& w = workers[static_cast<size_t>(failed_rank)];
-    print_error_line(fmt::format("ringtrain: error: worker rank {} failed with exit code {}{}{}; the "
-                                 "other workers were stopped",
-                                 failed_rank, w.exit_code, w.last_error.empty() ? "" : ": ",
-                                 w.last_error));
+    print_error_line(
+        fmt::format("ringtrain: error: worker rank {} failed with exit code {}{}{}; the "
+                    "other workers were stopped",
+                    failed_rank, w.exit_code, w.last_error.empty() ? "" : ": ", w.last_error));
   }
   return {result, failed_rank, forwarded_signal != 0};
 }
@@ -232,9 +234,10 @@ int launch_local_workers(const LaunchSpec& spec) {
       }
       return r.exit_code;
     }
-    print_line(fmt::format("ringtrain: restart {}/{} after rank {} failed (exit code {}): all workers "
-                           "start again from the newest checkpoint",
-                           restart + 1, spec.max_restarts, r.failed_rank, r.exit_code));
+    print_line(
+        fmt::format("ringtrain: restart {}/{} after rank {} failed (exit code {}): all workers "
+                    "start again from the newest checkpoint",
+                    restart + 1, spec.max_restarts, r.failed_rank, r.exit_code));
     attempt.argv = spec.restart_argv ? spec.restart_argv() : spec.argv;
   }
 }

@@ -19,7 +19,7 @@ constexpr const char* kWorkerThreadsEnv = "RINGTRAIN_WORKER_THREADS";
 struct LaunchSpec {
   int nproc = 1;
   std::vector<std::string> argv;  // the command line to run in each worker (argv[0] ignored)
-  int threads_per_worker = 0;  // compute threads per worker; 0 = this host's cores / nproc (at least 1)
+  int threads_per_worker = 0;     // compute threads per worker; 0 = this host's cores / nproc (at least 1)
   // false: workers' standard output passes through unprefixed (for machine-readable output
   // that only rank 0 prints); standard error is always prefixed.
   bool prefix_stdout = true;

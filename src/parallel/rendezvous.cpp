@@ -44,8 +44,8 @@ DistEnv read_dist_env() {
     break;
   }
   if (e.launcher == "torchrun" && env_or_null("RINGTRAIN_LAUNCHED")) e.launcher = "nproc";  // ours
-  RT_CHECK_USER(e.rank < e.world_size, "rank {} is not below the world size {} ({} environment)",
-                e.rank, e.world_size, e.launcher);
+  RT_CHECK_USER(e.rank < e.world_size, "rank {} is not below the world size {} ({} environment)", e.rank, e.world_size,
+                e.launcher);
   const char* agent = env_or_null("TORCHELASTIC_USE_AGENT_STORE");
   e.agent_store = agent && std::string(agent) == "True";
   e.restart_count = env_int("TORCHELASTIC_RESTART_COUNT", 0, 0);
@@ -67,4 +67,3 @@ int gpu_for_local_rank(int local_rank, int visible_gpus, bool visible_set_per_ta
 }
 
 }  // namespace rt
-

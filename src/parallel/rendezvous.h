@@ -45,7 +45,6 @@ int gpu_for_local_rank(int local_rank, int visible_gpus, bool visible_set_per_ta
 // serves it, bound to MASTER_ADDR only) and a Gloo or NCCL process group. `backend` is
 // "gloo", "nccl" or "auto" (NCCL for CUDA devices). Throws CommError on timeout.
 std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::string& backend,
-                                                const torch::Device& device,
-                                                std::chrono::milliseconds timeout);
+                                                const torch::Device& device, std::chrono::milliseconds timeout);
 
 }  // namespace rt

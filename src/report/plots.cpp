@@ -57,8 +57,10 @@ class Figure {
  public:
   Figure(const std::string& path, int width, int height, int panels_x = 1, int panels_y = 1)
       : path_(path), part_(path + ".part") {
-    RT_CHECK_USER(have_pngcairo(), "PLplot has no pngcairo device to draw {}: install plplot-driver-cairo "
-                  "(scripts/setup.sh does)", path);
+    RT_CHECK_USER(have_pngcairo(),
+                  "PLplot has no pngcairo device to draw {}: install plplot-driver-cairo "
+                  "(scripts/setup.sh does)",
+                  path);
     {
       std::ofstream probe(part_, std::ios::binary);
       RT_CHECK_USER(probe.good(), "cannot write {}: check that the folder exists and is writable", part_);
@@ -156,10 +158,10 @@ void draw_legend(plstream& pls, const std::vector<Series>& series, PLINT positio
     text[i] = series[i].label.c_str();
   }
   PLFLT w = 0, h = 0;
-  pls.legend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, position | PL_POSITION_INSIDE, 0.02, 0.03,
-             0.08, kWhite, kBlack, 1, 0, 0, n, opts.data(), 1.0, 0.8, 2.0, 0.0, text_colours.data(), text.data(),
-             nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr, nullptr,
-             nullptr, nullptr);
+  pls.legend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, position | PL_POSITION_INSIDE, 0.02, 0.03, 0.08,
+             kWhite, kBlack, 1, 0, 0, n, opts.data(), 1.0, 0.8, 2.0, 0.0, text_colours.data(), text.data(), nullptr,
+             nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr, nullptr, nullptr,
+             nullptr);
 }
 
 // One panel of line series over a shared x range.
@@ -197,7 +199,8 @@ void plot_training_curves(const std::vector<EpochRecord>& history, const std::st
   Series train_acc{"train", {}, {}, kBlue}, test_acc{"test", {}, {}, kOrange};
   Series lr{"lr", {}, {}, kGreen}, speed{"images/s", {}, {}, kPurple};
   for (const auto& h : history) {
-    for (auto* s : {&train_loss, &test_loss, &train_acc, &test_acc, &lr, &speed}) s->x.push_back(static_cast<double>(h.epoch));
+    for (auto* s : {&train_loss, &test_loss, &train_acc, &test_acc, &lr, &speed})
+      s->x.push_back(static_cast<double>(h.epoch));
     train_loss.y.push_back(h.train_loss);
     test_loss.y.push_back(h.test_loss);
     train_acc.y.push_back(100 * h.train_accuracy);
@@ -209,7 +212,8 @@ void plot_training_curves(const std::vector<EpochRecord>& history, const std::st
   const std::pair<double, double> xr{0.5, std::max(last, 1.0) + 0.5};
   Figure fig(png_path, 1400, 1000, 2, 2);
   fig->adv(1);
-  line_panel(*fig, "Loss", "epoch", "cross-entropy", {train_loss, test_loss}, xr, true, PL_POSITION_TOP | PL_POSITION_RIGHT);
+  line_panel(*fig, "Loss", "epoch", "cross-entropy", {train_loss, test_loss}, xr, true,
+             PL_POSITION_TOP | PL_POSITION_RIGHT);
   fig->adv(2);
   line_panel(*fig, "Accuracy", "epoch", "accuracy (%)", {train_acc, test_acc}, xr, true,
              PL_POSITION_BOTTOM | PL_POSITION_RIGHT);
@@ -222,8 +226,8 @@ void plot_training_curves(const std::vector<EpochRecord>& history, const std::st
 
 void plot_per_class_accuracy(const std::vector<std::string>& class_names, const std::vector<double>& accuracy,
                              const std::string& png_path) {
-  RT_CHECK_USER(!class_names.empty() && class_names.size() == accuracy.size(),
-                "{}: {} class names for {} accuracies", png_path, class_names.size(), accuracy.size());
+  RT_CHECK_USER(!class_names.empty() && class_names.size() == accuracy.size(), "{}: {} class names for {} accuracies",
+                png_path, class_names.size(), accuracy.size());
   const auto n = static_cast<double>(class_names.size());
   double mean = 0;
   for (double a : accuracy) mean += a / n;
@@ -255,9 +259,8 @@ void plot_per_class_accuracy(const std::vector<std::string>& class_names, const 
   fig.finish();
 }
 
-void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts,
-                           const std::vector<std::string>& class_names, bool row_normalised,
-                           const std::string& png_path) {
+void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts, const std::vector<std::string>& class_names,
+                           bool row_normalised, const std::string& png_path) {
   const size_t c = class_names.size();
   RT_CHECK_USER(c > 0 && counts.size() == c, "{}: a {}x? confusion matrix for {} classes", png_path, counts.size(), c);
   // value[t][p]; true class 0 is drawn as the top row.
@@ -304,8 +307,8 @@ void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts,
   pls.box("bc", 0, 0, "bc", 0, 0);
   for (size_t i = 0; i < c; ++i) {
     const double centre = (static_cast<double>(i) + 0.5) / n;
-    pls.mtex("bv", 0.8, centre, 1.0, class_names[i].c_str());                // predicted, left to right
-    pls.mtex("lv", 0.8, 1.0 - centre, 1.0, class_names[i].c_str());          // true, top to bottom
+    pls.mtex("bv", 0.8, centre, 1.0, class_names[i].c_str());        // predicted, left to right
+    pls.mtex("lv", 0.8, 1.0 - centre, 1.0, class_names[i].c_str());  // true, top to bottom
   }
   pls.mtex("b", 8.5, 0.5, 0.5, "predicted class");
   pls.mtex("l", 9.5, 0.5, 0.5, "true class");

@@ -4,9 +4,8 @@
 // and renamed into place, so a figure is either whole or absent.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,9 +24,8 @@ void plot_per_class_accuracy(const std::vector<std::string>& class_names, const 
 
 // Heat map of counts[true][predicted] with class names on both axes and each cell's value
 // written in it; `row_normalised` shows each row as a share of its true class.
-void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts,
-                           const std::vector<std::string>& class_names, bool row_normalised,
-                           const std::string& png_path);
+void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts, const std::vector<std::string>& class_names,
+                           bool row_normalised, const std::string& png_path);
 
 // From `ringtrain scale`'s scale.json: speedup (measured, ideal, projected per link) and
 // parallel efficiency against the number of workers.

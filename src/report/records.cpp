@@ -47,7 +47,8 @@ void from_json(const nlohmann::json& j, EpochRecord& r) {
   const int version = j.value("schema_version", 1);
   RT_CHECK_USER(version <= kRecordSchemaVersion,
                 "a history entry has schema version {}, newer than this ringtrain reads ({}); use a newer "
-                "ringtrain", version, kRecordSchemaVersion);
+                "ringtrain",
+                version, kRecordSchemaVersion);
   r.epoch = j.at("epoch").get<int64_t>();
   r.train_loss = j.at("train_loss").get<double>();
   r.train_accuracy = j.at("train_accuracy").get<double>();
@@ -60,6 +61,67 @@ void from_json(const nlohmann::json& j, EpochRecord& r) {
   r.world_size = j.at("world_size").get<int64_t>();
   r.global_batch = j.at("global_batch").get<int64_t>();
   if (j.contains("comm")) r.comm = j.at("comm").get<CommRecord>();  // not in the earliest histories
+}
+
+void to_json(nlohmann::json& j, const RunMetrics& m) {
+  j = {{"schema_version", kRecordSchemaVersion},
+       {"model", m.model},
+       {"param_count", m.param_count},
+       {"epochs", m.epochs},
+       {"steps", m.steps},
+       {"world_size", m.world_size},
+       {"global_batch", m.global_batch},
+       {"test_accuracy", m.test_accuracy},
+       {"best_test_accuracy", m.best_test_accuracy},
+       {"best_epoch", m.best_epoch},
+       {"total_seconds", m.total_seconds},
+       {"train_seconds", m.train_seconds},
+       {"train_images_per_second", m.train_images_per_second},
+       {"comm_last_epoch", m.comm_last_epoch},
+       {"weights_fingerprint", m.weights_fingerprint},
+       {"replica_fingerprints", m.replica_fingerprints},
+       {"skipped_nonfinite_steps", m.skipped_nonfinite_steps},
+       {"checkpoint", m.checkpoint},
+       {"environment", m.environment}};
+}
+
+void from_json(const nlohmann::json& j, RunMetrics& m) {
+  const int version = j.value("schema_version", 1);
+  RT_CHECK_USER(version <= kRecordSchemaVersion,
+                "metrics.json has schema version {}, newer than this ringtrain reads ({}); use a newer ringtrain",
+                version, kRecordSchemaVersion);
+  m.model = j.at("model").get<std::string>();
+  m.param_count = j.at("param_count").get<int64_t>();
+  m.epochs = j.at("epochs").get<int64_t>();
+  m.steps = j.at("steps").get<int64_t>();
+  m.world_size = j.at("world_size").get<int64_t>();
+  m.global_batch = j.at("global_batch").get<int64_t>();
+  m.test_accuracy = j.at("test_accuracy").get<double>();
+  m.best_test_accuracy = j.at("best_test_accuracy").get<double>();
+  m.best_epoch = j.at("best_epoch").get<int64_t>();
+  m.total_seconds = j.at("total_seconds").get<double>();
+  m.train_seconds = j.at("train_seconds").get<double>();
+  m.train_images_per_second = j.at("train_images_per_second").get<double>();
+  if (j.contains("comm_last_epoch") && j.at("comm_last_epoch").is_object()) {
+    m.comm_last_epoch = j.at("comm_last_epoch").get<CommRecord>();
+  }
+  m.weights_fingerprint = j.value("weights_fingerprint", std::string());
+  m.replica_fingerprints = j.value("replica_fingerprints", std::vector<std::string>());
+  m.skipped_nonfinite_steps = j.value("skipped_nonfinite_steps", int64_t{0});
+  m.checkpoint = j.value("checkpoint", std::string());
+  m.environment = j.value("environment", nlohmann::json::object());
+}
+
+RunMetrics read_run_metrics(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  RT_CHECK_USER(j.is_object() && j.contains("world_size"),
+                "{} is not the metrics.json of a training run (an `eval` folder?); name the run folder", path);
+  try {
+    return j.get<RunMetrics>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{} has no complete training metrics: not a metrics.json of `ringtrain train` ({})",
+                                path, e.what()));
+  }
 }
 
 std::vector<EpochRecord> read_history_file(const std::string& path) {

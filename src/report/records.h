@@ -1,11 +1,12 @@
 // The typed records of a training run and their JSON, in one place: EpochRecord is one entry of
-// history.json (and of a checkpoint's history). Each entry carries kRecordSchemaVersion;
-// entries written before it (no version) read as version 1, which has the same fields.
+// history.json (and of a checkpoint's history), RunMetrics the run's part of metrics.json (the
+// evaluation's metrics are written beside it by report/writers.h). Each carries
+// kRecordSchemaVersion; records written before it (no version) read as version 1, which has
+// the same fields.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,23 +16,23 @@ constexpr int kRecordSchemaVersion = 1;
 
 // Communication accounting of an epoch, per optimiser step (parallel/grad_sync.h).
 struct CommRecord {
-  std::string backend;                     // "none", "gloo" or "nccl"
-  int64_t buckets = 0;                     // gradient buckets per step
+  std::string backend;  // "none", "gloo" or "nccl"
+  int64_t buckets = 0;  // gradient buckets per step
   double bytes_allreduced_per_step = 0;
   double exposed_comm_seconds_per_step = 0;  // waiting for gradients after backward
-  double compute_seconds_per_step = 0;     // the rest of the step
-  double allreduce_seconds_per_step = 0;   // first bucket launched -> last one done
-  double exposed_comm_share = 0;           // of the epoch's training time
-  double overlap_share = 0;                // of the allreduce time, hidden behind backward
+  double compute_seconds_per_step = 0;       // the rest of the step
+  double allreduce_seconds_per_step = 0;     // first bucket launched -> last one done
+  double exposed_comm_share = 0;             // of the epoch's training time
+  double overlap_share = 0;                  // of the allreduce time, hidden behind backward
 };
 
 struct EpochRecord {
-  int64_t epoch = 0;  // 1-based
+  int64_t epoch = 0;                          // 1-based
   double train_loss = 0, train_accuracy = 0;  // over all ranks
   double test_loss = 0, test_accuracy = 0;
-  double lr = 0;                // of the epoch's last step
-  double train_seconds = 0;     // the batches
-  double seconds = 0;           // with evaluation
+  double lr = 0;                 // of the epoch's last step
+  double train_seconds = 0;      // the batches
+  double seconds = 0;            // with evaluation
   double images_per_second = 0;  // training images of all ranks / train_seconds
   int64_t world_size = 1;
   int64_t global_batch = 0;
@@ -42,6 +43,27 @@ void to_json(nlohmann::json& j, const CommRecord& r);
 void from_json(const nlohmann::json& j, CommRecord& r);
 void to_json(nlohmann::json& j, const EpochRecord& r);
 void from_json(const nlohmann::json& j, EpochRecord& r);
+
+struct RunMetrics {
+  std::string model;
+  int64_t param_count = 0, epochs = 0, steps = 0, world_size = 1, global_batch = 0;
+  double test_accuracy = 0, best_test_accuracy = 0;
+  int64_t best_epoch = 0;
+  double total_seconds = 0, train_seconds = 0, train_images_per_second = 0;
+  CommRecord comm_last_epoch;
+  std::string weights_fingerprint;                // rank 0's
+  std::vector<std::string> replica_fingerprints;  // every rank's, in rank order
+  int64_t skipped_nonfinite_steps = 0;
+  std::string checkpoint;
+  nlohmann::json environment;  // library versions, device, data, world (train/run_outputs.h)
+};
+
+void to_json(nlohmann::json& j, const RunMetrics& m);
+void from_json(const nlohmann::json& j, RunMetrics& m);
+
+// A finished training run's metrics.json; UserError naming the file when it is missing, an
+// `eval` folder's, or damaged.
+RunMetrics read_run_metrics(const std::string& path);
 
 // A run's history.json; UserError naming the file when it is not one.
 std::vector<EpochRecord> read_history_file(const std::string& path);

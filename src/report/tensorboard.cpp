@@ -58,8 +58,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& logdir) {
 
   // "wbx" fails if the file exists: a second writer started in the same second on the same
   // host gets its own file rather than overwriting the first one's.
-  const std::string base =
-      fmt::format("{}/events.out.tfevents.{}.{}", logdir, std::time(nullptr), host_name());
+  const std::string base = fmt::format("{}/events.out.tfevents.{}.{}", logdir, std::time(nullptr), host_name());
   path_ = base;
   for (int n = 1; (file_ = std::fopen(path_.c_str(), "wbx")) == nullptr && errno == EEXIST; ++n) {
     path_ = fmt::format("{}.{}", base, n);

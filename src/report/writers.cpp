@@ -7,9 +7,7 @@
 
 namespace rt {
 
-void write_json_file(const std::string& path, const nlohmann::json& j) {
-  write_file_atomic(path, j.dump(2) + "\n");
-}
+void write_json_file(const std::string& path, const nlohmann::json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
 nlohmann::json read_json_file(const std::string& path) {
   const auto bytes = read_file_bytes(path);

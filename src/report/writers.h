@@ -1,9 +1,8 @@
 // Writers for the files of a run folder: JSON (pretty, atomic) and the confusion matrix CSV.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

@@ -53,14 +53,14 @@ std::string check_footer(const std::vector<unsigned char>& bytes, size_t& payloa
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,
                      const CheckpointMeta& meta) {
   nlohmann::json j = {{"format", kFormat},
-                            {"format_version", kFormatVersion},
-                            {"torch_version", torch_version_string()},
-                            {"model", meta.model},
-                            {"num_classes", meta.num_classes},
-                            {"param_count", meta.param_count},
-                            {"class_names", meta.class_names},
-                            {"config", meta.config},
-                            {"history", meta.history}};
+                      {"format_version", kFormatVersion},
+                      {"torch_version", torch_version_string()},
+                      {"model", meta.model},
+                      {"num_classes", meta.num_classes},
+                      {"param_count", meta.param_count},
+                      {"class_names", meta.class_names},
+                      {"config", meta.config},
+                      {"history", meta.history}};
   write_run_state(j, meta.state);
   torch::serialize::OutputArchive archive, model_archive, opt_archive;
   archive.write("meta", c10::IValue(j.dump()));
@@ -97,8 +97,8 @@ std::vector<std::string> checkpoint_files(const std::string& dir) {
   return files;
 }
 
-void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model,
-                              torch::optim::Optimizer& opt, const CheckpointMeta& meta) {
+void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model, torch::optim::Optimizer& opt,
+                              const CheckpointMeta& meta) {
   // Write the new one first under a temporary name: a failure here (a full disk) leaves every
   // existing checkpoint as it was.
   const std::string fresh = dir + "/checkpoint.new.pt";
@@ -108,12 +108,11 @@ void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& 
   for (int64_t i = keep - 2; i >= 0; --i) {
     if (file_exists(name(i))) std::rename(name(i).c_str(), name(i + 1).c_str());
   }
-  RT_CHECK_USER(std::rename(fresh.c_str(), name(0).c_str()) == 0, "cannot rename {} to {}: {}", fresh,
-                name(0), std::strerror(errno));
+  RT_CHECK_USER(std::rename(fresh.c_str(), name(0).c_str()) == 0, "cannot rename {} to {}: {}", fresh, name(0),
+                std::strerror(errno));
 }
 
-std::unique_ptr<CheckpointReader> CheckpointReader::open_newest(const std::string& dir,
-                                                                const torch::Device& device) {
+std::unique_ptr<CheckpointReader> CheckpointReader::open_newest(const std::string& dir, const torch::Device& device) {
   const auto files = checkpoint_files(dir);
   RT_CHECK_USER(!files.empty(), "{} holds no checkpoint.pt; pass the folder of a run to --resume", dir);
   for (const auto& f : files) {
@@ -126,10 +125,8 @@ std::unique_ptr<CheckpointReader> CheckpointReader::open_newest(const std::strin
   throw UserError(fmt::format("{}: none of its {} checkpoints is readable; start a new run", dir, files.size()));
 }
 
-CheckpointReader::CheckpointReader(const std::string& path, const torch::Device& device)
-    : path_(path) {
-  RT_CHECK_USER(file_exists(path), "checkpoint {} does not exist; pass the checkpoint.pt of a run",
-                path);
+CheckpointReader::CheckpointReader(const std::string& path, const torch::Device& device) : path_(path) {
+  RT_CHECK_USER(file_exists(path), "checkpoint {} does not exist; pass the checkpoint.pt of a run", path);
   const std::vector<unsigned char> bytes = read_file_bytes(path);
   size_t payload = 0;
   const std::string problem = check_footer(bytes, payload);
@@ -139,8 +136,8 @@ CheckpointReader::CheckpointReader(const std::string& path, const torch::Device&
     archive_.load_from(reinterpret_cast<const char*>(bytes.data()), payload, device);
     archive_.read("meta", meta_value);
   } catch (const c10::Error&) {
-    throw UserError(fmt::format(
-        "{} is not a readable ringtrain checkpoint (truncated, corrupt or another format)", path));
+    throw UserError(
+        fmt::format("{} is not a readable ringtrain checkpoint (truncated, corrupt or another format)", path));
   }
   nlohmann::json j;
   try {
@@ -181,8 +178,8 @@ void CheckpointReader::load_model(Classifier& model) {
   for (const auto& [name, shape] : expected) {
     const auto* t = params.find(name);
     if (!t) t = buffers.find(name);
-    RT_CHECK_USER(t && t->sizes().vec() == shape, "{}: tensor {} has the wrong shape for a {}",
-                  path_, name, meta_.model);
+    RT_CHECK_USER(t && t->sizes().vec() == shape, "{}: tensor {} has the wrong shape for a {}", path_, name,
+                  meta_.model);
   }
 }
 

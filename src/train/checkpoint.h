@@ -10,10 +10,9 @@
 
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
 #include <array>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,11 +23,11 @@
 namespace rt {
 
 struct CheckpointMeta {
-  std::string model;          // registry name
+  std::string model;  // registry name
   int64_t num_classes = 0;
   int64_t param_count = 0;
   RunState state;
-  nlohmann::json config;      // the run's Config as JSON
+  nlohmann::json config;             // the run's Config as JSON
   std::vector<EpochRecord> history;  // history.json entries so far
   std::vector<std::string> class_names;
 };
@@ -38,8 +37,8 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
 
 // Saves `dir`/checkpoint.pt, first shifting the older ones (checkpoint.pt -> checkpoint.1.pt
 // ...) so that the newest `keep` remain. At every moment a complete checkpoint exists.
-void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model,
-                              torch::optim::Optimizer& opt, const CheckpointMeta& meta);
+void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model, torch::optim::Optimizer& opt,
+                              const CheckpointMeta& meta);
 
 // The checkpoint files of a run folder, newest first (those that exist).
 std::vector<std::string> checkpoint_files(const std::string& dir);
@@ -62,8 +61,7 @@ class CheckpointReader {
 
   // The newest checkpoint of `dir` that passes its checksum; warns about each one skipped.
   // Throws UserError when there is none.
-  static std::unique_ptr<CheckpointReader> open_newest(const std::string& dir,
-                                                       const torch::Device& device);
+  static std::unique_ptr<CheckpointReader> open_newest(const std::string& dir, const torch::Device& device);
 
  private:
   std::string path_;

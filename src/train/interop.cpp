@@ -1,10 +1,9 @@
 #include "train/interop.h"
 
+#include <fmt/ranges.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
-
-#include <fmt/ranges.h>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -71,14 +70,18 @@ void import_state_dict(Classifier& model, const std::string& path) {
   } catch (const std::exception& e) {
     const std::string text(raw.begin(), raw.end());
     if (text.find("OrderedDict") != std::string::npos) {
-      throw UserError(fmt::format("{}: LibTorch cannot read a pickled OrderedDict (pytorch/pytorch#100741); "
-                                  "save it as a plain dict: torch.save(dict(model.state_dict()), '{}')", path, path));
+      throw UserError(
+          fmt::format("{}: LibTorch cannot read a pickled OrderedDict (pytorch/pytorch#100741); "
+                      "save it as a plain dict: torch.save(dict(model.state_dict()), '{}')",
+                      path, path));
     }
     std::string msg = e.what();
     throw UserError(fmt::format("{}: not a torch.save file of a state_dict ({})", path, msg.substr(0, msg.find('\n'))));
   }
-  RT_CHECK_USER(value.isGenericDict(), "{}: holds a {}, not a state_dict (a dict of tensors); save "
-                "model.state_dict() with torch.save", path, value.tagKind());
+  RT_CHECK_USER(value.isGenericDict(),
+                "{}: holds a {}, not a state_dict (a dict of tensors); save "
+                "model.state_dict() with torch.save",
+                path, value.tagKind());
   auto dict = value.toGenericDict();
   for (const char* nested : {"state_dict", "model"}) {  // {"state_dict": {...}, "epoch": ...}
     if (dict.contains(nested) && dict.at(nested).isGenericDict()) {
@@ -88,8 +91,10 @@ void import_state_dict(Classifier& model, const std::string& path) {
   }
   std::map<std::string, torch::Tensor> loaded;
   for (const auto& kv : dict) {
-    RT_CHECK_USER(kv.key().isString() && kv.value().isTensor(), "{}: every entry of a state_dict must map "
-                  "a name to a tensor", path);
+    RT_CHECK_USER(kv.key().isString() && kv.value().isTensor(),
+                  "{}: every entry of a state_dict must map "
+                  "a name to a tensor",
+                  path);
     std::string key = kv.key().toStringRef();
     if (key.rfind("module.", 0) == 0) key = key.substr(7);  // saved from a DDP-wrapped model
     loaded[key] = kv.value().toTensor();
@@ -98,16 +103,17 @@ void import_state_dict(Classifier& model, const std::string& path) {
   std::vector<std::string> missing, unexpected, mismatched;
   for (const auto& [name, t] : state) {
     auto it = loaded.find(name);
-    if (it == loaded.end()) missing.push_back(name);
-    else if (it->second.sizes() != t.sizes()) mismatched.push_back(fmt::format("{} {} instead of {}", name, shape_str(it->second), shape_str(t)));
+    if (it == loaded.end())
+      missing.push_back(name);
+    else if (it->second.sizes() != t.sizes())
+      mismatched.push_back(fmt::format("{} {} instead of {}", name, shape_str(it->second), shape_str(t)));
   }
   for (const auto& [name, t] : loaded) {
     if (!state.count(name)) unexpected.push_back(name);
   }
   RT_CHECK_USER(missing.empty() && unexpected.empty() && mismatched.empty(),
-                "{} does not fit {} with {} classes: {}{}{}; check --model and --num-classes", path,
-                model.arch(), model.num_classes(),
-                missing.empty() ? "" : fmt::format("missing {}. ", first_few(missing)),
+                "{} does not fit {} with {} classes: {}{}{}; check --model and --num-classes", path, model.arch(),
+                model.num_classes(), missing.empty() ? "" : fmt::format("missing {}. ", first_few(missing)),
                 unexpected.empty() ? "" : fmt::format("unexpected {}. ", first_few(unexpected)),
                 mismatched.empty() ? "" : fmt::format("other shapes: {}", first_few(mismatched)));
   torch::NoGradGuard no_grad;

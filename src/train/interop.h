@@ -22,8 +22,8 @@ void export_state_dict(Classifier& model, const std::string& path);
 
 // Loads a torch.save'd state_dict (a dict of tensors, or one nested under "state_dict" or
 // "model"; saved as torch.save(dict(model.state_dict())), since LibTorch's unpickler cannot
-// read the OrderedDict that state_dict() returns: pytorch/pytorch#100741) into `model`, strictly: every name must be present with its shape and no other
-// name may be there. Throws UserError listing what differs.
+// read the OrderedDict that state_dict() returns: pytorch/pytorch#100741) into `model`, strictly: every name must be
+// present with its shape and no other name may be there. Throws UserError listing what differs.
 void import_state_dict(Classifier& model, const std::string& path);
 
 }  // namespace rt

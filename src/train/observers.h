@@ -20,8 +20,8 @@ namespace rt {
 
 // Running values of the epoch so far, at a progress line.
 struct ProgressPoint {
-  int64_t batches_done = 0;      // micro-batches of this epoch
-  int64_t images = 0;            // trained on by all ranks since the epoch (or its resumption) began
+  int64_t batches_done = 0;  // micro-batches of this epoch
+  int64_t images = 0;        // trained on by all ranks since the epoch (or its resumption) began
   double mean_loss = 0, accuracy = 0, lr = 0;
   int64_t global_step = 0;
 };
@@ -44,14 +44,28 @@ class TrainingObserver {
 class Observers {
  public:
   void add(std::unique_ptr<TrainingObserver> o) { all_.push_back(std::move(o)); }
-  void epoch_begin(int64_t epoch, int64_t batches) { for (auto& o : all_) o->epoch_begin(epoch, batches); }
-  void step_begin() { for (auto& o : all_) o->step_begin(); }
-  void step_end(int64_t epoch, int64_t step) { for (auto& o : all_) o->step_end(epoch, step); }
+  void epoch_begin(int64_t epoch, int64_t batches) {
+    for (auto& o : all_) o->epoch_begin(epoch, batches);
+  }
+  void step_begin() {
+    for (auto& o : all_) o->step_begin();
+  }
+  void step_end(int64_t epoch, int64_t step) {
+    for (auto& o : all_) o->step_end(epoch, step);
+  }
   bool wants_progress() const;
-  void progress(const ProgressPoint& p) { for (auto& o : all_) o->progress(p); }
-  void batches_end() { for (auto& o : all_) o->batches_end(); }
-  void epoch_end(const EpochRecord& r, int64_t step) { for (auto& o : all_) o->epoch_end(r, step); }
-  void run_end(int64_t step) { for (auto& o : all_) o->run_end(step); }
+  void progress(const ProgressPoint& p) {
+    for (auto& o : all_) o->progress(p);
+  }
+  void batches_end() {
+    for (auto& o : all_) o->batches_end();
+  }
+  void epoch_end(const EpochRecord& r, int64_t step) {
+    for (auto& o : all_) o->epoch_end(r, step);
+  }
+  void run_end(int64_t step) {
+    for (auto& o : all_) o->run_end(step);
+  }
 
  private:
   std::vector<std::unique_ptr<TrainingObserver>> all_;

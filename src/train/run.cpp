@@ -31,28 +31,30 @@ void Run::join_job() {
   set_log_rank(env.rank);
   threads = set_compute_threads(cfg.threads);
   device = local_device(cfg.device, env.local_rank);
-  comm = make_communicator(env, cfg.backend, device, std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
+  comm =
+      make_communicator(env, cfg.backend, device, std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
   world = comm->world_size();
   rank = comm->rank();
   if (cfg.cuda_graph) CudaGraphStep::check_device(device);  // before the data is loaded
   RT_CHECK_USER(!cfg.cuda_graph || world == 1,
                 "--cuda-graph captures the step of one process; with {} workers run without it (there the "
-                "gradient allreduce overlaps backward instead)", world);
+                "gradient allreduce overlaps backward instead)",
+                world);
 }
 
 // Whole splits in memory, optionally class-balanced subsets; this rank's shard.
 void Run::load_data() {
   const DataSplits splits = load_cifar10(cfg.data);
   RT_CHECK_USER(splits.train.num_classes() == cfg.num_classes,
-                "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes,
-                splits.root, splits.train.num_classes(), splits.train.num_classes());
+                "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes, splits.root,
+                splits.train.num_classes(), splits.train.num_classes());
   data_root = splits.root;
   data_format = splits.format;
   train_set = balanced_subset(splits.train, cfg.limit_train, cfg.seed);
   test_set = balanced_subset(splits.test, cfg.limit_test, cfg.seed);
   RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
-                "world size {} is larger than the data ({} train, {} test images); use fewer workers",
-                world, train_set.size(), test_set.size());
+                "world size {} is larger than the data ({} train, {} test images); use fewer workers", world,
+                train_set.size(), test_set.size());
   // On CUDA the data set lives in GPU memory (150 MB for CIFAR-10 as uint8) and batches are
   // cropped, flipped and normalised there: no loader thread, no float batches over PCIe.
   if (device.is_cuda()) {
@@ -65,7 +67,8 @@ void Run::load_data() {
   shard = ShardSpec{train_set.size(), world, rank, /*shuffle=*/true, /*drop_last=*/false, cfg.seed};
   RT_CHECK_USER(cfg.batch_size <= shard_size(shard),
                 "--batch-size {} is larger than the {} training images of each of the {} workers; "
-                "lower it", cfg.batch_size, shard_size(shard), world);
+                "lower it",
+                cfg.batch_size, shard_size(shard), world);
   drop_last = shard_size(shard) % cfg.batch_size == 1;
   micro_per_epoch = batches_per_epoch(shard_size(shard), cfg.batch_size, drop_last);
   steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
@@ -115,11 +118,13 @@ void Run::start_up() {
   std::vector<torch::Tensor> initial = model->parameters();
   for (auto& b : model->buffers()) initial.push_back(b);
   comm->broadcast(initial, 0, "broadcast of the initial parameters");
-  grad_sync = std::make_unique<GradientSync>(model->parameters(), *comm, static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
+  grad_sync =
+      std::make_unique<GradientSync>(model->parameters(), *comm, static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
   // --sync-bn sums BatchNorm's batch statistics over ranks in every forward pass.
   const bool sync_bn = cfg.sync_bn && world > 1;
   if (sync_bn) {
-    set_sync_batchnorm(*model, [this](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
+    set_sync_batchnorm(*model,
+                       [this](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
   } else {
     bn_buffers_ = model->buffers();
   }
@@ -156,10 +161,10 @@ void Run::write_run_folder() {
            with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
            cfg.channels_last ? ", channels_last" : "", graph ? ", CUDA graph" : "",
            cfg.recipe.empty() ? "" : ", recipe " + cfg.recipe);
-  log_info("world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
-           "batch {}, lr {:.4g} (--lr {} for {} images)",
-           world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr, cfg.lr,
-           cfg.lr_ref_batch);
+  log_info(
+      "world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
+      "batch {}, lr {:.4g} (--lr {} for {} images)",
+      world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr, cfg.lr, cfg.lr_ref_batch);
   log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", data_root, data_format, train_set.size(),
            test_set.size(), steps_per_epoch);
   if (!resumed_from.empty()) {

@@ -7,9 +7,8 @@
 
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -45,26 +44,26 @@ struct Run {
   std::string data_root, data_format;
   Dataset train_set, test_set;
   ShardSpec shard;
-  bool drop_last = false;          // a last batch of one image cannot be batch-normalised
-  int64_t micro_per_epoch = 0;     // this rank's micro-batches per epoch
-  int64_t steps_per_epoch = 0;     // optimiser steps per epoch
-  int64_t global_batch = 0;        // images per optimiser step over all ranks
-  double lr = 0;                   // the peak learning rate, scaled to the global batch
+  bool drop_last = false;       // a last batch of one image cannot be batch-normalised
+  int64_t micro_per_epoch = 0;  // this rank's micro-batches per epoch
+  int64_t steps_per_epoch = 0;  // optimiser steps per epoch
+  int64_t global_batch = 0;     // images per optimiser step over all ranks
+  double lr = 0;                // the peak learning rate, scaled to the global batch
 
   // --- model, optimiser, schedule; what a checkpoint holds besides them
   std::shared_ptr<Classifier> model;
   Precision precision = Precision::kFloat32;
   std::unique_ptr<FusedSgd> optimizer;
   ScheduleSpec schedule;
-  CheckpointMeta meta;            // state (RunState), history, config
-  std::string out;                // the run folder (only rank 0 writes)
-  std::string resumed_from;       // the checkpoint file, when resumed
+  CheckpointMeta meta;       // state (RunState), history, config
+  std::string out;           // the run folder (only rank 0 writes)
+  std::string resumed_from;  // the checkpoint file, when resumed
 
   // --- communication and the step
   std::unique_ptr<GradientSync> grad_sync;
   std::unique_ptr<StepFlags> flags;
   std::unique_ptr<CudaGraphStep> graph;  // --cuda-graph; from its creation a side stream is current
-  nlohmann::json environment;     // recorded in config.json and metrics.json
+  nlohmann::json environment;            // recorded in config.json and metrics.json
 
   // The loader of `epoch` for this rank, continuing at state.batch_in_epoch.
   LoaderSpec loader_spec(int64_t epoch) const;

@@ -1,21 +1,19 @@
 #include "train/run_outputs.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 
-#include <cstdlib>
-
-#include <c10/core/impl/DeviceGuardImplInterface.h>
-#include <fmt/ranges.h>
-
 #include "core/errors.h"
-#include "parallel/launcher.h"
-#include "parallel/rendezvous.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/torch_compat.h"
+#include "parallel/launcher.h"
+#include "parallel/rendezvous.h"
 #include "report/plots.h"
 #include "report/writers.h"
 
@@ -44,8 +42,7 @@ nlohmann::json environment_json(const torch::Device& device) {
 }
 
 void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
-                              const std::vector<std::string>& class_names,
-                              const nlohmann::json& extra) {
+                              const std::vector<std::string>& class_names, const nlohmann::json& extra) {
   const ClassificationMetrics m = compute_metrics(result.confusion);
   nlohmann::json j = extra;
   j["test_loss"] = result.loss();
@@ -78,8 +75,8 @@ torch::Device resolve_device(const std::string& name) {
 int64_t set_compute_threads(int64_t threads) {
   const char* share = std::getenv(kWorkerThreadsEnv);
   const auto n = threads > 0 ? threads
-                 : share    ? std::atoll(share)
-                            : static_cast<int64_t>(std::thread::hardware_concurrency());
+                 : share     ? std::atoll(share)
+                             : static_cast<int64_t>(std::thread::hardware_concurrency());
   at::set_num_threads(static_cast<int>(std::max<int64_t>(n, 1)));
   return at::get_num_threads();
 }
@@ -88,8 +85,8 @@ torch::Device local_device(const std::string& name, int local_rank) {
   torch::Device d = resolve_device(name);
   if (!d.is_cuda()) return d;
   const torch::Device gpu(torch::kCUDA, static_cast<c10::DeviceIndex>(gpu_for_local_rank(
-                                             local_rank, static_cast<int>(torch::cuda::device_count()),
-                                             /*visible_set_per_task=*/std::getenv("CUDA_VISIBLE_DEVICES") != nullptr)));
+                                            local_rank, static_cast<int>(torch::cuda::device_count()),
+                                            /*visible_set_per_task=*/std::getenv("CUDA_VISIBLE_DEVICES") != nullptr)));
   // The current device from here on, before any CUDA call (NCCL, the caching allocator and
   // cuDNN would otherwise start on GPU 0 in every process).
   c10::impl::getDeviceGuardImpl(gpu.type())->setDevice(gpu);

@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "eval/evaluate.h"
@@ -22,8 +21,7 @@ nlohmann::json environment_json(const torch::Device& device);
 // Writes metrics.json (the evaluation's metrics merged with `extra`), classification_report.txt
 // and confusion_matrix.csv into `dir`.
 void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
-                              const std::vector<std::string>& class_names,
-                              const nlohmann::json& extra);
+                              const std::vector<std::string>& class_names, const nlohmann::json& extra);
 
 // Draws the run folder's figures (report/plots.h). A figure that cannot be drawn does not
 // fail the finished run: it is named in a warning with the command that retries it.

@@ -4,9 +4,8 @@
 // (core/seed.h), so these counters and the unfinished epoch's sums are the whole state.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 
 namespace rt {
 

@@ -26,7 +26,8 @@ double onecycle(const ScheduleSpec& s, int64_t step) {
 
 double lr_at_step(const ScheduleSpec& s, int64_t step) {
   if (s.kind == "onecycle") return onecycle(s, step);
-  const auto warmup_steps = static_cast<int64_t>(std::llround(s.warmup_epochs * static_cast<double>(s.steps_per_epoch)));
+  const auto warmup_steps =
+      static_cast<int64_t>(std::llround(s.warmup_epochs * static_cast<double>(s.steps_per_epoch)));
   if (step < warmup_steps) return s.lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
   if (s.kind == "cosine") {
     const auto span = static_cast<double>(s.epochs * s.steps_per_epoch - warmup_steps);

@@ -11,9 +11,8 @@
 // the work is done when the host gets here: the flags are read at once, at their own step.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <c10/core/Event.h>
+#include <torch/torch.h>
 
 #include <deque>
 #include <optional>
@@ -46,7 +45,7 @@ class StepFlags {
  private:
   struct Pending {
     int64_t step;
-    torch::Tensor host;            // [2] float32: summed flags (pinned memory on a GPU)
+    torch::Tensor host;                // [2] float32: summed flags (pinned memory on a GPU)
     std::optional<c10::Event> copied;  // GPU: the copy to `host` has arrived
   };
   Communicator& comm_;

@@ -15,7 +15,12 @@ MicroBatch MicroBatch::of(int64_t batch, int64_t batches, int64_t accumulation) 
 
 TrainStep::TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags,
                      CudaGraphStep* graph, Options options)
-    : model_(model), optimizer_(optimizer), grad_sync_(grad_sync), flags_(flags), graph_(graph), options_(options),
+    : model_(model),
+      optimizer_(optimizer),
+      grad_sync_(grad_sync),
+      flags_(flags),
+      graph_(graph),
+      options_(options),
       loss_options_(torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing)) {}
 
 void TrainStep::begin(double lr) {

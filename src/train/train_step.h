@@ -38,16 +38,16 @@ class TrainStep {
     double label_smoothing = 0;
   };
   // `graph` may be null (eager steps); it owns the gradients when given.
-  TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags,
-            CudaGraphStep* graph, Options options);
+  TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags, CudaGraphStep* graph,
+            Options options);
 
   // Before a step's first micro-batch: its learning rate, and gradients set to none.
   void begin(double lr);
   // One micro-batch of step number `step` (1-based); on the step's last micro-batch also the
   // gradient wait, the flags and the optimiser step. Returns its (logits, mean loss), valid
   // until the next call. `trace` (may be null) records the phases as spans.
-  CudaGraphStep::Outputs run(const torch::Tensor& images, const torch::Tensor& labels, MicroBatch micro,
-                             int64_t step, TraceRecorder* trace);
+  CudaGraphStep::Outputs run(const torch::Tensor& images, const torch::Tensor& labels, MicroBatch micro, int64_t step,
+                             TraceRecorder* trace);
 
  private:
   Classifier& model_;

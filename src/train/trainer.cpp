@@ -19,9 +19,10 @@ namespace rt {
 namespace {
 
 std::string stopped_message(int64_t epoch, int64_t step, const std::string& out) {
-  return fmt::format("stopped by signal {} in epoch {} after step {}; checkpoint saved in {}; continue "
-                     "with: ringtrain train --resume {}",
-                     stop_signal_received(), epoch + 1, step, out, out);
+  return fmt::format(
+      "stopped by signal {} in epoch {} after step {}; checkpoint saved in {}; continue "
+      "with: ringtrain train --resume {}",
+      stop_signal_received(), epoch + 1, step, out, out);
 }
 
 // The agreed flags of finished steps, all ranks alike: a non-finite step fails the run naming
@@ -90,33 +91,37 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
 RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
   const RunTotals totals = run_totals(run.meta.history);
   RunSummary summary{run.out, eval.accuracy(), totals.best_test_accuracy, totals.images_per_second()};
-  const auto fingerprints = all_gather_strings(*run.comm, weights_fingerprint(*run.model), run.device, "weights fingerprints");
+  const auto fingerprints =
+      all_gather_strings(*run.comm, weights_fingerprint(*run.model), run.device, "weights fingerprints");
   if (run.rank == 0) {
     for (int r = 1; r < run.world; ++r) {
       if (fingerprints[r] != fingerprints[0]) {
-        log_warn("rank {}'s weights differ from rank 0's (fingerprint {} against {}): the replicas have drifted "
-                 "apart; please report this", r, fingerprints[r], fingerprints[0]);
+        log_warn(
+            "rank {}'s weights differ from rank 0's (fingerprint {} against {}): the replicas have drifted "
+            "apart; please report this",
+            r, fingerprints[r], fingerprints[0]);
       }
     }
-    write_evaluation_outputs(run.out, eval, run.test_set.class_names,
-                             {{"model", run.cfg.model},
-                              {"param_count", run.meta.param_count},
-                              {"epochs", run.meta.state.epochs_done},
-                              {"steps", run.meta.state.global_step},
-                              {"world_size", run.world},
-                              {"global_batch", run.global_batch},
-                              {"test_accuracy", summary.test_accuracy},
-                              {"best_test_accuracy", summary.best_test_accuracy},
-                              {"best_epoch", totals.best_epoch},
-                              {"total_seconds", totals.seconds},
-                              {"train_seconds", totals.train_seconds},
-                              {"train_images_per_second", summary.train_images_per_second},
-                              {"comm_last_epoch", run.meta.history.empty() ? nlohmann::json() : nlohmann::json(run.meta.history.back().comm)},
-                              {"weights_fingerprint", fingerprints[0]},
-                              {"replica_fingerprints", fingerprints},
-                              {"skipped_nonfinite_steps", skipped_steps},
-                              {"checkpoint", run.out + "/checkpoint.pt"},
-                              {"environment", run.environment}});
+    RunMetrics m;
+    m.model = run.cfg.model;
+    m.param_count = run.meta.param_count;
+    m.epochs = run.meta.state.epochs_done;
+    m.steps = run.meta.state.global_step;
+    m.world_size = run.world;
+    m.global_batch = run.global_batch;
+    m.test_accuracy = summary.test_accuracy;
+    m.best_test_accuracy = summary.best_test_accuracy;
+    m.best_epoch = totals.best_epoch;
+    m.total_seconds = totals.seconds;
+    m.train_seconds = totals.train_seconds;
+    m.train_images_per_second = summary.train_images_per_second;
+    if (!run.meta.history.empty()) m.comm_last_epoch = run.meta.history.back().comm;
+    m.weights_fingerprint = fingerprints[0];
+    m.replica_fingerprints = fingerprints;
+    m.skipped_nonfinite_steps = skipped_steps;
+    m.checkpoint = run.out + "/checkpoint.pt";
+    m.environment = run.environment;
+    write_evaluation_outputs(run.out, eval, run.test_set.class_names, m);
     write_plots_or_warn(run.out);
   }
   log_info("done: test accuracy {:.2f}% (best {:.2f}% at epoch {}), {:.0f} img/s, {} in total; see {}/",
@@ -203,11 +208,13 @@ RunSummary train(const Config& config) {
     eval = run.evaluate_test_split();
     evaluated = true;
     ++state.epochs_done;
-    const EpochRecord record = epoch_record(run, epoch, sums, eval, lr, train_seconds, earlier_seconds + clock.seconds());
+    const EpochRecord record =
+        epoch_record(run, epoch, sums, eval, lr, train_seconds, earlier_seconds + clock.seconds());
     run.meta.history.push_back(record);
-    log_info("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.4g} | {:.0f} img/s | {}",
-             epoch + 1, cfg.epochs, record.train_loss, 100 * record.train_accuracy, record.test_loss,
-             100 * record.test_accuracy, lr, record.images_per_second, format_duration(record.seconds));
+    log_info(
+        "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.4g} | {:.0f} img/s | {}",
+        epoch + 1, cfg.epochs, record.train_loss, 100 * record.train_accuracy, record.test_loss,
+        100 * record.test_accuracy, lr, record.images_per_second, format_duration(record.seconds));
     observers.epoch_end(record, state.global_step);
 
     // --- every epoch, only rank 0: history and checkpoint; then all ranks: a stop signal?

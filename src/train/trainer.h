@@ -10,7 +10,7 @@ namespace rt {
 
 struct RunSummary {
   std::string out_dir;
-  double test_accuracy = 0;     // after the last epoch
+  double test_accuracy = 0;  // after the last epoch
   double best_test_accuracy = 0;
   double train_images_per_second = 0;
 };

@@ -1,9 +1,9 @@
 // The step-time model: ring formula, link fit, bucket grouping, projection.
 #include <gtest/gtest.h>
 
-#include "bench/scaling.h"
 #include <algorithm>
 
+#include "bench/scaling.h"
 #include "core/errors.h"
 #include "model/registry.h"
 

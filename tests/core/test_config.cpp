@@ -5,10 +5,10 @@
 
 #include "core/config.h"
 #include "core/config_file.h"
-#include "core/recipes.h"
-#include "core/files.h"
-#include "test_util.h"
 #include "core/errors.h"
+#include "core/files.h"
+#include "core/recipes.h"
+#include "test_util.h"
 
 namespace rt {
 
@@ -60,7 +60,12 @@ TEST(Config, BadValuesAreRejectedWithTheirName) {
   expect_error([](Config& c) { c.label_smoothing = 1.0; }, "--label-smoothing");
   expect_error([](Config& c) { c.warmup_epochs = 10; }, "--warmup-epochs");
   expect_error([](Config& c) { c.device = "tpu"; }, "--device");
-  expect_error([](Config& c) { c.cuda_graph = true; c.grad_accum = 2; }, "--cuda-graph");
+  expect_error(
+      [](Config& c) {
+        c.cuda_graph = true;
+        c.grad_accum = 2;
+      },
+      "--cuda-graph");
   expect_error([](Config& c) { c.recipe = "fastest"; }, "--recipe");
   // Numbers that are not finite are refused up front, whatever else their range check says.
   const double inf = std::numeric_limits<double>::infinity();
@@ -164,7 +169,7 @@ TEST(ConfigFile, ARunsConfigJsonIsAValidConfigForANewRun) {
   const Config back = config_from_json(read_config_file(path));
   EXPECT_EQ(back.model, "resnet18");
   EXPECT_EQ(back.epochs, 3);
-  EXPECT_EQ(back.out, "");     // a new run folder, not the old run's
+  EXPECT_EQ(back.out, "");  // a new run folder, not the old run's
   EXPECT_EQ(back.resume, "");
 }
 

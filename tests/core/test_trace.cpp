@@ -74,8 +74,8 @@ TEST(Trace, EveryBucketAllreduceIsRecordedOnEveryRankAndGatheredInRankOrder) {
       }
     }
     EXPECT_EQ(recorded, static_cast<int>(buckets)) << "rank " << rank;
-    gathered[rank] = all_gather_strings(comm, "rank " + std::to_string(rank) + std::string(rank * 3, 'x'),
-                                        torch::kCPU, "test strings");
+    gathered[rank] = all_gather_strings(comm, "rank " + std::to_string(rank) + std::string(rank * 3, 'x'), torch::kCPU,
+                                        "test strings");
   });
   for (int r = 0; r < kWorld; ++r) {
     EXPECT_EQ(gathered[r], (std::vector<std::string>{"rank 0", "rank 1xxx"})) << "on rank " << r;

@@ -70,8 +70,8 @@ TEST(Augment, DeterministicPerSeedEpochAndSample) {
   }
   EXPECT_GT(differ_epoch, 900);
   EXPECT_GT(differ_seed, 900);
-  EXPECT_NEAR(flips, 500, 80);                     // p = 0.5
-  for (int v : dx_seen) EXPECT_NEAR(v, 111, 45);   // uniform over 0..8
+  EXPECT_NEAR(flips, 500, 80);                    // p = 0.5
+  for (int v : dx_seen) EXPECT_NEAR(v, 111, 45);  // uniform over 0..8
 }
 
 TEST(Loader, YieldsEveryBatchInOrderWithPrefetch) {
@@ -112,8 +112,8 @@ TEST(Augment, DevicePathEqualsTheFusedLoopBitwise) {
       const DeviceEpochPlan plan(torch::kCPU, idx, Normalization{}, augment, 11, epoch);
       const auto a = make_batch(images, idx.data(), 10, Normalization{}, augment, 11, epoch);
       const auto b = plan.batch(images, 0, 10);
-      EXPECT_TRUE(torch::equal(a, b)) << "augment " << augment << " epoch " << epoch
-                                      << " max diff " << (a - b).abs().max().item<float>();
+      EXPECT_TRUE(torch::equal(a, b)) << "augment " << augment << " epoch " << epoch << " max diff "
+                                      << (a - b).abs().max().item<float>();
       // A batch from the middle of the epoch's plan: positions 3..7.
       const auto part = make_batch(images, idx.data() + 3, 5, Normalization{}, augment, 11, epoch);
       EXPECT_TRUE(torch::equal(part, plan.batch(images, 3, 5)));

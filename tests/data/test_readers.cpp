@@ -34,7 +34,8 @@ std::vector<uint8_t> pattern_hwc(int salt, int side = 32) {
   std::vector<uint8_t> rgb(static_cast<size_t>(side * side * 3));
   for (int y = 0; y < side; ++y)
     for (int x = 0; x < side; ++x)
-      for (int c = 0; c < 3; ++c) rgb[(y * side + x) * 3 + c] = static_cast<uint8_t>((c * 80 + y * 5 + x * 3 + salt) % 256);
+      for (int c = 0; c < 3; ++c)
+        rgb[(y * side + x) * 3 + c] = static_cast<uint8_t>((c * 80 + y * 5 + x * 3 + salt) % 256);
   return rgb;
 }
 
@@ -96,8 +97,7 @@ TEST(CifarBinary, FindsTheOfficialSubfolderAndClassNames) {
   test::TempDir dir;
   fs::create_directories(dir / "cifar-10-batches-bin");
   test::write_synthetic_cifar_binary(dir / "cifar-10-batches-bin", 3, 3);
-  test::write_bytes(dir / "cifar-10-batches-bin/batches.meta.txt",
-                    "c0\nc1\nc2\nc3\nc4\nc5\nc6\nc7\nc8\nc9\n\n");
+  test::write_bytes(dir / "cifar-10-batches-bin/batches.meta.txt", "c0\nc1\nc2\nc3\nc4\nc5\nc6\nc7\nc8\nc9\n\n");
   const DataSplits s = load_cifar10(dir.path());
   EXPECT_EQ(s.train.size(), 15);
   EXPECT_EQ(s.train.class_names.at(9), "c9");

@@ -21,7 +21,7 @@ TEST(Metrics, HandComputedValues) {
   EXPECT_EQ(m.total, 16);
   EXPECT_NEAR(m.per_class[0].precision, 5.0 / 7, tol);  // column sum 7
   EXPECT_NEAR(m.per_class[0].recall, 5.0 / 6, tol);
-  EXPECT_NEAR(m.per_class[0].f1, 10.0 / 13, tol);       // 2pr/(p+r)
+  EXPECT_NEAR(m.per_class[0].f1, 10.0 / 13, tol);  // 2pr/(p+r)
   EXPECT_NEAR(m.per_class[1].precision, 3.0 / 4, tol);
   EXPECT_NEAR(m.per_class[1].recall, 0.5, tol);
   EXPECT_NEAR(m.per_class[1].f1, 0.6, tol);

@@ -1,7 +1,6 @@
 // bf16 autocast and channels_last: same model, same answers within the format's precision.
-#include <gtest/gtest.h>
-
 #include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
 
 #include "core/errors.h"
 #include "model/precision.h"

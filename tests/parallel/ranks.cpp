@@ -1,10 +1,10 @@
 #include "parallel/ranks.h"
 
-#include "parallel/launcher.h"
-
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+
+#include "parallel/launcher.h"
 
 namespace rt::test {
 

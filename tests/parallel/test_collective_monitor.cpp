@@ -81,4 +81,3 @@ TEST(CollectiveMonitor, AFailedCollectiveIsReportedWithItsError) {
 }
 
 }  // namespace rt
-

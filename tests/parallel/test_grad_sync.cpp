@@ -2,12 +2,12 @@
 // backward, and a single process training on the union of the ranks' batches.
 #include <gtest/gtest.h>
 
-#include "parallel/grad_sync.h"
-#include "parallel/ranks.h"
 #include "eval/evaluate.h"
 #include "model/batchnorm.h"
 #include "model/precision.h"
 #include "model/registry.h"
+#include "parallel/grad_sync.h"
+#include "parallel/ranks.h"
 
 namespace rt {
 
@@ -74,7 +74,8 @@ TEST(GradSync, TwoRanksWithBatchBMatchOneRankWithBatch2B) {
     for (int s = 0; s < kSteps; ++s) {
       auto [x, y] = global_batch(s, 2 * kB);
       opt.zero_grad();
-      torch::nn::functional::cross_entropy(net->forward(x.narrow(0, rank * kB, kB)), y.narrow(0, rank * kB, kB)).backward();
+      torch::nn::functional::cross_entropy(net->forward(x.narrow(0, rank * kB, kB)), y.narrow(0, rank * kB, kB))
+          .backward();
       sync.finish();
       opt.step();
     }
@@ -132,7 +133,8 @@ TEST(GradSync, AccumulationCommunicatesOnceAndAveragesAllMicroBatches) {
     for (int micro = 0; micro < 2; ++micro) {
       sync.set_sync(micro == 1);
       const int64_t begin = rank * 6 + micro * 3;
-      (torch::nn::functional::cross_entropy(net->forward(x.narrow(0, begin, 3)), y.narrow(0, begin, 3)) / 2.0).backward();
+      (torch::nn::functional::cross_entropy(net->forward(x.narrow(0, begin, 3)), y.narrow(0, begin, 3)) / 2.0)
+          .backward();
     }
     sync.finish();
     EXPECT_EQ(sync.stats().steps, 1);
@@ -174,7 +176,8 @@ TEST(SyncBatchNorm, TwoRanksWithBatchBMatchOneRankWithBatch2B) {
       auto [x, y] = global_batch(s, 2 * kB);
       opt.zero_grad();
       torch::nn::functional::cross_entropy(m.forward(x.narrow(0, rank * kB, kB).to(torch::kFloat64)),
-                                           y.narrow(0, rank * kB, kB)).backward();
+                                           y.narrow(0, rank * kB, kB))
+          .backward();
       sync.finish();
       opt.step();
     }
@@ -245,8 +248,10 @@ TEST(SyncBatchNorm, OddBatchUnderBf16AutocastMatchesFloat64) {
   // Weight gradients are per rank (as DDP averages them afterwards): their sum is the whole batch's.
   const double dw = max_diff(grad_w[0] + grad_w[1], w64.grad());
   const double dm = max_diff(running_mean[0], rm64), dv = max_diff(running_var[0], rv64);
-  std::printf("sync-bn bf16, batch 128 + 129: max |difference| output %.3g, input grad %.3g, weight grad %.3g, "
-              "running mean %.3g, running var %.3g\n", dy, dx, dw, dm, dv);
+  std::printf(
+      "sync-bn bf16, batch 128 + 129: max |difference| output %.3g, input grad %.3g, weight grad %.3g, "
+      "running mean %.3g, running var %.3g\n",
+      dy, dx, dw, dm, dv);
   EXPECT_LT(dy, 0.03);  // bf16 output: 2^-8 relative of values up to ~4
   EXPECT_LT(dx, 0.03 * x64.grad().abs().max().item<double>());
   EXPECT_LT(dw, 1e-2 * w64.grad().abs().max().item<double>());  // upstream gradients arrive rounded to bf16
@@ -280,9 +285,10 @@ TEST(DistEval, ShardedEvaluationEqualsSingleProcess) {
 
 TEST(DistEnvTest, ReadsTorchrunMpiAndSlurmVariables) {
   auto clear = [] {
-    for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-                          "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID",
-                          "MASTER_ADDR", "MASTER_PORT"}) unsetenv(v);
+    for (const char* v :
+         {"RANK", "WORLD_SIZE", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+          "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "MASTER_ADDR", "MASTER_PORT"})
+      unsetenv(v);
   };
   clear();
   EXPECT_EQ(read_dist_env().world_size, 1);

@@ -2,10 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include <thread>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "core/errors.h"
 #include "parallel/launcher.h"
@@ -99,4 +97,3 @@ TEST(Rendezvous, TorchrunAgentStoreKeysArePrefixedPerAttempt) {
 }
 
 }  // namespace rt
-

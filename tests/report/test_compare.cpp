@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "report/compare.h"
+#include "report/records.h"
 #include "report/writers.h"
 #include "test_util.h"
 
@@ -13,17 +14,18 @@ namespace {
 
 void write_run(const std::string& dir, int world, double images_per_second, double accuracy) {
   make_dirs(dir);
-  write_json_file(dir + "/metrics.json",
-                  {{"model", "resnet20"},
-                   {"world_size", world},
-                   {"global_batch", 128},
-                   {"epochs", 2},
-                   {"total_seconds", 100.0 / world},
-                   {"train_images_per_second", images_per_second},
-                   {"test_accuracy", accuracy},
-                   {"best_test_accuracy", accuracy + 0.01},
-                   {"comm_last_epoch", {{"exposed_comm_share", 0.125}}},
-                   {"environment", {{"scaled_lr", 0.1}, {"backend", world > 1 ? "gloo" : "none"}}}});
+  RunMetrics m;  // what `train` writes (report/records.h)
+  m.model = "resnet20";
+  m.world_size = world;
+  m.global_batch = 128;
+  m.epochs = 2;
+  m.total_seconds = 100.0 / world;
+  m.train_images_per_second = images_per_second;
+  m.test_accuracy = accuracy;
+  m.best_test_accuracy = accuracy + 0.01;
+  m.comm_last_epoch.exposed_comm_share = 0.125;
+  m.environment = {{"scaled_lr", 0.1}, {"backend", world > 1 ? "gloo" : "none"}};
+  write_json_file(dir + "/metrics.json", m);
 }
 
 TEST(Compare, SpeedupAndEfficiencyAgainstTheFirstRun) {

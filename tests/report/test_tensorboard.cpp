@@ -67,8 +67,7 @@ uint64_t read_le(const unsigned char* p, int bytes) {
 // trails the last record.
 std::vector<tensorflow::Event> read_events(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
-                                         std::istreambuf_iterator<char>());
+  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<tensorflow::Event> events;
   size_t pos = 0;
   while (pos < bytes.size()) {
@@ -103,8 +102,7 @@ TEST(TensorBoard, Crc32cMatchesStandardCheckValueAndBitwiseReference) {
   for (int size = 0; size <= 300; ++size) {
     const uint32_t expected = reference_crc32c(bytes.data(), bytes.size());
     ASSERT_EQ(crc32c(bytes.data(), bytes.size()), expected) << "size " << size;
-    ASSERT_EQ(masked_crc32c(bytes.data(), bytes.size()),
-              reference_masked(bytes.data(), bytes.size()))
+    ASSERT_EQ(masked_crc32c(bytes.data(), bytes.size()), reference_masked(bytes.data(), bytes.size()))
         << "size " << size;
     bytes.push_back(static_cast<unsigned char>((size * 131 + 7) & 0xff));
   }

@@ -145,4 +145,3 @@ TEST(Checkpoint, ReadsTheEarlierPartialEpochArray) {
 }
 
 }  // namespace rt
-

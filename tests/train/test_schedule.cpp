@@ -34,8 +34,8 @@ TEST(Schedule, MultiStepAtChosenEpochs) {
   ScheduleSpec s;  // reference recipe: lr 0.1, milestones 5, 8, gamma 0.1
   s.steps_per_epoch = 391;
   EXPECT_DOUBLE_EQ(lr_at_step(s, 0), 0.1);
-  EXPECT_DOUBLE_EQ(lr_at_step(s, 5 * 391 - 1), 0.1);        // last step of epoch 5
-  EXPECT_NEAR(lr_at_step(s, 5 * 391), 0.01, 1e-15);          // first step of epoch 6
+  EXPECT_DOUBLE_EQ(lr_at_step(s, 5 * 391 - 1), 0.1);  // last step of epoch 5
+  EXPECT_NEAR(lr_at_step(s, 5 * 391), 0.01, 1e-15);   // first step of epoch 6
   EXPECT_NEAR(lr_at_step(s, 8 * 391), 0.001, 1e-15);
   EXPECT_NEAR(lr_at_step(s, 10 * 391 - 1), 0.001, 1e-15);
 }
@@ -49,8 +49,8 @@ TEST(Schedule, LinearWarmupThenSchedule) {
   EXPECT_DOUBLE_EQ(lr_at_step(s, 0), 0.1 / 20);
   EXPECT_DOUBLE_EQ(lr_at_step(s, 9), 0.1 * 10 / 20);
   EXPECT_DOUBLE_EQ(lr_at_step(s, 19), 0.1);
-  EXPECT_DOUBLE_EQ(lr_at_step(s, 20), 0.1);                  // cosine starts at its peak
-  EXPECT_NEAR(lr_at_step(s, 70), 0.05, 1e-12);               // half way through 100 steps
+  EXPECT_DOUBLE_EQ(lr_at_step(s, 20), 0.1);     // cosine starts at its peak
+  EXPECT_NEAR(lr_at_step(s, 70), 0.05, 1e-12);  // half way through 100 steps
   s.kind = "constant";
   EXPECT_DOUBLE_EQ(lr_at_step(s, 4), 0.1 * 5 / 20);
   EXPECT_DOUBLE_EQ(lr_at_step(s, 100), 0.1);
@@ -74,4 +74,3 @@ TEST(Schedule, LearningRateScalesWithTheGlobalBatch) {
 }
 
 }  // namespace rt
-
