@@ -11,6 +11,7 @@
 #include "model/registry.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
+#include "train/job.h"
 #include "train/run_outputs.h"
 
 namespace rt {
@@ -79,15 +80,13 @@ int run_allreduce(const BenchOptions& o) {
     spec.threads_per_worker = static_cast<int>(o.threads);  // 0: the launcher splits the cores
     return launch_local_workers(spec);
   }
-  const DistEnv env = read_dist_env();
-  set_log_rank(env.rank);
-  set_compute_threads(o.threads);
-  RT_CHECK_USER(env.world_size >= 2,
+  RT_CHECK_USER(read_dist_env().world_size >= 2,
                 "an allreduce benchmark needs at least 2 ranks: pass --nproc N "
                 "or start it with torchrun, mpirun or srun");
-  const torch::Device local = local_device(o.device, env.local_rank);
-  const auto comm =
-      make_communicator(env, o.backend, local, std::chrono::milliseconds(static_cast<int64_t>(o.timeout * 1000)));
+  const Job job = join_job(o.device, o.threads, o.backend, o.timeout);
+  const DistEnv& env = job.env;
+  const torch::Device local = job.device;
+  const auto& comm = job.comm;
   const auto rows = bench_allreduce(*comm, local, min_bytes, max_bytes, o.iters, o.warmup);
   if (env.rank != 0) return 0;
   nlohmann::json j = {{"benchmark", "allreduce"}, {"backend", comm->backend()}, {"world_size", comm->world_size()},

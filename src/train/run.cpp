@@ -10,6 +10,7 @@
 #include "model/batchnorm.h"
 #include "model/registry.h"
 #include "report/writers.h"
+#include "train/job.h"
 #include "train/run_outputs.h"
 
 namespace rt {
@@ -27,12 +28,11 @@ Run::Run(const Config& config) : cfg(config) {
 
 // Where this process stands: rank, device, communicator.
 void Run::join_job() {
-  env = read_dist_env();
-  set_log_rank(env.rank);
-  threads = set_compute_threads(cfg.threads);
-  device = local_device(cfg.device, env.local_rank);
-  comm =
-      make_communicator(env, cfg.backend, device, std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
+  Job job = rt::join_job(cfg.device, cfg.threads, cfg.backend, cfg.timeout);
+  env = job.env;
+  threads = job.threads;
+  device = job.device;
+  comm = std::move(job.comm);
   world = comm->world_size();
   rank = comm->rank();
   if (cfg.cuda_graph) CudaGraphStep::check_device(device);  // before the data is loaded

@@ -1,0 +1,27 @@
+// Joining the job: where this process stands (rank, world size and launcher, from the
+// environment), its log prefix, its compute threads, its device (the local rank's GPU, made
+// current) and its communicator. `train` and `bench --allreduce` start the same way.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "parallel/communicator.h"
+#include "parallel/rendezvous.h"
+
+namespace rt {
+
+struct Job {
+  DistEnv env;
+  int64_t threads = 0;  // intra-op threads in effect
+  torch::Device device = torch::kCPU;
+  std::unique_ptr<Communicator> comm;
+};
+
+// `device`: auto | cpu | cuda; `threads`: 0 = all cores (or a worker's share); `backend`:
+// auto | gloo | nccl; `timeout_seconds` for the rendezvous and every collective.
+Job join_job(const std::string& device, int64_t threads, const std::string& backend, double timeout_seconds);
+
+}  // namespace rt
