@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/config_file.h"
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/recipes.h"
@@ -63,60 +64,11 @@ CommandRunner add_train_command(CLI::App& app) {
   cmd->add_option(
       "--config", *config_file,
       "JSON or YAML file of options (keys as the flags; a run's config.json works); flags given override it");
-  std::string recipe_help = "Named preset of options; --config and the flags given override it:";
+  // Every option of Config, from the one table (core/config_table.h).
+  for (const auto& field : config_fields()) o->add_field(field);
+  std::string recipe_help = cmd->get_option("--recipe")->get_description();
   for (const auto& r : recipes()) recipe_help += "\n  " + r.name + ": " + r.summary;
-  o->add("--recipe", &Config::recipe, recipe_help)->check(CLI::IsMember(recipe_names()));
-  o->add("--data", &Config::data, "CIFAR-10 folder: binary batches or train/ and test/ image folders");
-  o->add("--limit-train", &Config::limit_train, "Use a class-balanced subset of N training images (0 = all)");
-  o->add("--limit-test", &Config::limit_test, "Use a class-balanced subset of N test images (0 = all)");
-  o->add("--augment", &Config::augment, "Random crop (pad 4) + horizontal flip: true|false");
-  o->add("--model", &Config::model, "Model name (see `ringtrain models`)");
-  o->add("--num-classes", &Config::num_classes, "Classes (must match the data)");
-  o->add_flag("--zero-init-residual", &Config::zero_init_residual, "Zero-init the last BN of each residual block");
-  o->add("--epochs", &Config::epochs, "Epochs to train");
-  o->add("--batch-size", &Config::batch_size,
-         "Images per worker per micro-batch (global batch = this x workers x --grad-accum)");
-  o->add("--eval-batch-size", &Config::eval_batch_size, "Images per evaluation batch");
-  o->add("--lr", &Config::lr, "Learning rate (peak; max for onecycle)");
-  o->add("--momentum", &Config::momentum, "SGD momentum");
-  o->add_flag("--nesterov", &Config::nesterov, "Nesterov momentum");
-  o->add("--weight-decay", &Config::weight_decay, "L2 weight decay");
-  o->add_flag("--no-decay-bn-bias", &Config::no_decay_bn_bias,
-              "Exempt BatchNorm parameters and biases from weight decay");
-  o->add("--schedule", &Config::schedule, "multistep | cosine | onecycle | constant");
-  o->add("--milestones", &Config::milestones, "multistep: epochs where lr is multiplied by gamma")->delimiter(',');
-  o->add("--gamma", &Config::gamma, "multistep: factor at each milestone");
-  o->add("--warmup-epochs", &Config::warmup_epochs, "Linear warmup epochs (fractions allowed)");
-  o->add("--label-smoothing", &Config::label_smoothing, "Cross-entropy label smoothing");
-  o->add("--nproc", &Config::nproc, "Spawn N local workers (data-parallel; 0 = use the launcher's environment)");
-  o->add("--max-restarts", &Config::max_restarts,
-         "With --nproc: restart all workers from the newest checkpoint after a failure, up to K times");
-  o->add("--backend", &Config::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)");
-  o->add("--bucket-mb", &Config::bucket_mb, "Gradient bucket cap in MB");
-  o->add_flag("--sync-bn", &Config::sync_bn, "BatchNorm statistics over all ranks (SyncBatchNorm)");
-  o->add("--grad-accum", &Config::grad_accum, "Micro-batches per optimiser step (one allreduce per step)");
-  o->add("--lr-ref-batch", &Config::lr_ref_batch, "--lr is for this global batch; it is scaled linearly");
-  o->add("--timeout", &Config::timeout, "Seconds for rendezvous and each collective");
-  o->add_flag("--skip-nonfinite", &Config::skip_nonfinite,
-              "Skip steps with a non-finite loss or gradient (counted) instead of stopping");
-  o->add("--amp", &Config::amp, "Autocast precision: auto (bf16 where the hardware has it) | bf16 | none");
-  o->add("--channels-last", &Config::channels_last, "Weights and inputs in channels_last (NHWC): true|false");
-  o->add_flag("--cuda-graph", &Config::cuda_graph,
-              "Capture forward + backward once as a CUDA graph and replay it (one process on CUDA)");
-  o->add("--seed", &Config::seed, "Seed of initialisation, shuffling and augmentation");
-  o->add("--threads", &Config::threads, "Compute threads (0 = all cores)");
-  o->add("--device", &Config::device, "auto | cpu | cuda");
-  o->add("--out", &Config::out, "Run folder (default runs/<timestamp>)");
-  o->add("--resume", &Config::resume, "Continue the run in this folder from its checkpoint.pt");
-  o->add("--checkpoint-every", &Config::checkpoint_every,
-         "Also checkpoint every N optimiser steps (0 = per epoch only)");
-  o->add("--keep-checkpoints", &Config::keep_checkpoints, "Checkpoints kept in the run folder");
-  o->add("--log-every", &Config::log_every, "Steps between progress lines when not on a terminal (0 = auto)");
-  o->add("--prefetch", &Config::prefetch, "Batches prepared ahead by the loader thread");
-  o->add_flag("--tensorboard", &Config::tensorboard, "Write TensorBoard scalar event files to <out>/tensorboard");
-  o->add("--trace", &Config::trace,
-         "Write a Chrome/Perfetto trace (JSON) of the --trace-steps steps of every rank to this file");
-  o->add("--trace-steps", &Config::trace_steps, "Optimiser steps to trace: FIRST-LAST, counted from 1");
+  cmd->get_option("--recipe")->description(recipe_help)->check(CLI::IsMember(recipe_names()));
   cmd->footer(
       "Examples:\n"
       "  ringtrain train --data data/cifar10 --model resnet20 --epochs 1 --limit-train 5000 --limit-test 1000\n"

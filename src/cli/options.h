@@ -5,9 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "core/config.h"
+#include "core/config_table.h"
 
 namespace rt {
 
@@ -26,6 +29,22 @@ class ConfigOptions {
     auto* opt = cmd_->add_flag(flag, (*parsed_).*field, help);
     setters_.push_back({opt, [field](Config& dst, const Config& src) { dst.*field = src.*field; }});
     return opt;
+  }
+
+  // Adds the flag of a row of the config table (core/config_table.h): a switch, a list
+  // (comma-separated) or a value.
+  CLI::Option* add_field(const ConfigField& f) {
+    return std::visit(
+        [&](auto member) -> CLI::Option* {
+          using T = std::decay_t<decltype(std::declval<Config>().*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            if (f.is_switch) return add_flag(f.flag(), member, f.help);
+          }
+          CLI::Option* opt = add(f.flag(), member, f.help);
+          if constexpr (std::is_same_v<T, std::vector<int64_t>>) opt->delimiter(',');
+          return opt;
+        },
+        f.member);
   }
 
   // The values as parsed (defaults where not given).

@@ -3,30 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/recipes.h"
 #include "core/trace.h"
 
 namespace rt {
 
-// Field list shared by to_json and config_from_json, so that both always agree.
-// (Laid out by hand: clang-format cannot settle on a layout for it.)
-// clang-format off
-#define RT_CONFIG_FIELDS(X)                                                                        \
-  X(data) X(limit_train) X(limit_test) X(augment) X(model) X(num_classes) X(zero_init_residual)    \
-  X(epochs) X(batch_size) X(eval_batch_size) X(lr) X(momentum) X(nesterov) X(weight_decay)         \
-  X(no_decay_bn_bias) X(schedule) X(milestones) X(gamma) X(warmup_epochs) X(label_smoothing)       \
-  X(seed) X(threads) X(device) X(out) X(resume) X(log_every) X(prefetch) X(nproc) X(backend)       \
-  X(bucket_mb) X(grad_accum) X(lr_ref_batch) X(timeout) X(sync_bn) X(checkpoint_every)             \
-  X(keep_checkpoints) X(max_restarts) X(skip_nonfinite) X(amp) X(channels_last) X(cuda_graph)      \
-  X(recipe) X(tensorboard) X(trace) X(trace_steps)
-// clang-format on
-
 nlohmann::json to_json(const Config& c) {
-  nlohmann::json j;
-#define RT_TO_JSON(field) j[#field] = c.field;
-  RT_CONFIG_FIELDS(RT_TO_JSON)
-#undef RT_TO_JSON
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : config_fields()) std::visit([&](auto member) { j[f.key] = c.*member; }, f.member);
   return j;
 }
 
@@ -39,34 +25,22 @@ Config config_from_json(const nlohmann::json& j) {
     RT_CHECK_USER(defaults.contains(key) || key == "environment", "unknown configuration key '{}'", key);
   }
   try {
-#define RT_FROM_JSON(field) \
-  if (j.contains(#field)) j.at(#field).get_to(c.field);
-    RT_CONFIG_FIELDS(RT_FROM_JSON)
-#undef RT_FROM_JSON
+    for (const auto& f : config_fields()) {
+      if (j.contains(f.key)) std::visit([&](auto member) { j.at(f.key).get_to(c.*member); }, f.member);
+    }
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("bad configuration value: {}", e.what()));
   }
   return c;
 }
 
-namespace {
-
-// Every number of the configuration must be finite: `--lr inf` would pass `--lr > 0` and run
-// until it diverged. Only the floating-point fields can hold one that is not.
-template <typename T>
-void check_finite(const char* /*field*/, const T& /*value*/) {}
-void check_finite(const char* field, double value) {
-  std::string flag = field;
-  std::replace(flag.begin(), flag.end(), '_', '-');
-  RT_CHECK_USER(std::isfinite(value), "--{} must be a finite number, got {}", flag, value);
-}
-
-}  // namespace
-
 void validate(const Config& c) {
-#define RT_CHECK_FINITE(field) check_finite(#field, c.field);
-  RT_CONFIG_FIELDS(RT_CHECK_FINITE)
-#undef RT_CHECK_FINITE
+  // Every number must be finite: `--lr inf` would pass `--lr > 0` and run until it diverged.
+  for (const auto& f : config_fields()) {
+    if (const auto* member = std::get_if<double Config::*>(&f.member)) {
+      RT_CHECK_USER(std::isfinite(c.**member), "{} must be a finite number, got {}", f.flag(), c.**member);
+    }
+  }
   RT_CHECK_USER(c.epochs > 0, "--epochs must be positive, got {}", c.epochs);
   RT_CHECK_USER(c.batch_size > 0, "--batch-size must be positive, got {}", c.batch_size);
   RT_CHECK_USER(c.eval_batch_size > 0, "--eval-batch-size must be positive, got {}", c.eval_batch_size);

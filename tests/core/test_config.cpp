@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "core/config.h"
 #include "core/config_file.h"
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/recipes.h"
@@ -34,6 +36,25 @@ TEST(Config, JsonRoundTripKeepsEveryField) {
   c.nesterov = true;
   const Config back = config_from_json(to_json(c));
   EXPECT_EQ(to_json(back), to_json(c));
+}
+
+// The one table (core/config_table.h): a key and a flag per row, each once, and the JSON of a
+// Config holds exactly its keys.
+TEST(Config, TheTableDrivesKeysAndFlags) {
+  std::set<std::string> keys, flags;
+  for (const auto& f : config_fields()) {
+    EXPECT_TRUE(keys.insert(f.key).second) << "key twice: " << f.key;
+    EXPECT_TRUE(flags.insert(f.flag()).second) << "flag twice: " << f.flag();
+    EXPECT_FALSE(std::string(f.help).empty()) << f.key;
+  }
+  const nlohmann::json defaults = to_json(Config{});
+  EXPECT_EQ(config_fields().size(), defaults.size());
+  for (const auto& [key, value] : defaults.items()) EXPECT_EQ(keys.count(key), 1u) << key;
+  EXPECT_EQ(keys.size(), 45u);  // Config's fields
+  const auto it = std::find_if(config_fields().begin(), config_fields().end(),
+                               [](const ConfigField& f) { return std::string(f.key) == "limit_train"; });
+  ASSERT_NE(it, config_fields().end());
+  EXPECT_EQ(it->flag(), "--limit-train");
 }
 
 TEST(Config, UnknownKeyIsRejected) {
