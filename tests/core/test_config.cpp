@@ -88,6 +88,12 @@ TEST(Config, BadValuesAreRejectedWithTheirName) {
       },
       "--cuda-graph");
   expect_error([](Config& c) { c.recipe = "fastest"; }, "--recipe");
+  // Each kind of range in the table (core/config_table.h).
+  expect_error([](Config& c) { c.limit_test = -1; }, "--limit-test must be >= 0, got -1");
+  expect_error([](Config& c) { c.num_classes = 1; }, "--num-classes must be at least 2, got 1");
+  expect_error([](Config& c) { c.nproc = 2000; }, "--nproc must be in 0..1024, got 2000");
+  expect_error([](Config& c) { c.momentum = 1; }, "--momentum must be in [0, 1), got 1");
+  expect_error([](Config& c) { c.amp = "fp16"; }, "--amp must be one of auto, bf16, none; got 'fp16'");
   // Numbers that are not finite are refused up front, whatever else their range check says.
   const double inf = std::numeric_limits<double>::infinity();
   expect_error([&](Config& c) { c.lr = inf; }, "--lr must be a finite number, got inf");
