@@ -13,8 +13,7 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
                            bool overlap)
     : params_(std::move(params)), where_(params_.size()), comm_(comm), overlap_(overlap) {
   if (comm_.world_size() == 1) return;  // nothing to average: no buckets, no hooks
-  // Buckets in reverse registration order, each of one dtype and device, capped in bytes.
-  // Buckets of trainable parameters (parallel/buckets.h); a kind is a (dtype, device) pair.
+  // Buckets of the trainable parameters (parallel/buckets.h); a kind is a (dtype, device) pair.
   std::vector<size_t> trainable;
   std::vector<BucketParam> sizes;
   std::vector<std::pair<c10::ScalarType, torch::Device>> kinds;
@@ -42,8 +41,7 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
   }
   stats_.buckets = static_cast<int64_t>(buckets_.size());
   for (auto& b : buckets_) b.filled.assign(b.params.size(), false);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].requires_grad()) continue;
+  for (const size_t i : trainable) {
     hook_ids_.push_back(params_[i].register_hook([this, i](const torch::Tensor& grad) { on_grad(i, grad); }));
   }
 }

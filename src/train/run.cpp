@@ -71,7 +71,8 @@ void Run::load_data() {
                 cfg.batch_size, shard_size(shard), world);
   drop_last = shard_size(shard) % cfg.batch_size == 1;
   micro_per_epoch = batches_per_epoch(shard_size(shard), cfg.batch_size, drop_last);
-  steps_per_epoch = (micro_per_epoch + cfg.grad_accum - 1) / cfg.grad_accum;
+  // A step is grad_accum micro-batches; the epoch's last step may have fewer (MicroBatch::of).
+  steps_per_epoch = batches_per_epoch(micro_per_epoch, cfg.grad_accum, /*drop_last=*/false);
   global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
   lr = scaled_learning_rate(cfg.lr, global_batch, cfg.lr_ref_batch);
 }
