@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
-#include "core/device_timer.h"
 #include "core/seed.h"
 #include "core/timer.h"
 #include "data/loader.h"
 #include "data/sampler.h"
+#include "device/device_timer.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
 #include "train/optimizer.h"
@@ -137,7 +137,7 @@ std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Devic
     for (int64_t i = 0; i < iters; ++i) {
       comm.barrier("barrier before an allreduce benchmark iteration");
       synchronize(device);
-      // On a GPU timed by events around the collective on the stream (core/device_timer.h).
+      // On a GPU timed by events around the collective on the stream (device/device_timer.h).
       DeviceInterval interval(device);
       comm.allreduce_sum(t, fmt::format("allreduce benchmark of {} bytes", bytes));
       interval.stop();

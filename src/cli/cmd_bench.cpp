@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "core/torch_compat.h"
+#include "device/torch_compat.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
 #include "parallel/launcher.h"

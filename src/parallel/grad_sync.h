@@ -21,13 +21,13 @@
 #include <optional>
 #include <vector>
 
-#include "core/device_timer.h"
 #include "core/trace.h"
+#include "device/device_timer.h"
 #include "parallel/communicator.h"
 
 namespace rt {
 
-// Seconds are measured where the work runs (core/device_timer.h): on a GPU by events on the
+// Seconds are measured where the work runs (device/device_timer.h): on a GPU by events on the
 // compute stream, read when stats() is asked for, never during a step.
 struct CommStats {
   int64_t steps = 0;

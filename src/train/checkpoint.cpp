@@ -10,7 +10,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "core/torch_compat.h"
+#include "device/torch_compat.h"
 
 namespace rt {
 

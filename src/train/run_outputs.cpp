@@ -11,7 +11,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "core/torch_compat.h"
+#include "device/torch_compat.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
 #include "report/plots.h"

@@ -1,6 +1,6 @@
 #include "train/step_flags.h"
 
-#include "core/device_timer.h"
+#include "device/device_timer.h"
 
 namespace rt {
 

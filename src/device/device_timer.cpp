@@ -1,4 +1,4 @@
-#include "core/device_timer.h"
+#include "device/device_timer.h"
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
