@@ -1,5 +1,7 @@
 #include "bench/bench.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 
 #include "core/seed.h"
@@ -9,6 +11,7 @@
 #include "device/device_timer.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
+#include "parallel/grad_compressor.h"
 #include "train/optimizer.h"
 #include "train/step_flags.h"
 #include "train/train_step.h"
@@ -126,20 +129,71 @@ Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps) 
   return r;
 }
 
+namespace {
+
+// A gradient bucket of `flat`'s size as conv weights of 256 x 2304, one smaller matrix of 2304
+// columns, then a vector: the views a compressor sees.
+std::vector<torch::Tensor> bucket_views(torch::Tensor& flat) {
+  constexpr int64_t kCols = 2304, kTile = 256 * kCols;
+  std::vector<torch::Tensor> views;
+  int64_t offset = 0, left = flat.numel();
+  for (; left >= kTile; left -= kTile, offset += kTile)
+    views.push_back(flat.narrow(0, offset, kTile).view({256, kCols}));
+  if (left >= 2 * kCols) {
+    const int64_t rows = left / kCols;
+    views.push_back(flat.narrow(0, offset, rows * kCols).view({rows, kCols}));
+    offset += rows * kCols;
+    left -= rows * kCols;
+  }
+  if (left > 0) views.push_back(flat.narrow(0, offset, left));
+  return views;
+}
+
+}  // namespace
+
 std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device, int64_t min_bytes,
-                                          int64_t max_bytes, int64_t iters, int64_t warmup) {
+                                          int64_t max_bytes, int64_t iters, int64_t warmup,
+                                          const std::optional<GradCompression>& compression) {
   const double n = comm.world_size();
   std::vector<AllreduceRow> rows;
   for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
-    auto t = torch::ones({std::max<int64_t>(1, bytes / 4)}, torch::TensorOptions(torch::kFloat32).device(device));
-    for (int64_t i = 0; i < warmup; ++i) comm.allreduce_sum(t, "allreduce benchmark warm-up");
+    const auto options = torch::TensorOptions(torch::kFloat32).device(device);
+    const int64_t numel = std::max<int64_t>(1, bytes / 4);
+    auto t = torch::ones({numel}, options);
+    std::unique_ptr<GradCompressor> compressor;
+    std::vector<torch::Tensor> views;
+    torch::Tensor source;  // each rank's own gradient, restored before every iteration
+    if (compression) {
+      GradCompression spec = *compression;
+      spec.warmup_steps = 0;
+      compressor = make_grad_compressor(spec, comm);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(1000 + comm.rank());
+      source = torch::randn({numel}, gen).to(device);
+      views = bucket_views(t);
+    }
+    int64_t payload = numel * 4;
+    auto once = [&](const std::string& what) {
+      if (!compressor) {
+        comm.allreduce_sum(t, what);
+        return;
+      }
+      auto r = compressor->start(0, t, views);
+      r.work->wait();
+      compressor->step_done();
+      payload = r.payload_bytes;
+    };
+    for (int64_t i = 0; i < warmup; ++i) {
+      if (compressor) t.copy_(source);
+      once("allreduce benchmark warm-up");
+    }
     std::vector<double> times;
     for (int64_t i = 0; i < iters; ++i) {
+      if (compressor) t.copy_(source);
       comm.barrier("barrier before an allreduce benchmark iteration");
       synchronize(device);
       // On a GPU timed by events around the collective on the stream (device/device_timer.h).
       DeviceInterval interval(device);
-      comm.allreduce_sum(t, fmt::format("allreduce benchmark of {} bytes", bytes));
+      once(fmt::format("allreduce benchmark of {} bytes", bytes));
       interval.stop();
       // The slowest rank's time is the collective's time: exchange every rank's time.
       auto all = torch::zeros({comm.world_size()}, torch::TensorOptions(torch::kFloat64));
@@ -150,10 +204,11 @@ std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Devic
     }
     std::sort(times.begin(), times.end());
     AllreduceRow row;
-    row.bytes = t.numel() * 4;
+    row.bytes = numel * 4;
+    row.payload_bytes = payload;
     row.seconds = times[times.size() / 2];
     row.algbw_gbs = static_cast<double>(row.bytes) / row.seconds / 1e9;
-    row.busbw_gbs = row.algbw_gbs * 2 * (n - 1) / n;
+    row.busbw_gbs = static_cast<double>(row.payload_bytes) / row.seconds / 1e9 * 2 * (n - 1) / n;
     rows.push_back(row);
   }
   return rows;

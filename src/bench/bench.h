@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/grad_compression.h"
 #include "data/dataset.h"
 #include "model/precision.h"
 #include "parallel/communicator.h"
@@ -53,15 +55,21 @@ Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps);
 Dataset synthetic_dataset(int64_t n, uint64_t seed);
 
 struct AllreduceRow {
-  int64_t bytes = 0;
-  double seconds = 0;    // median over iterations, the slowest rank's time per iteration
-  double algbw_gbs = 0;  // bytes / seconds, in GB/s (1e9)
-  double busbw_gbs = 0;  // algbw x 2(n-1)/n, as nccl-tests define it
+  int64_t bytes = 0;          // float32 bytes averaged (with compression: the gradient bucket's size)
+  int64_t payload_bytes = 0;  // bytes put into allreduces (= bytes without compression)
+  double seconds = 0;         // median over iterations, the slowest rank's time per iteration
+  double algbw_gbs = 0;       // bytes / seconds, in GB/s (1e9); with compression the effective bandwidth
+  double busbw_gbs = 0;       // payload / seconds x 2(n-1)/n: each link's traffic, as nccl-tests define it
 };
 
 // Sum-allreduce of float32 tensors of every size from `min_bytes` to `max_bytes` (x4 steps, as
 // nccl-tests -f 4 would), `iters` timed iterations after `warmup`, on all ranks of `comm`.
+// With `compression`, each tensor is a gradient bucket averaged by that compressor
+// (parallel/grad_compressor.h), compression and decompression included in the time; the
+// bucket is shaped as conv weights of 256 x 2304 (a 3x3 conv of 256 channels), then one
+// smaller matrix and a vector for what remains (PowerSGD compresses only the matrices).
 std::vector<AllreduceRow> bench_allreduce(Communicator& comm, const torch::Device& device, int64_t min_bytes,
-                                          int64_t max_bytes, int64_t iters, int64_t warmup);
+                                          int64_t max_bytes, int64_t iters, int64_t warmup,
+                                          const std::optional<GradCompression>& compression = std::nullopt);
 
 }  // namespace rt

@@ -5,6 +5,7 @@
 #include "bench/bench.h"
 #include "cli/commands.h"
 #include "core/errors.h"
+#include "core/grad_compression.h"
 #include "core/log.h"
 #include "device/torch_compat.h"
 #include "model/cuda_graph.h"
@@ -35,6 +36,7 @@ struct BenchOptions {
   std::string backend = "auto";
   std::string min_size = "4K", max_size = "256M";
   int64_t iters = 10;
+  std::vector<std::string> compression;  // --allreduce through these gradient compressors
   double timeout = 120;
   bool json = false;
   uint64_t seed = 0;
@@ -59,9 +61,9 @@ int64_t parse_size(const std::string& s, const std::string& flag) {
 }
 
 std::string human_bytes(int64_t b) {
-  if (b >= (1 << 30)) return fmt::format("{:g} GB", static_cast<double>(b) / (1 << 30));
-  if (b >= (1 << 20)) return fmt::format("{:g} MB", static_cast<double>(b) / (1 << 20));
-  if (b >= (1 << 10)) return fmt::format("{:g} KB", static_cast<double>(b) / (1 << 10));
+  if (b >= (1 << 30)) return fmt::format("{:.3g} GB", static_cast<double>(b) / (1 << 30));
+  if (b >= (1 << 20)) return fmt::format("{:.3g} MB", static_cast<double>(b) / (1 << 20));
+  if (b >= (1 << 10)) return fmt::format("{:.3g} KB", static_cast<double>(b) / (1 << 10));
   return fmt::format("{} B", b);
 }
 
@@ -70,6 +72,11 @@ int run_allreduce(const BenchOptions& o) {
   const int64_t max_bytes = parse_size(o.max_size, "--max-size");
   RT_CHECK_USER(min_bytes >= 4 && min_bytes <= max_bytes, "--min-size must be at least 4 bytes and at most --max-size");
   RT_CHECK_USER(o.iters >= 1 && o.warmup >= 0, "--iters must be >= 1 and --warmup >= 0");
+  // Without --grad-compression the plain float32 allreduce; with it, a gradient bucket through
+  // each compressor in turn.
+  std::vector<std::optional<GradCompression>> modes;
+  for (const auto& text : o.compression) modes.emplace_back(GradCompression::parse(text));
+  if (modes.empty()) modes.emplace_back(std::nullopt);
   if (o.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {
     RT_CHECK_USER(o.nproc >= 2 && o.nproc <= 1024, "--nproc must be in 2..1024 for an allreduce benchmark, got {}",
                   o.nproc);
@@ -87,29 +94,57 @@ int run_allreduce(const BenchOptions& o) {
   const DistEnv& env = job.env;
   const torch::Device local = job.device;
   const auto& comm = job.comm;
-  const auto rows = bench_allreduce(*comm, local, min_bytes, max_bytes, o.iters, o.warmup);
+  std::vector<std::vector<AllreduceRow>> results;
+  for (const auto& mode : modes) {
+    results.push_back(bench_allreduce(*comm, local, min_bytes, max_bytes, o.iters, o.warmup, mode));
+  }
   if (env.rank != 0) return 0;
   nlohmann::json j = {{"benchmark", "allreduce"}, {"backend", comm->backend()}, {"world_size", comm->world_size()},
                       {"launcher", env.launcher}, {"device", local.str()},      {"dtype", "float32"},
                       {"iters", o.iters},         {"warmup", o.warmup},         {"rows", nlohmann::json::array()}};
-  for (const auto& r : rows) {
-    j["rows"].push_back(
-        {{"bytes", r.bytes}, {"seconds", r.seconds}, {"algbw_gbs", r.algbw_gbs}, {"busbw_gbs", r.busbw_gbs}});
+  for (size_t m = 0; m < modes.size(); ++m) {
+    for (const auto& r : results[m]) {
+      nlohmann::json row = {{"bytes", r.bytes},
+                            {"payload_bytes", r.payload_bytes},
+                            {"seconds", r.seconds},
+                            {"algbw_gbs", r.algbw_gbs},
+                            {"busbw_gbs", r.busbw_gbs}};
+      if (modes[m]) row["compression"] = modes[m]->name();
+      j["rows"].push_back(row);
+    }
   }
   if (o.json) {
     print_line(j.dump(2));
     return 0;
   }
-  print_line(
-      fmt::format("allreduce (sum, float32) over {} ranks, {} backend, {} launch; median of {} "
-                  "iterations, slowest rank",
-                  comm->world_size(), comm->backend(), env.launcher, o.iters));
-  print_line(fmt::format("{:>10} {:>12} {:>13} {:>13}", "size", "time (us)", "algbw (GB/s)", "busbw (GB/s)"));
-  for (const auto& r : rows) {
-    print_line(fmt::format("{:>10} {:>12.1f} {:>13.3f} {:>13.3f}", human_bytes(r.bytes), r.seconds * 1e6, r.algbw_gbs,
-                           r.busbw_gbs));
+  for (size_t m = 0; m < modes.size(); ++m) {
+    if (!modes[m]) {
+      print_line(
+          fmt::format("allreduce (sum, float32) over {} ranks, {} backend, {} launch; median of {} "
+                      "iterations, slowest rank",
+                      comm->world_size(), comm->backend(), env.launcher, o.iters));
+      print_line(fmt::format("{:>10} {:>12} {:>13} {:>13}", "size", "time (us)", "algbw (GB/s)", "busbw (GB/s)"));
+      for (const auto& r : results[m]) {
+        print_line(fmt::format("{:>10} {:>12.1f} {:>13.3f} {:>13.3f}", human_bytes(r.bytes), r.seconds * 1e6,
+                               r.algbw_gbs, r.busbw_gbs));
+      }
+      print_line("algbw = size / time; busbw = algbw x 2(n-1)/n (the ring's per-link traffic, as nccl-tests)");
+      continue;
+    }
+    print_line(
+        fmt::format("gradient bucket averaged with --grad-compression {} over {} ranks, {} backend; median "
+                    "of {} iterations, slowest rank, compression included",
+                    modes[m]->name(), comm->world_size(), comm->backend(), o.iters));
+    print_line(fmt::format("{:>10} {:>12} {:>12} {:>17} {:>13}", "size", "sent", "time (us)", "effective (GB/s)",
+                           "busbw (GB/s)"));
+    for (const auto& r : results[m]) {
+      print_line(fmt::format("{:>10} {:>12} {:>12.1f} {:>17.3f} {:>13.3f}", human_bytes(r.bytes),
+                             human_bytes(r.payload_bytes), r.seconds * 1e6, r.algbw_gbs, r.busbw_gbs));
+    }
   }
-  print_line("algbw = size / time; busbw = algbw x 2(n-1)/n (the ring's per-link traffic, as nccl-tests)");
+  if (!o.compression.empty()) {
+    print_line("effective = gradient size / time; sent = bytes put into allreduces; busbw = sent / time x 2(n-1)/n");
+  }
   return 0;
 }
 
@@ -194,6 +229,10 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--min-size", o->min_size, "--allreduce: smallest message (e.g. 4K)")->capture_default_str();
   cmd->add_option("--max-size", o->max_size, "--allreduce: largest message (e.g. 256M)")->capture_default_str();
   cmd->add_option("--iters", o->iters, "--allreduce: timed iterations per size")->capture_default_str();
+  cmd->add_option("--grad-compression", o->compression,
+                  "--allreduce: average a gradient bucket through each of these compressors instead "
+                  "(none,bf16,fp16,powersgd:R; comma-separated)")
+      ->delimiter(',');
   cmd->add_option("--timeout", o->timeout, "--allreduce: seconds for rendezvous and each collective")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the synthetic weights and data")->capture_default_str();
@@ -202,7 +241,8 @@ CommandRunner add_bench_command(CLI::App& app) {
       "Examples:\n"
       "  ringtrain bench --model resnet18 --batch-size 128 --threads 2\n"
       "  ringtrain bench --model resnet50 --amp bf16 --channels-last --mode train --json\n"
-      "  ringtrain bench --allreduce --nproc 2 --max-size 64M");
+      "  ringtrain bench --allreduce --nproc 2 --max-size 64M\n"
+      "  ringtrain bench --allreduce --nproc 2 --grad-compression none,bf16,powersgd:4 --min-size 1M --max-size 64M");
   return [o] { return o->allreduce ? run_allreduce(*o) : run_compute(*o); };
 }
 

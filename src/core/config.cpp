@@ -9,6 +9,7 @@
 
 #include "core/config_table.h"
 #include "core/errors.h"
+#include "core/grad_compression.h"
 #include "core/recipes.h"
 #include "core/trace.h"
 
@@ -91,6 +92,7 @@ void validate(const Config& c) {
   }
   // What involves several fields.
   RT_CHECK_USER(!c.nesterov || c.momentum > 0, "--nesterov needs a positive --momentum");
+  GradCompression::parse(c.grad_compression);  // throws naming the choices
   if (c.schedule == "multistep") {
     for (size_t i = 0; i < c.milestones.size(); ++i) {
       RT_CHECK_USER(c.milestones[i] > 0, "--milestones must be positive epochs, got {}", c.milestones[i]);

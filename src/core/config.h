@@ -43,14 +43,16 @@ struct Config {
   std::string recipe;                        // the named preset the run started from (core/recipes.h); "" = none
 
   // --- distribution (world size comes from the launcher's environment or --nproc)
-  int64_t nproc = 0;             // built-in launcher: spawn this many local workers (0 = off)
-  int64_t max_restarts = 0;      // built-in launcher: restart the group after a failure
-  std::string backend = "auto";  // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
-  double bucket_mb = 25;         // gradient bucket cap in MB (as DDP's bucket_cap_mb)
-  bool sync_bn = false;          // BatchNorm statistics over all ranks (else rank 0's buffers)
-  int64_t grad_accum = 1;        // micro-batches per optimiser step (communicate once)
-  int64_t lr_ref_batch = 128;    // --lr is for this global batch; scaled linearly to the real one
-  double timeout = 120;          // seconds for rendezvous and every collective
+  int64_t nproc = 0;                      // built-in launcher: spawn this many local workers (0 = off)
+  int64_t max_restarts = 0;               // built-in launcher: restart the group after a failure
+  std::string backend = "auto";           // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
+  double bucket_mb = 25;                  // gradient bucket cap in MB (as DDP's bucket_cap_mb)
+  bool sync_bn = false;                   // BatchNorm statistics over all ranks (else rank 0's buffers)
+  std::string grad_compression = "none";  // none | bf16 | fp16 | powersgd:R (core/grad_compression.h)
+  int64_t powersgd_warmup = 1000;         // optimiser steps allreduced uncompressed before PowerSGD starts
+  int64_t grad_accum = 1;                 // micro-batches per optimiser step (communicate once)
+  int64_t lr_ref_batch = 128;             // --lr is for this global batch; scaled linearly to the real one
+  double timeout = 120;                   // seconds for rendezvous and every collective
 
   // --- run
   uint64_t seed = 0;                // seeds init, shuffling and augmentation (core/seed.h)

@@ -67,6 +67,13 @@ const std::vector<ConfigField>& config_fields() {
        one_of({"auto", "gloo", "nccl"})},
       {"bucket_mb", &C::bucket_mb, "Gradient bucket cap in MB", false, positive()},
       {"sync_bn", &C::sync_bn, "BatchNorm statistics over all ranks (SyncBatchNorm)", true},
+      {"grad_compression", &C::grad_compression,
+       "Gradients between ranks: none (fp32), bf16 or fp16 (half the bytes; rounding of the averaged gradient "
+       "to 8 or 11 significant bits), powersgd:R (rank-R PowerSGD with error feedback, as DDP's hook: far fewer "
+       "bytes, a biased step that can cost accuracy; see docs/performance.md)"},
+      {"powersgd_warmup", &C::powersgd_warmup,
+       "Optimiser steps allreduced uncompressed before PowerSGD starts (DDP's start_powerSGD_iter)", false,
+       non_negative()},
       {"grad_accum", &C::grad_accum, "Micro-batches per optimiser step (one allreduce per step)", false, at_least(1)},
       {"lr_ref_batch", &C::lr_ref_batch, "--lr is for this global batch; it is scaled linearly", false, at_least(1)},
       {"timeout", &C::timeout, "Seconds for rendezvous and each collective", false, positive()},

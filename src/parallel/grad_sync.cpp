@@ -10,9 +10,10 @@
 namespace rt {
 
 GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_cap_bytes,
-                           bool overlap)
+                           bool overlap, const GradCompression& compression)
     : params_(std::move(params)), where_(params_.size()), comm_(comm), overlap_(overlap) {
   if (comm_.world_size() == 1) return;  // nothing to average: no buckets, no hooks
+  compressor_ = make_grad_compressor(compression, comm_);
   // Buckets of the trainable parameters (parallel/buckets.h); a kind is a (dtype, device) pair.
   std::vector<size_t> trainable;
   std::vector<BucketParam> sizes;
@@ -37,6 +38,10 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
       numel += params_[i].numel();
     }
     b.flat = torch::zeros({numel}, params_[b.params.front()].options().requires_grad(false));
+    for (size_t s = 0; s < b.params.size(); ++s) {
+      const auto& p = params_[b.params[s]];
+      b.views.push_back(b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes()));
+    }
     buckets_.push_back(std::move(b));
   }
   stats_.buckets = static_cast<int64_t>(buckets_.size());
@@ -59,11 +64,10 @@ void GradientSync::on_grad(size_t param, const torch::Tensor& grad) {
   auto [b, slot] = where_[param];
   Bucket& bucket = buckets_[b];
   torch::NoGradGuard no_grad;
-  auto view = bucket.flat.narrow(0, bucket.offsets[slot], grad.numel()).view_as(grad);
+  auto& view = bucket.views[slot];
   view.copy_(grad);
   const auto& accumulated = params_[param].grad();  // earlier micro-batches, see Note [Accumulation]
   if (accumulated.defined()) view.add_(accumulated);
-  view.mul_(1.0 / comm_.world_size());
   if (!bucket.filled[slot]) {
     bucket.filled[slot] = true;
     ++bucket.ready;
@@ -77,9 +81,11 @@ void GradientSync::launch_ready_buckets() {
     if (!allreduce_) allreduce_.emplace(params_[buckets_[next_launch_].params.front()].device());
     Bucket& b = buckets_[next_launch_];
     const auto launched = TraceRecorder::Clock::now();
-    b.work = comm_.allreduce_sum_async(b.flat, "allreduce of gradient bucket " + std::to_string(next_launch_));
+    BucketReduction reduction = compressor_->start(next_launch_, b.flat, b.views);
+    b.work = std::move(reduction.work);
+    b.payload_bytes = reduction.payload_bytes;
     if (trace_ && trace_->recording()) {
-      b.work->on_complete([trace = trace_, i = next_launch_, bytes = b.bytes(), launched] {
+      b.work->on_complete([trace = trace_, i = next_launch_, bytes = b.payload_bytes, launched] {
         trace->add("allreduce bucket " + std::to_string(i), TraceRecorder::bucket_lane(i), launched,
                    TraceRecorder::Clock::now(), {{"bytes", bytes}});
       });
@@ -108,7 +114,7 @@ void GradientSync::finish() {
     for (auto& b : buckets_) {
       for (size_t s = 0; s < b.params.size(); ++s) {
         if (b.filled[s]) continue;
-        b.flat.narrow(0, b.offsets[s], params_[b.params[s]].numel()).zero_();
+        b.views[s].zero_();
         b.filled[s] = true;
         ++b.ready;
       }
@@ -119,8 +125,9 @@ void GradientSync::finish() {
   for (auto& b : buckets_) {
     b.work->wait();
     b.work.reset();
-    bytes += b.bytes();
+    bytes += b.payload_bytes;
   }
+  compressor_->step_done();
   exposed.stop();
   allreduce_->stop();
   unread_.emplace_back(std::move(exposed), std::move(*allreduce_));
@@ -131,7 +138,7 @@ void GradientSync::finish() {
   for (auto& b : buckets_) {
     for (size_t s = 0; s < b.params.size(); ++s) {
       auto& p = params_[b.params[s]];
-      const auto avg = b.flat.narrow(0, b.offsets[s], p.numel()).view_as(p);
+      const auto& avg = b.views[s];
       if (p.grad().defined()) {
         p.mutable_grad().copy_(avg);
       } else {
@@ -157,6 +164,43 @@ void GradientSync::read_finished_intervals(bool all) {
 const CommStats& GradientSync::stats() {
   read_finished_intervals(/*all=*/true);
   return stats_;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> GradientSync::gather_compression_state() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  if (!compressor_) return out;
+  const CompressorState mine = compressor_->state();
+  const int rank = comm_.rank(), world = comm_.world_size();
+  torch::NoGradGuard no_grad;
+  if (rank == 0) {
+    for (const auto& [name, t] : mine.shared) out.emplace_back(name, t.clone());
+  }
+  // Each rank's own tensors, one allreduce each: every rank fills its row of zeros. Every rank
+  // holds the same names and shapes (the same buckets, the same steps).
+  for (const auto& [name, t] : mine.local) {
+    auto rows = torch::zeros({world, t.numel()}, t.options());
+    rows[rank].copy_(t.reshape({-1}));
+    comm_.allreduce_sum(rows, "gather of the gradient compression state for a checkpoint");
+    if (rank == 0) {
+      for (int r = 0; r < world; ++r) out.emplace_back(fmt::format("rank{}/{}", r, name), rows[r].view_as(t).clone());
+    }
+  }
+  return out;
+}
+
+void GradientSync::load_compression_state(const std::vector<std::pair<std::string, torch::Tensor>>& saved,
+                                          int64_t saved_world) {
+  if (!compressor_ || saved.empty()) return;
+  CompressorState state;
+  const std::string own = fmt::format("rank{}/", comm_.rank());
+  for (const auto& [name, t] : saved) {
+    if (name.rfind("rank", 0) != 0) {
+      state.shared.emplace_back(name, t);
+    } else if (saved_world == comm_.world_size() && name.rfind(own, 0) == 0) {
+      state.local.emplace_back(name.substr(own.size()), t);
+    }
+  }
+  compressor_->load_state(state);
 }
 
 void GradientSync::reset_stats() {

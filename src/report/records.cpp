@@ -7,6 +7,7 @@ namespace rt {
 
 void to_json(nlohmann::json& j, const CommRecord& r) {
   j = {{"backend", r.backend},
+       {"compression", r.compression},
        {"buckets", r.buckets},
        {"bytes_allreduced_per_step", r.bytes_allreduced_per_step},
        {"exposed_comm_seconds_per_step", r.exposed_comm_seconds_per_step},
@@ -18,6 +19,7 @@ void to_json(nlohmann::json& j, const CommRecord& r) {
 
 void from_json(const nlohmann::json& j, CommRecord& r) {
   r.backend = j.at("backend").get<std::string>();
+  r.compression = j.value("compression", "none");  // records before schema 2 had none
   r.buckets = j.at("buckets").get<int64_t>();
   r.bytes_allreduced_per_step = j.at("bytes_allreduced_per_step").get<double>();
   r.exposed_comm_seconds_per_step = j.at("exposed_comm_seconds_per_step").get<double>();

@@ -1,8 +1,8 @@
 // The typed records of a training run and their JSON, in one place: EpochRecord is one entry of
 // history.json (and of a checkpoint's history), RunMetrics the run's part of metrics.json (the
 // evaluation's metrics are written beside it by report/writers.h). Each carries
-// kRecordSchemaVersion; records written before it (no version) read as version 1, which has
-// the same fields.
+// kRecordSchemaVersion; records written before it (no version) read as version 1. Version 2
+// adds comm.compression (read as "none" from older records).
 #pragma once
 
 #include <cstdint>
@@ -12,13 +12,14 @@
 
 namespace rt {
 
-constexpr int kRecordSchemaVersion = 1;
+constexpr int kRecordSchemaVersion = 2;
 
 // Communication accounting of an epoch, per optimiser step (parallel/grad_sync.h).
 struct CommRecord {
-  std::string backend;  // "none", "gloo" or "nccl"
-  int64_t buckets = 0;  // gradient buckets per step
-  double bytes_allreduced_per_step = 0;
+  std::string backend;                       // "none", "gloo" or "nccl"
+  std::string compression = "none";          // --grad-compression (core/grad_compression.h)
+  int64_t buckets = 0;                       // gradient buckets per step
+  double bytes_allreduced_per_step = 0;      // payload after compression
   double exposed_comm_seconds_per_step = 0;  // waiting for gradients after backward
   double compute_seconds_per_step = 0;       // the rest of the step
   double allreduce_seconds_per_step = 0;     // first bucket launched -> last one done

@@ -62,13 +62,22 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
                       {"config", meta.config},
                       {"history", meta.history}};
   write_run_state(j, meta.state);
-  torch::serialize::OutputArchive archive, model_archive, opt_archive;
+  if (!meta.grad_compression.empty()) {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& entry : meta.grad_compression) names.push_back(entry.first);
+    j["grad_compression_state"] = {{"world_size", meta.grad_compression_world}, {"names", names}};
+  }
+  torch::serialize::OutputArchive archive, model_archive, opt_archive, compression_archive;
   archive.write("meta", c10::IValue(j.dump()));
   model.save(model_archive);
   archive.write("model", model_archive);
   opt.save(opt_archive);
   archive.write("optimizer", opt_archive);
   archive.write("rng_cpu", cpu_rng_state());
+  if (!meta.grad_compression.empty()) {
+    for (const auto& [name, t] : meta.grad_compression) compression_archive.write(name, t);
+    archive.write("grad_compression", compression_archive);
+  }
   std::ostringstream bytes;
   archive.save_to(bytes);
   std::string data = bytes.str();
@@ -150,8 +159,21 @@ CheckpointReader::CheckpointReader(const std::string& path, const torch::Device&
     meta_.class_names = j.at("class_names").get<std::vector<std::string>>();
     meta_.config = j.at("config");
     meta_.history = j.at("history").get<std::vector<EpochRecord>>();
+    if (j.contains("grad_compression_state")) {
+      const auto& g = j.at("grad_compression_state");
+      meta_.grad_compression_world = g.at("world_size").get<int64_t>();
+      torch::serialize::InputArchive compression_archive;
+      archive_.read("grad_compression", compression_archive);
+      for (const auto& name : g.at("names").get<std::vector<std::string>>()) {
+        torch::Tensor t;
+        compression_archive.read(name, t);
+        meta_.grad_compression.emplace_back(name, t);
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: checkpoint metadata is damaged ({})", path, e.what()));
+  } catch (const c10::Error&) {
+    throw UserError(fmt::format("{}: the gradient compression state it lists is missing or damaged", path));
   }
 }
 

@@ -1,6 +1,7 @@
 // Checkpoints: model (parameters and buffers), optimiser (momentum buffers), training
 // position (epochs done, optimiser steps: the scheduler's whole state), the run's history,
-// its config, and the CPU generator state. Other random streams are derived from the seed
+// its config, the CPU generator state, and the gradient compressor's state (PowerSGD: every
+// rank's error feedback and the shared Q). Other random streams are derived from the seed
 // and position (core/seed.h), so nothing else is needed to resume exactly.
 // Files are written atomically (temp file, fsync, rename) and end with a footer holding the
 // payload size and its CRC-32, checked before anything is parsed: a torn, truncated or
@@ -30,6 +31,10 @@ struct CheckpointMeta {
   nlohmann::json config;             // the run's Config as JSON
   std::vector<EpochRecord> history;  // history.json entries so far
   std::vector<std::string> class_names;
+  // --grad-compression state (parallel/grad_sync.h gather_compression_state), from a run of
+  // `grad_compression_world` ranks; empty for none/bf16/fp16 and before PowerSGD starts.
+  std::vector<std::pair<std::string, torch::Tensor>> grad_compression;
+  int64_t grad_compression_world = 0;
 };
 
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,

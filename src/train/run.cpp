@@ -98,6 +98,8 @@ void Run::build_model() {
     reader->restore_rng();
     meta.state = reader->meta().state;
     meta.history = reader->meta().history;
+    meta.grad_compression = reader->meta().grad_compression;
+    meta.grad_compression_world = reader->meta().grad_compression_world;
     resumed_from = reader->path();
     RT_CHECK_USER(meta.state.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
                   cfg.resume, meta.state.epochs_done, cfg.epochs);
@@ -119,8 +121,21 @@ void Run::start_up() {
   std::vector<torch::Tensor> initial = model->parameters();
   for (auto& b : model->buffers()) initial.push_back(b);
   comm->broadcast(initial, 0, "broadcast of the initial parameters");
-  grad_sync =
-      std::make_unique<GradientSync>(model->parameters(), *comm, static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024));
+  GradCompression compression = GradCompression::parse(cfg.grad_compression);
+  compression.warmup_steps = cfg.powersgd_warmup;
+  compression.seed = cfg.seed;
+  grad_sync = std::make_unique<GradientSync>(model->parameters(), *comm,
+                                             static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024), true, compression);
+  if (!meta.grad_compression.empty()) {  // a resumed run: PowerSGD's Q and each rank's error feedback
+    if (meta.grad_compression_world != world && rank == 0) {
+      log_warn(
+          "the checkpoint's gradient compression state is from {} ranks, this run has {}: each rank's error "
+          "feedback starts afresh",
+          meta.grad_compression_world, world);
+    }
+    grad_sync->load_compression_state(meta.grad_compression, meta.grad_compression_world);
+    meta.grad_compression.clear();
+  }
   // --sync-bn sums BatchNorm's batch statistics over ranks in every forward pass.
   const bool sync_bn = cfg.sync_bn && world > 1;
   if (sync_bn) {
@@ -198,8 +213,12 @@ EvalResult Run::evaluate_test_split() {
 }
 
 void Run::save_checkpoint(const RunState& state) {
+  auto compression = grad_sync->gather_compression_state();  // a collective when there is state
+  if (rank != 0) return;
   CheckpointMeta m = meta;
   m.state = state;
+  m.grad_compression = std::move(compression);
+  m.grad_compression_world = world;
   save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, m);
 }
 

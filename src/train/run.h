@@ -73,7 +73,8 @@ struct Run {
   void agree_on_bn_statistics();
   // All ranks: the test split, a shard each, counts summed (after agree_on_bn_statistics).
   EvalResult evaluate_test_split();
-  // Only rank 0: `state` (and history) with the weights and optimiser into the run folder.
+  // All ranks: gather the gradient compressor's state (a collective only when there is any);
+  // then only rank 0 writes `state` (and history) with the weights and optimiser into the run folder.
   void save_checkpoint(const RunState& state);
 
  private:

@@ -77,6 +77,7 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
   r.world_size = run.world;
   r.global_batch = run.global_batch;
   r.comm = {run.comm->backend(),
+            run.grad_sync->compression(),
             cs.buckets,
             static_cast<double>(cs.bytes_allreduced) / steps,
             cs.exposed_comm_seconds / steps,
@@ -178,7 +179,8 @@ RunSummary train(const Config& config) {
         ++state.global_step;
         observers.step_end(epoch, state.global_step);
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
-        //     all ranks sum the epoch so far, only rank 0 writes; on a signal all ranks stop
+        //     all ranks sum the epoch so far (and gather the compressor's state), only rank 0
+        //     writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && state.global_step % cfg.checkpoint_every == 0;
         if ((periodic || stop) && done < loader.num_batches()) {
           stop = act_on(run.flags->take(/*all=*/true), run, epoch, skipped_steps) || stop;
@@ -187,7 +189,7 @@ RunSummary train(const Config& config) {
           mid.batch_in_epoch = done;
           mid.partial = stats.across_ranks(*run.comm, run.device);
           mid.partial.seconds = earlier_seconds + clock.seconds();
-          if (run.rank == 0) run.save_checkpoint(mid);
+          run.save_checkpoint(mid);
           if (stop) throw Interrupted(stopped_message(epoch, state.global_step, run.out));
         }
       }
@@ -217,11 +219,10 @@ RunSummary train(const Config& config) {
         100 * record.test_accuracy, lr, record.images_per_second, format_duration(record.seconds));
     observers.epoch_end(record, state.global_step);
 
-    // --- every epoch, only rank 0: history and checkpoint; then all ranks: a stop signal?
-    if (run.rank == 0) {
-      write_json_file(run.out + "/history.json", run.meta.history);
-      run.save_checkpoint(state);
-    }
+    // --- every epoch: only rank 0 writes history and checkpoint (all ranks gather the
+    //     compressor's state for it); then all ranks: a stop signal?
+    if (run.rank == 0) write_json_file(run.out + "/history.json", run.meta.history);
+    run.save_checkpoint(state);
     if (epoch + 1 < cfg.epochs && any_rank_true(*run.comm, {stop_signal_received() != 0}, run.device)[0]) {
       throw Interrupted(stopped_message(epoch, state.global_step, run.out));
     }

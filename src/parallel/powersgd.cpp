@@ -1,0 +1,154 @@
+#include "parallel/powersgd.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "core/errors.h"
+#include "core/seed.h"
+
+namespace rt {
+
+void orthonormalize_columns(torch::Tensor a) {
+  // Reduced QR: Q (n x r) has orthonormal columns spanning those of `a`; for a zero or
+  // rank-deficient `a` its columns are still orthonormal (where Gram-Schmidt would divide by 0).
+  auto q = std::get<0>(torch::linalg_qr(a, "reduced"));
+  a.copy_(q);
+}
+
+PowerSgd::PowerSgd(const GradCompression& spec, Communicator& comm) : spec_(spec), comm_(comm) {}
+
+void PowerSgd::plan(Bucket& b, const std::vector<torch::Tensor>& views) const {
+  for (size_t s = 0; s < views.size(); ++s) {
+    const auto& v = views[s];
+    const int64_t n = v.dim() == 0 ? 1 : v.size(0);
+    const int64_t m = n == 0 ? 0 : v.numel() / n;
+    const int64_t rank = std::min({n, m, spec_.rank});
+    // As DDP's _should_compress: only where the two factors are min_compression_rate times smaller.
+    if (rank > 0 && static_cast<double>((n + m) * rank) * spec_.min_compression_rate < static_cast<double>(n * m)) {
+      b.matrices.push_back({s, n, m, rank, b.p_numel, b.q_numel});
+      b.p_numel += n * rank;
+      b.q_numel += m * rank;
+    } else {
+      b.rest.push_back(s);
+      b.rest_numel += v.numel();
+    }
+  }
+  b.planned = true;
+}
+
+void PowerSgd::init_q(Bucket& b, size_t index, const torch::TensorOptions& options) const {
+  // The same draws on every rank: seeded by the run's seed and the bucket.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(spec_.seed, SeedPurpose::kPowerSgd, index));
+  b.q = torch::randn({b.q_numel}, gen, torch::TensorOptions().dtype(options.dtype())).to(options.device());
+}
+
+size_t PowerSgd::compressed_matrices(size_t index) const {
+  return index < buckets_.size() ? buckets_[index].matrices.size() : 0;
+}
+
+BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::vector<torch::Tensor>& views) {
+  torch::NoGradGuard no_grad;
+  const double world = comm_.world_size();
+  const std::string what = fmt::format("allreduce of gradient bucket {}", index);
+  if (steps_ < spec_.warmup_steps) {  // the plain fp32 allreduce
+    flat.mul_(1.0 / world);
+    return {comm_.allreduce_sum_async(flat, what), flat.numel() * static_cast<int64_t>(flat.element_size())};
+  }
+  if (buckets_.size() <= index) buckets_.resize(index + 1);
+  Bucket& b = buckets_[index];
+  if (!b.planned) plan(b, views);
+  RT_CHECK_USER((!b.q.defined() || b.q.numel() == b.q_numel) && (!b.error.defined() || b.error.numel() == flat.numel()),
+                "the resumed PowerSGD state does not fit gradient bucket {} (it was saved with other buckets); "
+                "resume with the run's own --bucket-mb",
+                index);
+  if (b.error.defined()) {
+    flat.add_(b.error);
+  } else {
+    b.error = torch::zeros_like(flat);
+  }
+  auto input = std::make_shared<torch::Tensor>(flat.clone());  // M before compression, for the error
+  const auto options = flat.options();
+  if (!b.q.defined()) init_q(b, index, options);
+  auto matrix = [&views](const Matrix& x) { return views[x.slot].view({x.n, x.m}); };
+  auto q_of = [&b](const Matrix& x) { return b.q.narrow(0, x.q_offset, x.m * x.rank).view({x.m, x.rank}); };
+
+  // P = M Q for each matrix, then the uncompressed rest, in one buffer and one allreduce.
+  auto wire = std::make_shared<torch::Tensor>(torch::empty({b.p_numel + b.rest_numel}, options));
+  auto p_of = [wire](const Matrix& x) { return wire->narrow(0, x.p_offset, x.n * x.rank).view({x.n, x.rank}); };
+  for (const auto& x : b.matrices) {
+    auto q = q_of(x);
+    orthonormalize_columns(q);
+    auto p = p_of(x);
+    torch::mm_out(p, matrix(x), q);
+  }
+  int64_t offset = b.p_numel;
+  for (const size_t s : b.rest) {
+    wire->narrow(0, offset, views[s].numel()).copy_(views[s].reshape({-1}));
+    offset += views[s].numel();
+  }
+  auto first = comm_.allreduce_sum_async(*wire, what + " (PowerSGD P and uncompressed)");
+  const int64_t bytes = (b.p_numel + b.rest_numel + b.q_numel) * static_cast<int64_t>(flat.element_size());
+
+  auto then = [this, index, world, what, wire, input, views, p_of, flat] {
+    torch::NoGradGuard no_grad;
+    Bucket& b = buckets_[index];
+    auto matrix = [&views](const Matrix& x) { return views[x.slot].view({x.n, x.m}); };
+    auto q_of = [&b](const Matrix& x) { return b.q.narrow(0, x.q_offset, x.m * x.rank).view({x.m, x.rank}); };
+    int64_t offset = b.p_numel;
+    for (const size_t s : b.rest) {  // averaged as they are
+      auto v = views[s];
+      v.copy_(wire->narrow(0, offset, v.numel()).view_as(v)).div_(world);
+      offset += v.numel();
+    }
+    if (!b.matrices.empty()) {
+      for (const auto& x : b.matrices) {
+        auto p = p_of(x);
+        orthonormalize_columns(p);
+        auto q = q_of(x);
+        torch::mm_out(q, matrix(x).t(), p);
+      }
+      comm_.allreduce_sum(b.q, what + " (PowerSGD Q)");
+      b.q.div_(world);
+      for (const auto& x : b.matrices) {
+        auto m = matrix(x);
+        torch::mm_out(m, p_of(x), q_of(x).t());
+      }
+    }
+    torch::sub_out(b.error, *input, flat);  // what this rank's step did not send
+  };
+  return {std::make_unique<ThenWork>(std::move(first), std::move(then)), bytes};
+}
+
+CompressorState PowerSgd::state() const {
+  CompressorState s;
+  s.shared.emplace_back("powersgd/steps", torch::tensor({steps_}, torch::kInt64));
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (buckets_[i].q.defined()) s.shared.emplace_back(fmt::format("powersgd/bucket{}/q", i), buckets_[i].q);
+    if (buckets_[i].error.defined()) s.local.emplace_back(fmt::format("powersgd/bucket{}/error", i), buckets_[i].error);
+  }
+  return s;
+}
+
+void PowerSgd::load_state(const CompressorState& state) {
+  auto bucket = [this](const std::string& name, const std::string& suffix) -> Bucket* {
+    size_t index = 0;
+    if (std::sscanf(name.c_str(), "powersgd/bucket%zu/", &index) != 1) return nullptr;
+    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return nullptr;
+    }
+    if (buckets_.size() <= index) buckets_.resize(index + 1);
+    return &buckets_[index];
+  };
+  for (const auto& [name, t] : state.shared) {
+    if (name == "powersgd/steps") steps_ = t.item<int64_t>();
+    if (Bucket* b = bucket(name, "/q")) b->q = t.clone();
+  }
+  for (const auto& [name, t] : state.local) {
+    if (Bucket* b = bucket(name, "/error")) b->error = t.clone();
+  }
+}
+
+}  // namespace rt

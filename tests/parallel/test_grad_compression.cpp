@@ -1,0 +1,220 @@
+// Gradient compression (--grad-compression) against the fp32 allreduce and PowerSGD's own
+// invariants, on 2 and 3 ranks (threads with their own Gloo process groups).
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "parallel/grad_compressor.h"
+#include "parallel/grad_sync.h"
+#include "parallel/powersgd.h"
+#include "parallel/ranks.h"
+
+namespace rt {
+
+namespace {
+
+// Shapes like a small conv net's: conv weights, a linear layer, vectors.
+const std::vector<std::vector<int64_t>> kShapes = {{16, 8, 3, 3}, {16}, {10, 64}, {10}, {32, 16}};
+
+// Rank `rank`'s gradient of step `step` for each shape.
+std::vector<torch::Tensor> gradients(int rank, int step) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(100 * step + rank);
+  std::vector<torch::Tensor> g;
+  for (const auto& s : kShapes) g.push_back(torch::randn(s, gen));
+  return g;
+}
+
+// A bucket as GradientSync hands it to a compressor: one flat tensor and its views.
+struct FlatBucket {
+  torch::Tensor flat;
+  std::vector<torch::Tensor> views;
+  explicit FlatBucket(const std::vector<torch::Tensor>& grads) {
+    std::vector<torch::Tensor> parts;
+    for (const auto& g : grads) parts.push_back(g.reshape({-1}));
+    flat = torch::cat(parts);
+    int64_t offset = 0;
+    for (const auto& g : grads) {
+      views.push_back(flat.narrow(0, offset, g.numel()).view(g.sizes()));
+      offset += g.numel();
+    }
+  }
+};
+
+// One reduction of `grads` through `c`; returns the result and its payload bytes.
+std::pair<torch::Tensor, int64_t> reduce(GradCompressor& c, const std::vector<torch::Tensor>& grads) {
+  FlatBucket b(grads);
+  auto r = c.start(0, b.flat, b.views);
+  r.work->wait();
+  c.step_done();
+  return {b.flat, r.payload_bytes};
+}
+
+torch::Tensor fp32_average(Communicator& comm, const std::vector<torch::Tensor>& grads) {
+  GradCompression none;
+  auto c = make_grad_compressor(none, comm);
+  return reduce(*c, grads).first;
+}
+
+GradCompression powersgd(int64_t rank, int64_t warmup = 0, double min_rate = 2) {
+  GradCompression spec;
+  spec.kind = GradCompression::Kind::kPowerSgd;
+  spec.rank = rank;
+  spec.warmup_steps = warmup;
+  spec.min_compression_rate = min_rate;
+  spec.seed = 7;
+  return spec;
+}
+
+double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
+}
+
+}  // namespace
+
+TEST(GradCompression, ParsesItsChoicesAndRefusesTheRest) {
+  for (const char* text : {"none", "bf16", "fp16", "powersgd:1", "powersgd:4"}) {
+    EXPECT_EQ(GradCompression::parse(text).name(), text);
+  }
+  EXPECT_EQ(GradCompression::parse("powersgd:4").rank, 4);
+  for (const char* text : {"", "fp8", "powersgd", "powersgd:", "powersgd:0", "powersgd:-1", "powersgd:2x", "BF16"}) {
+    EXPECT_THROW(GradCompression::parse(text), UserError) << text;
+  }
+}
+
+TEST(GradCompression, HalfPrecisionIsWithinItsRoundingOfFp32AndSendsHalfTheBytes) {
+  // Each of the W terms g_i / W is rounded to 16 bits, and so is each partial sum: the error is
+  // at most about 2 u sum_i |g_i| / W per element x W terms, u = 2^-8 (bf16) or 2^-11 (fp16).
+  for (const int world : {2, 3}) {
+    for (const auto& [text, u] : {std::pair<const char*, double>{"bf16", std::ldexp(1.0, -8)},
+                                  std::pair<const char*, double>{"fp16", std::ldexp(1.0, -11)}}) {
+      test::run_ranks(world, [&, text = text, u = u](int rank, Communicator& comm) {
+        const auto grads = gradients(rank, 1);
+        const auto exact = fp32_average(comm, grads);
+        auto c = make_grad_compressor(GradCompression::parse(text), comm);
+        const auto [half, bytes] = reduce(*c, grads);
+        torch::Tensor abs_sum = torch::zeros_like(exact);
+        for (int r = 0; r < world; ++r) abs_sum += FlatBucket(gradients(r, 1)).flat.abs();
+        const auto err = (half - exact).abs();
+        EXPECT_TRUE((err <= 2 * u * abs_sum + 1e-12).all().item<bool>())
+            << text << " world " << world << ": worst error / bound "
+            << (err / (2 * u * abs_sum + 1e-12)).max().item<double>();
+        EXPECT_GT(err.max().item<double>(), 0) << text << ": not rounded at all?";
+        EXPECT_EQ(bytes, exact.numel() * 2);
+      });
+    }
+  }
+}
+
+TEST(PowerSgd, WarmupStepsAreThePlainAllreduceBitwise) {
+  test::run_ranks(2, [](int rank, Communicator& comm) {
+    PowerSgd c(powersgd(2, /*warmup=*/2), comm);
+    for (int step = 0; step < 2; ++step) {
+      const auto grads = gradients(rank, step);
+      const auto [out, bytes] = reduce(c, grads);
+      EXPECT_TRUE(torch::equal(out, fp32_average(comm, grads))) << step;
+      EXPECT_EQ(bytes, out.numel() * 4);
+    }
+    EXPECT_TRUE(c.state().local.empty());  // no error feedback before PowerSGD starts
+  });
+}
+
+TEST(PowerSgd, CompressedPlusResidualIsTheGradientAndFewerBytesAreSent) {
+  for (const int world : {2, 3}) {
+    test::run_ranks(world, [](int rank, Communicator& comm) {
+      PowerSgd c(powersgd(2), comm);
+      torch::Tensor error;  // the residual carried into each step
+      for (int step = 0; step < 3; ++step) {
+        const auto grads = gradients(rank, step);
+        torch::Tensor input = FlatBucket(grads).flat;
+        if (error.defined()) input = input + error;
+        const auto [out, bytes] = reduce(c, grads);
+        error = c.state().local.at(0).second.clone();
+        EXPECT_LT(rel_diff(out + error, input), 1e-6) << "step " << step;
+        EXPECT_LT(bytes, out.numel() * 4 / 2) << "step " << step;
+        // Every rank got the same approximation.
+        auto copy = out.clone();
+        comm.allreduce_sum(copy, "test");
+        EXPECT_LT(rel_diff(copy / comm.world_size(), out), 1e-6);
+      }
+      EXPECT_EQ(c.compressed_matrices(0), 3u);  // the conv weight and both matrices; not the vectors
+    });
+  }
+}
+
+TEST(PowerSgd, RankAtLeastTheSmallerSideIsTheExactAllreduce) {
+  for (const int world : {2, 3}) {
+    test::run_ranks(world, [](int rank, Communicator& comm) {
+      PowerSgd c(powersgd(/*rank=*/100, /*warmup=*/0, /*min_rate=*/0), comm);  // compress everything
+      for (int step = 0; step < 3; ++step) {
+        const auto grads = gradients(rank, step);
+        const auto exact = fp32_average(comm, grads);
+        const auto [out, bytes] = reduce(c, grads);
+        EXPECT_LT(rel_diff(out, exact), 1e-5) << "step " << step;
+        EXPECT_GT(c.compressed_matrices(0), 0u);
+      }
+    });
+  }
+}
+
+TEST(PowerSgd, ARankOneAverageIsRecoveredAtRankOne) {
+  test::run_ranks(3, [](int rank, Communicator& comm) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    const auto u = torch::randn({40, 1}, gen);  // shared left factor; each rank its own right one
+    auto own = at::make_generator<at::CPUGeneratorImpl>(50 + rank);
+    const std::vector<torch::Tensor> grads = {u.mm(torch::randn({1, 30}, own))};
+    PowerSgd c(powersgd(1), comm);
+    const auto exact = fp32_average(comm, grads);
+    const auto [out, bytes] = reduce(c, grads);
+    EXPECT_LT(rel_diff(out, exact), 1e-5);
+    EXPECT_EQ(bytes, (40 + 30) * 4);
+  });
+}
+
+TEST(PowerSgd, RestoredStateContinuesBitwise) {
+  test::run_ranks(2, [](int rank, Communicator& comm) {
+    PowerSgd a(powersgd(2, /*warmup=*/1), comm);
+    for (int step = 0; step < 3; ++step) reduce(a, gradients(rank, step));
+    const CompressorState saved = a.state();
+    PowerSgd b(powersgd(2, /*warmup=*/1), comm);
+    CompressorState copy;
+    for (const auto& [n, t] : saved.shared) copy.shared.emplace_back(n, t.clone());
+    for (const auto& [n, t] : saved.local) copy.local.emplace_back(n, t.clone());
+    b.load_state(copy);
+    EXPECT_EQ(b.steps(), 3);
+    for (int step = 3; step < 5; ++step) {
+      const auto grads = gradients(rank, step);
+      EXPECT_TRUE(torch::equal(reduce(a, grads).first, reduce(b, grads).first)) << step;
+    }
+  });
+}
+
+TEST(PowerSgd, GradientSyncGathersEveryRanksStateForACheckpoint) {
+  test::run_ranks(2, [](int rank, Communicator& comm) {
+    std::vector<torch::Tensor> params;
+    for (const auto& s : kShapes) params.push_back(torch::zeros(s, torch::requires_grad()));
+    GradientSync sync(params, comm, 1 << 30, true, powersgd(2));
+    for (int step = 0; step < 2; ++step) {
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();
+      const auto grads = gradients(rank, step);
+      torch::Tensor loss = torch::zeros({});
+      for (size_t i = 0; i < params.size(); ++i) loss = loss + (params[i] * grads[i]).sum();
+      loss.backward();
+      sync.finish();
+    }
+    EXPECT_EQ(sync.compression(), "powersgd:2");
+    EXPECT_LT(sync.stats().bytes_allreduced, 2 * FlatBucket(gradients(0, 0)).flat.numel() * 4 / 2);
+    const auto gathered = sync.gather_compression_state();
+    if (rank != 0) {
+      EXPECT_TRUE(gathered.empty());
+      return;
+    }
+    std::vector<std::string> names;
+    for (const auto& [n, t] : gathered) names.push_back(n);
+    EXPECT_EQ(names, (std::vector<std::string>{"powersgd/steps", "powersgd/bucket0/q", "rank0/powersgd/bucket0/error",
+                                               "rank1/powersgd/bucket0/error"}));
+    EXPECT_FALSE(torch::equal(gathered[2].second, gathered[3].second));  // each rank's own residual
+  });
+}
+
+}  // namespace rt
