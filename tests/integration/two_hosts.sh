@@ -7,18 +7,10 @@
 set -uo pipefail
 bin=$1 src=$2 work=$3/two_hosts
 rm -rf "$work" && mkdir -p "$work"
-tag=$$
-h0=rt_h0_$tag h1=rt_h1_$tag v0=rtv0_$tag v1=rtv1_$tag
-addr0=10.231.77.1 addr1=10.231.77.2 port=29611
-cleanup() { ip netns del "$h0" 2>/dev/null; ip netns del "$h1" 2>/dev/null; }
-trap cleanup EXIT
-if ! ip netns add "$h0" 2>/dev/null || ! ip netns add "$h1"; then
-  echo "SKIP: cannot create network namespaces here (needs root and iproute2)"; exit 77
-fi
-ip link add "$v0" type veth peer name "$v1" || { echo "SKIP: no veth"; exit 77; }
-ip link set "$v0" netns "$h0" && ip link set "$v1" netns "$h1"
-ip -n "$h0" addr add $addr0/24 dev "$v0" && ip -n "$h0" link set "$v0" up && ip -n "$h0" link set lo up
-ip -n "$h1" addr add $addr1/24 dev "$v1" && ip -n "$h1" link set "$v1" up && ip -n "$h1" link set lo up
+. "$src/scripts/netns_hosts.sh"
+trap netns_hosts_down EXIT
+netns_hosts_up $$ || { echo "SKIP: cannot create network namespaces here (needs root and iproute2)"; exit 77; }
+h0=$RT_H0 h1=$RT_H1 addr0=$RT_ADDR0 port=29611
 
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 40 40
 common=(train --data "$work/data" --model resnet20 --epochs 2 --batch-size 16 --threads 1 --seed 3 --timeout 60)

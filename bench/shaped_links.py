@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Scaling over shaped links: 1 host against 2 hosts, for each link rate and gradient compression.
+
+The two hosts are network namespaces joined by a veth pair (scripts/netns_hosts.sh), the link
+shaped by tc's token bucket to each rate, one compute thread per host. For each model:
+  * 1 host (one process, one thread, no communication), measured again before each rate's
+    group of runs, so that the speedups use the median of measurements spread over the study;
+  * 2 hosts for each rate x compression: `train` on synthetic CIFAR-sized data, the same batch
+    per worker (weak scaling), img/s of the last epoch (the first warms up);
+  * per rate, `bench --allreduce` from 4 KB to 64 MB (the link's latency and bandwidth, for the
+    step-time model).
+Writes the table (markdown) to stdout and everything measured to --json.
+
+    sudo .venv/bin/python bench/shaped_links.py --models resnet18 --json shaped.json
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NETNS = os.path.join(SRC, "scripts", "netns_hosts.sh")
+ADDR0 = "10.231.77.1"
+
+
+def netns(tag, *args):
+    subprocess.run(["bash", NETNS, tag, *args], check=True)
+
+
+def run_two(tag, argv, port, log):
+    """argv on both hosts as ranks 0 and 1; raises with the log tail on failure."""
+    procs = []
+    for rank in (0, 1):
+        env = ["env", f"RANK={rank}", "WORLD_SIZE=2", "LOCAL_RANK=0", f"MASTER_ADDR={ADDR0}", f"MASTER_PORT={port}"]
+        f = open(f"{log}.{rank}", "w")
+        procs.append((subprocess.Popen(["ip", "netns", "exec", f"rt_h{rank}_{tag}", *env, *argv], stdout=f,
+                                       stderr=subprocess.STDOUT), f))
+        if rank == 0:
+            time.sleep(0.3)
+    for p, f in procs:
+        rc = p.wait()
+        f.close()
+        if rc != 0:
+            tail = open(f.name).read()[-1500:]
+            raise RuntimeError(f"{' '.join(argv[:3])} ... exited {rc}:\n{tail}")
+
+
+def last_epoch(run_dir):
+    h = json.load(open(os.path.join(run_dir, "history.json")))[-1]
+    return {"images_per_second": h["images_per_second"], "comm": h.get("comm", {})}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(SRC, "build", "ringtrain"))
+    ap.add_argument("--models", default="resnet18,resnet50")
+    ap.add_argument("--rates", default="500mbit,1gbit,2500mbit,5gbit")
+    ap.add_argument("--modes", default="none,bf16,fp16,powersgd:4")
+    ap.add_argument("--batch-size", type=int, default=32, help="per worker")
+    ap.add_argument("--steps", type=int, default=8, help="optimiser steps per epoch (2 epochs; the last is timed)")
+    ap.add_argument("--json", default="shaped_links.json")
+    a = ap.parse_args()
+    tag = f"sl{os.getpid()}"
+    work = tempfile.mkdtemp(prefix="shaped_links_")
+    subprocess.run([sys.executable, os.path.join(SRC, "scripts", "make_synthetic_cifar.py"), f"{work}/data",
+                    str(2 * a.batch_size * a.steps // 5 + 1), "10"], check=True)
+    netns(tag, "up")
+    results = {"batch_size": a.batch_size, "steps": a.steps, "models": {}, "links": {}}
+    port = 29800
+    try:
+        common = ["train", "--data", f"{work}/data", "--epochs", "2", "--batch-size", str(a.batch_size),
+                  "--threads", "1", "--seed", "1", "--amp", "none", "--limit-test", "10", "--timeout", "300",
+                  "--checkpoint-every", "0", "--keep-checkpoints", "1"]
+        for rate in a.rates.split(","):
+            netns(tag, "shape", rate)
+            port += 1
+            run_two(tag, [a.bin, "bench", "--allreduce", "--min-size", "4K", "--max-size", "64M", "--iters", "5",
+                          "--warmup", "2", "--threads", "1", "--json", "--timeout", "300"], port, f"{work}/ar_{rate}")
+            text = open(f"{work}/ar_{rate}.0").read()
+            results["links"][rate] = json.loads(text[text.index("{"):])["rows"]
+        for model in a.models.split(","):
+            m = results["models"].setdefault(model, {"one_host": [], "two_hosts": {}})
+            for rate in a.rates.split(","):
+                netns(tag, "shape", rate)
+                out = f"{work}/{model}_1_{rate}"
+                subprocess.run([a.bin, *common, "--model", model, "--limit-train", str(a.batch_size * a.steps),
+                                "--out", out], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                m["one_host"].append(last_epoch(out)["images_per_second"])
+                for mode in a.modes.split(","):
+                    port += 1
+                    out = f"{work}/{model}_2_{rate}_{mode.replace(':', '')}"
+                    run_two(tag, [a.bin, *common, "--model", model, "--limit-train", str(2 * a.batch_size * a.steps),
+                                  "--grad-compression", mode, "--powersgd-warmup", "0", "--out", out], port, out)
+                    m["two_hosts"][f"{rate} {mode}"] = last_epoch(out)
+                    r = m["two_hosts"][f"{rate} {mode}"]
+                    print(f"{model} {rate} {mode}: {r['images_per_second']:.1f} img/s "
+                          f"(1 host {m['one_host'][-1]:.1f})", file=sys.stderr, flush=True)
+                json.dump(results, open(a.json, "w"), indent=1)
+    finally:
+        netns(tag, "down")
+    json.dump(results, open(a.json, "w"), indent=1)
+    print(table(results))
+
+
+def table(results):
+    lines = []
+    for model, m in results["models"].items():
+        one = statistics.median(m["one_host"])
+        lines.append(f"**{model}**, batch {results['batch_size']} per worker: 1 host {one:.1f} img/s "
+                     f"(median of {len(m['one_host'])}, {min(m['one_host']):.1f}-{max(m['one_host']):.1f})\n")
+        lines.append("| link | compression | 2 hosts img/s | speedup | efficiency | exposed comm / step | MB sent / step |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for key, r in m["two_hosts"].items():
+            rate, mode = key.split(" ")
+            c = r["comm"]
+            speedup = r["images_per_second"] / one
+            lines.append(f"| {rate} | {mode} | {r['images_per_second']:.1f} | {speedup:.2f}x | {speedup / 2:.0%} | "
+                         f"{c.get('exposed_comm_seconds_per_step', 0) * 1e3:.0f} ms | "
+                         f"{c.get('bytes_allreduced_per_step', 0) / 1e6:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
