@@ -30,6 +30,7 @@ void check_options(const ScaleStudyOptions& o, const std::vector<std::string>& t
                   o.batch_size, o.nproc[i]);
   }
   RT_CHECK_USER(o.threads >= 1, "--threads (per worker) must be at least 1, got {}", o.threads);
+  RT_CHECK_USER(o.rounds >= 1 && o.rounds <= 100, "--rounds must be in 1..100, got {}", o.rounds);
   for (const auto& a : train_args) {
     for (const char* own : {"--nproc", "--batch-size", "--threads", "--out", "--resume", "--max-restarts"}) {
       RT_CHECK_USER(a != own && a.rfind(std::string(own) + "=", 0) != 0,
@@ -55,43 +56,80 @@ nlohmann::json bench_json(const std::vector<std::string>& args, const std::strin
   }
 }
 
-// --- the runs: one training per world size, in its own folder; returns the first run's config.
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// One training run of `n` workers in `dir`: its last epoch.
+MeasuredRun measure_run(const ScaleResult& r, const std::string& self, int64_t n, const std::string& dir,
+                        nlohmann::json& config) {
+  const ScaleStudyOptions& o = r.options;
+  const int64_t b = o.weak ? o.batch_size : o.batch_size / n;
+  std::vector<std::string> args = {self, "train"};
+  args.insert(args.end(), r.train_args.begin(), r.train_args.end());
+  args.insert(args.end(), {"--nproc", std::to_string(n), "--batch-size", std::to_string(b), "--threads",
+                           std::to_string(o.threads), "--out", dir});
+  print_line(fmt::format("== scale: {} worker{} x batch {} ({} scaling), {} thread{} each -> {}", n, n > 1 ? "s" : "",
+                         b, o.weak ? "weak" : "strong", o.threads, o.threads > 1 ? "s" : "", dir));
+  const int rc = run_self(args);
+  RT_CHECK_USER(rc == 0, "the {}-worker run failed with exit code {}; see its output above", n, rc);
+  const auto history = read_history_file(dir + "/history.json");
+  config = read_json_file(dir + "/config.json");
+  RT_CHECK_USER(!history.empty(), "{}/history.json has no epochs", dir);
+  const EpochRecord& last = history.back();  // the last epoch: start-up costs are in the first
+  MeasuredRun m;
+  m.workers = n;
+  m.batch_per_worker = b;
+  m.global_batch = last.global_batch;
+  m.steps_per_epoch = config.at("environment").at("steps_per_epoch").get<int64_t>();
+  m.epoch_train_seconds = last.train_seconds;
+  m.images_per_second = last.images_per_second;
+  m.exposed_comm_share = last.comm.exposed_comm_share;
+  m.overlap_share = last.comm.overlap_share;
+  m.compute_seconds_per_step = last.comm.compute_seconds_per_step;
+  m.allreduce_seconds_per_step = last.comm.allreduce_seconds_per_step;
+  m.bytes_allreduced_per_step = last.comm.bytes_allreduced_per_step;
+  return m;
+}
+
+// --- the runs: every world size once per round, alternating, each run in its own folder
+//     (n<N>/round<K>); returns the first run's config.
 nlohmann::json measure_runs(ScaleResult& r, const std::string& self) {
   const ScaleStudyOptions& o = r.options;
-  nlohmann::json first_config;
-  for (int64_t n : o.nproc) {
-    const int64_t b = o.weak ? o.batch_size : o.batch_size / n;
-    const std::string dir = fmt::format("{}/n{}", o.out, n);
-    std::vector<std::string> args = {self, "train"};
-    args.insert(args.end(), r.train_args.begin(), r.train_args.end());
-    args.insert(args.end(), {"--nproc", std::to_string(n), "--batch-size", std::to_string(b), "--threads",
-                             std::to_string(o.threads), "--out", dir});
-    print_line(fmt::format("== scale: {} worker{} x batch {} ({} scaling), {} thread{} each -> {}", n, n > 1 ? "s" : "",
-                           b, o.weak ? "weak" : "strong", o.threads, o.threads > 1 ? "s" : "", dir));
-    const int rc = run_self(args);
-    RT_CHECK_USER(rc == 0, "the {}-worker run failed with exit code {}; see its output above", n, rc);
-    const auto history = read_history_file(dir + "/history.json");
-    const auto config = read_json_file(dir + "/config.json");
-    RT_CHECK_USER(!history.empty(), "{}/history.json has no epochs", dir);
-    const EpochRecord& last = history.back();  // the last epoch: start-up costs are in the first
-    MeasuredRun m;
-    m.workers = n;
-    m.batch_per_worker = b;
-    m.global_batch = last.global_batch;
-    m.steps_per_epoch = config.at("environment").at("steps_per_epoch").get<int64_t>();
-    m.epoch_train_seconds = last.train_seconds;
-    m.images_per_second = last.images_per_second;
-    m.exposed_comm_share = last.comm.exposed_comm_share;
-    m.overlap_share = last.comm.overlap_share;
-    m.compute_seconds_per_step = last.comm.compute_seconds_per_step;
-    m.allreduce_seconds_per_step = last.comm.allreduce_seconds_per_step;
-    m.bytes_allreduced_per_step = last.comm.bytes_allreduced_per_step;
-    if (r.measured.empty()) first_config = config;  // model, bucket cap, precision: the same in every run
-    r.measured.push_back(m);
+  nlohmann::json first_config, config;
+  std::vector<std::vector<MeasuredRun>> runs(o.nproc.size());  // [world size][round]
+  for (int64_t round = 1; round <= o.rounds; ++round) {
+    for (size_t i = 0; i < o.nproc.size(); ++i) {
+      const std::string dir = fmt::format("{}/n{}/round{}", o.out, o.nproc[i], round);
+      runs[i].push_back(measure_run(r, self, o.nproc[i], dir, config));
+      if (first_config.is_null()) first_config = config;  // model, bucket cap, precision: the same in every run
+    }
   }
-  for (auto& m : r.measured) {
-    m.speedup = m.images_per_second / r.measured.front().images_per_second;
+  for (size_t i = 0; i < o.nproc.size(); ++i) {
+    MeasuredRun m = runs[i].front();
+    auto med = [&](double MeasuredRun::*field) {
+      std::vector<double> v;
+      for (const auto& x : runs[i]) v.push_back(x.*field);
+      return median(v);
+    };
+    for (double MeasuredRun::*field :
+         {&MeasuredRun::epoch_train_seconds, &MeasuredRun::images_per_second, &MeasuredRun::exposed_comm_share,
+          &MeasuredRun::overlap_share, &MeasuredRun::compute_seconds_per_step, &MeasuredRun::allreduce_seconds_per_step,
+          &MeasuredRun::bytes_allreduced_per_step}) {
+      m.*field = med(field);
+    }
+    std::vector<double> speedups;  // each round against the same round's 1-worker run
+    for (size_t k = 0; k < runs[i].size(); ++k) {
+      m.round_images_per_second.push_back(runs[i][k].images_per_second);
+      speedups.push_back(runs[i][k].images_per_second / runs[0][k].images_per_second);
+    }
+    m.speedup = median(speedups);
+    m.speedup_min = *std::min_element(speedups.begin(), speedups.end());
+    m.speedup_max = *std::max_element(speedups.begin(), speedups.end());
     m.efficiency = m.speedup / static_cast<double>(m.workers);
+    r.measured.push_back(m);
   }
   return first_config;
 }
@@ -104,6 +142,9 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
   const ScaleStudyOptions& o = r.options;
   r.model = first_config.at("model").get<std::string>();
   auto model = make_model(r.model, 10, false);
+  for (const auto& m : model->modules(/*include_self=*/false))
+    r.batchnorm = r.batchnorm || m->as<torch::nn::BatchNorm2dImpl>();
+  r.sync_bn = first_config.value("sync_bn", false);
   std::vector<double> param_bytes;
   for (const auto& p : model->parameters()) param_bytes.push_back(static_cast<double>(p.numel() * 4));
   r.step_model.bucket_bytes = bucket_sizes(param_bytes, first_config.at("bucket_mb").get<double>() * 1024 * 1024);
@@ -169,6 +210,14 @@ void measure_link(ScaleResult& r, const std::string& self) {
   r.fitted = fit_link(points, r.allreduce_ranks);
 }
 
+// Note [Projection flags]: a projected row is flagged, not hidden, when (1) its batch per worker
+// is below every measured step (compute is then scaled per image from the smallest one), (2) a
+// BatchNorm model would normalise over fewer than kBatchNormMinImages images (Wu and He, "Group
+// Normalization", ECCV 2018, Fig. 1: ImageNet error rises steeply below 16 images per worker),
+// or (3) its efficiency is above 100%: smaller batches can be cheaper per image on a CPU (cache
+// reuse), which says nothing about scaling. scale.md marks them e, bn and s.
+constexpr int64_t kBatchNormMinImages = 16;
+
 // --- validation (predictions for the measured world sizes) and projection over the links.
 void validate_and_project(ScaleResult& r) {
   const ScaleStudyOptions& o = r.options;
@@ -190,8 +239,33 @@ void validate_and_project(ScaleResult& r) {
   for (int64_t n : o.project_to) {
     if (o.weak || n <= o.batch_size) project_to.push_back(n);  // strong: at least 1 image per worker
   }
+  // What a row's figures cannot be trusted for: compute below the smallest measured batch,
+  // BatchNorm statistics over too few images, super-linear efficiency (Note [Projection flags]).
+  double smallest = 0;
+  for (const auto& [b, t] : r.projected_model.compute_points) smallest = smallest == 0 ? b : std::min(smallest, b);
+  auto flag = [&](StepPrediction& x) {
+    const int64_t b = o.weak ? o.batch_size : std::max<int64_t>(1, o.batch_size / x.workers);
+    if (o.compute_images_per_second == 0 && static_cast<double>(b) < smallest) {
+      x.flags.push_back(
+          fmt::format("extrapolated: compute measured down to {:g} images per worker, scaled per image "
+                      "below",
+                      smallest));
+    }
+    const int64_t bn_images = r.sync_bn ? b * x.workers : b;
+    if (r.batchnorm && bn_images < kBatchNormMinImages) {
+      x.flags.push_back(
+          fmt::format("BatchNorm over {} images{}: fewer than {}, its statistics are too noisy to train "
+                      "as the measured runs did (--sync-bn, or fewer workers)",
+                      bn_images, r.sync_bn ? " (--sync-bn)" : " per worker", kBatchNormMinImages));
+    }
+    if (x.efficiency > 1.0) {
+      x.flags.push_back(
+          "super-linear: compute per image is cheaper at this batch on the measured device; not a gain of scaling");
+    }
+  };
   for (const auto& link : links) {
     LinkProjection p{link, 0, project(r.projected_model, link, project_to, o.batch_size, o.weak)};
+    for (auto& x : p.rows) flag(x);
     p.first_workers_below_90pct = first_inefficient(p.rows, 0.9);
     r.projection.push_back(std::move(p));
   }
@@ -232,7 +306,10 @@ void to_json(nlohmann::json& j, const MeasuredRun& m) {
        {"overlap_share", m.overlap_share},
        {"compute_seconds_per_step", m.compute_seconds_per_step},
        {"allreduce_seconds_per_step", m.allreduce_seconds_per_step},
-       {"bytes_allreduced_per_step", m.bytes_allreduced_per_step}};
+       {"bytes_allreduced_per_step", m.bytes_allreduced_per_step},
+       {"round_images_per_second", m.round_images_per_second},
+       {"speedup_min", m.speedup_min},
+       {"speedup_max", m.speedup_max}};
 }
 
 void to_json(nlohmann::json& j, const ScaleResult& r) {
@@ -260,6 +337,7 @@ void to_json(nlohmann::json& j, const ScaleResult& r) {
        {"scaling", o.weak ? "weak" : "strong"},
        {"batch_size", o.batch_size},
        {"threads_per_worker", o.threads},
+       {"rounds", o.rounds},
        {"train_args", r.train_args},
        {"measured", r.measured},
        {"allreduce", r.allreduce},
@@ -282,15 +360,21 @@ std::string scale_markdown(const ScaleResult& r) {
   md << fmt::format("# Scaling: {} ({} scaling, {} images per {}; {} thread{} per worker)\n\n", r.model,
                     o.weak ? "weak" : "strong", o.batch_size, o.weak ? "worker" : "step (global)", o.threads,
                     o.threads > 1 ? "s" : "");
-  md << "## Measured\n\n"
+  md << fmt::format(
+            "## Measured ({} round{}, world sizes alternating; medians, the speedup's range over the rounds)\n\n",
+            o.rounds, o.rounds > 1 ? "s" : "")
      << table_row({"workers", "batch/worker", "global batch", "epoch (train s)", "img/s", "speedup", "efficiency",
                    "exposed comm", "overlap"})
      << "|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& m : r.measured) {
+    const auto [lo, hi] = std::minmax_element(m.round_images_per_second.begin(), m.round_images_per_second.end());
     md << table_row({std::to_string(m.workers), std::to_string(m.batch_per_worker), std::to_string(m.global_batch),
-                     fmt::format("{:.1f}", m.epoch_train_seconds), fmt::format("{:.1f}", m.images_per_second),
-                     fmt::format("{:.2f}x", m.speedup), fmt::format("{:.0f}%", 100 * m.efficiency),
-                     fmt::format("{:.1f}%", 100 * m.exposed_comm_share),
+                     fmt::format("{:.1f}", m.epoch_train_seconds),
+                     o.rounds > 1 ? fmt::format("{:.1f} ({:.1f}-{:.1f})", m.images_per_second, *lo, *hi)
+                                  : fmt::format("{:.1f}", m.images_per_second),
+                     o.rounds > 1 ? fmt::format("{:.2f}x ({:.2f}-{:.2f})", m.speedup, m.speedup_min, m.speedup_max)
+                                  : fmt::format("{:.2f}x", m.speedup),
+                     fmt::format("{:.0f}%", 100 * m.efficiency), fmt::format("{:.1f}%", 100 * m.exposed_comm_share),
                      fmt::format("{:.0f}%", 100 * m.overlap_share)});
   }
   std::vector<std::string> points;
@@ -321,15 +405,26 @@ std::string scale_markdown(const ScaleResult& r) {
                       p.first_workers_below_90pct
                           ? fmt::format(": efficiency falls below 90% from {} workers", p.first_workers_below_90pct)
                           : ": efficiency stays above 90%");
-    md << table_row(
-              {"workers", "batch/worker", "compute ms", "allreduce ms", "exposed ms", "img/s", "speedup", "efficiency"})
-       << "|---|---|---|---|---|---|---|---|\n";
+    md << table_row({"workers", "batch/worker", "compute ms", "allreduce ms", "exposed ms", "img/s", "speedup",
+                     "efficiency", "flags"})
+       << "|---|---|---|---|---|---|---|---|---|\n";
+    bool any_flag = false;
     for (const auto& x : p.rows) {
       const int64_t b = o.weak ? o.batch_size : std::max<int64_t>(1, o.batch_size / x.workers);
+      std::vector<std::string> codes;
+      for (const auto& f : x.flags)
+        codes.push_back(f.rfind("extrap", 0) == 0 ? "e" : f.rfind("Batch", 0) == 0 ? "bn" : "s");
+      any_flag = any_flag || !codes.empty();
       md << table_row({std::to_string(x.workers), std::to_string(b), fmt::format("{:.1f}", 1e3 * x.compute_seconds),
                        fmt::format("{:.1f}", 1e3 * x.comm_seconds), fmt::format("{:.1f}", 1e3 * x.exposed_seconds),
                        fmt::format("{:.0f}", x.images_per_second), fmt::format("{:.1f}x", x.speedup),
-                       fmt::format("{:.0f}%", 100 * x.efficiency)});
+                       fmt::format("{:.0f}%", 100 * x.efficiency), fmt::format("{}", fmt::join(codes, " "))});
+    }
+    if (any_flag) {
+      md << "\nflags: e = compute extrapolated below the smallest measured batch; bn = BatchNorm over fewer than "
+         << kBatchNormMinImages
+         << " images, too noisy to train as measured; s = super-linear, a cheaper small batch on this device, not "
+            "a gain of scaling\n";
     }
     md << "\n";
   }

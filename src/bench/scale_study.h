@@ -16,7 +16,7 @@
 
 namespace rt {
 
-constexpr int kScaleSchemaVersion = 1;
+constexpr int kScaleSchemaVersion = 2;  // 2: rounds, per-round img/s, speedup range
 
 struct ScaleStudyOptions {
   std::vector<int64_t> nproc = {1, 2};  // world sizes, starting with 1
@@ -29,15 +29,22 @@ struct ScaleStudyOptions {
   double link_gbps = 0, link_latency_us = 5;
   double compute_images_per_second = 0;  // per worker, for projecting another device
   int64_t allreduce_iters = 5;
+  int64_t rounds = 3;                 // each world size this many times, alternating (1, 2, 1, 2, ...)
   std::string program = "ringtrain";  // argv[0] of the child runs (they run /proc/self/exe)
 };
 
-// One measured training run of the study (its last epoch: start-up costs are in the first).
+// One world size of the study, measured in `rounds` runs alternating with the other world sizes
+// (this machine's speed drifts between minutes; runs next to each other drift together). Each
+// run counts its last epoch (start-up costs are in the first); the figures are medians over the
+// rounds, and the speedup is the median of each round's img/s over the 1-worker run's of the
+// same round, with its range.
 struct MeasuredRun {
   int64_t workers = 0, batch_per_worker = 0, global_batch = 0, steps_per_epoch = 0;
   double epoch_train_seconds = 0, images_per_second = 0, speedup = 1, efficiency = 1;
   double exposed_comm_share = 0, overlap_share = 0;
   double compute_seconds_per_step = 0, allreduce_seconds_per_step = 0, bytes_allreduced_per_step = 0;
+  std::vector<double> round_images_per_second;  // each round's, in order
+  double speedup_min = 1, speedup_max = 1;      // over the rounds
 };
 
 struct ValidationRow {
@@ -65,6 +72,8 @@ struct ScaleResult {
   std::map<int64_t, double> bench_step_seconds;  // batch per worker -> single-process step
   double real_over_bench = 1;                    // the 1-worker run's real step / its step benchmark
   double gradient_bytes = 0;
+  bool batchnorm = false;  // the model normalises with BatchNorm
+  bool sync_bn = false;    // ... over all ranks (--sync-bn)
   std::vector<ValidationRow> validation;
   StepModel projected_model;  // step_model, or the given compute speed
   std::vector<LinkProjection> projection;

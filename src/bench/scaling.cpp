@@ -56,10 +56,15 @@ LinkModel link_preset(const std::string& name) {
 std::vector<std::string> link_preset_names() { return {"nvlink", "ib", "100gbe", "10gbe"}; }
 
 nlohmann::json StepPrediction::to_json() const {
-  return {{"workers", workers},           {"compute_seconds", compute_seconds},
-          {"comm_seconds", comm_seconds}, {"exposed_seconds", exposed_seconds},
-          {"step_seconds", step_seconds}, {"images_per_second", images_per_second},
-          {"speedup", speedup},           {"efficiency", efficiency}};
+  return {{"workers", workers},
+          {"compute_seconds", compute_seconds},
+          {"comm_seconds", comm_seconds},
+          {"exposed_seconds", exposed_seconds},
+          {"step_seconds", step_seconds},
+          {"images_per_second", images_per_second},
+          {"speedup", speedup},
+          {"efficiency", efficiency},
+          {"flags", flags}};
 }
 
 double compute_seconds(const StepModel& m, double batch) {

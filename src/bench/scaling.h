@@ -55,6 +55,7 @@ struct StepPrediction {
   int64_t workers = 1;
   double compute_seconds = 0, comm_seconds = 0, exposed_seconds = 0, step_seconds = 0;
   double images_per_second = 0, speedup = 1, efficiency = 1;
+  std::vector<std::string> flags;  // caveats of this row, in words (set by the scaling study)
   nlohmann::json to_json() const;
 };
 

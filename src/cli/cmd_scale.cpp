@@ -48,6 +48,9 @@ CommandRunner add_scale_command(CLI::App& app) {
                   "Project with this training speed per worker (img/s) instead of the measured one");
   cmd->add_option("--allreduce-iters", o->allreduce_iters, "Timed allreduce iterations per size")
       ->capture_default_str();
+  cmd->add_option("--rounds", o->rounds,
+                  "Runs per world size, alternating (1, 2, 1, 2, ...): medians and the speedup's range")
+      ->capture_default_str();
   cmd->footer(
       "Training flags go after --, e.g.\n"
       "  ringtrain scale --nproc 1,2 --batch-size 128 -- --data data/cifar10 --model resnet18 --epochs 2 --limit-train "

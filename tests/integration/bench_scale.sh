@@ -34,8 +34,13 @@ check "sizes 4K..64K, busbw = algbw for n = 2" \
   "[r['bytes'] for r in j['rows']] == [4096, 16384, 65536] and j['world_size'] == 2 and all(r['seconds'] > 0 and abs(r['busbw_gbs'] - r['algbw_gbs']) < 1e-12 and abs(r['algbw_gbs'] - r['bytes'] / r['seconds'] / 1e9) < 1e-9 for r in j['rows'])" "$work/allreduce.json"
 
 echo "== scale --nproc 1,2 (strong)"
-"$bin" scale --nproc 1,2 --batch-size 16 --out "$work/scale" --project-to 1,2,4,16 --links fitted,ib \
+"$bin" scale --nproc 1,2 --batch-size 16 --rounds 2 --out "$work/scale" --project-to 1,2,4,16 --links fitted,ib \
   -- --data "$work/data" --model resnet20 --epochs 1 --limit-test 20 --log-every 100 > "$work/scale.log" 2>&1 || { tail -20 "$work/scale.log"; fail=1; }
+check "two alternating rounds: per-round rates, the 1-worker speedup exactly 1, the median within the range" \
+  "j['rounds'] == 2 and all(len(m['round_images_per_second']) == 2 for m in j['measured']) and j['measured'][0]['speedup_min'] == j['measured'][0]['speedup_max'] == 1 and j['measured'][1]['speedup_min'] <= j['measured'][1]['speedup'] <= j['measured'][1]['speedup_max'] and min(j['measured'][1]['round_images_per_second']) <= j['measured'][1]['images_per_second'] <= max(j['measured'][1]['round_images_per_second'])" "$work/scale/scale.json"
+check "projected rows flagged: 1 image per worker is extrapolated and too few for BatchNorm, 16 is neither" \
+  "any(f.startswith('extrapolated') for f in j['projection'][1]['rows'][3]['flags']) and any(f.startswith('BatchNorm over 1 images') for f in j['projection'][1]['rows'][3]['flags']) and not [f for f in j['projection'][1]['rows'][0]['flags'] if not f.startswith('super')]" "$work/scale/scale.json"
+[ -e "$work/scale/n1/round2/history.json" ] && [ -e "$work/scale/n2/round1/history.json" ] || { echo "FAIL: runs not in n<N>/round<K>"; fail=1; }
 check "measured rows, validation, projection" \
   "[m['workers'] for m in j['measured']] == [1, 2] and [m['batch_per_worker'] for m in j['measured']] == [16, 8] and j['measured'][0]['speedup'] == 1 and j['measured'][1]['speedup'] > 0 and abs(j['measured'][1]['efficiency'] - j['measured'][1]['speedup'] / 2) < 1e-12 and len(j['validation']) == 2 and [p['link'] for p in j['projection']] == ['fitted', 'ib'] and [r['workers'] for r in j['projection'][1]['rows']] == [1, 2, 4, 16] and j['link_fit']['beta_bytes_per_second'] > 0" "$work/scale/scale.json"
 if [ -x "$src/.venv/bin/python" ]; then  # the speedup and efficiency figures, checked by their pixels
