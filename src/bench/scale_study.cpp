@@ -146,8 +146,17 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
     r.batchnorm = r.batchnorm || m->as<torch::nn::BatchNorm2dImpl>();
   r.sync_bn = first_config.value("sync_bn", false);
   std::vector<double> param_bytes;
-  for (const auto& p : model->parameters()) param_bytes.push_back(static_cast<double>(p.numel() * 4));
-  r.step_model.bucket_bytes = bucket_sizes(param_bytes, first_config.at("bucket_mb").get<double>() * 1024 * 1024);
+  std::vector<std::vector<int64_t>> param_shapes;
+  for (const auto& p : model->parameters()) {
+    param_bytes.push_back(static_cast<double>(p.numel() * 4));
+    param_shapes.push_back(p.sizes().vec());
+  }
+  const double cap = first_config.at("bucket_mb").get<double>() * 1024 * 1024;
+  r.step_model.bucket_bytes = bucket_sizes(param_bytes, cap);
+  // What the buckets send with the runs' --grad-compression (PowerSGD: after its warm-up).
+  GradCompression compression = GradCompression::parse(first_config.value("grad_compression", "none"));
+  r.compression = compression.name();
+  r.step_model.traffic = bucket_traffics(param_shapes, cap, compression);
   r.gradient_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
   std::vector<int64_t> batches;
   for (const auto& m : r.measured) batches.push_back(m.batch_per_worker);
@@ -312,6 +321,13 @@ void to_json(nlohmann::json& j, const MeasuredRun& m) {
        {"speedup_max", m.speedup_max}};
 }
 
+nlohmann::json traffic_json(const std::vector<BucketTraffic>& traffic) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : traffic)
+    out.push_back({{"during_backward", t.during_backward}, {"after_backward", t.after_backward}});
+  return out;
+}
+
 void to_json(nlohmann::json& j, const ScaleResult& r) {
   const ScaleStudyOptions& o = r.options;
   nlohmann::json validation = nlohmann::json::array(), projection = nlohmann::json::array();
@@ -348,6 +364,9 @@ void to_json(nlohmann::json& j, const ScaleResult& r) {
          {"bench_step_seconds", r.bench_step_seconds},
          {"real_over_bench", r.real_over_bench},
          {"bucket_bytes", r.step_model.bucket_bytes},
+         {"compression", r.compression},
+         {"bucket_bytes_sent", traffic_json(r.step_model.traffic)},
+         {"compress_seconds", r.step_model.compress_seconds},
          {"backward_share", r.step_model.backward_share},
          {"overlap", r.step_model.overlap}}},
        {"validation", validation},
@@ -380,12 +399,16 @@ std::string scale_markdown(const ScaleResult& r) {
   std::vector<std::string> points;
   for (const auto& [b, t] : r.step_model.compute_points)
     points.push_back(fmt::format("{:g} images {:.0f} ms", b, t * 1e3));
+  double sent = 0;
+  for (const auto& t : r.step_model.traffic) sent += t.during_backward + t.after_backward;
   md << fmt::format(
       "\n## Model\n\ncompute per step {} (step benchmarks at each batch per worker, "
       "scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
-      "{:.1f} MB in all; allreduce over {} ranks fitted to alpha {:.1f} us per hop, beta {:.3f} GB/s "
-      "per link; overlap window {:.0f}% of backward.\n\n",
-      fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(), r.gradient_bytes / 1e6,
+      "{:.1f} MB in all ({:.2f} MB sent per step with --grad-compression {}{}); allreduce over {} ranks fitted to "
+      "alpha {:.1f} us per hop, beta {:.3f} GB/s per link; overlap window {:.0f}% of backward.\n\n",
+      fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(), r.gradient_bytes / 1e6, sent / 1e6,
+      r.compression,
+      r.compression == "none" || r.step_model.compress_seconds > 0 ? "" : ", its compute cost not measured yet",
       r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9, 100 * r.step_model.overlap);
   md << "## Validation (predicted from the 1-worker run and the allreduce measurement)\n\n"
      << table_row({"workers", "measured img/s", "predicted img/s", "error", "measured speedup", "predicted speedup"})

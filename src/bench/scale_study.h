@@ -72,8 +72,9 @@ struct ScaleResult {
   std::map<int64_t, double> bench_step_seconds;  // batch per worker -> single-process step
   double real_over_bench = 1;                    // the 1-worker run's real step / its step benchmark
   double gradient_bytes = 0;
-  bool batchnorm = false;  // the model normalises with BatchNorm
-  bool sync_bn = false;    // ... over all ranks (--sync-bn)
+  std::string compression = "none";  // the runs' --grad-compression (its bytes are in step_model.traffic)
+  bool batchnorm = false;            // the model normalises with BatchNorm
+  bool sync_bn = false;              // ... over all ranks (--sync-bn)
   std::vector<ValidationRow> validation;
   StepModel projected_model;  // step_model, or the given compute speed
   std::vector<LinkProjection> projection;

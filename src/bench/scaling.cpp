@@ -87,13 +87,24 @@ StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n
   StepPrediction p;
   p.workers = n;
   p.compute_seconds = compute_seconds(m, static_cast<double>(batch_per_worker));
+  double compress = 0;
   if (n > 1) {
-    for (double s : m.bucket_bytes) p.comm_seconds += ring_allreduce_seconds(link, s, n);
-    const double last = m.bucket_bytes.empty() ? 0 : ring_allreduce_seconds(link, m.bucket_bytes.back(), n);
+    std::vector<BucketTraffic> traffic = m.traffic;
+    if (traffic.empty()) {
+      for (const double b : m.bucket_bytes) traffic.push_back({b, 0});
+    }
+    double after = 0;  // second allreduces, issued once backward is done: never hidden
+    for (const auto& t : traffic) {
+      p.comm_seconds += ring_allreduce_seconds(link, t.during_backward, n);
+      if (t.after_backward > 0) after += ring_allreduce_seconds(link, t.after_backward, n);
+    }
+    const double last = traffic.empty() ? 0 : ring_allreduce_seconds(link, traffic.back().during_backward, n);
     const double window = m.overlap * m.backward_share * p.compute_seconds;
-    p.exposed_seconds = std::max(last, p.comm_seconds - window);
+    p.exposed_seconds = std::max(last, p.comm_seconds - window) + after;
+    p.comm_seconds += after;
+    compress = m.compress_seconds;
   }
-  p.step_seconds = p.compute_seconds + p.exposed_seconds;
+  p.step_seconds = p.compute_seconds + compress + p.exposed_seconds;
   p.images_per_second = static_cast<double>(batch_per_worker * n) / p.step_seconds;
   return p;
 }
@@ -129,6 +140,22 @@ std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double 
     buckets.push_back(bytes);
   }
   return buckets;
+}
+
+std::vector<BucketTraffic> bucket_traffics(const std::vector<std::vector<int64_t>>& param_shapes, double cap_bytes,
+                                           const GradCompression& compression) {
+  std::vector<BucketParam> params;
+  for (const auto& shape : param_shapes) {
+    const auto [n, m] = matrix_sides(shape);
+    params.push_back({n * m * 4, 0});
+  }
+  std::vector<BucketTraffic> out;
+  for (const auto& members : assign_buckets(params, static_cast<int64_t>(cap_bytes))) {
+    std::vector<std::vector<int64_t>> shapes;
+    for (const size_t i : members) shapes.push_back(param_shapes[i]);
+    out.push_back(bucket_traffic(compression, shapes));
+  }
+  return out;
 }
 
 }  // namespace rt

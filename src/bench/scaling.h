@@ -5,19 +5,27 @@
 //   compute(b)       = seconds per step with b images per worker: interpolated between measured
 //                      points (batch, seconds), proportional to b outside them
 //   ring(S, N)       = 2(N-1) * alpha + 2(N-1)/N * S / beta   (one allreduce of S bytes)
+//   S_k              = the bytes bucket k sends during backward with the run's gradient
+//                      compression (parallel/compression_plan.h); Q_k those of a second
+//                      allreduce after backward (PowerSGD's Q), 0 for the others
 //   comm(N)          = sum over buckets k of ring(S_k, N)
-//   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b))
-//   step(N)          = compute(b) + exposed(N)
+//   after(N)         = sum over buckets k with Q_k > 0 of ring(Q_k, N)
+//   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b)) + after(N)
+//   step(N)          = compute(b) + compress + exposed(N)
 // alpha (seconds per hop) and beta (bytes/s per link) are fitted by least squares to measured
 // allreduce times; the compute points come from measured single-worker steps; `overlap` is the
 // share of backward that communication can hide behind (measured from a 2-worker run when
-// there is one, else 1 - 1/buckets). Communication stops being hidden when comm(N) exceeds
-// the backward window; from there efficiency falls.
+// there is one, else 1 - 1/buckets); `compress` is the time compressing and decompressing
+// takes per step (not hidden: on a CPU it runs in backward's thread and after it).
+// Communication stops being hidden when comm(N) exceeds the backward window; from there
+// efficiency falls.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "parallel/compression_plan.h"
 
 namespace rt {
 
@@ -44,7 +52,10 @@ struct StepModel {
   std::vector<std::pair<double, double>> compute_points;
   double backward_share = 2.0 / 3;   // backward's share of compute
   double overlap = 1.0;              // share of backward that communication can hide behind
-  std::vector<double> bucket_bytes;  // in launch order (the last is the last launched)
+  std::vector<double> bucket_bytes;  // float32 gradient bytes, in launch order (the last is the last launched)
+  // What each bucket sends with the run's compression (same order); empty: bucket_bytes as they are.
+  std::vector<BucketTraffic> traffic;
+  double compress_seconds = 0;  // per step, compressing and decompressing every bucket (N > 1)
 };
 
 // Seconds per step for `batch` images per worker: linear between the two nearest points;
@@ -73,5 +84,10 @@ int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double
 // The byte size of each gradient bucket GradientSync forms (parallel/buckets.h) from parameter
 // byte sizes in registration order, in launch order.
 std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes);
+
+// What each of those buckets sends with `compression`, from the float32 parameters' shapes in
+// registration order (after PowerSGD's warm-up).
+std::vector<BucketTraffic> bucket_traffics(const std::vector<std::vector<int64_t>>& param_shapes, double cap_bytes,
+                                           const GradCompression& compression);
 
 }  // namespace rt

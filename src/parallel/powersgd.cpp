@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/seed.h"
+#include "parallel/compression_plan.h"
 
 namespace rt {
 
@@ -22,18 +23,15 @@ PowerSgd::PowerSgd(const GradCompression& spec, Communicator& comm) : spec_(spec
 
 void PowerSgd::plan(Bucket& b, const std::vector<torch::Tensor>& views) const {
   for (size_t s = 0; s < views.size(); ++s) {
-    const auto& v = views[s];
-    const int64_t n = v.dim() == 0 ? 1 : v.size(0);
-    const int64_t m = n == 0 ? 0 : v.numel() / n;
-    const int64_t rank = std::min({n, m, spec_.rank});
-    // As DDP's _should_compress: only where the two factors are min_compression_rate times smaller.
-    if (rank > 0 && static_cast<double>((n + m) * rank) * spec_.min_compression_rate < static_cast<double>(n * m)) {
+    const auto [n, m] = matrix_sides(views[s].sizes().vec());
+    const int64_t rank = powersgd_rank(n, m, spec_);  // parallel/compression_plan.h
+    if (rank > 0) {
       b.matrices.push_back({s, n, m, rank, b.p_numel, b.q_numel});
       b.p_numel += n * rank;
       b.q_numel += m * rank;
     } else {
       b.rest.push_back(s);
-      b.rest_numel += v.numel();
+      b.rest_numel += views[s].numel();
     }
   }
   b.planned = true;

@@ -71,6 +71,48 @@ TEST(Scaling, ProjectionHidesCommunicationUntilItOutgrowsBackward) {
   EXPECT_NEAR(s[1].compute_seconds, 32e-3, 1e-12);
 }
 
+TEST(Scaling, CompressionTrafficFromShapesByHand) {
+  // A 3x3 conv of 64 channels (64 x 576 as PowerSGD sees it) and its 64 biases.
+  const std::vector<std::vector<int64_t>> shapes = {{64, 64, 3, 3}, {64}};
+  const double numel = 64 * 576 + 64;
+  auto traffic = [&](const char* text) { return bucket_traffic(GradCompression::parse(text), shapes); };
+  EXPECT_DOUBLE_EQ(traffic("none").during_backward, numel * 4);
+  EXPECT_DOUBLE_EQ(traffic("bf16").during_backward, numel * 2);
+  EXPECT_DOUBLE_EQ(traffic("fp16").after_backward, 0);
+  // Rank 4: P (64 x 4) with the 64 biases during backward, Q (576 x 4) after it.
+  EXPECT_DOUBLE_EQ(traffic("powersgd:4").during_backward, (64 * 4 + 64) * 4);
+  EXPECT_DOUBLE_EQ(traffic("powersgd:4").after_backward, 576 * 4 * 4);
+  // Rank 30: (64 + 576) x 30 x 2 > 64 x 576, not worth compressing (DDP's rule): sent as it is.
+  EXPECT_DOUBLE_EQ(traffic("powersgd:30").during_backward, numel * 4);
+  EXPECT_DOUBLE_EQ(traffic("powersgd:30").after_backward, 0);
+  EXPECT_EQ(powersgd_rank(64, 1, GradCompression::parse("powersgd:4")), 0);  // a vector
+  // During PowerSGD's warm-up the bucket goes as it is.
+  EXPECT_DOUBLE_EQ(bucket_traffic(GradCompression::parse("powersgd:4"), shapes, false).during_backward, numel * 4);
+}
+
+TEST(Scaling, CompressedStepByHand) {
+  // One bucket: 8 MB in fp32, or 1 MB during backward + 0.5 MB after it with PowerSGD.
+  StepModel m;
+  m.compute_points = {{32, 0.3}};
+  m.backward_share = 2.0 / 3;
+  m.overlap = 0.5;  // window: 0.5 x 0.2 s = 0.1 s
+  m.bucket_bytes = {8e6};
+  const LinkModel link{1e-4, 1e8, "test"};  // 2 ranks: ring(S) = 2e-4 + S / 1e8
+  const auto fp32 = predict_step(m, link, 2, 32);
+  EXPECT_NEAR(fp32.exposed_seconds, 2e-4 + 0.08, 1e-12);  // the only bucket is the last: never hidden
+  m.traffic = {{1e6, 0.5e6}};
+  m.compress_seconds = 0.02;
+  const auto psgd = predict_step(m, link, 2, 32);
+  EXPECT_NEAR(psgd.comm_seconds, (2e-4 + 0.01) + (2e-4 + 0.005), 1e-12);
+  EXPECT_NEAR(psgd.exposed_seconds, (2e-4 + 0.01) + (2e-4 + 0.005), 1e-12);
+  EXPECT_NEAR(psgd.step_seconds, 0.3 + 0.02 + psgd.exposed_seconds, 1e-12);
+  EXPECT_NEAR(predict_step(m, link, 1, 32).step_seconds, 0.3, 1e-12);  // one worker: nothing to compress
+  // Many buckets: those sent during backward hide behind it, the after-backward ones never do.
+  m.traffic = {{1e6, 0.5e6}, {1e6, 0.5e6}, {1e6, 0.5e6}};
+  const auto three = predict_step(m, link, 2, 32);
+  EXPECT_NEAR(three.exposed_seconds, std::max(2e-4 + 0.01, 3 * (2e-4 + 0.01) - 0.1) + 3 * (2e-4 + 0.005), 1e-12);
+}
+
 TEST(Scaling, ComputeInterpolatesBetweenMeasuredBatches) {
   StepModel m;
   m.compute_points = {{128, 10.0}, {64, 4.0}};  // unsorted on purpose; 64 is cheaper per image

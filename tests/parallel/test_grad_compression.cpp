@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "parallel/compression_plan.h"
 #include "parallel/grad_compressor.h"
 #include "parallel/grad_sync.h"
 #include "parallel/powersgd.h"
@@ -132,6 +133,9 @@ TEST(PowerSgd, CompressedPlusResidualIsTheGradientAndFewerBytesAreSent) {
         error = c.state().local.at(0).second.clone();
         EXPECT_LT(rel_diff(out + error, input), 1e-6) << "step " << step;
         EXPECT_LT(bytes, out.numel() * 4 / 2) << "step " << step;
+        // The step-time model's bytes (parallel/compression_plan.h) are the ones sent.
+        const BucketTraffic t = bucket_traffic(powersgd(2), kShapes);
+        EXPECT_EQ(static_cast<double>(bytes), t.during_backward + t.after_backward);
         // Every rank got the same approximation.
         auto copy = out.clone();
         comm.allreduce_sum(copy, "test");
