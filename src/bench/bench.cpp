@@ -11,6 +11,7 @@
 #include "device/device_timer.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
+#include "parallel/buckets.h"
 #include "parallel/grad_compressor.h"
 #include "train/optimizer.h"
 #include "train/step_flags.h"
@@ -101,6 +102,62 @@ Rate bench_forward(const StepBenchSpec& s) {
     AutocastGuard autocast(s.device, s.precision);
     w.model->forward(w.images);
   });
+}
+
+Rate bench_compression(const StepBenchSpec& s, const GradCompression& compression, int64_t bucket_cap_bytes) {
+  torch::NoGradGuard no_grad;
+  auto model = make_model(s.model, 10, false);
+  std::vector<BucketParam> sizes;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& p : model->parameters()) {
+    sizes.push_back({p.numel() * 4, 0});
+    shapes.push_back(p.sizes().vec());
+  }
+  struct Bucket {
+    torch::Tensor flat, source;
+    std::vector<torch::Tensor> views;
+  };
+  std::vector<Bucket> buckets;
+  torch::manual_seed(static_cast<int64_t>(s.seed));
+  for (const auto& members : assign_buckets(sizes, bucket_cap_bytes)) {
+    Bucket b;
+    int64_t numel = 0;
+    for (const size_t m : members) numel += sizes[m].bytes / 4;
+    b.flat = torch::empty({numel}, torch::TensorOptions(torch::kFloat32).device(s.device));
+    b.source = torch::randn({numel}).to(s.device);
+    int64_t offset = 0;
+    for (const size_t m : members) {
+      const int64_t n = sizes[m].bytes / 4;
+      b.views.push_back(b.flat.narrow(0, offset, n).view(shapes[m]));
+      offset += n;
+    }
+    buckets.push_back(std::move(b));
+  }
+  GradCompression spec = compression;
+  spec.warmup_steps = 0;
+  const auto comm = make_single_process_communicator();
+  auto compressor = make_grad_compressor(spec, *comm);
+  auto step = [&] {  // seconds of compressing and decompressing every bucket once
+    double seconds = 0;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      buckets[i].flat.copy_(buckets[i].source);
+      synchronize(s.device);
+      DeviceInterval interval(s.device);
+      compressor->start(i, buckets[i].flat, buckets[i].views).work->wait();
+      interval.stop();
+      seconds += interval.seconds();
+    }
+    compressor->step_done();
+    return seconds;
+  };
+  for (int64_t i = 0; i < s.warmup; ++i) step();
+  Rate r;
+  for (int64_t rep = 0; rep < s.reps; ++rep) {
+    double seconds = 0;
+    for (int64_t i = 0; i < s.steps; ++i) seconds += step();
+    r.reps.push_back(static_cast<double>(s.steps) / seconds);
+  }
+  return r;
 }
 
 Dataset synthetic_dataset(int64_t n, uint64_t seed) {

@@ -51,6 +51,11 @@ Rate bench_forward(const StepBenchSpec& spec);
 // `data` (`reps` passes after one untimed pass).
 Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps);
 
+// Compressing and decompressing one step's gradient buckets of `s.model` with `compression`, the
+// buckets as GradientSync forms them with `bucket_cap_bytes`, in one process (the collectives are
+// no-ops): steps per second of each timed repetition (refilling the buckets is not timed).
+Rate bench_compression(const StepBenchSpec& s, const GradCompression& compression, int64_t bucket_cap_bytes);
+
 // A data set of `n` random images (for the pipeline benchmark without a data folder).
 Dataset synthetic_dataset(int64_t n, uint64_t seed);
 

@@ -157,6 +157,14 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
   GradCompression compression = GradCompression::parse(first_config.value("grad_compression", "none"));
   r.compression = compression.name();
   r.step_model.traffic = bucket_traffics(param_shapes, cap, compression);
+  if (compression.lossy()) {  // its own compute: compressing and decompressing a step's buckets
+    print_line(fmt::format("== scale: compression benchmark, {}", r.compression));
+    const auto j = bench_json({self, "bench", "--mode", "compress", "--model", r.model, "--grad-compression",
+                               r.compression, "--bucket-mb", fmt::format("{}", cap / (1024 * 1024)), "--threads",
+                               std::to_string(o.threads), "--warmup", "1", "--reps", "3", "--steps", "2", "--json"},
+                              "compression benchmark");
+    r.step_model.compress_seconds = j.at("results").at(0).at("seconds_per_step").get<double>();
+  }
   r.gradient_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
   std::vector<int64_t> batches;
   for (const auto& m : r.measured) batches.push_back(m.batch_per_worker);
@@ -408,7 +416,9 @@ std::string scale_markdown(const ScaleResult& r) {
       "alpha {:.1f} us per hop, beta {:.3f} GB/s per link; overlap window {:.0f}% of backward.\n\n",
       fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(), r.gradient_bytes / 1e6, sent / 1e6,
       r.compression,
-      r.compression == "none" || r.step_model.compress_seconds > 0 ? "" : ", its compute cost not measured yet",
+      r.compression == "none"
+          ? ""
+          : fmt::format(", compressing and decompressing {:.1f} ms per step", 1e3 * r.step_model.compress_seconds),
       r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9, 100 * r.step_model.overlap);
   md << "## Validation (predicted from the 1-worker run and the allreduce measurement)\n\n"
      << table_row({"workers", "measured img/s", "predicted img/s", "error", "measured speedup", "predicted speedup"})

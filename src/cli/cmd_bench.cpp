@@ -1,5 +1,6 @@
 // `ringtrain bench`: training-step, forward and data-pipeline throughput on this machine, or
 // with --allreduce the collective's time and bandwidth over the chosen backend and world size.
+#include <cmath>
 #include <cstdlib>
 
 #include "bench/bench.h"
@@ -36,7 +37,8 @@ struct BenchOptions {
   std::string backend = "auto";
   std::string min_size = "4K", max_size = "256M";
   int64_t iters = 10;
-  std::vector<std::string> compression;  // --allreduce through these gradient compressors
+  std::vector<std::string> compression;  // --allreduce or --mode compress: these gradient compressors
+  double bucket_mb = 25;                 // --mode compress: the gradient bucket cap
   double timeout = 120;
   bool json = false;
   uint64_t seed = 0;
@@ -153,8 +155,16 @@ int run_compute(const BenchOptions& o) {
   RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
   RT_CHECK_USER(o.warmup >= 0 && o.reps >= 1 && o.steps >= 1, "--warmup must be >= 0, --reps and --steps >= 1");
   for (const auto& m : o.modes) {
-    RT_CHECK_USER(m == "train" || m == "forward" || m == "data", "--mode takes train, forward and data, got '{}'", m);
+    RT_CHECK_USER(m == "train" || m == "forward" || m == "data" || m == "compress",
+                  "--mode takes train, forward, data and compress, got '{}'", m);
+    RT_CHECK_USER(m != "compress" || !o.compression.empty(),
+                  "--mode compress times the compressors of --grad-compression: name them, e.g. "
+                  "--grad-compression bf16,powersgd:4");
   }
+  std::vector<GradCompression> compressors;
+  for (const auto& text : o.compression) compressors.push_back(GradCompression::parse(text));
+  RT_CHECK_USER(o.bucket_mb > 0 && std::isfinite(o.bucket_mb), "--bucket-mb must be a positive number, got {}",
+                o.bucket_mb);
   const int64_t threads = set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
   if (o.cuda_graph) CudaGraphStep::check_device(device);  // before any mode runs
@@ -195,6 +205,19 @@ int run_compute(const BenchOptions& o) {
   for (const auto& m : o.modes) {
     if (m == "train") report(m, bench_train_step(s), {{"steps_per_rep", s.steps}, {"warmup", s.warmup}});
     if (m == "forward") report(m, bench_forward(s), {{"steps_per_rep", s.steps}, {"warmup", s.warmup}});
+    if (m == "compress") {
+      for (const auto& c : compressors) {
+        const Rate r = bench_compression(s, c, static_cast<int64_t>(o.bucket_mb * 1024 * 1024));
+        j["results"].push_back({{"mode", "compress"},
+                                {"compression", c.name()},
+                                {"seconds_per_step", 1.0 / r.median()},
+                                {"steps_per_second", r.to_json()}});
+        if (!o.json) {
+          print_line(fmt::format("{}: compress and decompress with {}: {:.1f} ms per step (min {:.1f}, max {:.1f})",
+                                 what, c.name(), 1e3 / r.median(), 1e3 / r.max(), 1e3 / r.min()));
+        }
+      }
+    }
     if (m == "data") {
       const Dataset d = o.data.empty() ? synthetic_dataset(o.data_images, o.seed) : load_cifar10(o.data).train;
       report(m, bench_data_pipeline(d, o.batch_size, o.reps),
@@ -217,7 +240,10 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_flag("--channels-last", o->channels_last, "Weights and inputs in channels_last (NHWC)");
   cmd->add_option("--amp", o->amp, "Autocast precision: none | bf16 | auto")->capture_default_str();
   cmd->add_flag("--cuda-graph", o->cuda_graph, "train mode: replay forward + backward as a CUDA graph (CUDA only)");
-  cmd->add_option("--mode", o->modes, "What to measure: train, forward, data")->delimiter(',')->capture_default_str();
+  cmd->add_option("--mode", o->modes,
+                  "What to measure: train, forward, data, compress (the --grad-compression compressors)")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Untimed steps (allreduce: iterations) first")->capture_default_str();
   cmd->add_option("--reps", o->reps, "Timed repetitions")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Steps per repetition")->capture_default_str();
@@ -230,9 +256,10 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--max-size", o->max_size, "--allreduce: largest message (e.g. 256M)")->capture_default_str();
   cmd->add_option("--iters", o->iters, "--allreduce: timed iterations per size")->capture_default_str();
   cmd->add_option("--grad-compression", o->compression,
-                  "--allreduce: average a gradient bucket through each of these compressors instead "
-                  "(none,bf16,fp16,powersgd:R; comma-separated)")
+                  "--allreduce: average a gradient bucket through each of these compressors instead; --mode "
+                  "compress: time each (none,bf16,fp16,powersgd:R; comma-separated)")
       ->delimiter(',');
+  cmd->add_option("--bucket-mb", o->bucket_mb, "--mode compress: gradient bucket cap in MB")->capture_default_str();
   cmd->add_option("--timeout", o->timeout, "--allreduce: seconds for rendezvous and each collective")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the synthetic weights and data")->capture_default_str();

@@ -28,6 +28,12 @@ echo "== bench: bf16 autocast, channels_last"
 "$bin" bench --model resnet20 --batch-size 4 --threads 1 --warmup 1 --reps 1 --steps 1 --amp bf16 --channels-last --mode train --json > "$work/bf16.json" || fail=1
 check "bf16 + channels_last recorded" "j['amp'] == 'bf16' and j['channels_last'] and j['results'][0]['images_per_second']['median'] > 0" "$work/bf16.json"
 
+echo "== bench --mode compress"
+"$bin" bench --mode compress --model resnet20 --grad-compression none,bf16,powersgd:2 --threads 1 --warmup 1 --reps 2 --steps 1 --json > "$work/compress.json" || fail=1
+check "each compressor timed, PowerSGD's products and QR slower than a plain division" \
+  "[r['compression'] for r in j['results']] == ['none', 'bf16', 'powersgd:2'] and all(r['seconds_per_step'] > 0 for r in j['results']) and j['results'][2]['seconds_per_step'] > j['results'][0]['seconds_per_step']" "$work/compress.json"
+expect_exit2 "compress mode without compressors" bench --mode compress
+
 echo "== bench --allreduce over 2 ranks"
 "$bin" bench --allreduce --nproc 2 --max-size 64K --iters 3 --warmup 1 --json > "$work/allreduce.json" || fail=1
 check "sizes 4K..64K, busbw = algbw for n = 2" \
