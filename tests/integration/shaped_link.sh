@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two hosts (network namespaces, scripts/netns_hosts.sh) over a link shaped to 1 Gbit/s each way:
 #   * bench --allreduce of a 16 MB gradient bucket: fp32 runs at the shaped rate (not above it,
-#     not far below), bf16 averages it at least 1.6x faster and PowerSGD rank 4 at least 3x, each
+#     not far below), bf16 averages it at least 1.5x faster and PowerSGD rank 4 at least 2x (here
+#     1.9x and 4.7x: the margins leave room for a slower CPU, PowerSGD's cost being compute), each
 #     sending the bytes it should;
 #   * a short training run with --grad-compression powersgd:2 across the hosts ends with equal
 #     replicas and records the mode.
@@ -43,10 +44,10 @@ none, bf16, psgd = rows["none"], rows["bf16"], rows["powersgd:4"]
 ok = True
 if not 0.6 * rate <= none["busbw_gbs"] <= 1.05 * rate:
     print(f"FAIL: fp32 moved {none['busbw_gbs']:.3f} GB/s over a link shaped to {rate:.3f}"); ok = False
-if bf16["payload_bytes"] * 2 != none["payload_bytes"] or bf16["algbw_gbs"] < 1.6 * none["algbw_gbs"]:
-    print("FAIL: bf16 did not send half the bytes at least 1.6x faster"); ok = False
-if psgd["payload_bytes"] * 10 > none["payload_bytes"] or psgd["algbw_gbs"] < 3 * none["algbw_gbs"]:
-    print("FAIL: PowerSGD rank 4 did not send a tenth of the bytes at least 3x faster"); ok = False
+if bf16["payload_bytes"] * 2 != none["payload_bytes"] or bf16["algbw_gbs"] < 1.5 * none["algbw_gbs"]:
+    print("FAIL: bf16 did not send half the bytes at least 1.5x faster"); ok = False
+if psgd["payload_bytes"] * 10 > none["payload_bytes"] or psgd["algbw_gbs"] < 2 * none["algbw_gbs"]:
+    print("FAIL: PowerSGD rank 4 did not send a tenth of the bytes at least 2x faster"); ok = False
 sys.exit(0 if ok else 1)
 PY
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 16 40
