@@ -2,7 +2,7 @@
 # Two hosts (network namespaces, scripts/netns_hosts.sh) over a link shaped to 1 Gbit/s each way:
 #   * bench --allreduce of a 16 MB gradient bucket: fp32 runs at the shaped rate (not above it,
 #     not far below), bf16 averages it at least 1.5x faster and PowerSGD rank 4 at least 2x (here
-#     1.9x and 4.7x: the margins leave room for a slower CPU, PowerSGD's cost being compute), each
+#     2.0x and 5.2x: the margins leave room for a slower CPU, PowerSGD's cost being compute), each
 #     sending the bytes it should;
 #   * a short training run with --grad-compression powersgd:2 across the hosts ends with equal
 #     replicas and records the mode.
