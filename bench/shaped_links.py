@@ -8,7 +8,11 @@ shaped by tc's token bucket to each rate, one compute thread per host. For each 
   * 2 hosts for each rate x compression: `train` on synthetic CIFAR-sized data, the same batch
     per worker (weak scaling), img/s of the last epoch (the first warms up);
   * per rate, `bench --allreduce` from 4 KB to 64 MB (the link's latency and bandwidth, for the
-    step-time model).
+    step-time model);
+  * the step-time model's prediction of every 2-host row (`ringtrain predict`): from the link's
+    allreduce measurement, the compressor's measured compute, and one worker's speed measured
+    while a second 1-host run shares the machine (as the two "hosts" here share its cores;
+    measured next to each 1-host run).
 Writes the table (markdown) to stdout and everything measured to --json.
 
     sudo .venv/bin/python bench/shaped_links.py --models resnet18 --json shaped.json
@@ -63,7 +67,14 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32, help="per worker")
     ap.add_argument("--steps", type=int, default=8, help="optimiser steps per epoch (2 epochs; the last is timed)")
     ap.add_argument("--json", default="shaped_links.json")
+    ap.add_argument("--from", dest="source", help="predict and tabulate the measurements of this JSON; run nothing")
     a = ap.parse_args()
+    if a.source:
+        results = json.load(open(a.source))
+        predict(a, results, tempfile.mkdtemp(prefix="shaped_links_"))
+        json.dump(results, open(a.json, "w"), indent=1)
+        print(table(results))
+        return
     tag = f"sl{os.getpid()}"
     work = tempfile.mkdtemp(prefix="shaped_links_")
     subprocess.run([sys.executable, os.path.join(SRC, "scripts", "make_synthetic_cifar.py"), f"{work}/data",
@@ -90,6 +101,14 @@ def main():
                 subprocess.run([a.bin, *common, "--model", model, "--limit-train", str(a.batch_size * a.steps),
                                 "--out", out], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 m["one_host"].append(last_epoch(out)["images_per_second"])
+                # Two 1-host runs at once: one worker's speed when another shares the machine.
+                shared = [subprocess.Popen([a.bin, *common, "--model", model, "--limit-train",
+                                            str(a.batch_size * a.steps), "--out", f"{out}_shared{k}"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in (0, 1)]
+                if any(p.wait() != 0 for p in shared):
+                    raise RuntimeError(f"a shared 1-host run of {model} failed")
+                m.setdefault("one_host_shared", []).append(
+                    statistics.mean(last_epoch(f"{out}_shared{k}")["images_per_second"] for k in (0, 1)))
                 for mode in a.modes.split(","):
                     port += 1
                     out = f"{work}/{model}_2_{rate}_{mode.replace(':', '')}"
@@ -102,8 +121,26 @@ def main():
                 json.dump(results, open(a.json, "w"), indent=1)
     finally:
         netns(tag, "down")
+    predict(a, results, work)
     json.dump(results, open(a.json, "w"), indent=1)
     print(table(results))
+
+
+def predict(a, results, work):
+    """The step-time model's img/s for every 2-host row (ringtrain predict)."""
+    for rate, rows in results["links"].items():
+        json.dump({"world_size": 2, "rows": rows}, open(f"{work}/link_{rate}.json", "w"))
+    for model, m in results["models"].items():
+        compute = statistics.median(m.get("one_host_shared") or m["one_host"])
+        for key, r in m["two_hosts"].items():
+            rate, mode = key.split(" ")
+            out = subprocess.run([a.bin, "predict", "--model", model, "--batch-size", str(a.batch_size), "--nproc", "2",
+                                  "--compute-img-per-s", str(compute), "--allreduce", f"{work}/link_{rate}.json",
+                                  "--grad-compression", mode, "--threads", "1", "--json"],
+                                 check=True, capture_output=True, text=True).stdout
+            p = json.loads(out)["rows"][0]
+            r["predicted_images_per_second"] = p["images_per_second"]
+            r["prediction_error"] = p["images_per_second"] / r["images_per_second"] - 1
 
 
 def table(results):
@@ -112,15 +149,21 @@ def table(results):
         one = statistics.median(m["one_host"])
         lines.append(f"**{model}**, batch {results['batch_size']} per worker: 1 host {one:.1f} img/s "
                      f"(median of {len(m['one_host'])}, {min(m['one_host']):.1f}-{max(m['one_host']):.1f})\n")
-        lines.append("| link | compression | 2 hosts img/s | speedup | efficiency | exposed comm / step | MB sent / step |")
-        lines.append("|---|---|---|---|---|---|---|")
+        if m.get("one_host_shared"):
+            lines.append(f"One worker while another shares the machine: {statistics.median(m['one_host_shared']):.1f} "
+                         "img/s (median), the model's compute.\n")
+        lines.append("| link | compression | 2 hosts img/s | speedup | efficiency | exposed comm / step | MB sent / step "
+                     "| predicted img/s | error |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for key, r in m["two_hosts"].items():
             rate, mode = key.split(" ")
             c = r["comm"]
             speedup = r["images_per_second"] / one
             lines.append(f"| {rate} | {mode} | {r['images_per_second']:.1f} | {speedup:.2f}x | {speedup / 2:.0%} | "
                          f"{c.get('exposed_comm_seconds_per_step', 0) * 1e3:.0f} ms | "
-                         f"{c.get('bytes_allreduced_per_step', 0) / 1e6:.2f} |")
+                         f"{c.get('bytes_allreduced_per_step', 0) / 1e6:.2f} | "
+                         f"{r.get('predicted_images_per_second', float('nan')):.1f} | "
+                         f"{100 * r.get('prediction_error', float('nan')):+.1f}% |")
         lines.append("")
     return "\n".join(lines)
 

@@ -141,22 +141,16 @@ nlohmann::json measure_runs(ScaleResult& r, const std::string& self) {
 void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const std::string& self) {
   const ScaleStudyOptions& o = r.options;
   r.model = first_config.at("model").get<std::string>();
-  auto model = make_model(r.model, 10, false);
-  for (const auto& m : model->modules(/*include_self=*/false))
-    r.batchnorm = r.batchnorm || m->as<torch::nn::BatchNorm2dImpl>();
   r.sync_bn = first_config.value("sync_bn", false);
-  std::vector<double> param_bytes;
-  std::vector<std::vector<int64_t>> param_shapes;
-  for (const auto& p : model->parameters()) {
-    param_bytes.push_back(static_cast<double>(p.numel() * 4));
-    param_shapes.push_back(p.sizes().vec());
-  }
   const double cap = first_config.at("bucket_mb").get<double>() * 1024 * 1024;
-  r.step_model.bucket_bytes = bucket_sizes(param_bytes, cap);
   // What the buckets send with the runs' --grad-compression (PowerSGD: after its warm-up).
   GradCompression compression = GradCompression::parse(first_config.value("grad_compression", "none"));
   r.compression = compression.name();
-  r.step_model.traffic = bucket_traffics(param_shapes, cap, compression);
+  const GradientBuckets grads = gradient_buckets(r.model, cap, compression);
+  r.step_model.bucket_bytes = grads.bytes;
+  r.step_model.traffic = grads.traffic;
+  r.batchnorm = grads.batchnorm;
+  r.gradient_bytes = grads.total_bytes;
   if (compression.lossy()) {  // its own compute: compressing and decompressing a step's buckets
     print_line(fmt::format("== scale: compression benchmark, {}", r.compression));
     const auto j = bench_json({self, "bench", "--mode", "compress", "--model", r.model, "--grad-compression",
@@ -165,7 +159,6 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
                               "compression benchmark");
     r.step_model.compress_seconds = j.at("results").at(0).at("seconds_per_step").get<double>();
   }
-  r.gradient_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
   std::vector<int64_t> batches;
   for (const auto& m : r.measured) batches.push_back(m.batch_per_worker);
   if (o.weak) batches.push_back(std::max<int64_t>(1, o.batch_size / 2));
@@ -295,6 +288,23 @@ std::string table_row(const std::vector<std::string>& cells) {
 }
 
 }  // namespace
+
+GradientBuckets gradient_buckets(const std::string& model_name, double cap_bytes, const GradCompression& compression) {
+  auto model = make_model(model_name, 10, false);
+  GradientBuckets g;
+  for (const auto& m : model->modules(/*include_self=*/false))
+    g.batchnorm = g.batchnorm || m->as<torch::nn::BatchNorm2dImpl>();
+  std::vector<double> param_bytes;
+  std::vector<std::vector<int64_t>> param_shapes;
+  for (const auto& p : model->parameters()) {
+    param_bytes.push_back(static_cast<double>(p.numel() * 4));
+    param_shapes.push_back(p.sizes().vec());
+  }
+  g.bytes = bucket_sizes(param_bytes, cap_bytes);
+  g.traffic = bucket_traffics(param_shapes, cap_bytes, compression);
+  g.total_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
+  return g;
+}
 
 ScaleResult run_scale_study(const ScaleStudyOptions& options, const std::vector<std::string>& train_args) {
   check_options(options, train_args);

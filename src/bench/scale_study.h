@@ -80,6 +80,17 @@ struct ScaleResult {
   std::vector<LinkProjection> projection;
 };
 
+// The gradient side of the step-time model for `model`: the float32 bytes of each bucket
+// GradientSync forms with `cap_bytes`, what each sends with `compression`, and whether the model
+// normalises with BatchNorm.
+struct GradientBuckets {
+  std::vector<double> bytes;
+  std::vector<BucketTraffic> traffic;
+  double total_bytes = 0;
+  bool batchnorm = false;
+};
+GradientBuckets gradient_buckets(const std::string& model, double cap_bytes, const GradCompression& compression);
+
 void to_json(nlohmann::json& j, const MeasuredRun& m);
 void to_json(nlohmann::json& j, const ScaleResult& r);
 

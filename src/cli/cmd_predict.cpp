@@ -1,0 +1,151 @@
+// `ringtrain predict`: the step-time model (bench/scaling.h) alone, from measurements given on
+// the command line: the training speed of one worker, the link (an allreduce measurement to fit,
+// or a bandwidth and latency) and the gradient compression (its compute measured here unless
+// given). For checking the model against runs measured elsewhere (bench/shaped_links.py), and
+// for asking "what if" without running anything.
+#include <cmath>
+
+#include "bench/bench.h"
+#include "bench/scale_study.h"
+#include "cli/commands.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "model/registry.h"
+#include "report/writers.h"
+#include "train/run_outputs.h"
+
+namespace rt {
+
+namespace {
+
+struct PredictOptions {
+  std::string model = "resnet18";
+  int64_t batch_size = 32;               // per worker (weak scaling)
+  std::vector<int64_t> nproc = {1, 2};   // world sizes to predict
+  double compute_images_per_second = 0;  // one worker's measured training speed
+  std::string allreduce;                 // `bench --allreduce --json` output to fit the link to
+  double link_gbps = 0, link_latency_us = 5;
+  std::string compression = "none";
+  double compress_ms = -1;  // per step; < 0: measured here with `threads`
+  double bucket_mb = 25;
+  int64_t threads = 1;
+  bool json = false;
+};
+
+LinkModel link_of(const PredictOptions& o) {
+  if (o.allreduce.empty()) {
+    RT_CHECK_USER(o.link_gbps > 0 && o.link_latency_us >= 0,
+                  "predict needs a link: --allreduce FILE (from `ringtrain bench --allreduce --json`) or "
+                  "--link-gbps G [--link-latency-us U]");
+    return {o.link_latency_us * 1e-6, o.link_gbps * 1e9 / 8, fmt::format("{:g}Gbps", o.link_gbps)};
+  }
+  const auto j = read_json_file(o.allreduce);
+  std::vector<std::pair<double, double>> points;
+  try {
+    for (const auto& row : j.at("rows")) {
+      if (row.contains("compression")) continue;  // a compressed bucket's time is not the link's
+      points.emplace_back(row.at("bytes").get<double>(), row.at("seconds").get<double>());
+    }
+    LinkModel link = fit_link(points, j.at("world_size").get<int64_t>());
+    link.name = o.allreduce;
+    return link;
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(
+        fmt::format("{} is not the JSON of `ringtrain bench --allreduce --json` ({})", o.allreduce, e.what()));
+  }
+}
+
+int run_predict(const PredictOptions& o) {
+  check_model_name(o.model);
+  RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
+  RT_CHECK_USER(o.compute_images_per_second > 0 && std::isfinite(o.compute_images_per_second),
+                "--compute-img-per-s must be one worker's measured training speed (img/s), got {}",
+                o.compute_images_per_second);
+  RT_CHECK_USER(!o.nproc.empty() && o.nproc.front() >= 1, "--nproc needs world sizes, e.g. 1,2");
+  RT_CHECK_USER(o.bucket_mb > 0, "--bucket-mb must be positive, got {}", o.bucket_mb);
+  const GradCompression compression = GradCompression::parse(o.compression);
+  const LinkModel link = link_of(o);
+  const GradientBuckets g = gradient_buckets(o.model, o.bucket_mb * 1024 * 1024, compression);
+  StepModel m;
+  m.compute_points = {
+      {static_cast<double>(o.batch_size), static_cast<double>(o.batch_size) / o.compute_images_per_second}};
+  m.bucket_bytes = g.bytes;
+  m.traffic = g.traffic;
+  const auto buckets = static_cast<double>(g.bytes.size());
+  m.overlap = buckets > 1 ? 1.0 - 1.0 / buckets : 0.0;  // as `scale` assumes without a 2-worker run
+  if (compression.lossy()) {
+    if (o.compress_ms >= 0) {
+      m.compress_seconds = o.compress_ms / 1e3;
+    } else {
+      set_compute_threads(o.threads);
+      StepBenchSpec s;
+      s.model = o.model;
+      s.warmup = 1;
+      s.reps = 3;
+      s.steps = 2;
+      m.compress_seconds =
+          1.0 / bench_compression(s, compression, static_cast<int64_t>(o.bucket_mb * 1024 * 1024)).median();
+    }
+  }
+  const auto rows = project(m, link, o.nproc, o.batch_size, /*weak=*/true);
+  nlohmann::json j = {
+      {"model", o.model},
+      {"batch_per_worker", o.batch_size},
+      {"compute_images_per_second", o.compute_images_per_second},
+      {"compression", compression.name()},
+      {"compress_seconds", m.compress_seconds},
+      {"buckets", g.bytes.size()},
+      {"overlap", m.overlap},
+      {"link", {{"name", link.name}, {"alpha_seconds", link.alpha}, {"beta_bytes_per_second", link.beta}}},
+      {"rows", nlohmann::json::array()}};
+  for (const auto& r : rows) j["rows"].push_back(r.to_json());
+  if (o.json) {
+    print_line(j.dump(2));
+    return 0;
+  }
+  print_line(
+      fmt::format("{} at {} images per worker, {:.1f} img/s per worker; --grad-compression {} ({:.1f} ms per "
+                  "step); link {} (latency {:.1f} us per hop, {:.3f} GB/s)",
+                  o.model, o.batch_size, o.compute_images_per_second, compression.name(), 1e3 * m.compress_seconds,
+                  link.name, link.alpha * 1e6, link.beta / 1e9));
+  print_line(fmt::format("{:>8} {:>12} {:>12} {:>12} {:>10} {:>9} {:>11}", "workers", "compute ms", "comm ms",
+                         "exposed ms", "img/s", "speedup", "efficiency"));
+  for (const auto& r : rows) {
+    print_line(fmt::format("{:>8} {:>12.1f} {:>12.1f} {:>12.1f} {:>10.1f} {:>8.2f}x {:>10.0f}%", r.workers,
+                           1e3 * r.compute_seconds, 1e3 * r.comm_seconds, 1e3 * r.exposed_seconds, r.images_per_second,
+                           r.speedup, 100 * r.efficiency));
+  }
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_predict_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("predict", "The step-time model alone, from given measurements (weak scaling)");
+  auto o = std::make_shared<PredictOptions>();
+  cmd->add_option("--model", o->model, "Model (see `ringtrain models`)")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Images per worker per step")->capture_default_str();
+  cmd->add_option("--nproc", o->nproc, "World sizes to predict")->delimiter(',')->capture_default_str();
+  cmd->add_option("--compute-img-per-s", o->compute_images_per_second,
+                  "One worker's measured training speed at --batch-size (img/s)")
+      ->required();
+  cmd->add_option("--allreduce", o->allreduce, "The link: a `ringtrain bench --allreduce --json` output to fit");
+  cmd->add_option("--link-gbps", o->link_gbps, "The link instead: bandwidth in Gbit/s");
+  cmd->add_option("--link-latency-us", o->link_latency_us, "... and latency per hop in microseconds")
+      ->capture_default_str();
+  cmd->add_option("--grad-compression", o->compression, "none | bf16 | fp16 | powersgd:R")->capture_default_str();
+  cmd->add_option("--compress-ms", o->compress_ms,
+                  "Compressing and decompressing a step's buckets, ms (default: measured here)");
+  cmd->add_option("--bucket-mb", o->bucket_mb, "Gradient bucket cap in MB")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads for measuring the compression")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print one JSON object");
+  cmd->footer(
+      "Example:\n"
+      "  ringtrain bench --allreduce --nproc 2 --json > link.json\n"
+      "  ringtrain predict --model resnet18 --batch-size 32 --compute-img-per-s 57 --allreduce link.json "
+      "--grad-compression powersgd:4");
+  return [o] { return run_predict(*o); };
+}
+
+}  // namespace rt
