@@ -213,11 +213,7 @@ void measure_link(ScaleResult& r, const std::string& self) {
                             std::to_string(o.threads), "--max-size", std::to_string(max_size), "--iters",
                             std::to_string(o.allreduce_iters), "--warmup", "2", "--json"},
                            "allreduce measurement");
-  std::vector<std::pair<double, double>> points;
-  for (const auto& row : r.allreduce.at("rows")) {
-    points.emplace_back(row.at("bytes").get<double>(), row.at("seconds").get<double>());
-  }
-  r.fitted = fit_link(points, r.allreduce_ranks);
+  r.fitted = fit_link_to_allreduce(r.allreduce);
 }
 
 // Note [Projection flags]: a projected row is flagged, not hidden, when (1) its batch per worker
@@ -241,7 +237,7 @@ void validate_and_project(ScaleResult& r) {
   std::vector<LinkModel> links;
   for (const auto& l : o.links) links.push_back(l == "fitted" ? r.fitted : link_preset(l));
   if (o.link_gbps > 0) {
-    links.push_back({o.link_latency_us * 1e-6, o.link_gbps * 1e9 / 8, fmt::format("{:g}Gbps", o.link_gbps)});
+    links.push_back(link_of_rate(o.link_gbps, o.link_latency_us));
   }
   r.projected_model = r.step_model;
   if (o.compute_images_per_second > 0) r.projected_model.compute_points = {{1.0, 1.0 / o.compute_images_per_second}};

@@ -42,6 +42,23 @@ LinkModel fit_link(const std::vector<std::pair<double, double>>& bytes_seconds, 
   return m;
 }
 
+LinkModel fit_link_to_allreduce(const nlohmann::json& j) {
+  std::vector<std::pair<double, double>> points;
+  try {
+    for (const auto& row : j.at("rows")) {
+      if (row.contains("compression")) continue;  // a compressed bucket's time is not the link's
+      points.emplace_back(row.at("bytes").get<double>(), row.at("seconds").get<double>());
+    }
+    return fit_link(points, j.at("world_size").get<int64_t>());
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("not the JSON of `ringtrain bench --allreduce --json` ({})", e.what()));
+  }
+}
+
+LinkModel link_of_rate(double gbps, double latency_us) {
+  return {latency_us * 1e-6, gbps * 1e9 / 8, fmt::format("{:g}Gbps", gbps)};
+}
+
 LinkModel link_preset(const std::string& name) {
   if (name == "nvlink") return {2e-6, 450e9, name};
   if (name == "ib") return {2e-6, 25e9, name};

@@ -42,6 +42,13 @@ double ring_allreduce_seconds(const LinkModel& link, double bytes, int64_t n);
 // t = 2(n-1) alpha + 2(n-1)/n S / beta). Throws UserError with fewer than two sizes.
 LinkModel fit_link(const std::vector<std::pair<double, double>>& bytes_seconds, int64_t n);
 
+// The fit to the plain float32 rows of a `ringtrain bench --allreduce --json` output (rows
+// through a compressor are skipped). Throws UserError if it is not one.
+LinkModel fit_link_to_allreduce(const nlohmann::json& bench_allreduce);
+
+// A link of `gbps` Gbit/s with `latency_us` microseconds per hop, named after its rate.
+LinkModel link_of_rate(double gbps, double latency_us);
+
 // Named links: nvlink (H100 NVLink 4: 450 GB/s, 2 us), ib (HDR InfiniBand 200 Gb/s, 2 us),
 // 100gbe (12.5 GB/s, 10 us), 10gbe (1.25 GB/s, 30 us). Throws UserError for other names.
 LinkModel link_preset(const std::string& name);

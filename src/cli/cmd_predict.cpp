@@ -38,21 +38,14 @@ LinkModel link_of(const PredictOptions& o) {
     RT_CHECK_USER(o.link_gbps > 0 && o.link_latency_us >= 0,
                   "predict needs a link: --allreduce FILE (from `ringtrain bench --allreduce --json`) or "
                   "--link-gbps G [--link-latency-us U]");
-    return {o.link_latency_us * 1e-6, o.link_gbps * 1e9 / 8, fmt::format("{:g}Gbps", o.link_gbps)};
+    return link_of_rate(o.link_gbps, o.link_latency_us);
   }
-  const auto j = read_json_file(o.allreduce);
-  std::vector<std::pair<double, double>> points;
   try {
-    for (const auto& row : j.at("rows")) {
-      if (row.contains("compression")) continue;  // a compressed bucket's time is not the link's
-      points.emplace_back(row.at("bytes").get<double>(), row.at("seconds").get<double>());
-    }
-    LinkModel link = fit_link(points, j.at("world_size").get<int64_t>());
+    LinkModel link = fit_link_to_allreduce(read_json_file(o.allreduce));
     link.name = o.allreduce;
     return link;
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(
-        fmt::format("{} is not the JSON of `ringtrain bench --allreduce --json` ({})", o.allreduce, e.what()));
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("--allreduce {}: {}", o.allreduce, e.what()));
   }
 }
 
