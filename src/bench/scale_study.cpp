@@ -198,8 +198,7 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
   for (const auto& [b, t] : r.bench_step_seconds) {
     r.step_model.compute_points.emplace_back(static_cast<double>(b), t * r.real_over_bench);
   }
-  const auto buckets = static_cast<double>(r.step_model.bucket_bytes.size());
-  r.step_model.overlap = buckets > 1 ? 1.0 - 1.0 / buckets : 0.0;
+  r.step_model.overlap = unmeasured_overlap(r.step_model.bucket_bytes.size());
 }
 
 // --- the link: allreduce over as many ranks as the largest run (at least 2), fitted.

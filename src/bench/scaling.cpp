@@ -84,6 +84,8 @@ nlohmann::json StepPrediction::to_json() const {
           {"flags", flags}};
 }
 
+double unmeasured_overlap(size_t buckets) { return buckets > 1 ? 1.0 - 1.0 / static_cast<double>(buckets) : 0.0; }
+
 double compute_seconds(const StepModel& m, double batch) {
   RT_CHECK_USER(!m.compute_points.empty(), "the step model has no measured compute time");
   auto pts = m.compute_points;

@@ -65,6 +65,10 @@ struct StepModel {
   double compress_seconds = 0;  // per step, compressing and decompressing every bucket (N > 1)
 };
 
+// The share of backward that communication can hide behind when no multi-worker run measured
+// it: all buckets but the last one (0 with a single bucket).
+double unmeasured_overlap(size_t buckets);
+
 // Seconds per step for `batch` images per worker: linear between the two nearest points;
 // below the smallest and above the largest, the nearest point's time per image times `batch`.
 double compute_seconds(const StepModel& m, double batch);

@@ -65,8 +65,7 @@ int run_predict(const PredictOptions& o) {
       {static_cast<double>(o.batch_size), static_cast<double>(o.batch_size) / o.compute_images_per_second}};
   m.bucket_bytes = g.bytes;
   m.traffic = g.traffic;
-  const auto buckets = static_cast<double>(g.bytes.size());
-  m.overlap = buckets > 1 ? 1.0 - 1.0 / buckets : 0.0;  // as `scale` assumes without a 2-worker run
+  m.overlap = unmeasured_overlap(g.bytes.size());  // as `scale` assumes
   if (compression.lossy()) {
     if (o.compress_ms >= 0) {
       m.compress_seconds = o.compress_ms / 1e3;

@@ -70,17 +70,14 @@ BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::ve
   auto input = std::make_shared<torch::Tensor>(flat.clone());  // M before compression, for the error
   const auto options = flat.options();
   if (!b.q.defined()) init_q(b, index, options);
-  auto matrix = [&views](const Matrix& x) { return views[x.slot].view({x.n, x.m}); };
-  auto q_of = [&b](const Matrix& x) { return b.q.narrow(0, x.q_offset, x.m * x.rank).view({x.m, x.rank}); };
 
   // P = M Q for each matrix, then the uncompressed rest, in one buffer and one allreduce.
   auto wire = std::make_shared<torch::Tensor>(torch::empty({b.p_numel + b.rest_numel}, options));
-  auto p_of = [wire](const Matrix& x) { return wire->narrow(0, x.p_offset, x.n * x.rank).view({x.n, x.rank}); };
   for (const auto& x : b.matrices) {
-    auto q = q_of(x);
+    auto q = x.q(b.q);
     orthonormalize_columns(q);
-    auto p = p_of(x);
-    torch::mm_out(p, matrix(x), q);
+    auto p = x.p(*wire);
+    torch::mm_out(p, x.gradient(views), q);
   }
   int64_t offset = b.p_numel;
   for (const size_t s : b.rest) {
@@ -90,11 +87,9 @@ BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::ve
   auto first = comm_.allreduce_sum_async(*wire, what + " (PowerSGD P and uncompressed)");
   const int64_t bytes = (b.p_numel + b.rest_numel + b.q_numel) * static_cast<int64_t>(flat.element_size());
 
-  auto then = [this, index, world, what, wire, input, views, p_of, flat] {
+  auto then = [this, index, world, what, wire, input, views, flat] {
     torch::NoGradGuard no_grad;
     Bucket& b = buckets_[index];
-    auto matrix = [&views](const Matrix& x) { return views[x.slot].view({x.n, x.m}); };
-    auto q_of = [&b](const Matrix& x) { return b.q.narrow(0, x.q_offset, x.m * x.rank).view({x.m, x.rank}); };
     int64_t offset = b.p_numel;
     for (const size_t s : b.rest) {  // averaged as they are
       auto v = views[s];
@@ -103,16 +98,16 @@ BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::ve
     }
     if (!b.matrices.empty()) {
       for (const auto& x : b.matrices) {
-        auto p = p_of(x);
+        auto p = x.p(*wire);
         orthonormalize_columns(p);
-        auto q = q_of(x);
-        torch::mm_out(q, matrix(x).t(), p);
+        auto q = x.q(b.q);
+        torch::mm_out(q, x.gradient(views).t(), p);
       }
       comm_.allreduce_sum(b.q, what + " (PowerSGD Q)");
       b.q.div_(world);
       for (const auto& x : b.matrices) {
-        auto m = matrix(x);
-        torch::mm_out(m, p_of(x), q_of(x).t());
+        auto m = x.gradient(views);
+        torch::mm_out(m, x.p(*wire), x.q(b.q).t());
       }
     }
     torch::sub_out(b.error, *input, flat);  // what this rank's step did not send

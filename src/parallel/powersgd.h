@@ -47,6 +47,10 @@ class PowerSgd : public GradCompressor {
     size_t slot;
     int64_t n, m, rank;
     int64_t p_offset, q_offset;  // into the bucket's P and Q buffers
+    // This matrix's gradient (n x m), its P (n x rank) in `wire`, its Q (m x rank) in `qs`.
+    torch::Tensor gradient(const std::vector<torch::Tensor>& views) const { return views[slot].view({n, m}); }
+    torch::Tensor p(const torch::Tensor& wire) const { return wire.narrow(0, p_offset, n * rank).view({n, rank}); }
+    torch::Tensor q(const torch::Tensor& qs) const { return qs.narrow(0, q_offset, m * rank).view({m, rank}); }
   };
   struct Bucket {
     bool planned = false;
