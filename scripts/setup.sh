@@ -28,14 +28,26 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Disk: a first install needs about 12 GiB (the venv with torch's CUDA wheels 5 GiB, pip's
+# downloads while it installs 3 GiB, the build 3 GiB). Say so plainly rather than fail in pip.
+need_gib() {
+  local want=$1 avail
+  avail=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+  if ((avail < want)); then
+    echo "setup: only ${avail} GiB free on $(df -P . | awk 'NR==2 {print $6}'); a first install needs about ${want} GiB: free some space and run it again" >&2
+    exit 1
+  fi
+}
+
 PY=.venv/bin/python
+[ -x "$PY" ] || need_gib 12
 if [ ! -x "$PY" ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
 if ! "$PY" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.startswith('$TORCH_VERSION') and torchvision.__version__.startswith('$TORCHVISION_VERSION')))" 2>/dev/null; then
   echo "setup: installing torch==$TORCH_VERSION torchvision==$TORCHVISION_VERSION into .venv (a few GB, once)"
-  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+  "$PY" -m pip install -q --no-cache-dir --disable-pip-version-check "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 fi
 # tensorboard: the tests read our event files with TensorBoard's own reader.
 if ! "$PY" -c "import tensorboard" 2>/dev/null; then
