@@ -10,9 +10,10 @@ shaped by tc's token bucket to each rate, one compute thread per host. For each 
   * per rate, `bench --allreduce` from 4 KB to 64 MB (the link's latency and bandwidth, for the
     step-time model);
   * the step-time model's prediction of every 2-host row (`ringtrain predict`): from the link's
-    allreduce measurement, the compressor's measured compute, and one worker's speed measured
+    allreduce measurement, the compressor's measured compute, one worker's speed measured
     while a second 1-host run shares the machine (as the two "hosts" here share its cores;
-    measured next to each 1-host run).
+    measured next to each 1-host run), and the lock-step cost calibrated on 2 hosts over the
+    unshaped link (fp32, measured next to each 1-host run): no shaped-link run goes into it.
 Writes the table (markdown) to stdout and everything measured to --json.
 
     sudo .venv/bin/python bench/shaped_links.py --models resnet18 --json shaped.json
@@ -29,6 +30,7 @@ import time
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETNS = os.path.join(SRC, "scripts", "netns_hosts.sh")
 ADDR0 = "10.231.77.1"
+CALIBRATION = "none"  # the link the lock-step cost is calibrated on: the veth pair unshaped
 
 
 def netns(tag, *args):
@@ -86,7 +88,7 @@ def main():
         common = ["train", "--data", f"{work}/data", "--epochs", "2", "--batch-size", str(a.batch_size),
                   "--threads", "1", "--seed", "1", "--amp", "none", "--limit-test", "10", "--timeout", "300",
                   "--checkpoint-every", "0", "--keep-checkpoints", "1"]
-        for rate in a.rates.split(","):
+        for rate in [CALIBRATION, *a.rates.split(",")]:
             netns(tag, "shape", rate)
             port += 1
             run_two(tag, [a.bin, "bench", "--allreduce", "--min-size", "4K", "--max-size", "64M", "--iters", "5",
@@ -109,6 +111,13 @@ def main():
                     raise RuntimeError(f"a shared 1-host run of {model} failed")
                 m.setdefault("one_host_shared", []).append(
                     statistics.mean(last_epoch(f"{out}_shared{k}")["images_per_second"] for k in (0, 1)))
+                # 2 hosts over the unshaped link, fp32: calibrates the model's lock-step cost.
+                netns(tag, "shape", CALIBRATION)
+                port += 1
+                run_two(tag, [a.bin, *common, "--model", model, "--limit-train", str(2 * a.batch_size * a.steps),
+                              "--out", f"{out}_calibration"], port, f"{out}_calibration")
+                m.setdefault("calibration", []).append(last_epoch(f"{out}_calibration")["images_per_second"])
+                netns(tag, "shape", rate)
                 for mode in a.modes.split(","):
                     port += 1
                     out = f"{work}/{model}_2_{rate}_{mode.replace(':', '')}"
@@ -132,13 +141,19 @@ def predict(a, results, work):
         json.dump({"world_size": 2, "rows": rows}, open(f"{work}/link_{rate}.json", "w"))
     for model, m in results["models"].items():
         compute = statistics.median(m.get("one_host_shared") or m["one_host"])
+        calibrate = []  # measurements from before the lock-step cost was modelled have none
+        if m.get("calibration") and CALIBRATION in results["links"]:
+            calibrate = ["--calibrate-img-per-s", str(statistics.median(m["calibration"])),
+                         "--calibrate-allreduce", f"{work}/link_{CALIBRATION}.json"]
         for key, r in m["two_hosts"].items():
             rate, mode = key.split(" ")
             out = subprocess.run([a.bin, "predict", "--model", model, "--batch-size", str(a.batch_size), "--nproc", "2",
                                   "--compute-img-per-s", str(compute), "--allreduce", f"{work}/link_{rate}.json",
-                                  "--grad-compression", mode, "--threads", "1", "--json"],
+                                  "--grad-compression", mode, "--threads", "1", "--json", *calibrate],
                                  check=True, capture_output=True, text=True).stdout
-            p = json.loads(out)["rows"][0]
+            j = json.loads(out)
+            p = j["rows"][0]
+            m["sync_seconds"] = j["sync_seconds"]
             r["predicted_images_per_second"] = p["images_per_second"]
             r["prediction_error"] = p["images_per_second"] / r["images_per_second"] - 1
 
@@ -152,6 +167,10 @@ def table(results):
         if m.get("one_host_shared"):
             lines.append(f"One worker while another shares the machine: {statistics.median(m['one_host_shared']):.1f} "
                          "img/s (median), the model's compute.\n")
+        if m.get("calibration"):
+            lines.append(f"2 hosts over the unshaped link, fp32: {statistics.median(m['calibration']):.1f} img/s "
+                         f"(median of {len(m['calibration'])}, {min(m['calibration']):.1f}-{max(m['calibration']):.1f}), "
+                         f"the model's lock-step cost: {1e3 * m.get('sync_seconds', 0):.0f} ms per step.\n")
         lines.append("| link | compression | 2 hosts img/s | speedup | efficiency | exposed comm / step | MB sent / step "
                      "| predicted img/s | error |")
         lines.append("|---|---|---|---|---|---|---|---|---|")

@@ -106,7 +106,7 @@ StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n
   StepPrediction p;
   p.workers = n;
   p.compute_seconds = compute_seconds(m, static_cast<double>(batch_per_worker));
-  double compress = 0;
+  double overhead = 0;  // compressing, and the lock-step cost (N > 1)
   if (n > 1) {
     std::vector<BucketTraffic> traffic = m.traffic;
     if (traffic.empty()) {
@@ -121,11 +121,21 @@ StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n
     const double window = m.overlap * m.backward_share * p.compute_seconds;
     p.exposed_seconds = std::max(last, p.comm_seconds - window) + after;
     p.comm_seconds += after;
-    compress = m.compress_seconds;
+    overhead = m.compress_seconds + m.sync_seconds;
   }
-  p.step_seconds = p.compute_seconds + compress + p.exposed_seconds;
+  p.step_seconds = p.compute_seconds + overhead + p.exposed_seconds;
   p.images_per_second = static_cast<double>(batch_per_worker * n) / p.step_seconds;
   return p;
+}
+
+double calibrate_sync_seconds(StepModel m, const LinkModel& link, int64_t n, int64_t batch_per_worker,
+                              double images_per_second) {
+  RT_CHECK_USER(n > 1 && images_per_second > 0 && std::isfinite(images_per_second),
+                "calibrating the lock-step cost needs a measured run of 2 or more workers, got {} workers at {} img/s",
+                n, images_per_second);
+  m.sync_seconds = 0;
+  const double measured = static_cast<double>(batch_per_worker * n) / images_per_second;
+  return std::max(0.0, measured - predict_step(m, link, n, batch_per_worker).step_seconds);
 }
 
 std::vector<StepPrediction> project(const StepModel& m, const LinkModel& link, const std::vector<int64_t>& workers,

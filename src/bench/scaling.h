@@ -11,12 +11,16 @@
 //   comm(N)          = sum over buckets k of ring(S_k, N)
 //   after(N)         = sum over buckets k with Q_k > 0 of ring(Q_k, N)
 //   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b)) + after(N)
-//   step(N)          = compute(b) + compress + exposed(N)
+//   step(N)          = compute(b) + compress + sync + exposed(N)
 // alpha (seconds per hop) and beta (bytes/s per link) are fitted by least squares to measured
 // allreduce times; the compute points come from measured single-worker steps; `overlap` is the
 // share of backward that communication can hide behind (measured from a 2-worker run when
 // there is one, else 1 - 1/buckets); `compress` is the time compressing and decompressing
-// takes per step (not hidden: on a CPU it runs in backward's thread and after it).
+// takes per step (not hidden: on a CPU it runs in backward's thread and after it); `sync` is the
+// per-step cost of keeping N > 1 workers in lock-step that the other terms miss (waiting for the
+// slower worker, the communication threads' CPU taken from compute where cores are shared, the
+// bucket copies), calibrated as the residual of one measured multi-worker run on another link
+// (calibrate_sync_seconds), 0 when none is given.
 // Communication stops being hidden when comm(N) exceeds the backward window; from there
 // efficiency falls.
 #pragma once
@@ -63,6 +67,7 @@ struct StepModel {
   // What each bucket sends with the run's compression (same order); empty: bucket_bytes as they are.
   std::vector<BucketTraffic> traffic;
   double compress_seconds = 0;  // per step, compressing and decompressing every bucket (N > 1)
+  double sync_seconds = 0;      // per step, the lock-step cost the other terms miss (N > 1)
 };
 
 // The share of backward that communication can hide behind when no multi-worker run measured
@@ -83,6 +88,12 @@ struct StepPrediction {
 
 // Predicted step for `n` workers with `batch_per_worker` images each, over `link`.
 StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n, int64_t batch_per_worker);
+
+// The sync_seconds that make the model's step time for `n` workers with `batch_per_worker`
+// images each over `link` equal a measured run's `images_per_second` (all workers together);
+// `m` is the model of that run (its compression, its sync_seconds ignored). Never negative.
+double calibrate_sync_seconds(StepModel m, const LinkModel& link, int64_t n, int64_t batch_per_worker,
+                              double images_per_second);
 
 // Predictions for every n in `workers` with speedup and efficiency against n = 1 (strong
 // scaling: global batch fixed, so batch_per_worker = global / n; weak: batch per worker fixed).

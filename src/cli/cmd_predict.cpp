@@ -29,9 +29,24 @@ struct PredictOptions {
   std::string compression = "none";
   double compress_ms = -1;  // per step; < 0: measured here with `threads`
   double bucket_mb = 25;
+  double sync_ms = 0;               // the lock-step cost per step, given ...
+  double calibrate_img_per_s = 0;   // ... or calibrated: a measured fp32 run's img/s (all workers)
+  std::string calibrate_allreduce;  // over the link of this `bench --allreduce --json` output
   int64_t threads = 1;
   bool json = false;
 };
+
+LinkModel fitted_link(const std::string& flag, const std::string& path, int64_t* world_size = nullptr) {
+  try {
+    const nlohmann::json j = read_json_file(path);
+    LinkModel link = fit_link_to_allreduce(j);
+    link.name = path;
+    if (world_size != nullptr) *world_size = j.at("world_size").get<int64_t>();
+    return link;
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("{} {}: {}", flag, path, e.what()));
+  }
+}
 
 LinkModel link_of(const PredictOptions& o) {
   if (o.allreduce.empty()) {
@@ -40,13 +55,24 @@ LinkModel link_of(const PredictOptions& o) {
                   "--link-gbps G [--link-latency-us U]");
     return link_of_rate(o.link_gbps, o.link_latency_us);
   }
-  try {
-    LinkModel link = fit_link_to_allreduce(read_json_file(o.allreduce));
-    link.name = o.allreduce;
-    return link;
-  } catch (const UserError& e) {
-    throw UserError(fmt::format("--allreduce {}: {}", o.allreduce, e.what()));
+  return fitted_link("--allreduce", o.allreduce);
+}
+
+// The lock-step cost: given, or the residual of a measured fp32 run over another link.
+double sync_seconds_of(const PredictOptions& o, const StepModel& base) {
+  if (o.calibrate_img_per_s <= 0 && o.calibrate_allreduce.empty()) {
+    RT_CHECK_USER(o.sync_ms >= 0 && std::isfinite(o.sync_ms), "--sync-ms must be >= 0, got {}", o.sync_ms);
+    return o.sync_ms / 1e3;
   }
+  RT_CHECK_USER(o.calibrate_img_per_s > 0 && !o.calibrate_allreduce.empty(),
+                "calibrating needs both --calibrate-img-per-s (a measured fp32 run of several workers) and "
+                "--calibrate-allreduce (its link's `bench --allreduce --json`)");
+  int64_t n = 0;
+  const LinkModel link = fitted_link("--calibrate-allreduce", o.calibrate_allreduce, &n);
+  StepModel fp32 = base;
+  fp32.traffic.clear();  // the calibration run sent its buckets as they are
+  fp32.compress_seconds = 0;
+  return calibrate_sync_seconds(fp32, link, n, o.batch_size, o.calibrate_img_per_s);
 }
 
 int run_predict(const PredictOptions& o) {
@@ -80,6 +106,7 @@ int run_predict(const PredictOptions& o) {
           1.0 / bench_compression(s, compression, static_cast<int64_t>(o.bucket_mb * 1024 * 1024)).median();
     }
   }
+  m.sync_seconds = sync_seconds_of(o, m);
   const auto rows = project(m, link, o.nproc, o.batch_size, /*weak=*/true);
   nlohmann::json j = {
       {"model", o.model},
@@ -87,6 +114,7 @@ int run_predict(const PredictOptions& o) {
       {"compute_images_per_second", o.compute_images_per_second},
       {"compression", compression.name()},
       {"compress_seconds", m.compress_seconds},
+      {"sync_seconds", m.sync_seconds},
       {"buckets", g.bytes.size()},
       {"overlap", m.overlap},
       {"link", {{"name", link.name}, {"alpha_seconds", link.alpha}, {"beta_bytes_per_second", link.beta}}},
@@ -98,9 +126,9 @@ int run_predict(const PredictOptions& o) {
   }
   print_line(
       fmt::format("{} at {} images per worker, {:.1f} img/s per worker; --grad-compression {} ({:.1f} ms per "
-                  "step); link {} (latency {:.1f} us per hop, {:.3f} GB/s)",
+                  "step); lock-step cost {:.1f} ms per step; link {} (latency {:.1f} us per hop, {:.3f} GB/s)",
                   o.model, o.batch_size, o.compute_images_per_second, compression.name(), 1e3 * m.compress_seconds,
-                  link.name, link.alpha * 1e6, link.beta / 1e9));
+                  1e3 * m.sync_seconds, link.name, link.alpha * 1e6, link.beta / 1e9));
   print_line(fmt::format("{:>8} {:>12} {:>12} {:>12} {:>10} {:>9} {:>11}", "workers", "compute ms", "comm ms",
                          "exposed ms", "img/s", "speedup", "efficiency"));
   for (const auto& r : rows) {
@@ -130,6 +158,13 @@ CommandRunner add_predict_command(CLI::App& app) {
   cmd->add_option("--compress-ms", o->compress_ms,
                   "Compressing and decompressing a step's buckets, ms (default: measured here)");
   cmd->add_option("--bucket-mb", o->bucket_mb, "Gradient bucket cap in MB")->capture_default_str();
+  cmd->add_option("--sync-ms", o->sync_ms,
+                  "The per-step cost of keeping workers in lock-step that the other terms miss, ms")
+      ->capture_default_str();
+  cmd->add_option("--calibrate-img-per-s", o->calibrate_img_per_s,
+                  "Calibrate that cost instead: a measured run's img/s (all workers, fp32, --batch-size each) ...");
+  cmd->add_option("--calibrate-allreduce", o->calibrate_allreduce,
+                  "... over the link of this `bench --allreduce --json` output (its world size is the run's)");
   cmd->add_option("--threads", o->threads, "Threads for measuring the compression")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->footer(

@@ -113,6 +113,25 @@ TEST(Scaling, CompressedStepByHand) {
   EXPECT_NEAR(three.exposed_seconds, std::max(2e-4 + 0.01, 3 * (2e-4 + 0.01) - 0.1) + 3 * (2e-4 + 0.005), 1e-12);
 }
 
+TEST(Scaling, LockStepCostCalibratedOnOneLinkCarriesToAnother) {
+  // One 8 MB fp32 bucket, never hidden: ring(S) = 2e-4 + S / beta over 2 ranks.
+  StepModel m;
+  m.compute_points = {{32, 0.3}};
+  m.bucket_bytes = {8e6};
+  const LinkModel fast{1e-4, 1e9, "fast"}, slow{1e-4, 1e8, "slow"};
+  // A run over the fast link measured at 64 / (0.3 + 0.0082 + 0.05) img/s: 50 ms unexplained.
+  const double sync = calibrate_sync_seconds(m, fast, 2, 32, 64 / (0.3 + (2e-4 + 0.008) + 0.05));
+  EXPECT_NEAR(sync, 0.05, 1e-12);
+  m.sync_seconds = sync;
+  EXPECT_NEAR(predict_step(m, slow, 2, 32).step_seconds, 0.3 + 0.05 + (2e-4 + 0.08), 1e-12);
+  EXPECT_NEAR(predict_step(m, slow, 1, 32).step_seconds, 0.3, 1e-12);  // one worker: no lock-step
+  // A run faster than the model explains gives 0, not a negative cost; the model's own sync is ignored.
+  EXPECT_EQ(calibrate_sync_seconds(m, fast, 2, 32, 64 / 0.2), 0);
+  EXPECT_NEAR(calibrate_sync_seconds(m, fast, 2, 32, 64 / (0.3 + (2e-4 + 0.008) + 0.05)), 0.05, 1e-12);
+  EXPECT_THROW(calibrate_sync_seconds(m, fast, 1, 32, 100), UserError);
+  EXPECT_THROW(calibrate_sync_seconds(m, fast, 2, 32, 0), UserError);
+}
+
 TEST(Scaling, ComputeInterpolatesBetweenMeasuredBatches) {
   StepModel m;
   m.compute_points = {{128, 10.0}, {64, 4.0}};  // unsorted on purpose; 64 is cheaper per image
