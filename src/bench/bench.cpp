@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/seed.h"
 #include "core/timer.h"
@@ -92,6 +93,50 @@ Rate bench_train_step(const StepBenchSpec& s) {
     for (int i = 0; i <= CudaGraphStep::kEagerSteps; ++i) step();
   }
   return time_reps(s, step);
+}
+
+GradientTiming bench_gradient_timing(const StepBenchSpec& s) {
+  auto w = make_synthetic(s);
+  w.model->train();
+  FusedSgd opt(w.model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
+  const auto params = w.model->parameters();
+  using Clock = std::chrono::steady_clock;
+  std::vector<Clock::time_point> ready(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    params[i].register_hook([&ready, i](const torch::Tensor& g) {
+      ready[i] = Clock::now();
+      return g;
+    });
+  }
+  std::vector<std::vector<double>> shares(params.size());
+  std::vector<double> backward_shares;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  for (int64_t i = 0; i < s.warmup + s.reps * s.steps; ++i) {
+    opt.zero_grad();
+    const auto t0 = Clock::now();
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(s.device, s.precision);
+      loss = torch::nn::functional::cross_entropy(w.model->forward(w.images).to(torch::kFloat32), w.labels);
+    }
+    synchronize(s.device);
+    const auto t1 = Clock::now();
+    loss.backward();
+    synchronize(s.device);  // on a GPU the hooks time the host's queueing, a lower bound
+    const auto t2 = Clock::now();
+    opt.step();
+    synchronize(s.device);
+    const auto t3 = Clock::now();
+    if (i < s.warmup) continue;
+    for (size_t k = 0; k < params.size(); ++k) shares[k].push_back(seconds(t1, ready[k]) / seconds(t1, t2));
+    backward_shares.push_back(seconds(t1, t2) / seconds(t0, t3));
+  }
+  GradientTiming t;
+  for (auto& v : shares) t.ready.push_back(std::clamp(Rate{v}.median(), 0.0, 1.0));
+  t.backward_share = Rate{backward_shares}.median();
+  return t;
 }
 
 Rate bench_forward(const StepBenchSpec& s) {

@@ -56,6 +56,17 @@ Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps);
 // no-ops): steps per second of each timed repetition (refilling the buckets is not timed).
 Rate bench_compression(const StepBenchSpec& s, const GradCompression& compression, int64_t bucket_cap_bytes);
 
+// When each gradient is ready in backward, measured on one process: for every parameter (in
+// registration order) the share of the backward pass elapsed when its gradient was produced,
+// and backward's share of the training step (forward, loss, backward, optimiser step); the
+// medians over the timed steps. What the step-time model needs to know how early each gradient
+// bucket can start its allreduce (bench/scaling.h).
+struct GradientTiming {
+  std::vector<double> ready;  // per parameter, in [0, 1]
+  double backward_share = 0;
+};
+GradientTiming bench_gradient_timing(const StepBenchSpec& spec);
+
 // A data set of `n` random images (for the pipeline benchmark without a data folder).
 Dataset synthetic_dataset(int64_t n, uint64_t seed);
 

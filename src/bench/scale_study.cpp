@@ -289,15 +289,14 @@ GradientBuckets gradient_buckets(const std::string& model_name, double cap_bytes
   GradientBuckets g;
   for (const auto& m : model->modules(/*include_self=*/false))
     g.batchnorm = g.batchnorm || m->as<torch::nn::BatchNorm2dImpl>();
-  std::vector<double> param_bytes;
   std::vector<std::vector<int64_t>> param_shapes;
   for (const auto& p : model->parameters()) {
-    param_bytes.push_back(static_cast<double>(p.numel() * 4));
+    g.param_bytes.push_back(static_cast<double>(p.numel() * 4));
     param_shapes.push_back(p.sizes().vec());
   }
-  g.bytes = bucket_sizes(param_bytes, cap_bytes);
+  g.bytes = bucket_sizes(g.param_bytes, cap_bytes);
   g.traffic = bucket_traffics(param_shapes, cap_bytes, compression);
-  g.total_bytes = std::accumulate(param_bytes.begin(), param_bytes.end(), 0.0);
+  g.total_bytes = std::accumulate(g.param_bytes.begin(), g.param_bytes.end(), 0.0);
   return g;
 }
 

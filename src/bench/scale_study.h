@@ -86,6 +86,7 @@ struct ScaleResult {
 struct GradientBuckets {
   std::vector<double> bytes;
   std::vector<BucketTraffic> traffic;
+  std::vector<double> param_bytes;  // float32, per parameter in registration order
   double total_bytes = 0;
   bool batchnorm = false;
 };

@@ -17,23 +17,31 @@ double ring_allreduce_seconds(const LinkModel& link, double bytes, int64_t n) {
 LinkModel fit_link(const std::vector<std::pair<double, double>>& bytes_seconds, int64_t n) {
   RT_CHECK_USER(bytes_seconds.size() >= 2 && n >= 2,
                 "fitting a link model needs allreduce times of at least two sizes over 2+ ranks");
-  // t = a + b S with a = 2(n-1) alpha, b = 2(n-1)/(n beta). Weighted by 1/t^2 (relative error),
-  // so that small messages (latency) and large ones (bandwidth) both count.
-  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const auto& [s, t] : bytes_seconds) {
-    const double w = 1.0 / (t * t);
-    sw += w;
-    sx += w * s;
-    sy += w * t;
-    sxx += w * s * s;
-    sxy += w * s * t;
+  // t = a + b S with a = 2(n-1) alpha, b = 2(n-1)/(n beta). b: least squares over the larger
+  // half of the sizes (at least two), where the bytes dominate; a: the median of t - b S over
+  // the smaller half, where the latency does. Small messages over a real stack take one of
+  // several times (a timer tick, or none) and a token bucket lets them through at line rate:
+  // a single fit weighting every size would follow them and miss the bandwidth.
+  auto points = bytes_seconds;
+  std::sort(points.begin(), points.end());
+  const size_t half = points.size() / 2, from = std::min(half, points.size() - 2);
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const auto k = static_cast<double>(points.size() - from);
+  for (size_t i = from; i < points.size(); ++i) {
+    const auto [x, y] = points[i];
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
   }
-  const double det = sw * sxx - sx * sx;
+  const double det = k * sxx - sx * sx;
   RT_CHECK_USER(det > 0, "allreduce sizes must differ to fit a link model");
-  double b = (sw * sxy - sx * sy) / det;
-  double a = (sy - b * sx) / sw;
-  b = std::max(b, 1e-15);
-  a = std::max(a, 0.0);
+  const double b = std::max((k * sxy - sx * sy) / det, 1e-15);
+  std::vector<double> latency;
+  for (size_t i = 0; i < std::max<size_t>(half, 1); ++i) latency.push_back(points[i].second - b * points[i].first);
+  std::sort(latency.begin(), latency.end());
+  const size_t mid = latency.size() / 2;
+  const double a = std::max(0.0, latency.size() % 2 ? latency[mid] : (latency[mid - 1] + latency[mid]) / 2);
   const double hops = 2.0 * static_cast<double>(n - 1);
   LinkModel m;
   m.alpha = a / hops;
@@ -117,9 +125,17 @@ StepPrediction predict_step(const StepModel& m, const LinkModel& link, int64_t n
       p.comm_seconds += ring_allreduce_seconds(link, t.during_backward, n);
       if (t.after_backward > 0) after += ring_allreduce_seconds(link, t.after_backward, n);
     }
-    const double last = traffic.empty() ? 0 : ring_allreduce_seconds(link, traffic.back().during_backward, n);
-    const double window = m.overlap * m.backward_share * p.compute_seconds;
-    p.exposed_seconds = std::max(last, p.comm_seconds - window) + after;
+    const double backward = m.backward_share * p.compute_seconds;
+    if (m.bucket_ready.size() == traffic.size() && !traffic.empty()) {  // the buckets' pipeline on the link
+      double end = 0;
+      for (size_t k = 0; k < traffic.size(); ++k) {
+        end = std::max(m.bucket_ready[k] * backward, end) + ring_allreduce_seconds(link, traffic[k].during_backward, n);
+      }
+      p.exposed_seconds = std::max(0.0, end - backward) + after;
+    } else {
+      const double last = traffic.empty() ? 0 : ring_allreduce_seconds(link, traffic.back().during_backward, n);
+      p.exposed_seconds = std::max(last, p.comm_seconds - m.overlap * backward) + after;
+    }
     p.comm_seconds += after;
     overhead = m.compress_seconds + m.sync_seconds;
   }
@@ -169,6 +185,21 @@ std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double 
     buckets.push_back(bytes);
   }
   return buckets;
+}
+
+std::vector<double> bucket_readiness(const std::vector<double>& param_bytes, const std::vector<double>& param_ready,
+                                     double cap_bytes) {
+  RT_CHECK_USER(param_bytes.size() == param_ready.size(), "{} parameters but {} readiness figures", param_bytes.size(),
+                param_ready.size());
+  std::vector<BucketParam> params;
+  for (const double b : param_bytes) params.push_back({static_cast<int64_t>(b), 0});
+  std::vector<double> ready;
+  for (const auto& members : assign_buckets(params, static_cast<int64_t>(cap_bytes))) {
+    double r = 0;
+    for (const size_t m : members) r = std::max(r, param_ready[m]);
+    ready.push_back(r);
+  }
+  return ready;
 }
 
 std::vector<BucketTraffic> bucket_traffics(const std::vector<std::vector<int64_t>>& param_shapes, double cap_bytes,

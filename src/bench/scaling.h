@@ -10,7 +10,11 @@
 //                      allreduce after backward (PowerSGD's Q), 0 for the others
 //   comm(N)          = sum over buckets k of ring(S_k, N)
 //   after(N)         = sum over buckets k with Q_k > 0 of ring(Q_k, N)
-//   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b)) + after(N)
+//   exposed(N)       = max(ring(S_last, N), comm(N) - overlap * backward(b)) + after(N), or
+//                      with measured readiness r_k (the share of backward done when bucket k's
+//                      last gradient is produced) the pipeline the buckets form on the link,
+//                      launched in order: end_k = max(r_k backward(b), end_{k-1}) + ring(S_k, N),
+//                      exposed(N) = max(0, end_last - backward(b)) + after(N)
 //   step(N)          = compute(b) + compress + sync + exposed(N)
 // alpha (seconds per hop) and beta (bytes/s per link) are fitted by least squares to measured
 // allreduce times; the compute points come from measured single-worker steps; `overlap` is the
@@ -42,8 +46,10 @@ struct LinkModel {
 // Ring allreduce time of `bytes` over `n` ranks.
 double ring_allreduce_seconds(const LinkModel& link, double bytes, int64_t n);
 
-// Fits alpha and beta to (bytes, seconds) measured over `n` ranks (least squares on
-// t = 2(n-1) alpha + 2(n-1)/n S / beta). Throws UserError with fewer than two sizes.
+// Fits alpha and beta to (bytes, seconds) measured over `n` ranks, t = 2(n-1) alpha +
+// 2(n-1)/n S / beta: beta by least squares over the larger half of the sizes, alpha from the
+// median of the smaller half (robust to small messages' bimodal times). Throws UserError with
+// fewer than two sizes.
 LinkModel fit_link(const std::vector<std::pair<double, double>>& bytes_seconds, int64_t n);
 
 // The fit to the plain float32 rows of a `ringtrain bench --allreduce --json` output (rows
@@ -63,6 +69,7 @@ struct StepModel {
   std::vector<std::pair<double, double>> compute_points;
   double backward_share = 2.0 / 3;   // backward's share of compute
   double overlap = 1.0;              // share of backward that communication can hide behind
+  std::vector<double> bucket_ready;  // measured readiness r_k per bucket (same order); empty: `overlap`
   std::vector<double> bucket_bytes;  // float32 gradient bytes, in launch order (the last is the last launched)
   // What each bucket sends with the run's compression (same order); empty: bucket_bytes as they are.
   std::vector<BucketTraffic> traffic;
@@ -106,6 +113,11 @@ int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double
 // The byte size of each gradient bucket GradientSync forms (parallel/buckets.h) from parameter
 // byte sizes in registration order, in launch order.
 std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes);
+
+// When each of those buckets is ready: the latest of its parameters' readiness (the share of
+// backward done when the gradient is produced, bench_gradient_timing), in launch order.
+std::vector<double> bucket_readiness(const std::vector<double>& param_bytes, const std::vector<double>& param_ready,
+                                     double cap_bytes);
 
 // What each of those buckets sends with `compression`, from the float32 parameters' shapes in
 // registration order (after PowerSGD's warm-up).

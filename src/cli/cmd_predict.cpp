@@ -32,6 +32,7 @@ struct PredictOptions {
   double sync_ms = 0;               // the lock-step cost per step, given ...
   double calibrate_img_per_s = 0;   // ... or calibrated: a measured fp32 run's img/s (all workers)
   std::string calibrate_allreduce;  // over the link of this `bench --allreduce --json` output
+  std::string gradient_timing;      // an earlier `predict --json` output whose gradient timing to reuse
   int64_t threads = 1;
   bool json = false;
 };
@@ -75,6 +76,36 @@ double sync_seconds_of(const PredictOptions& o, const StepModel& base) {
   return calibrate_sync_seconds(fp32, link, n, o.batch_size, o.calibrate_img_per_s);
 }
 
+// When each gradient is ready in backward: measured here at --batch-size with --threads, or
+// taken from an earlier `predict --json` of the same model and batch.
+GradientTiming gradient_timing_of(const PredictOptions& o) {
+  GradientTiming t;
+  if (!o.gradient_timing.empty()) {
+    const nlohmann::json j = read_json_file(o.gradient_timing);
+    try {
+      RT_CHECK_USER(j.at("model") == o.model && j.at("batch_per_worker") == o.batch_size,
+                    "it is of {} at batch {}, not {} at batch {}", j.at("model").dump(),
+                    j.at("batch_per_worker").dump(), o.model, o.batch_size);
+      t.ready = j.at("gradient_timing").at("ready").get<std::vector<double>>();
+      t.backward_share = j.at("gradient_timing").at("backward_share").get<double>();
+      return t;
+    } catch (const std::exception& e) {
+      throw UserError(
+          fmt::format("--gradient-timing {}: not a `ringtrain predict --json` output of this model "
+                      "and batch ({})",
+                      o.gradient_timing, e.what()));
+    }
+  }
+  set_compute_threads(o.threads);
+  StepBenchSpec s;
+  s.model = o.model;
+  s.batch_size = o.batch_size;
+  s.warmup = 1;
+  s.reps = 1;
+  s.steps = 3;
+  return bench_gradient_timing(s);
+}
+
 int run_predict(const PredictOptions& o) {
   check_model_name(o.model);
   RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
@@ -91,7 +122,9 @@ int run_predict(const PredictOptions& o) {
       {static_cast<double>(o.batch_size), static_cast<double>(o.batch_size) / o.compute_images_per_second}};
   m.bucket_bytes = g.bytes;
   m.traffic = g.traffic;
-  m.overlap = unmeasured_overlap(g.bytes.size());  // as `scale` assumes
+  const GradientTiming timing = gradient_timing_of(o);
+  m.backward_share = timing.backward_share;
+  m.bucket_ready = bucket_readiness(g.param_bytes, timing.ready, o.bucket_mb * 1024 * 1024);
   if (compression.lossy()) {
     if (o.compress_ms >= 0) {
       m.compress_seconds = o.compress_ms / 1e3;
@@ -116,7 +149,8 @@ int run_predict(const PredictOptions& o) {
       {"compress_seconds", m.compress_seconds},
       {"sync_seconds", m.sync_seconds},
       {"buckets", g.bytes.size()},
-      {"overlap", m.overlap},
+      {"gradient_timing", {{"ready", timing.ready}, {"backward_share", timing.backward_share}}},
+      {"bucket_ready", m.bucket_ready},
       {"link", {{"name", link.name}, {"alpha_seconds", link.alpha}, {"beta_bytes_per_second", link.beta}}},
       {"rows", nlohmann::json::array()}};
   for (const auto& r : rows) j["rows"].push_back(r.to_json());
@@ -165,7 +199,10 @@ CommandRunner add_predict_command(CLI::App& app) {
                   "Calibrate that cost instead: a measured run's img/s (all workers, fp32, --batch-size each) ...");
   cmd->add_option("--calibrate-allreduce", o->calibrate_allreduce,
                   "... over the link of this `bench --allreduce --json` output (its world size is the run's)");
-  cmd->add_option("--threads", o->threads, "Threads for measuring the compression")->capture_default_str();
+  cmd->add_option("--gradient-timing", o->gradient_timing,
+                  "Reuse the gradient timing of an earlier `predict --json` output (default: measured here)");
+  cmd->add_option("--threads", o->threads, "Threads for measuring the compression and the gradient timing")
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->footer(
       "Example:\n"
