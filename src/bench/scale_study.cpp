@@ -199,6 +199,16 @@ void calibrate_compute(ScaleResult& r, const nlohmann::json& first_config, const
     r.step_model.compute_points.emplace_back(static_cast<double>(b), t * r.real_over_bench);
   }
   r.step_model.overlap = unmeasured_overlap(r.step_model.bucket_bytes.size());
+  // When each bucket can start: the gradients' readiness in backward, measured at the base batch.
+  print_line(fmt::format("== scale: gradient timing, batch {}", base.batch_per_worker));
+  const auto t = bench_json({self, "bench", "--mode", "timing", "--model", r.model, "--batch-size",
+                             std::to_string(base.batch_per_worker), "--threads", std::to_string(o.threads), "--warmup",
+                             "1", "--reps", "1", "--steps", "3", "--json", "--amp", bf16 ? "bf16" : "none"},
+                            "gradient timing")
+                     .at("results")
+                     .at(0);
+  r.step_model.backward_share = t.at("backward_share").get<double>();
+  r.step_model.bucket_ready = bucket_readiness(grads.param_bytes, t.at("ready").get<std::vector<double>>(), cap);
 }
 
 // --- the link: allreduce over as many ranks as the largest run (at least 2), fitted.
@@ -380,10 +390,18 @@ void to_json(nlohmann::json& j, const ScaleResult& r) {
          {"bucket_bytes_sent", traffic_json(r.step_model.traffic)},
          {"compress_seconds", r.step_model.compress_seconds},
          {"backward_share", r.step_model.backward_share},
-         {"overlap", r.step_model.overlap}}},
+         {"bucket_ready", r.step_model.bucket_ready}}},
        {"validation", validation},
        {"projection", projection}};
 }
+
+namespace {
+std::vector<std::string> percents(const std::vector<double>& shares) {
+  std::vector<std::string> out;
+  for (const double x : shares) out.push_back(fmt::format("{:.0f}%", 100 * x));
+  return out;
+}
+}  // namespace
 
 std::string scale_markdown(const ScaleResult& r) {
   const ScaleStudyOptions& o = r.options;
@@ -417,13 +435,15 @@ std::string scale_markdown(const ScaleResult& r) {
       "\n## Model\n\ncompute per step {} (step benchmarks at each batch per worker, "
       "scaled x{:.3f} to the 1-worker run's real step); {} gradient buckets, "
       "{:.1f} MB in all ({:.2f} MB sent per step with --grad-compression {}{}); allreduce over {} ranks fitted to "
-      "alpha {:.1f} us per hop, beta {:.3f} GB/s per link; overlap window {:.0f}% of backward.\n\n",
+      "alpha {:.1f} us per hop, beta {:.3f} GB/s per link; backward {:.0f}% of the step, buckets ready at {} of "
+      "it.\n\n",
       fmt::join(points, ", "), r.real_over_bench, r.step_model.bucket_bytes.size(), r.gradient_bytes / 1e6, sent / 1e6,
       r.compression,
       r.compression == "none"
           ? ""
           : fmt::format(", compressing and decompressing {:.1f} ms per step", 1e3 * r.step_model.compress_seconds),
-      r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9, 100 * r.step_model.overlap);
+      r.allreduce_ranks, r.fitted.alpha * 1e6, r.fitted.beta / 1e9, 100 * r.step_model.backward_share,
+      fmt::join(percents(r.step_model.bucket_ready), ", "));
   md << "## Validation (predicted from the 1-worker run and the allreduce measurement)\n\n"
      << table_row({"workers", "measured img/s", "predicted img/s", "error", "measured speedup", "predicted speedup"})
      << "|---|---|---|---|---|---|\n";

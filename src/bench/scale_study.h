@@ -16,7 +16,8 @@
 
 namespace rt {
 
-constexpr int kScaleSchemaVersion = 2;  // 2: rounds, per-round img/s, speedup range
+constexpr int kScaleSchemaVersion =
+    3;  // 2: rounds, per-round img/s, speedup range; 3: model.bucket_ready (not overlap)
 
 struct ScaleStudyOptions {
   std::vector<int64_t> nproc = {1, 2};  // world sizes, starting with 1

@@ -155,8 +155,8 @@ int run_compute(const BenchOptions& o) {
   RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
   RT_CHECK_USER(o.warmup >= 0 && o.reps >= 1 && o.steps >= 1, "--warmup must be >= 0, --reps and --steps >= 1");
   for (const auto& m : o.modes) {
-    RT_CHECK_USER(m == "train" || m == "forward" || m == "data" || m == "compress",
-                  "--mode takes train, forward, data and compress, got '{}'", m);
+    RT_CHECK_USER(m == "train" || m == "forward" || m == "data" || m == "compress" || m == "timing",
+                  "--mode takes train, forward, data, compress and timing, got '{}'", m);
     RT_CHECK_USER(m != "compress" || !o.compression.empty(),
                   "--mode compress times the compressors of --grad-compression: name them, e.g. "
                   "--grad-compression bf16,powersgd:4");
@@ -218,6 +218,16 @@ int run_compute(const BenchOptions& o) {
         }
       }
     }
+    if (m == "timing") {
+      const GradientTiming t = bench_gradient_timing(s);
+      j["results"].push_back({{"mode", "timing"}, {"ready", t.ready}, {"backward_share", t.backward_share}});
+      if (!o.json) {
+        print_line(
+            fmt::format("{}: backward is {:.0f}% of the step; the first parameter's gradient is ready at {:.0f}% "
+                        "of backward, the last one's at {:.0f}%",
+                        what, 100 * t.backward_share, 100 * t.ready.front(), 100 * t.ready.back()));
+      }
+    }
     if (m == "data") {
       const Dataset d = o.data.empty() ? synthetic_dataset(o.data_images, o.seed) : load_cifar10(o.data).train;
       report(m, bench_data_pipeline(d, o.batch_size, o.reps),
@@ -241,7 +251,8 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--amp", o->amp, "Autocast precision: none | bf16 | auto")->capture_default_str();
   cmd->add_flag("--cuda-graph", o->cuda_graph, "train mode: replay forward + backward as a CUDA graph (CUDA only)");
   cmd->add_option("--mode", o->modes,
-                  "What to measure: train, forward, data, compress (the --grad-compression compressors)")
+                  "What to measure: train, forward, data, compress (the --grad-compression compressors), timing "
+                  "(when each gradient is ready in backward)")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Untimed steps (allreduce: iterations) first")->capture_default_str();

@@ -34,6 +34,12 @@ check "each compressor timed, PowerSGD's products and QR slower than a plain div
   "[r['compression'] for r in j['results']] == ['none', 'bf16', 'powersgd:2'] and all(r['seconds_per_step'] > 0 for r in j['results']) and j['results'][2]['seconds_per_step'] > j['results'][0]['seconds_per_step']" "$work/compress.json"
 expect_exit2 "compress mode without compressors" bench --mode compress
 
+echo "== bench --mode timing"
+# resnet20 has 59 parameter tensors: the stem conv and its BatchNorm (3), 9 blocks of 2 convs and 2 BatchNorms (54), fc (2).
+"$bin" bench --mode timing --model resnet20 --batch-size 16 --threads 1 --warmup 1 --reps 1 --steps 2 --json > "$work/timing.json" || fail=1
+check "a readiness per parameter in [0, 1]; the classifier's gradients before the stem's, backward most of the step" \
+  "len(j['results'][0]['ready']) == 59 and all(0 <= r <= 1 for r in j['results'][0]['ready']) and j['results'][0]['ready'][-1] < j['results'][0]['ready'][0] and 0.4 < j['results'][0]['backward_share'] < 0.95" "$work/timing.json"
+
 echo "== bench --allreduce over 2 ranks"
 "$bin" bench --allreduce --nproc 2 --max-size 64K --iters 3 --warmup 1 --json > "$work/allreduce.json" || fail=1
 check "sizes 4K..64K, busbw = algbw for n = 2" \
@@ -43,8 +49,16 @@ echo "== predict: the step-time model from given measurements"
 # resnet20: 269,722 float32 gradients in one bucket (1,078,888 bytes), so nothing overlaps. Over 2
 # workers: ring = 2 x 100 us + 1,078,888 B / 125 MB/s = 8.831 ms, all exposed; compute 32 / 50 =
 # 640 ms; 64 images / 648.831 ms = 98.64 img/s.
+# Every gradient ready at the end of backward (a gradient timing written by hand).
+"$bin" predict --model resnet20 --batch-size 32 --nproc 1,2 --compute-img-per-s 50 --link-gbps 1 --threads 1 \
+  --json > "$work/predict_measured.json" || fail=1
+"$src/.venv/bin/python" -c "
+import json, sys
+j = json.load(open(sys.argv[1]))
+j['gradient_timing']['ready'] = [1.0] * len(j['gradient_timing']['ready'])
+json.dump(j, open(sys.argv[2], 'w'))" "$work/predict_measured.json" "$work/timing_by_hand.json" || fail=1
 "$bin" predict --model resnet20 --batch-size 32 --nproc 1,2 --compute-img-per-s 50 --link-gbps 1 \
-  --link-latency-us 100 --json > "$work/predict.json" || fail=1
+  --link-latency-us 100 --gradient-timing "$work/timing_by_hand.json" --json > "$work/predict.json" || fail=1
 check "predicted by hand" \
   "abs(j['rows'][1]['exposed_seconds'] - 0.0088311) < 1e-6 and abs(j['rows'][1]['images_per_second'] - 98.640) < 0.01 and abs(j['rows'][0]['images_per_second'] - 50) < 1e-9 and j['buckets'] == 1" "$work/predict.json"
 "$bin" predict --model resnet20 --batch-size 32 --compute-img-per-s 50 --allreduce "$work/allreduce.json" \
