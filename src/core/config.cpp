@@ -113,6 +113,16 @@ void validate(const Config& c) {
                 "--cuda-graph replays one whole micro-batch step: it cannot be combined with --grad-accum {}; "
                 "drop one of them",
                 c.grad_accum);
+  RT_CHECK_USER(c.global_batch == 0 || c.grad_accum == 1,
+                "--global-batch {} sets the accumulation itself (global batch / (batch size x workers)): drop "
+                "--grad-accum {}",
+                c.global_batch, c.grad_accum);
+  RT_CHECK_USER(c.global_batch == 0 || !c.sync_bn,
+                "--sync-bn normalises over every worker's batch, so its micro-batches change with the number of "
+                "workers: it cannot be combined with --global-batch; drop one of them");
+  RT_CHECK_USER(c.global_batch == 0 || !c.cuda_graph,
+                "--cuda-graph replays one fixed micro-batch step: it cannot be combined with --global-batch; drop one "
+                "of them");
   if (!c.recipe.empty()) recipe_options(c.recipe);  // throws naming the known recipes
 }
 

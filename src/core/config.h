@@ -51,6 +51,7 @@ struct Config {
   std::string grad_compression = "none";  // none | bf16 | fp16 | powersgd:R (core/grad_compression.h)
   int64_t powersgd_warmup = 1000;         // optimiser steps allreduced uncompressed before PowerSGD starts
   int64_t grad_accum = 1;                 // micro-batches per optimiser step (communicate once)
+  int64_t global_batch = 0;               // > 0: steps of this many images whatever the world size
   int64_t lr_ref_batch = 128;             // --lr is for this global batch; scaled linearly to the real one
   double timeout = 120;                   // seconds for rendezvous and every collective
 
@@ -66,6 +67,7 @@ struct Config {
   int64_t prefetch = 3;             // batches prepared ahead by the loader thread
   bool tensorboard = false;         // scalar event files in <out>/tensorboard (rank 0)
   std::string trace;                // Chrome trace file of the steps in trace_steps (rank 0 writes)
+  std::string sample_log;           // folder: each rank appends its micro-batches' samples (a diagnostic)
   std::string trace_steps = "3-5";  // optimiser steps traced, "FIRST-LAST" counted from 1
 };
 

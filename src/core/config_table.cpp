@@ -75,6 +75,11 @@ const std::vector<ConfigField>& config_fields() {
        "Optimiser steps allreduced uncompressed before PowerSGD starts (DDP's start_powerSGD_iter)", false,
        non_negative()},
       {"grad_accum", &C::grad_accum, "Micro-batches per optimiser step (one allreduce per step)", false, at_least(1)},
+      {"global_batch", &C::global_batch,
+       "Images per optimiser step whatever the number of workers (0 = batch x workers x --grad-accum): the epoch is "
+       "cut into micro-batches of --batch-size that meet alike on any world size, each worker accumulating its "
+       "share (a multiple of --batch-size x workers)",
+       false, non_negative()},
       {"lr_ref_batch", &C::lr_ref_batch, "--lr is for this global batch; it is scaled linearly", false, at_least(1)},
       {"timeout", &C::timeout, "Seconds for rendezvous and each collective", false, positive()},
       {"skip_nonfinite", &C::skip_nonfinite,
@@ -99,6 +104,8 @@ const std::vector<ConfigField>& config_fields() {
       {"trace", &C::trace,
        "Write a Chrome/Perfetto trace (JSON) of the --trace-steps steps of every rank to this file"},
       {"trace_steps", &C::trace_steps, "Optimiser steps to trace: FIRST-LAST, counted from 1"},
+      {"sample_log", &C::sample_log,
+       "Diagnostic: every rank appends the samples of each micro-batch it trains to DIR/samples.rank<R>.jsonl"},
   };
   return fields;
 }

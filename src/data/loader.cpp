@@ -9,7 +9,16 @@ int64_t batches_per_epoch(int64_t samples, int64_t batch_size, bool drop_last) {
 BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, LoaderSpec spec)
     : data_(data), indices_(std::move(indices)), spec_(spec) {
   const auto n = static_cast<int64_t>(indices_.size());
-  num_batches_ = batches_per_epoch(n, spec_.batch_size, spec_.drop_last);
+  starts_ = {0};
+  if (spec_.batch_sizes.empty()) {
+    num_batches_ = batches_per_epoch(n, spec_.batch_size, spec_.drop_last);
+    for (int64_t b = 0; b < num_batches_; ++b) starts_.push_back(std::min(n, (b + 1) * spec_.batch_size));
+  } else {
+    for (const int64_t size : spec_.batch_sizes) starts_.push_back(starts_.back() + size);
+    TORCH_INTERNAL_ASSERT(starts_.back() == n, "the loader's batch sizes add up to ", starts_.back(), ", not to its ",
+                          n, " samples");
+    num_batches_ = static_cast<int64_t>(spec_.batch_sizes.size());
+  }
   consumed_ = std::min(spec_.first_batch, num_batches_);
   if (spec_.on_device) {
     plan_.emplace(data_.images.device(), indices_, spec_.norm, spec_.augment, spec_.seed, spec_.epoch);
@@ -29,11 +38,10 @@ BatchLoader::~BatchLoader() {
 
 void BatchLoader::work() {
   try {
-    const auto n = static_cast<int64_t>(indices_.size());
     const auto labels = data_.labels.data_ptr<int64_t>();
     for (int64_t b = consumed_; b < num_batches_; ++b) {
-      const int64_t begin = b * spec_.batch_size;
-      const int64_t count = std::min(spec_.batch_size, n - begin);
+      const int64_t begin = starts_[b];
+      const int64_t count = starts_[b + 1] - begin;
       Batch batch;
       batch.index = b;
       batch.images =
@@ -57,9 +65,8 @@ void BatchLoader::work() {
 std::optional<Batch> BatchLoader::next() {
   if (consumed_ >= num_batches_) return std::nullopt;
   if (plan_) {
-    const auto n = static_cast<int64_t>(indices_.size());
-    const int64_t begin = consumed_ * spec_.batch_size;
-    const int64_t count = std::min(spec_.batch_size, n - begin);
+    const int64_t begin = starts_[consumed_];
+    const int64_t count = starts_[consumed_ + 1] - begin;
     Batch batch;
     batch.index = consumed_++;
     batch.images = plan_->batch(data_.images, begin, count);

@@ -25,6 +25,9 @@ struct Batch {
 
 struct LoaderSpec {
   int64_t batch_size = 128;
+  // The batches' sizes in order, when they are not all batch_size (data/epoch_plan.h; 0: an
+  // empty batch); they add up to the samples given. Empty: cut into batch_size (and drop_last).
+  std::vector<int64_t> batch_sizes;
   bool augment = false;
   bool drop_last = false;  // drop a last batch smaller than batch_size
   uint64_t seed = 0;
@@ -58,6 +61,7 @@ class BatchLoader {
   const Dataset& data_;
   std::vector<int64_t> indices_;
   LoaderSpec spec_;
+  std::vector<int64_t> starts_;  // batch b is indices_[starts_[b], starts_[b + 1])
   int64_t num_batches_ = 0;
   int64_t consumed_ = 0;
   std::optional<DeviceEpochPlan> plan_;  // on_device

@@ -52,6 +52,15 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
 }  // namespace
 
 torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
+  if (deferred_ && is_training()) {
+    {
+      torch::NoGradGuard no_grad;
+      const auto [var, mean] = torch::var_mean(x.detach().to(torch::kFloat32), {0, 2, 3}, /*unbiased=*/true);
+      pending_.push_back(torch::cat({mean, var}));
+    }
+    return torch::batch_norm(x, weight, bias, /*running_mean=*/{}, /*running_var=*/{}, /*training=*/true,
+                             options.momentum().value_or(0.1), options.eps(), at::globalContext().userEnabledCuDNN());
+  }
   if (!sum_over_ranks_ || !is_training()) return torch::nn::BatchNorm2dImpl::forward(x);
   const int64_t c = x.size(1);
   // Statistics in float32 whatever the input (bf16 under autocast could not even hold the count:
@@ -76,6 +85,15 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
     num_batches_tracked.add_(1);
   }
   return SyncBatchNormFunction::apply(x, weight, bias, mean, invstd, count, &sum_over_ranks_);
+}
+
+void BatchNormImpl::apply_running_update(const torch::Tensor& statistics) {
+  torch::NoGradGuard no_grad;
+  const int64_t c = running_mean.size(0);
+  const double m = options.momentum().value_or(0.1);
+  running_mean.mul_(1 - m).add_(statistics.narrow(0, 0, c).to(running_mean.dtype()), m);
+  running_var.mul_(1 - m).add_(statistics.narrow(0, c, c).to(running_var.dtype()), m);
+  num_batches_tracked.add_(1);
 }
 
 int64_t set_sync_batchnorm(torch::nn::Module& model, const SumOverRanks& reducer) {

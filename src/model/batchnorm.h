@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <utility>
+#include <vector>
 
 namespace rt {
 
@@ -22,8 +24,21 @@ class BatchNormImpl : public torch::nn::BatchNorm2dImpl {
   // nullptr: local statistics (plain BatchNorm2d).
   void set_sum_over_ranks(SumOverRanks reducer) { sum_over_ranks_ = std::move(reducer); }
 
+  // Deferred running statistics (--global-batch): training-mode forward normalises with the
+  // batch's statistics as usual but leaves running_mean and running_var alone, and keeps the
+  // batch's [mean, unbiased variance] ([2C] float32) instead, for apply_running_update() to
+  // fold in later in an order of the caller's choosing (train/batchnorm_replay.h).
+  void set_deferred_statistics(bool deferred) { deferred_ = deferred; }
+  // The statistics kept since the last take, one per training forward, in order.
+  std::vector<torch::Tensor> take_statistics() { return std::exchange(pending_, {}); }
+  // running = (1 - momentum) running + momentum x batch, as torch updates them, for one batch's
+  // [mean, unbiased variance]; counts the batch in num_batches_tracked.
+  void apply_running_update(const torch::Tensor& statistics);
+
  private:
   SumOverRanks sum_over_ranks_;
+  bool deferred_ = false;
+  std::vector<torch::Tensor> pending_;
 };
 TORCH_MODULE(BatchNorm);
 

@@ -4,6 +4,7 @@ namespace rt {
 
 void EpochStats::add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
   const auto b = labels.size(0);
+  if (b == 0) return;  // an empty batch (data/epoch_plan.h)
   const auto finite = torch::isfinite(loss.detach());
   const auto l = loss.detach().to(torch::kFloat64) * static_cast<double>(b);
   const auto c = logits.detach().argmax(1).eq(labels).sum().to(torch::kFloat64);

@@ -1,7 +1,9 @@
 #include "train/observers.h"
 
 #include <filesystem>
+#include <fstream>
 
+#include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "report/writers.h"
@@ -106,6 +108,40 @@ void StepTrace::write() {  // all ranks gather; only rank 0 writes
   }
   trace_.reset();
   grad_sync_.set_trace(nullptr);
+}
+
+SampleLog::SampleLog(const std::string& dir, int rank, int world)
+    : file_(fmt::format("{}/samples.rank{}.jsonl", dir, rank)), rank_(rank), world_(world) {
+  make_dirs(dir);
+}
+
+void SampleLog::epoch_plan(int64_t /*epoch*/, const EpochPlan& plan, int64_t first_batch) {
+  plan_ = &plan;
+  next_ = first_batch;
+  offset_ = 0;
+  for (int64_t b = 0; b < first_batch; ++b) offset_ += plan.batches[static_cast<size_t>(b)].size;
+}
+
+void SampleLog::step_end(int64_t epoch, int64_t global_step) {
+  if (plan_ == nullptr || next_ >= static_cast<int64_t>(plan_->batches.size())) return;
+  std::ofstream out(file_, std::ios::app);
+  const int64_t step = plan_->batches[static_cast<size_t>(next_)].step;
+  for (; next_ < static_cast<int64_t>(plan_->batches.size()); ++next_) {
+    const PlannedBatch& b = plan_->batches[static_cast<size_t>(next_)];
+    if (b.step != step) break;
+    if (b.size == 0) continue;  // an empty batch (data/epoch_plan.h): no samples to log
+    const auto first = plan_->samples.begin() + offset_;
+    const nlohmann::json line = {{"epoch", epoch + 1},
+                                 {"global_step", global_step},
+                                 {"step", step + 1},
+                                 {"micro", b.micro},
+                                 {"rank", rank_},
+                                 {"world", world_},
+                                 {"samples", std::vector<int64_t>(first, first + b.size)}};
+    out << line.dump() << "\n";
+    offset_ += b.size;
+  }
+  RT_CHECK_USER(out.good(), "cannot append to {} (--sample-log); check the folder", file_);
 }
 
 }  // namespace rt

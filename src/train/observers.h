@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/trace.h"
+#include "data/epoch_plan.h"
 #include "parallel/communicator.h"
 #include "parallel/grad_sync.h"
 #include "report/records.h"
@@ -30,6 +31,8 @@ class TrainingObserver {
  public:
   virtual ~TrainingObserver() = default;
   virtual void epoch_begin(int64_t /*epoch*/, int64_t /*batches*/) {}
+  // This rank's share of the epoch, trained from batch `first_batch` on (a resumed epoch skips some).
+  virtual void epoch_plan(int64_t /*epoch*/, const EpochPlan& /*plan*/, int64_t /*first_batch*/) {}
   virtual void step_begin() {}  // a step's first data wait starts
   // After optimiser step `global_step` (1-based). A collective for observers of all ranks.
   virtual void step_end(int64_t /*epoch*/, int64_t /*global_step*/) {}
@@ -46,6 +49,9 @@ class Observers {
   void add(std::unique_ptr<TrainingObserver> o) { all_.push_back(std::move(o)); }
   void epoch_begin(int64_t epoch, int64_t batches) {
     for (auto& o : all_) o->epoch_begin(epoch, batches);
+  }
+  void epoch_plan(int64_t epoch, const EpochPlan& plan, int64_t first_batch) {
+    for (auto& o : all_) o->epoch_plan(epoch, plan, first_batch);
   }
   void step_begin() {
     for (auto& o : all_) o->step_begin();
@@ -124,6 +130,25 @@ class StepTrace : public TrainingObserver {
   torch::Device device_;
   std::shared_ptr<TraceRecorder> trace_;
   std::optional<TraceRecorder::Clock::time_point> step_begin_;  // of the step in progress
+};
+
+// --sample-log DIR (all ranks; a diagnostic): the samples of every finished step's
+// micro-batches, one JSON line each ({"epoch", "global_step", "step", "micro", "rank", "world",
+// "samples"}), appended to DIR/samples.rank<R>.jsonl, so that a test can check that every
+// sample is used once per epoch across restarts and resizes. Steps are 1-based, epochs too;
+// empty batches are not logged.
+class SampleLog : public TrainingObserver {
+ public:
+  SampleLog(const std::string& dir, int rank, int world);
+  void epoch_plan(int64_t epoch, const EpochPlan& plan, int64_t first_batch) override;
+  void step_end(int64_t epoch, int64_t global_step) override;
+
+ private:
+  std::string file_;
+  int rank_, world_;
+  const EpochPlan* plan_ = nullptr;  // the epoch in progress (the loop's; it outlives the epoch's steps)
+  int64_t next_ = 0;                 // its first batch not yet logged
+  int64_t offset_ = 0;               // where that batch's samples start
 };
 
 }  // namespace rt

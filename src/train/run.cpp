@@ -64,16 +64,25 @@ void Run::load_data() {
     }
     at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: let cuDNN pick its fastest kernels
   }
-  shard = ShardSpec{train_set.size(), world, rank, /*shuffle=*/true, /*drop_last=*/false, cfg.seed};
-  RT_CHECK_USER(cfg.batch_size <= shard_size(shard),
-                "--batch-size {} is larger than the {} training images of each of the {} workers; "
-                "lower it",
-                cfg.batch_size, shard_size(shard), world);
-  drop_last = shard_size(shard) % cfg.batch_size == 1;
-  micro_per_epoch = batches_per_epoch(shard_size(shard), cfg.batch_size, drop_last);
-  // A step is grad_accum micro-batches; the epoch's last step may have fewer (MicroBatch::of).
-  steps_per_epoch = batches_per_epoch(micro_per_epoch, cfg.grad_accum, /*drop_last=*/false);
-  global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
+  const ShardSpec shard{train_set.size(), world, rank, /*shuffle=*/true, /*drop_last=*/false, cfg.seed};
+  plan_spec = PlanSpec{shard, cfg.batch_size, cfg.grad_accum, cfg.global_batch};
+  if (cfg.global_batch > 0) {  // Note [World-size-invariant epochs]
+    accumulation = accumulation_for(cfg.global_batch, cfg.batch_size, world);
+    RT_CHECK_USER(cfg.global_batch <= train_set.size(),
+                  "--global-batch {} is larger than the {} training images; lower it", cfg.global_batch,
+                  train_set.size());
+    global_batch = cfg.global_batch;
+  } else {
+    RT_CHECK_USER(cfg.batch_size <= shard_size(shard),
+                  "--batch-size {} is larger than the {} training images of each of the {} workers; "
+                  "lower it",
+                  cfg.batch_size, shard_size(shard), world);
+    accumulation = cfg.grad_accum;
+    global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
+  }
+  const EpochPlan first = plan(0);  // the same number of batches and steps every epoch
+  micro_per_epoch = static_cast<int64_t>(first.batches.size());
+  steps_per_epoch = first.steps;
   lr = scaled_learning_rate(cfg.lr, global_batch, cfg.lr_ref_batch);
 }
 
@@ -103,6 +112,22 @@ void Run::build_model() {
     resumed_from = reader->path();
     RT_CHECK_USER(meta.state.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
                   cfg.resume, meta.state.epochs_done, cfg.epochs);
+    if (meta.state.batch_in_epoch > 0) {  // mid-epoch: the data position must mean the same here
+      const int64_t saved_global_batch = reader->meta().config.value("global_batch", int64_t{0});
+      const int64_t saved_world = meta.state.world_size;
+      if (cfg.global_batch > 0 || saved_global_batch > 0) {
+        RT_CHECK_USER(saved_global_batch == cfg.global_batch,
+                      "{} was saved mid-epoch with --global-batch {}; resume it with --global-batch {} (on any number "
+                      "of workers)",
+                      resumed_from, saved_global_batch, saved_global_batch);
+      } else {
+        RT_CHECK_USER(saved_world == 0 || saved_world == world,
+                      "{} was saved mid-epoch by {} workers and this run has {}: the rest of the epoch would not be "
+                      "the samples it had left; resume on {} workers, or train with --global-batch to resume on any "
+                      "number",
+                      resumed_from, saved_world, world, saved_world);
+      }
+    }
   }
 }
 
@@ -144,6 +169,7 @@ void Run::start_up() {
   } else {
     bn_buffers_ = model->buffers();
   }
+  if (cfg.global_batch > 0) bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device);
   flags = std::make_unique<StepFlags>(*comm, device);
   if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, model->parameters(), cfg.batch_size);
 }
@@ -180,7 +206,7 @@ void Run::write_run_folder() {
   log_info(
       "world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
       "batch {}, lr {:.4g} (--lr {} for {} images)",
-      world, comm->backend(), env.launcher, cfg.batch_size, cfg.grad_accum, global_batch, lr, cfg.lr, cfg.lr_ref_batch);
+      world, comm->backend(), env.launcher, cfg.batch_size, accumulation, global_batch, lr, cfg.lr, cfg.lr_ref_batch);
   log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", data_root, data_format, train_set.size(),
            test_set.size(), steps_per_epoch);
   if (!resumed_from.empty()) {
@@ -190,16 +216,19 @@ void Run::write_run_folder() {
   log_info("writing to {}", out);
 }
 
-LoaderSpec Run::loader_spec(int64_t epoch) const {
+LoaderSpec Run::loader_spec(int64_t epoch, const EpochPlan& plan) const {
   LoaderSpec spec;
   spec.batch_size = cfg.batch_size;
+  for (const auto& b : plan.batches) spec.batch_sizes.push_back(b.size);
   spec.augment = cfg.augment;
-  spec.drop_last = drop_last;
   spec.seed = cfg.seed;
   spec.epoch = epoch;
   spec.prefetch = cfg.prefetch;
   spec.on_device = !train_set.images.is_cpu();
-  spec.first_batch = meta.state.batch_in_epoch;
+  if (epoch == meta.state.epochs_done && meta.state.batch_in_epoch > 0) {  // a resumed epoch
+    spec.first_batch =
+        cfg.global_batch > 0 ? plan.first_batch_of_step(meta.state.steps_in_epoch) : meta.state.batch_in_epoch;
+  }
   return spec;
 }
 

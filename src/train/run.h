@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "data/epoch_plan.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "eval/evaluate.h"
@@ -23,6 +24,7 @@
 #include "parallel/communicator.h"
 #include "parallel/grad_sync.h"
 #include "parallel/rendezvous.h"
+#include "train/batchnorm_replay.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -43,8 +45,8 @@ struct Run {
   // --- data: class-balanced subsets of the splits (on the GPU on CUDA) and this rank's shard
   std::string data_root, data_format;
   Dataset train_set, test_set;
-  ShardSpec shard;
-  bool drop_last = false;       // a last batch of one image cannot be batch-normalised
+  PlanSpec plan_spec;           // how an epoch is cut into micro-batches and steps (data/epoch_plan.h)
+  int64_t accumulation = 1;     // micro-batches per step on each rank (--grad-accum, or from --global-batch)
   int64_t micro_per_epoch = 0;  // this rank's micro-batches per epoch
   int64_t steps_per_epoch = 0;  // optimiser steps per epoch
   int64_t global_batch = 0;     // images per optimiser step over all ranks
@@ -62,11 +64,13 @@ struct Run {
   // --- communication and the step
   std::unique_ptr<GradientSync> grad_sync;
   std::unique_ptr<StepFlags> flags;
-  std::unique_ptr<CudaGraphStep> graph;  // --cuda-graph; from its creation a side stream is current
-  nlohmann::json environment;            // recorded in config.json and metrics.json
+  std::unique_ptr<CudaGraphStep> graph;        // --cuda-graph; from its creation a side stream is current
+  std::unique_ptr<BatchNormReplay> bn_replay;  // --global-batch: BatchNorm statistics in the global order
+  nlohmann::json environment;                  // recorded in config.json and metrics.json
 
-  // The loader of `epoch` for this rank, continuing at state.batch_in_epoch.
-  LoaderSpec loader_spec(int64_t epoch) const;
+  // This rank's share of `epoch`, and its loader, continuing where the resumed state stands.
+  EpochPlan plan(int64_t epoch) const { return plan_epoch(plan_spec, epoch); }
+  LoaderSpec loader_spec(int64_t epoch, const EpochPlan& plan) const;
   // All ranks: rank 0's BatchNorm running statistics everywhere (none with --sync-bn, where
   // they agree by construction). Training never reads them, so this happens only where they
   // are read or kept: before each evaluation and each checkpoint.

@@ -6,6 +6,8 @@ void write_run_state(nlohmann::json& j, const RunState& s) {
   j["epochs_done"] = s.epochs_done;
   j["global_step"] = s.global_step;
   j["batch_in_epoch"] = s.batch_in_epoch;
+  j["steps_in_epoch"] = s.steps_in_epoch;
+  j["world_size"] = s.world_size;
   j["partial_epoch"] = {{"loss_x_images", s.partial.loss_x_images},
                         {"correct", s.partial.correct},
                         {"images", s.partial.images},
@@ -17,6 +19,8 @@ RunState read_run_state(const nlohmann::json& j) {
   s.epochs_done = j.at("epochs_done").get<int64_t>();
   s.global_step = j.at("global_step").get<int64_t>();
   s.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
+  s.steps_in_epoch = j.value("steps_in_epoch", int64_t{0});
+  s.world_size = j.value("world_size", int64_t{0});
   const auto& p = j.at("partial_epoch");
   if (p.is_array()) {  // before RunState: [loss x images, correct, images, seconds]
     s.partial = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<double>()};

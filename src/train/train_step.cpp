@@ -10,17 +10,19 @@ MicroBatch MicroBatch::of(int64_t batch, int64_t batches, int64_t accumulation) 
   MicroBatch m;
   m.index = batch % accumulation;
   m.count = std::min(accumulation, batches - (batch - m.index));
+  m.divisor = static_cast<double>(m.count);
   return m;
 }
 
 TrainStep::TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags,
-                     CudaGraphStep* graph, Options options)
+                     CudaGraphStep* graph, Options options, BatchNormReplay* bn_replay)
     : model_(model),
       optimizer_(optimizer),
       grad_sync_(grad_sync),
       flags_(flags),
       graph_(graph),
       options_(options),
+      bn_replay_(bn_replay),
       loss_options_(torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing)) {}
 
 void TrainStep::begin(double lr) {
@@ -35,6 +37,12 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
   grad_sync_.set_sync(micro.last());
   const auto forward_backward = [&](const torch::Tensor& x, const torch::Tensor& y) {
     torch::Tensor logits, loss;
+    if (x.size(0) == 0) {  // nothing to learn from: zero gradients through the same hooks
+      torch::Tensor zero = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(options_.device));
+      for (const auto& p : model_.parameters()) zero = zero + p.sum() * 0;
+      zero.backward();
+      return CudaGraphStep::Outputs{torch::zeros({0, model_.num_classes()}, zero.options()), zero.detach()};
+    }
     {
       TraceSpan span(trace, "forward");
       AutocastGuard autocast(options_.device, options_.precision);  // forward only, as torch.autocast is used
@@ -43,7 +51,7 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
     }
     {
       TraceSpan span(trace, "backward");
-      (micro.count > 1 ? loss / static_cast<double>(micro.count) : loss).backward();
+      (micro.divisor != 1 ? loss / micro.divisor : loss).backward();
     }
     return CudaGraphStep::Outputs{logits, loss};
   };
@@ -67,6 +75,10 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
   {
     TraceSpan span(trace, "optimizer step");
     optimizer_.step();
+  }
+  if (bn_replay_) {
+    TraceSpan span(trace, "BatchNorm statistics");
+    bn_replay_->step_done(micro.step_micros);
   }
   return out;
 }

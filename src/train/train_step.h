@@ -14,6 +14,7 @@
 #include "model/cuda_graph.h"
 #include "model/precision.h"
 #include "parallel/grad_sync.h"
+#include "train/batchnorm_replay.h"
 #include "train/optimizer.h"
 #include "train/step_flags.h"
 
@@ -21,8 +22,10 @@ namespace rt {
 
 // Where a micro-batch stands in its optimiser step (gradient accumulation).
 struct MicroBatch {
-  int64_t index = 0;  // 0-based within the step
-  int64_t count = 1;  // micro-batches in this step (the last step of an epoch may have fewer)
+  int64_t index = 0;        // 0-based within the step
+  int64_t count = 1;        // micro-batches in this step (the last step of an epoch may have fewer)
+  double divisor = 1;       // the mean loss is divided by this before backward (data/epoch_plan.h)
+  int64_t step_micros = 1;  // micro-batches in the step over all ranks (BatchNormReplay)
   bool first() const { return index == 0; }
   bool last() const { return index == count - 1; }
   // The position of batch `batch` (0-based in the epoch, of `batches`) with `accumulation` per step.
@@ -37,15 +40,18 @@ class TrainStep {
     bool channels_last = false;
     double label_smoothing = 0;
   };
-  // `graph` may be null (eager steps); it owns the gradients when given.
+  // `graph` may be null (eager steps); it owns the gradients when given. `bn_replay` (may be
+  // null) folds in BatchNorm's statistics at each step's end (--global-batch).
   TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags, CudaGraphStep* graph,
-            Options options);
+            Options options, BatchNormReplay* bn_replay = nullptr);
 
   // Before a step's first micro-batch: its learning rate, and gradients set to none.
   void begin(double lr);
   // One micro-batch of step number `step` (1-based); on the step's last micro-batch also the
   // gradient wait, the flags and the optimiser step. Returns its (logits, mean loss), valid
-  // until the next call. `trace` (may be null) records the phases as spans.
+  // until the next call. `trace` (may be null) records the phases as spans. An empty batch
+  // (a rank with no samples in an epoch's last step, data/epoch_plan.h) contributes zero
+  // gradients, so that the rank still takes part in the allreduce; its loss is 0.
   CudaGraphStep::Outputs run(const torch::Tensor& images, const torch::Tensor& labels, MicroBatch micro, int64_t step,
                              TraceRecorder* trace);
 
@@ -56,6 +62,7 @@ class TrainStep {
   StepFlags& flags_;
   CudaGraphStep* graph_;
   Options options_;
+  BatchNormReplay* bn_replay_;
   torch::nn::functional::CrossEntropyFuncOptions loss_options_;
 };
 

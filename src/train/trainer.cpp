@@ -50,6 +50,9 @@ Observers make_observers(Run& run, int64_t log_every, TraceRecorder*& trace) {
     observers.add(std::make_unique<ConsoleProgress>(run.cfg.epochs, log_every));
     if (run.cfg.tensorboard) observers.add(std::make_unique<TensorBoardEvents>(run.out + "/tensorboard"));
   }
+  if (!run.cfg.sample_log.empty()) {  // all ranks
+    observers.add(std::make_unique<SampleLog>(run.cfg.sample_log, run.rank, run.world));
+  }
   if (!run.cfg.trace.empty()) {  // all ranks
     auto t = std::make_unique<StepTrace>(run.cfg.trace, run.cfg.trace_steps, *run.comm, *run.grad_sync, run.device,
                                          run.meta.state.global_step);
@@ -142,7 +145,7 @@ RunSummary train(const Config& config) {
   TraceRecorder* trace = nullptr;  // --trace: the step's phases as spans (null when not recording)
   Observers observers = make_observers(run, log_every, trace);
   TrainStep step(*run.model, *run.optimizer, *run.grad_sync, *run.flags, run.graph.get(),
-                 {run.device, run.precision, cfg.channels_last, cfg.label_smoothing});
+                 {run.device, run.precision, cfg.channels_last, cfg.label_smoothing}, run.bn_replay.get());
   EvalResult eval;
   bool evaluated = false;
   int64_t skipped_steps = 0;  // --skip-nonfinite
@@ -152,13 +155,18 @@ RunSummary train(const Config& config) {
     Stopwatch clock;
     run.model->train();
     run.grad_sync->reset_stats();
-    BatchLoader loader(run.train_set, epoch_shard(run.shard, epoch), run.loader_spec(epoch));
+    const EpochPlan plan = run.plan(epoch);  // this rank's micro-batches and their steps
+    const LoaderSpec spec = run.loader_spec(epoch, plan);
+    BatchLoader loader(run.train_set, plan.samples, spec);
     const double earlier_seconds = state.partial.seconds;
     EpochStats stats;
     if (state.batch_in_epoch > 0 && run.rank == 0) stats.restore(state.partial, run.device);
     state.batch_in_epoch = 0;
+    state.steps_in_epoch = 0;
+    state.world_size = run.world;
     state.partial = {};
     observers.epoch_begin(epoch, loader.num_batches());
+    observers.epoch_plan(epoch, plan, spec.first_batch);
     double lr = 0;
     while (true) {
       observers.step_begin();
@@ -168,7 +176,8 @@ RunSummary train(const Config& config) {
         batch = loader.next();
       }
       if (!batch) break;
-      const MicroBatch micro = MicroBatch::of(batch->index, loader.num_batches(), cfg.grad_accum);
+      const PlannedBatch& planned = plan.batches[batch->index];
+      const MicroBatch micro{planned.index, planned.count, planned.divisor, planned.step_micros};
       if (micro.first()) step.begin(lr = lr_at_step(run.schedule, state.global_step));
       const auto [logits, loss] = step.run(batch->images, batch->labels, micro, state.global_step + 1, trace);
       stats.add(loss, logits, batch->labels.to(run.device));
@@ -187,6 +196,7 @@ RunSummary train(const Config& config) {
           run.agree_on_bn_statistics();
           RunState mid = state;
           mid.batch_in_epoch = done;
+          mid.steps_in_epoch = planned.step + 1;
           mid.partial = stats.across_ranks(*run.comm, run.device);
           mid.partial.seconds = earlier_seconds + clock.seconds();
           run.save_checkpoint(mid);
