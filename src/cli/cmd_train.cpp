@@ -7,10 +7,12 @@
 #include "core/config_file.h"
 #include "core/config_table.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "core/recipes.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
+#include "report/records.h"
 #include "train/checkpoint.h"
 #include "train/run_outputs.h"
 #include "train/trainer.h"
@@ -52,6 +54,15 @@ int launch_workers(const Config& cfg) {
     return argv;
   };
   spec.threads_per_worker = static_cast<int>(cfg.threads);  // 0: the launcher splits the cores
+  spec.min_nproc = static_cast<int>(cfg.min_nproc);
+  if (cfg.global_batch > 0) {  // the world sizes that can share the global batch
+    spec.world_ok = [g = cfg.global_batch, b = cfg.batch_size](int n) { return g % (b * n) == 0; };
+  }
+  if (cfg.max_restarts > 0) {
+    make_dirs(out);
+    spec.membership_log = out + "/" + kMembershipLogFile;
+    spec.last_step_file = out + "/" + kLastStepFile;
+  }
   return launch_local_workers(spec);
 }
 

@@ -104,6 +104,16 @@ void validate(const Config& c) {
   RT_CHECK_USER(c.warmup_epochs >= 0 && c.warmup_epochs < static_cast<double>(c.epochs),
                 "--warmup-epochs must be in [0, epochs={}), got {}", c.epochs, c.warmup_epochs);
   RT_CHECK_USER(c.max_restarts == 0 || c.nproc > 0, "--max-restarts needs the built-in launcher (--nproc N)");
+  if (c.min_nproc > 0) {
+    RT_CHECK_USER(c.nproc > 0 && c.min_nproc <= c.nproc && c.max_restarts > 0,
+                  "--min-nproc {} needs the built-in launcher with at least as many workers and restarts to go on "
+                  "with (--nproc N >= {} --max-restarts K)",
+                  c.min_nproc, c.min_nproc);
+    RT_CHECK_USER(c.min_nproc == c.nproc || c.global_batch > 0,
+                  "--min-nproc {} below --nproc {} changes the number of workers mid-run: add --global-batch G so "
+                  "that fewer workers train alike and resume mid-epoch",
+                  c.min_nproc, c.nproc);
+  }
   const auto [trace_first, trace_last] = parse_step_range(c.trace_steps, "--trace-steps");  // throws if malformed
   RT_CHECK_USER(trace_last - trace_first < 1000,
                 "--trace-steps {}: at most 1000 steps (a trace keeps every event "

@@ -45,6 +45,7 @@ struct Config {
   // --- distribution (world size comes from the launcher's environment or --nproc)
   int64_t nproc = 0;                      // built-in launcher: spawn this many local workers (0 = off)
   int64_t max_restarts = 0;               // built-in launcher: restart the group after a failure
+  int64_t min_nproc = 0;                  // built-in launcher: drop failing workers down to this many (0: never)
   std::string backend = "auto";           // auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)
   double bucket_mb = 25;                  // gradient bucket cap in MB (as DDP's bucket_cap_mb)
   bool sync_bn = false;                   // BatchNorm statistics over all ranks (else rank 0's buffers)

@@ -63,6 +63,10 @@ const std::vector<ConfigField>& config_fields() {
       {"max_restarts", &C::max_restarts,
        "With --nproc: restart all workers from the newest checkpoint after a failure, up to K times", false,
        non_negative()},
+      {"min_nproc", &C::min_nproc,
+       "With --nproc and --max-restarts: a worker that fails twice is dropped and the job goes on with fewer, down "
+       "to M (needs --global-batch when M < N, so that fewer workers train alike)",
+       false, between(0, 1024)},
       {"backend", &C::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)", false,
        one_of({"auto", "gloo", "nccl"})},
       {"bucket_mb", &C::bucket_mb, "Gradient bucket cap in MB", false, positive()},

@@ -1,4 +1,4 @@
-// Wall-clock stopwatch on the steady clock, in seconds.
+// Wall-clock stopwatch on the steady clock, in seconds; and the system clock's time.
 #pragma once
 
 #include <chrono>
@@ -15,5 +15,10 @@ class Stopwatch {
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
 };
+
+// Seconds since 1970 on the system clock: for times compared across processes (a job's start).
+inline double wall_clock_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 }  // namespace rt

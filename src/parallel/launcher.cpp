@@ -9,15 +9,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/self_exec.h"
+#include "core/timer.h"
 
 namespace rt {
 
@@ -70,7 +74,7 @@ void flush_lines(Worker& w, std::string& buf, bool to_stderr, bool all) {
   }
 }
 
-pid_t spawn(const LaunchSpec& spec, int rank, int port, int out_pipe[2], int err_pipe[2]) {
+pid_t spawn(const LaunchSpec& spec, int rank, int local_rank, int port, int out_pipe[2], int err_pipe[2]) {
   const pid_t pid = fork();
   RT_CHECK_USER(pid >= 0, "cannot start worker {}: {}", rank, std::strerror(errno));
   if (pid > 0) return pid;
@@ -84,7 +88,7 @@ pid_t spawn(const LaunchSpec& spec, int rank, int port, int out_pipe[2], int err
   close(out_pipe[0]);
   close(err_pipe[0]);
   setenv("RANK", std::to_string(rank).c_str(), 1);
-  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  setenv("LOCAL_RANK", std::to_string(local_rank).c_str(), 1);
   setenv("WORLD_SIZE", std::to_string(spec.nproc).c_str(), 1);
   setenv("LOCAL_WORLD_SIZE", std::to_string(spec.nproc).c_str(), 1);
   setenv("MASTER_ADDR", "127.0.0.1", 1);
@@ -100,8 +104,8 @@ struct GroupResult {
   bool interrupted = false;  // the launcher itself got SIGINT/SIGTERM
 };
 
-// One run of the worker group.
-GroupResult run_group(const LaunchSpec& spec) {
+// One run of the worker group; rank r runs on slot slots[r] (its LOCAL_RANK).
+GroupResult run_group(const LaunchSpec& spec, const std::vector<int>& slots) {
   const char* env_port = std::getenv("MASTER_PORT");
   const int port = env_port && *env_port ? std::atoi(env_port) : free_local_port();
 
@@ -113,7 +117,7 @@ GroupResult run_group(const LaunchSpec& spec) {
     Worker& w = workers[static_cast<size_t>(r)];
     w.rank = r;
     w.prefix_stdout = spec.prefix_stdout;
-    w.pid = spawn(spec, r, port, out_pipe, err_pipe);
+    w.pid = spawn(spec, r, slots[static_cast<size_t>(r)], port, out_pipe, err_pipe);
     close(out_pipe[1]);
     close(err_pipe[1]);
     w.out_fd = out_pipe[0];
@@ -173,7 +177,9 @@ GroupResult run_group(const LaunchSpec& spec) {
       forwarded_signal = sig;
       if (result == kExitOk) result = kExitInterrupted;  // unless a worker says otherwise
     }
-    // Reap finished workers; the first failure stops the rest.
+    // Reap finished workers; the first failure stops the rest. Of failures reaped together, one
+    // that is not a communication error (exit code 3: a peer went away) is the cause.
+    Worker* first_failed = nullptr;
     for (auto& w : workers) {
       if (!w.running) continue;
       int status = 0;
@@ -182,23 +188,28 @@ GroupResult run_group(const LaunchSpec& spec) {
       --running;
       w.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       if (forwarded_signal && w.exit_code != kExitOk && w.exit_code != kExitInterrupted) result = w.exit_code;
-      if (w.exit_code != 0 && failed_rank < 0 && !forwarded_signal) {
-        failed_rank = w.rank;
-        // Its last words may still be in the pipe.
-        for (int fd : {w.err_fd, w.out_fd}) {
-          if (fd < 0) continue;
-          char chunk[65536];
-          ssize_t n;
-          while ((n = read(fd, chunk, sizeof chunk)) > 0) {
-            (fd == w.err_fd ? w.err_buf : w.out_buf).append(chunk, static_cast<size_t>(n));
-          }
-        }
-        flush_lines(w, w.out_buf, false, true);
-        flush_lines(w, w.err_buf, true, true);
-        result = w.exit_code;
-        stop_all(SIGTERM);
-        stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      if (w.exit_code != 0 && failed_rank < 0 && !forwarded_signal &&
+          (first_failed == nullptr || (first_failed->exit_code == kExitCommError && w.exit_code != kExitCommError))) {
+        first_failed = &w;
       }
+    }
+    if (first_failed != nullptr) {
+      Worker& w = *first_failed;
+      failed_rank = w.rank;
+      // Its last words may still be in the pipe.
+      for (int fd : {w.err_fd, w.out_fd}) {
+        if (fd < 0) continue;
+        char chunk[65536];
+        ssize_t n;
+        while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+          (fd == w.err_fd ? w.err_buf : w.out_buf).append(chunk, static_cast<size_t>(n));
+        }
+      }
+      flush_lines(w, w.out_buf, false, true);
+      flush_lines(w, w.err_buf, true, true);
+      result = w.exit_code;
+      stop_all(SIGTERM);
+      stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     }
     if (std::chrono::steady_clock::now() > stop_at) stop_all(SIGKILL);  // did not stop in time
   }
@@ -214,6 +225,40 @@ GroupResult run_group(const LaunchSpec& spec) {
 
 }  // namespace
 
+namespace {
+
+// The membership log (LaunchSpec::membership_log): one JSON line per event.
+class MembershipLog {
+ public:
+  MembershipLog(std::string file, double job_start) : file_(std::move(file)), job_start_(job_start) {}
+  void add(nlohmann::json event) {
+    if (file_.empty()) return;
+    event["seconds"] = wall_clock_seconds() - job_start_;
+    std::ofstream out(file_, std::ios::app);
+    out << event.dump() << "\n";
+  }
+
+ private:
+  std::string file_;
+  double job_start_;
+};
+
+// The last step rank 0 finished, from the file it keeps (-1 when there is none yet).
+int64_t last_step(const std::string& file) {
+  std::ifstream in(file);
+  int64_t step = -1;
+  if (!file.empty() && in >> step) return step;
+  return -1;
+}
+
+std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (const int x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+}  // namespace
+
 int launch_local_workers(const LaunchSpec& spec) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -225,9 +270,68 @@ int launch_local_workers(const LaunchSpec& spec) {
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
     attempt.threads_per_worker = std::max(1, cores / std::max(1, spec.nproc));
   }
+  std::vector<int> slots(static_cast<size_t>(spec.nproc));
+  for (int i = 0; i < spec.nproc; ++i) slots[static_cast<size_t>(i)] = i;
+  std::vector<int> failures(static_cast<size_t>(spec.nproc), 0), dropped;
+  // Every attempt's workers learn when the job began, and where to log (inherited environment).
+  const double job_start = wall_clock_seconds();
+  setenv(kJobStartEnv, fmt::format("{:.6f}", job_start).c_str(), 1);
+  if (!spec.membership_log.empty()) {
+    setenv(kMembershipLogEnv, spec.membership_log.c_str(), 1);
+    setenv(kLastStepFileEnv, spec.last_step_file.c_str(), 1);
+  }
+  MembershipLog membership(spec.membership_log, job_start);
   for (int restart = 0;; ++restart) {
-    const GroupResult r = run_group(attempt);
+    attempt.nproc = static_cast<int>(slots.size());
+    setenv(kAttemptEnv, std::to_string(restart).c_str(), 1);
+    membership.add({{"event", "start"}, {"world_size", attempt.nproc}, {"slots", slots}});
+    const GroupResult r = run_group(attempt, slots);
     if (r.exit_code == kExitOk || r.interrupted || r.exit_code == kExitUserError) return r.exit_code;
+    if (r.failed_rank >= 0) {
+      const int slot = slots[static_cast<size_t>(r.failed_rank)];
+      ++failures[static_cast<size_t>(slot)];
+      membership.add({{"event", "failure"},
+                      {"world_size", attempt.nproc},
+                      {"slots", slots},
+                      {"slot", slot},
+                      {"rank", r.failed_rank},
+                      {"exit_code", r.exit_code},
+                      {"step", last_step(spec.last_step_file)}});
+      if (spec.min_nproc > 0 && failures[static_cast<size_t>(slot)] >= kFailuresToDrop) {
+        // Drop it; then, if the job cannot run on what is left, the highest healthy slots too.
+        std::vector<int> gone = {slot};
+        slots.erase(std::find(slots.begin(), slots.end(), slot));
+        while (static_cast<int>(slots.size()) > spec.min_nproc && spec.world_ok &&
+               !spec.world_ok(static_cast<int>(slots.size()))) {
+          gone.push_back(slots.back());
+          slots.pop_back();
+        }
+        dropped.push_back(slot);
+        if (static_cast<int>(slots.size()) < spec.min_nproc ||
+            (spec.world_ok && !spec.world_ok(static_cast<int>(slots.size())))) {
+          const bool below = static_cast<int>(slots.size()) < spec.min_nproc;
+          print_error_line(fmt::format(
+              "ringtrain: error: worker slot{} {} failed {} times each; {} worker{} left, {}: giving up",
+              dropped.size() > 1 ? "s" : "", join(dropped), kFailuresToDrop, slots.size(), slots.size() == 1 ? "" : "s",
+              below ? fmt::format("below --min-nproc {}", spec.min_nproc)
+                    : fmt::format("and no number of workers down to --min-nproc {} can share the global batch",
+                                  spec.min_nproc)));
+          return kExitCommError;
+        }
+        for (const int g : gone) {
+          membership.add({{"event", "drop"},
+                          {"world_size", static_cast<int>(slots.size())},
+                          {"slots", slots},
+                          {"slot", g},
+                          {"rank", r.failed_rank},
+                          {"exit_code", r.exit_code}});
+        }
+        print_line(fmt::format(
+            "ringtrain: worker slot {} failed {} times (last: rank {}, exit code {}): dropping "
+            "slot{} {}; {} workers go on from the newest checkpoint",
+            slot, kFailuresToDrop, r.failed_rank, r.exit_code, gone.size() > 1 ? "s" : "", join(gone), slots.size()));
+      }
+    }
     if (restart >= spec.max_restarts) {
       if (spec.max_restarts > 0) {
         print_error_line(fmt::format("ringtrain: error: giving up after {} restarts", spec.max_restarts));
@@ -235,9 +339,9 @@ int launch_local_workers(const LaunchSpec& spec) {
       return r.exit_code;
     }
     print_line(
-        fmt::format("ringtrain: restart {}/{} after rank {} failed (exit code {}): all workers "
-                    "start again from the newest checkpoint",
-                    restart + 1, spec.max_restarts, r.failed_rank, r.exit_code));
+        fmt::format("ringtrain: restart {}/{} after rank {} failed (exit code {}): {} workers start again from the "
+                    "newest checkpoint",
+                    restart + 1, spec.max_restarts, r.failed_rank, r.exit_code, slots.size()));
     attempt.argv = spec.restart_argv ? spec.restart_argv() : spec.argv;
   }
 }

@@ -15,6 +15,15 @@ namespace rt {
 constexpr const char* kWorkerEnv = "RINGTRAIN_LAUNCHED";
 // Compute threads for a worker that was not given --threads.
 constexpr const char* kWorkerThreadsEnv = "RINGTRAIN_WORKER_THREADS";
+// When the job began (wall-clock seconds since 1970), the same in every attempt: a restarted
+// job's wall time and throughput count its failures, restarts and stalls.
+constexpr const char* kJobStartEnv = "RINGTRAIN_JOB_START";
+constexpr const char* kAttemptEnv = "RINGTRAIN_ATTEMPT";  // 0 for the first start, then 1, 2, ... per restart
+// With a membership log (LaunchSpec::membership_log): its path, where rank 0 adds a "resume"
+// event (the step it resumed from), and a file where rank 0 keeps the last step it finished,
+// which the launcher reads into a "failure" event (the work since the newest checkpoint is lost).
+constexpr const char* kMembershipLogEnv = "RINGTRAIN_MEMBERSHIP_LOG";
+constexpr const char* kLastStepFileEnv = "RINGTRAIN_LAST_STEP_FILE";
 
 struct LaunchSpec {
   int nproc = 1;
@@ -28,7 +37,21 @@ struct LaunchSpec {
   // with --resume RUN_DIR once a checkpoint exists), up to max_restarts times.
   int max_restarts = 0;
   std::function<std::vector<std::string>()> restart_argv;
+  // Elastic membership (min_nproc > 0): a worker slot that fails kFailuresToDrop times is dropped
+  // and the group restarts without it, on the largest world size `world_ok` accepts, down to
+  // min_nproc; below it the launcher gives up (kExitCommError) naming the failed slots. Each
+  // slot keeps its LOCAL_RANK (its device) while RANK is renumbered 0..n-1.
+  int min_nproc = 0;
+  std::function<bool(int)> world_ok;
+  // When set, the launcher appends one JSON line per membership event to this file: {"seconds"
+  // since the job began, "event": start|failure|drop, "world_size", "slots"; failure and drop:
+  // "slot", "rank", "exit_code"; failure: "step", the last step rank 0 finished}; rank 0 adds
+  // "resume" events (kMembershipLogEnv). `last_step_file` is where rank 0 keeps that step.
+  std::string membership_log, last_step_file;
 };
+
+// Failures of one worker slot after which the elastic launcher drops it.
+constexpr int kFailuresToDrop = 2;
 
 // A free TCP port on 127.0.0.1 (released again: the caller binds it soon after).
 int free_local_port();

@@ -151,4 +151,15 @@ class SampleLog : public TrainingObserver {
   int64_t offset_ = 0;               // where that batch's samples start
 };
 
+// Under an elastic launcher (rank 0): the last optimiser step finished, kept in a file that the
+// launcher reads when a worker fails (parallel/launcher.h), so that the work lost is known.
+class LastStepFile : public TrainingObserver {
+ public:
+  explicit LastStepFile(std::string file) : file_(std::move(file)) {}
+  void step_end(int64_t epoch, int64_t global_step) override;
+
+ private:
+  std::string file_;
+};
+
 }  // namespace rt

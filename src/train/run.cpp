@@ -213,6 +213,7 @@ void Run::write_run_folder() {
     log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from, meta.state.epochs_done + 1,
              meta.state.batch_in_epoch, meta.state.global_step);
   }
+  if (rank == 0) log_attempt_start(meta.state.global_step, world);  // under an elastic launcher
   log_info("writing to {}", out);
 }
 

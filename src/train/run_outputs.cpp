@@ -6,11 +6,13 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <thread>
 
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "device/torch_compat.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
@@ -18,6 +20,24 @@
 #include "report/writers.h"
 
 namespace rt {
+
+double job_seconds() {
+  const char* start = std::getenv(kJobStartEnv);
+  return start && *start ? wall_clock_seconds() - std::atof(start) : -1;
+}
+
+bool job_restarted() {
+  const char* attempt = std::getenv(kAttemptEnv);
+  return attempt && std::atoi(attempt) > 0;
+}
+
+void log_attempt_start(int64_t step, int64_t world) {
+  const char* log = std::getenv(kMembershipLogEnv);
+  if (!log || !*log) return;
+  std::ofstream out(log, std::ios::app);
+  out << nlohmann::json{{"event", "resume"}, {"step", step}, {"world_size", world}, {"seconds", job_seconds()}}.dump()
+      << "\n";
+}
 
 std::string default_run_dir() {
   const std::time_t now = std::time(nullptr);

@@ -15,6 +15,14 @@ namespace rt {
 // runs/<YYYYmmdd-HHMMSS> in local time.
 std::string default_run_dir();
 
+// Under the built-in launcher: seconds since the job began, restarts included (parallel/
+// launcher.h's kJobStartEnv), or -1 elsewhere; and whether this is a restarted attempt.
+double job_seconds();
+bool job_restarted();
+// Under an elastic launcher with a membership log: rank 0 notes that this attempt of `world`
+// workers starts from optimiser step `step` (a "resume" event).
+void log_attempt_start(int64_t step, int64_t world);
+
 // Library versions, device and thread count, for config.json and metrics.json.
 nlohmann::json environment_json(const torch::Device& device);
 

@@ -3,10 +3,13 @@
 // it runs and which ranks take part. Side concerns are observers (train/observers.h).
 #include "train/trainer.h"
 
+#include <cstdlib>
+
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/stop_signal.h"
 #include "core/timer.h"
+#include "parallel/launcher.h"
 #include "report/writers.h"
 #include "train/epoch_stats.h"
 #include "train/observers.h"
@@ -48,6 +51,9 @@ Observers make_observers(Run& run, int64_t log_every, TraceRecorder*& trace) {
   Observers observers;
   if (run.rank == 0) {
     observers.add(std::make_unique<ConsoleProgress>(run.cfg.epochs, log_every));
+    if (const char* file = std::getenv(kLastStepFileEnv); file && *file) {  // an elastic launcher's
+      observers.add(std::make_unique<LastStepFile>(file));
+    }
     if (run.cfg.tensorboard) observers.add(std::make_unique<TensorBoardEvents>(run.out + "/tensorboard"));
   }
   if (!run.cfg.sample_log.empty()) {  // all ranks
@@ -93,7 +99,13 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
 
 // End of the run: every replica's fingerprint (all ranks); metrics.json, reports, figures (only rank 0).
 RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
-  const RunTotals totals = run_totals(run.meta.history);
+  RunTotals totals = run_totals(run.meta.history);
+  // A job the built-in launcher restarted counts by its own clock what the epochs' do not: the
+  // restarts, stalls, work done again after a failure. It all goes to training time.
+  if (const double job = job_seconds(); job_restarted() && job > totals.seconds) {
+    totals.train_seconds += job - totals.seconds;
+    totals.seconds = job;
+  }
   RunSummary summary{run.out, eval.accuracy(), totals.best_test_accuracy, totals.images_per_second()};
   const auto fingerprints =
       all_gather_strings(*run.comm, weights_fingerprint(*run.model), run.device, "weights fingerprints");
@@ -125,6 +137,7 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
     m.skipped_nonfinite_steps = skipped_steps;
     m.checkpoint = run.out + "/checkpoint.pt";
     m.environment = run.environment;
+    m.membership = read_membership_log(run.out + "/" + kMembershipLogFile);  // an elastic launcher's
     write_evaluation_outputs(run.out, eval, run.test_set.class_names, m);
     write_plots_or_warn(run.out);
   }
