@@ -110,16 +110,20 @@ CommandRunner add_train_command(CLI::App& app) {
       layered = std::move(base);
     }
     if (!layered.empty()) cfg = o->apply_given(config_from_json(layered));
-    // torchrun restarts failed workers with the same arguments (TORCHELASTIC_RESTART_COUNT > 0):
-    // a restarted attempt continues from the newest checkpoint in --out, as the built-in
-    // launcher's --max-restarts does.
+    // torchrun restarts failed workers with the same arguments (TORCHELASTIC_RESTART_COUNT > 0),
+    // and with --nnodes MIN:MAX starts every worker anew when a node leaves or joins (a joining
+    // node's workers in their first attempt): under a restarting agent, a worker continues from
+    // the newest checkpoint in --out whenever there is one, as the built-in launcher's
+    // --max-restarts does.
     std::string resume = cfg.resume;
     const DistEnv env = read_dist_env();
-    if (resume.empty() && !cfg.out.empty() && env.restart_count > 0 && !checkpoint_files(cfg.out).empty()) {
+    const bool restarting_agent = env.launcher == "torchrun" && (env.restart_count > 0 || env.max_restarts > 0);
+    if (resume.empty() && !cfg.out.empty() && restarting_agent && !checkpoint_files(cfg.out).empty()) {
       resume = cfg.out;
       if (env.rank == 0)
-        print_line(fmt::format("ringtrain: torchrun restart {}: continuing from the newest checkpoint in {}",
-                               env.restart_count, resume));
+        print_line(
+            fmt::format("ringtrain: torchrun attempt {} of this node: continuing from the newest checkpoint in {}",
+                        env.restart_count, resume));
     }
     if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.

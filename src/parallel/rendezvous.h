@@ -29,6 +29,9 @@ struct DistEnv {
   bool agent_store = false;
   // torchrun's TORCHELASTIC_RESTART_COUNT: how many times the agent has restarted the workers.
   int restart_count = 0;
+  // torchrun's TORCHELASTIC_MAX_RESTARTS: > 0 when the agent restarts workers (and, with
+  // --nnodes MIN:MAX, starts them anew when nodes leave or join).
+  int max_restarts = 0;
 };
 
 // Reads the environment; throws UserError for malformed or inconsistent values.

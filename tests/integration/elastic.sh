@@ -57,9 +57,9 @@ if [ -x "$src/.venv/bin/torchrun" ]; then
   victim=$(pgrep -P $agent -f ringtrain | shuf -n 1)
   [ -n "$victim" ] && kill -9 "$victim" && echo "torchrun: killed worker pid $victim"
   wait $agent; rc=$?
-  grep -E "torchrun restart|resumed from" "$work/torchrun.log"
+  grep -E "torchrun attempt|resumed from" "$work/torchrun.log"
   [ $rc -eq 0 ] || { echo "FAIL: torchrun job exited $rc"; tail -20 "$work/torchrun.log"; fail=1; }
-  grep -q "torchrun restart 1: continuing" "$work/torchrun.log" || { echo "FAIL: torchrun did not restart from the checkpoint"; fail=1; }
+  grep -q "torchrun attempt 1 of this node: continuing" "$work/torchrun.log" || { echo "FAIL: torchrun did not restart from the checkpoint"; fail=1; }
   python3 - "$work" <<'PY' || fail=1
 import json, sys
 a = json.load(open(sys.argv[1] + "/reference/metrics.json"))
