@@ -311,8 +311,10 @@ int launch_local_workers(const LaunchSpec& spec) {
             (spec.world_ok && !spec.world_ok(static_cast<int>(slots.size())))) {
           const bool below = static_cast<int>(slots.size()) < spec.min_nproc;
           print_error_line(fmt::format(
-              "ringtrain: error: worker slot{} {} failed {} times each; {} worker{} left, {}: giving up",
-              dropped.size() > 1 ? "s" : "", join(dropped), kFailuresToDrop, slots.size(), slots.size() == 1 ? "" : "s",
+              "ringtrain: error: worker slot{} {} failed {} times each (last: rank {}, exit code {}); {} worker{} "
+              "left, {}: giving up",
+              dropped.size() > 1 ? "s" : "", join(dropped), kFailuresToDrop, r.failed_rank, r.exit_code, slots.size(),
+              slots.size() == 1 ? "" : "s",
               below ? fmt::format("below --min-nproc {}", spec.min_nproc)
                     : fmt::format("and no number of workers down to --min-nproc {} can share the global batch",
                                   spec.min_nproc)));

@@ -17,6 +17,7 @@
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
 #include "report/plots.h"
+#include "report/records.h"
 #include "report/writers.h"
 
 namespace rt {
@@ -34,6 +35,17 @@ bool job_restarted() {
 void log_attempt_start(int64_t step, int64_t world) {
   const char* log = std::getenv(kMembershipLogEnv);
   if (!log || !*log) return;
+  // After a failure the log ends: failure, [drop ...], start (this attempt's): say what it cost.
+  const auto events = read_membership_log(log);
+  for (size_t i = events.size() >= 2 ? events.size() - 1 : 0; i-- > 0;) {
+    if (events[i].event == "drop") continue;
+    if (events[i].event == "failure" && events[i].step >= 0) {
+      const int64_t lost = std::max<int64_t>(0, events[i].step - step);
+      log_info("the failure after step {} lost {} step{}: this attempt continues from step {}", events[i].step, lost,
+               lost == 1 ? "" : "s", step);
+    }
+    break;
+  }
   std::ofstream out(log, std::ios::app);
   out << nlohmann::json{{"event", "resume"}, {"step", step}, {"world_size", world}, {"seconds", job_seconds()}}.dump()
       << "\n";

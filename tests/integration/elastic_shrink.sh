@@ -30,15 +30,15 @@ worker_on_slot() {  # LAUNCHER_PID SLOT
     tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "LOCAL_RANK=$2" && { echo "$p"; return; }
   done
 }
-# Kills slot SLOT's worker twice, each time after the group trained 2 more steps.
+# Kills slot SLOT's worker twice, each time after 2 more progress lines (one per step here).
 kill_slot_twice() {  # LAUNCHER_PID LOG SLOT
   local launcher=$1 log=$2 slot=$3 seen=0 k victim
   for k in 1 2; do
-    for _ in $(seq 1 300); do [ "$(grep -c 'step' "$log")" -ge $((seen + 2)) ] && break; sleep 0.1; done
+    for _ in $(seq 1 300); do [ "$(grep -c '\] epoch .* step' "$log")" -ge $((seen + 2)) ] && break; sleep 0.1; done
     victim=$(worker_on_slot "$launcher" "$slot")
     [ -n "$victim" ] && kill -9 "$victim" && echo "killed slot $slot's worker, pid $victim (kill $k)"
     for _ in $(seq 1 300); do [ "$(grep -c 'restart [0-9]/\|giving up' "$log")" -ge $k ] && break; sleep 0.1; done
-    seen=$(grep -c 'step' "$log")
+    seen=$(grep -c '\] epoch .* step' "$log")
   done
 }
 
@@ -68,7 +68,7 @@ failures = [e for e in m["membership"] if e["event"] == "failure"]
 resumes = [e for e in m["membership"] if e["event"] == "resume"]
 print("failures at steps", [e["step"] for e in failures], "losing", [e["lost_steps"] for e in failures],
       "steps; attempts started at steps", [e["step"] for e in resumes])
-if len(failures) != 2 or len(resumes) != 3 or any(e["step"] < 2 or e["lost_steps"] < 0 for e in failures) or \
+if len(failures) != 2 or len(resumes) != 3 or any(e["step"] < 1 or e["lost_steps"] < 0 for e in failures) or \
         any(f["step"] - f["lost_steps"] != r["step"] for f, r in zip(failures, resumes[1:])):
     print("FAIL: each failure's last step and lost steps, each attempt's first step"); ok = False
 # The job's wall time, restarts included: about the launcher's lifetime, more than the epochs' own.
@@ -95,7 +95,7 @@ launcher=$!
 kill_slot_twice $launcher "$work/below.log" 1
 wait $launcher; rc=$?
 line=$(grep "giving up" "$work/below.log")
-if [ $rc -eq 3 ] && echo "$line" | grep -q "worker slot 1 failed 2 times each; 1 worker left, below --min-nproc 2"; then
+if [ $rc -eq 3 ] && echo "$line" | grep -q "worker slot 1 failed 2 times each (last: rank 1, exit code 137); 1 worker left, below --min-nproc 2"; then
   echo "ok: exit 3: $line"
 else echo "FAIL: exit $rc, $line"; tail -5 "$work/below.log"; fail=1; fi
 exit $fail
