@@ -40,23 +40,8 @@ resume() {  # NAME FROM_RUN CHECKPOINT FLAGS...: continue FROM_RUN's CHECKPOINT 
     step "$name" "$bin" "${common[@]}" "$@" --resume "$work/$name" &&
     step "${name}_export" "$bin" export "$work/$name" --to "$work/$name.pt"
 }
-# |run - ref| / |ref| over all parameters, and over all BatchNorm running statistics (Frobenius
-# norms of the concatenated tensors: a single tensor near zero, such as a BatchNorm bias after a
-# few small steps, has no scale of its own), and whether the integer tensors agree.
-compare() {  # RUN REF: prints "PARAMS BUFFERS ints-equal|ints-differ"
-  "$py" - "$work/$1.pt" "$work/$2.pt" <<'PY'
-import sys, torch
-a, b = (torch.load(p) for p in sys.argv[1:])
-assert a.keys() == b.keys()
-def rel(keys):
-    d = torch.cat([(a[k].double() - b[k].double()).flatten() for k in keys])
-    return (d.norm() / torch.cat([b[k].double().flatten() for k in keys]).norm()).item()
-floats = [k for k in b if b[k].is_floating_point()]
-buffers = [k for k in floats if ".running_" in k]
-params = [k for k in floats if k not in buffers]
-ints = all(torch.equal(a[k], b[k]) for k in b if not b[k].is_floating_point())
-print(f"{rel(params):.3e} {rel(buffers):.3e} {'ints-equal' if ints else 'ints-differ'}")
-PY
+compare() {  # RUN REF: prints "PARAMS BUFFERS ints-equal|ints-differ" (norm_diff.py)
+  "$py" "$src/tests/integration/norm_diff.py" "$work/$1.pt" "$work/$2.pt"
 }
 expect_same() {  # LABEL RUN REF
   local r; r=$(compare "$2" "$3") || { echo "FAIL: $1: comparison failed"; fail=1; return; }
