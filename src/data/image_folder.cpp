@@ -76,9 +76,14 @@ std::vector<ImageFile> list_split(const std::string& dir, std::vector<std::strin
     std::vector<std::string> paths;
     for (const auto& entry : fs::directory_iterator(fs::path(dir) / class_names[label])) {
       const std::string ext = lower_extension(entry.path());
-      if (entry.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png")) {
-        paths.push_back(entry.path().string());
-      }
+      if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;  // not an image, as torchvision's ImageFolder
+      // An image's name on something that is not a file (a dangling link, a folder) is a problem
+      // with the data, not a file to skip quietly.
+      RT_CHECK_USER(
+          entry.is_regular_file(), "{}: named as an image but not a readable file ({}); fix or remove it",
+          entry.path().string(),
+          entry.is_symlink() && !fs::exists(entry.path()) ? "a symbolic link to nothing" : "not a regular file");
+      paths.push_back(entry.path().string());
     }
     RT_CHECK_USER(!paths.empty(), "{}/{}: class folder holds no .jpg/.jpeg/.png images", dir, class_names[label]);
     std::sort(paths.begin(), paths.end());

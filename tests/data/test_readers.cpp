@@ -167,6 +167,19 @@ TEST(ImageFolder, GreyscaleImageIsNamed) {
   expect_user_error([&] { load_cifar10(dir.path()); }, {"train/a/1.png", "RGB"});
 }
 
+TEST(ImageFolder, ADanglingLinkNamedAsAnImageIsNamedNotSkipped) {
+  test::TempDir dir;
+  make_image_folder(dir.path());
+  fs::create_symlink(dir / "gone.jpg", dir / "train/a/9.jpg");
+  expect_user_error([&] { load_cifar10(dir.path()); }, {"train/a/9.jpg", "symbolic link to nothing"});
+  fs::remove(dir / "train/a/9.jpg");
+  fs::create_directory(dir / "train/a/9.png");
+  expect_user_error([&] { load_cifar10(dir.path()); }, {"train/a/9.png", "not a regular file"});
+  fs::remove(dir / "train/a/9.png");
+  std::ofstream(dir / "train/a/notes.txt") << "not an image";  // other names are not images: skipped
+  EXPECT_NO_THROW(load_cifar10(dir.path()));
+}
+
 TEST(ImageFolder, MissingSplitAndNoDataAreNamed) {
   test::TempDir dir;
   make_image_folder(dir.path());
