@@ -52,6 +52,12 @@ TEST(DistEnvTest, ReadsTorchrunsRestartCount) {
   setenv("TORCHELASTIC_RESTART_COUNT", "-1", 1);
   EXPECT_THROW(read_dist_env(), UserError);
   unsetenv("TORCHELASTIC_RESTART_COUNT");
+  // And whether its agent restarts workers at all (then a worker resumes from --out's checkpoint).
+  unsetenv("TORCHELASTIC_MAX_RESTARTS");
+  EXPECT_EQ(read_dist_env().max_restarts, 0);
+  setenv("TORCHELASTIC_MAX_RESTARTS", "3", 1);
+  EXPECT_EQ(read_dist_env().max_restarts, 3);
+  unsetenv("TORCHELASTIC_MAX_RESTARTS");
 }
 
 // Under torchrun the agent hosts the store and keeps it over restarts of the workers: each
