@@ -15,11 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/membership.h"
 #include "core/self_exec.h"
 #include "core/timer.h"
 
@@ -227,15 +227,24 @@ GroupResult run_group(const LaunchSpec& spec, const std::vector<int>& slots) {
 
 namespace {
 
-// The membership log (LaunchSpec::membership_log): one JSON line per event.
+// The membership log (LaunchSpec::membership_log, core/membership.h), timed from the job's start.
 class MembershipLog {
  public:
   MembershipLog(std::string file, double job_start) : file_(std::move(file)), job_start_(job_start) {}
-  void add(nlohmann::json event) {
+  // An event of `kind` on `slots`; failure and drop: whose (`slot`, `rank`) and how it ended.
+  void add(const std::string& kind, const std::vector<int>& slots, int slot = -1, int rank = -1, int exit_code = 0,
+           int64_t step = -1) {
     if (file_.empty()) return;
-    event["seconds"] = wall_clock_seconds() - job_start_;
-    std::ofstream out(file_, std::ios::app);
-    out << event.dump() << "\n";
+    MembershipEvent e;
+    e.seconds = wall_clock_seconds() - job_start_;
+    e.event = kind;
+    e.world_size = static_cast<int64_t>(slots.size());
+    e.slots.assign(slots.begin(), slots.end());
+    e.slot = slot;
+    e.rank = rank;
+    e.exit_code = exit_code;
+    e.step = step;
+    append_membership_event(file_, e);
   }
 
  private:
@@ -284,19 +293,13 @@ int launch_local_workers(const LaunchSpec& spec) {
   for (int restart = 0;; ++restart) {
     attempt.nproc = static_cast<int>(slots.size());
     setenv(kAttemptEnv, std::to_string(restart).c_str(), 1);
-    membership.add({{"event", "start"}, {"world_size", attempt.nproc}, {"slots", slots}});
+    membership.add("start", slots);
     const GroupResult r = run_group(attempt, slots);
     if (r.exit_code == kExitOk || r.interrupted || r.exit_code == kExitUserError) return r.exit_code;
     if (r.failed_rank >= 0) {
       const int slot = slots[static_cast<size_t>(r.failed_rank)];
       ++failures[static_cast<size_t>(slot)];
-      membership.add({{"event", "failure"},
-                      {"world_size", attempt.nproc},
-                      {"slots", slots},
-                      {"slot", slot},
-                      {"rank", r.failed_rank},
-                      {"exit_code", r.exit_code},
-                      {"step", last_step(spec.last_step_file)}});
+      membership.add("failure", slots, slot, r.failed_rank, r.exit_code, last_step(spec.last_step_file));
       if (spec.min_nproc > 0 && failures[static_cast<size_t>(slot)] >= kFailuresToDrop) {
         // Drop it; then, if the job cannot run on what is left, the highest healthy slots too.
         std::vector<int> gone = {slot};
@@ -321,12 +324,7 @@ int launch_local_workers(const LaunchSpec& spec) {
           return kExitCommError;
         }
         for (const int g : gone) {
-          membership.add({{"event", "drop"},
-                          {"world_size", static_cast<int>(slots.size())},
-                          {"slots", slots},
-                          {"slot", g},
-                          {"rank", r.failed_rank},
-                          {"exit_code", r.exit_code}});
+          membership.add("drop", slots, g, r.failed_rank, r.exit_code);
         }
         print_line(fmt::format(
             "ringtrain: worker slot {} failed {} times (last: rank {}, exit code {}): dropping "

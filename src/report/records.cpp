@@ -1,8 +1,5 @@
 #include "report/records.h"
 
-#include <algorithm>
-#include <fstream>
-
 #include "core/errors.h"
 #include "report/writers.h"
 
@@ -91,30 +88,6 @@ void to_json(nlohmann::json& j, const RunMetrics& m) {
        {"membership", m.membership}};
 }
 
-void to_json(nlohmann::json& j, const MembershipEvent& e) {
-  j = {{"seconds", e.seconds}, {"event", e.event}, {"world_size", e.world_size}};
-  if (e.event != "resume") j["slots"] = e.slots;
-  if (e.event == "failure" || e.event == "drop") {
-    j["slot"] = e.slot;
-    j["rank"] = e.rank;
-    j["exit_code"] = e.exit_code;
-  }
-  if (e.event == "failure" || e.event == "resume") j["step"] = e.step;
-  if (e.event == "failure") j["lost_steps"] = e.lost_steps;
-}
-
-void from_json(const nlohmann::json& j, MembershipEvent& e) {
-  e.seconds = j.at("seconds").get<double>();
-  e.event = j.at("event").get<std::string>();
-  e.world_size = j.at("world_size").get<int64_t>();
-  e.slots = j.value("slots", std::vector<int64_t>());
-  e.slot = j.value("slot", int64_t{-1});
-  e.rank = j.value("rank", int64_t{-1});
-  e.exit_code = j.value("exit_code", int64_t{0});
-  e.step = j.value("step", int64_t{-1});
-  e.lost_steps = j.value("lost_steps", int64_t{-1});
-}
-
 void from_json(const nlohmann::json& j, RunMetrics& m) {
   const int version = j.value("schema_version", 1);
   RT_CHECK_USER(version <= kRecordSchemaVersion,
@@ -141,30 +114,6 @@ void from_json(const nlohmann::json& j, RunMetrics& m) {
   m.checkpoint = j.value("checkpoint", std::string());
   m.environment = j.value("environment", nlohmann::json::object());
   m.membership = j.value("membership", std::vector<MembershipEvent>());
-}
-
-std::vector<MembershipEvent> read_membership_log(const std::string& path) {
-  std::vector<MembershipEvent> events;
-  std::ifstream in(path);
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.empty()) continue;
-    try {
-      events.push_back(nlohmann::json::parse(line).get<MembershipEvent>());
-    } catch (const nlohmann::json::exception& e) {
-      throw UserError(fmt::format("{} line {} is not a membership event ({})", path, n, e.what()));
-    }
-  }
-  for (size_t i = 0; i < events.size(); ++i) {  // a failure loses the steps after the checkpoint resumed next
-    if (events[i].event != "failure" || events[i].step < 0) continue;
-    for (size_t k = i + 1; k < events.size(); ++k) {
-      if (events[k].event == "resume") {
-        events[i].lost_steps = std::max<int64_t>(0, events[i].step - events[k].step);
-        break;
-      }
-    }
-  }
-  return events;
 }
 
 RunMetrics read_run_metrics(const std::string& path) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/membership.h"
+
 namespace rt {
 
 constexpr int kRecordSchemaVersion = 3;
@@ -46,26 +48,6 @@ void from_json(const nlohmann::json& j, CommRecord& r);
 void to_json(nlohmann::json& j, const EpochRecord& r);
 void from_json(const nlohmann::json& j, EpochRecord& r);
 
-// A change in an elastic job's workers, as the built-in launcher logged it (parallel/launcher.h):
-// a group started, a worker failed, a worker slot was dropped.
-struct MembershipEvent {
-  double seconds = 0;  // since the launcher started
-  std::string event;   // "start", "failure", "drop" (the launcher's) or "resume" (rank 0's)
-  int64_t world_size = 0;
-  std::vector<int64_t> slots;                   // the workers' slots (LOCAL_RANK) from then on
-  int64_t slot = -1, rank = -1, exit_code = 0;  // failure and drop: whose, and how it ended
-  int64_t step = -1;        // failure: the last step finished before it; resume: the step resumed from
-  int64_t lost_steps = -1;  // failure: steps done again after it (its step - the next resume's)
-};
-void to_json(nlohmann::json& j, const MembershipEvent& e);
-void from_json(const nlohmann::json& j, MembershipEvent& e);
-
-// The launcher's log in the run folder (one JSON line per event), and reading it ({} if none),
-// with each failure's lost steps; the file where rank 0 keeps its last finished step for it.
-constexpr const char* kMembershipLogFile = "membership.jsonl";
-constexpr const char* kLastStepFile = "last_step";
-std::vector<MembershipEvent> read_membership_log(const std::string& path);
-
 struct RunMetrics {
   std::string model;
   int64_t param_count = 0, epochs = 0, steps = 0, world_size = 1, global_batch = 0;
@@ -78,7 +60,7 @@ struct RunMetrics {
   int64_t skipped_nonfinite_steps = 0;
   std::string checkpoint;
   nlohmann::json environment;               // library versions, device, data, world (train/run_outputs.h)
-  std::vector<MembershipEvent> membership;  // the built-in launcher's, when it logged any
+  std::vector<MembershipEvent> membership;  // the built-in launcher's log (core/membership.h), when there is one
 };
 
 void to_json(nlohmann::json& j, const RunMetrics& m);

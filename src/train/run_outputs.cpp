@@ -6,18 +6,17 @@
 
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <thread>
 
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/membership.h"
 #include "core/timer.h"
 #include "device/torch_compat.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
 #include "report/plots.h"
-#include "report/records.h"
 #include "report/writers.h"
 
 namespace rt {
@@ -35,20 +34,22 @@ bool job_restarted() {
 void log_attempt_start(int64_t step, int64_t world) {
   const char* log = std::getenv(kMembershipLogEnv);
   if (!log || !*log) return;
-  // After a failure the log ends: failure, [drop ...], start (this attempt's): say what it cost.
+  MembershipEvent resume;
+  resume.seconds = job_seconds();
+  resume.event = "resume";
+  resume.world_size = world;
+  resume.step = step;
+  append_membership_event(log, resume);
+  // After a failure the log ends: failure, [drop ...], start, resume (ours): say what it cost.
   const auto events = read_membership_log(log);
-  for (size_t i = events.size() >= 2 ? events.size() - 1 : 0; i-- > 0;) {
-    if (events[i].event == "drop") continue;
-    if (events[i].event == "failure" && events[i].step >= 0) {
-      const int64_t lost = std::max<int64_t>(0, events[i].step - step);
-      log_info("the failure after step {} lost {} step{}: this attempt continues from step {}", events[i].step, lost,
-               lost == 1 ? "" : "s", step);
+  for (size_t i = events.empty() ? 0 : events.size() - 1; i-- > 0;) {
+    if (events[i].event == "drop" || events[i].event == "start") continue;
+    if (events[i].event == "failure" && events[i].lost_steps >= 0) {
+      log_info("the failure after step {} lost {} step{}: this attempt continues from step {}", events[i].step,
+               events[i].lost_steps, events[i].lost_steps == 1 ? "" : "s", step);
     }
     break;
   }
-  std::ofstream out(log, std::ios::app);
-  out << nlohmann::json{{"event", "resume"}, {"step", step}, {"world_size", world}, {"seconds", job_seconds()}}.dump()
-      << "\n";
 }
 
 std::string default_run_dir() {
