@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/membership.h"
 #include "core/recipes.h"
+#include "data/epoch_plan.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
 #include "train/checkpoint.h"
@@ -56,7 +57,7 @@ int launch_workers(const Config& cfg) {
   spec.threads_per_worker = static_cast<int>(cfg.threads);  // 0: the launcher splits the cores
   spec.min_nproc = static_cast<int>(cfg.min_nproc);
   if (cfg.global_batch > 0) {  // the world sizes that can share the global batch
-    spec.world_ok = [g = cfg.global_batch, b = cfg.batch_size](int n) { return g % (b * n) == 0; };
+    spec.world_ok = [g = cfg.global_batch, b = cfg.batch_size](int n) { return shares_global_batch(g, b, n); };
   }
   if (cfg.max_restarts > 0) {
     make_dirs(out);

@@ -12,9 +12,13 @@ int64_t EpochPlan::first_batch_of_step(int64_t step) const {
   return static_cast<int64_t>(it - batches.begin());
 }
 
+bool shares_global_batch(int64_t global_batch, int64_t batch_size, int64_t world_size) {
+  return global_batch > 0 && global_batch % (batch_size * world_size) == 0;
+}
+
 int64_t accumulation_for(int64_t global_batch, int64_t batch_size, int64_t world_size) {
   const int64_t per_round = batch_size * world_size;
-  RT_CHECK_USER(global_batch > 0 && global_batch % per_round == 0,
+  RT_CHECK_USER(shares_global_batch(global_batch, batch_size, world_size),
                 "--global-batch {} is not a multiple of --batch-size {} x {} workers = {}: choose a global batch "
                 "that is (e.g. {}), or another --batch-size",
                 global_batch, batch_size, world_size, per_round,

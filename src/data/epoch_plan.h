@@ -52,6 +52,10 @@ struct PlanSpec {
   int64_t global_batch = 0;  // > 0: partition by global batch (then grad_accum is ignored)
 };
 
+// Whether `world_size` workers can share steps of `global_batch` images in micro-batches of
+// `batch_size` (the global batch a multiple of batch size x workers).
+bool shares_global_batch(int64_t global_batch, int64_t batch_size, int64_t world_size);
+
 // The micro-batches per step on each rank with --global-batch, or a UserError naming what does
 // not divide.
 int64_t accumulation_for(int64_t global_batch, int64_t batch_size, int64_t world_size);

@@ -304,14 +304,15 @@ int launch_local_workers(const LaunchSpec& spec) {
         // Drop it; then, if the job cannot run on what is left, the highest healthy slots too.
         std::vector<int> gone = {slot};
         slots.erase(std::find(slots.begin(), slots.end(), slot));
-        while (static_cast<int>(slots.size()) > spec.min_nproc && spec.world_ok &&
-               !spec.world_ok(static_cast<int>(slots.size()))) {
+        const auto runnable = [&spec](size_t n) {
+          return static_cast<int>(n) >= spec.min_nproc && (!spec.world_ok || spec.world_ok(static_cast<int>(n)));
+        };
+        while (static_cast<int>(slots.size()) > spec.min_nproc && !runnable(slots.size())) {
           gone.push_back(slots.back());
           slots.pop_back();
         }
         dropped.push_back(slot);
-        if (static_cast<int>(slots.size()) < spec.min_nproc ||
-            (spec.world_ok && !spec.world_ok(static_cast<int>(slots.size())))) {
+        if (!runnable(slots.size())) {
           const bool below = static_cast<int>(slots.size()) < spec.min_nproc;
           print_error_line(fmt::format(
               "ringtrain: error: worker slot{} {} failed {} times each (last: rank {}, exit code {}); {} worker{} "
