@@ -175,11 +175,20 @@ int64_t first_inefficient(const std::vector<StepPrediction>& predictions, double
   return 0;
 }
 
-std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes) {
+namespace {
+
+// The parameters of each bucket GradientSync forms (parallel/buckets.h), in launch order.
+std::vector<std::vector<size_t>> bucket_members(const std::vector<double>& param_bytes, double cap_bytes) {
   std::vector<BucketParam> params;
   for (const double b : param_bytes) params.push_back({static_cast<int64_t>(b), 0});
+  return assign_buckets(params, static_cast<int64_t>(cap_bytes));
+}
+
+}  // namespace
+
+std::vector<double> bucket_sizes(const std::vector<double>& param_bytes, double cap_bytes) {
   std::vector<double> buckets;
-  for (const auto& members : assign_buckets(params, static_cast<int64_t>(cap_bytes))) {
+  for (const auto& members : bucket_members(param_bytes, cap_bytes)) {
     double bytes = 0;
     for (const size_t m : members) bytes += param_bytes[m];
     buckets.push_back(bytes);
@@ -191,10 +200,8 @@ std::vector<double> bucket_readiness(const std::vector<double>& param_bytes, con
                                      double cap_bytes) {
   RT_CHECK_USER(param_bytes.size() == param_ready.size(), "{} parameters but {} readiness figures", param_bytes.size(),
                 param_ready.size());
-  std::vector<BucketParam> params;
-  for (const double b : param_bytes) params.push_back({static_cast<int64_t>(b), 0});
   std::vector<double> ready;
-  for (const auto& members : assign_buckets(params, static_cast<int64_t>(cap_bytes))) {
+  for (const auto& members : bucket_members(param_bytes, cap_bytes)) {
     double r = 0;
     for (const size_t m : members) r = std::max(r, param_ready[m]);
     ready.push_back(r);
@@ -204,13 +211,13 @@ std::vector<double> bucket_readiness(const std::vector<double>& param_bytes, con
 
 std::vector<BucketTraffic> bucket_traffics(const std::vector<std::vector<int64_t>>& param_shapes, double cap_bytes,
                                            const GradCompression& compression) {
-  std::vector<BucketParam> params;
+  std::vector<double> param_bytes;
   for (const auto& shape : param_shapes) {
     const auto [n, m] = matrix_sides(shape);
-    params.push_back({n * m * 4, 0});
+    param_bytes.push_back(static_cast<double>(n * m * 4));
   }
   std::vector<BucketTraffic> out;
-  for (const auto& members : assign_buckets(params, static_cast<int64_t>(cap_bytes))) {
+  for (const auto& members : bucket_members(param_bytes, cap_bytes)) {
     std::vector<std::vector<int64_t>> shapes;
     for (const size_t i : members) shapes.push_back(param_shapes[i]);
     out.push_back(bucket_traffic(compression, shapes));
