@@ -214,7 +214,7 @@ Dataset synthetic_dataset(int64_t n, uint64_t seed) {
   return d;
 }
 
-Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps) {
+Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps, int64_t loader_threads) {
   const ShardSpec shard{data.size(), 1, 0, /*shuffle=*/true, /*drop_last=*/false, 0};
   Rate r;
   for (int64_t rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
@@ -222,6 +222,7 @@ Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps) 
     spec.batch_size = batch_size;
     spec.augment = true;
     spec.epoch = rep + 1;
+    spec.threads = loader_threads;
     Stopwatch clock;
     int64_t images = 0;
     BatchLoader loader(data, epoch_shard(shard, spec.epoch), spec);

@@ -30,8 +30,11 @@ struct BenchOptions {
   std::string amp = "none";
   std::vector<std::string> modes = {"train", "forward", "data"};
   int64_t warmup = 3, reps = 5, steps = 5;
-  std::string data;             // data pipeline: a CIFAR-10 folder; empty = synthetic images
-  int64_t data_images = 10000;  // synthetic images for the data pipeline
+  std::string data;             // data pipeline: a data folder; empty = synthetic images
+  int64_t data_images = 10000;  // images for the data pipeline (synthetic, or a class-balanced subset)
+  int64_t image_size = 0;       // data pipeline on an image folder: the input side (0 = its default)
+  int64_t loader_threads = 0;   // 0 = 1 for data in memory, all cores for image files
+  bool dct_scaling = true;
   bool allreduce = false;
   int64_t nproc = 0;
   std::string backend = "auto";
@@ -229,9 +232,18 @@ int run_compute(const BenchOptions& o) {
       }
     }
     if (m == "data") {
-      const Dataset d = o.data.empty() ? synthetic_dataset(o.data_images, o.seed) : load_cifar10(o.data).train;
-      report(m, bench_data_pipeline(d, o.batch_size, o.reps),
-             {{"images", d.size()}, {"source", o.data.empty() ? "synthetic" : o.data}});
+      DataRequest request;
+      request.image_size = o.image_size;
+      request.dct_scaling = o.dct_scaling;
+      const Dataset d = o.data.empty() ? synthetic_dataset(o.data_images, o.seed)
+                                       : balanced_subset(load_splits(o.data, request).train, o.data_images, o.seed);
+      const int64_t loader_threads = o.loader_threads > 0 ? o.loader_threads : d.streamed() ? threads : 1;
+      report(m, bench_data_pipeline(d, o.batch_size, o.reps, loader_threads),
+             {{"images", d.size()},
+              {"source", o.data.empty() ? "synthetic" : o.data},
+              {"image_size", d.image_size},
+              {"loader_threads", loader_threads},
+              {"dct_scaling", d.streamed() && d.dct_scaling}});
     }
   }
   if (o.json) print_line(j.dump(2));
@@ -258,8 +270,22 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "Untimed steps (allreduce: iterations) first")->capture_default_str();
   cmd->add_option("--reps", o->reps, "Timed repetitions")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Steps per repetition")->capture_default_str();
-  cmd->add_option("--data", o->data, "Data pipeline on this CIFAR-10 folder (default: synthetic images)");
-  cmd->add_option("--data-images", o->data_images, "Synthetic images for the data pipeline")->capture_default_str();
+  cmd->add_option("--data", o->data,
+                  "Data pipeline on this data folder (CIFAR binary or an image folder of any size; default: "
+                  "synthetic 32x32 images)");
+  cmd->add_option("--data-images", o->data_images,
+                  "Images for the data pipeline (synthetic, or a class-balanced subset of --data)")
+      ->capture_default_str();
+  cmd->add_option("--image-size", o->image_size, "Data pipeline on image files: input side S (0 = 224)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--loader-threads", o->loader_threads,
+                  "Data pipeline: threads building batches (0 = 1 for data in memory, all cores for files)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--dct-scaling", o->dct_scaling,
+                  "Data pipeline on JPEG files: decode at 1/2-1/8 scale where the crop allows: true|false")
+      ->capture_default_str();
   cmd->add_flag("--allreduce", o->allreduce, "Benchmark allreduce instead (needs 2+ ranks: --nproc or a launcher)");
   cmd->add_option("--nproc", o->nproc, "--allreduce: spawn N local ranks")->capture_default_str();
   cmd->add_option("--backend", o->backend, "--allreduce: auto | gloo | nccl")->capture_default_str();
@@ -279,6 +305,7 @@ CommandRunner add_bench_command(CLI::App& app) {
       "Examples:\n"
       "  ringtrain bench --model resnet18 --batch-size 128 --threads 2\n"
       "  ringtrain bench --model resnet50 --amp bf16 --channels-last --mode train --json\n"
+      "  ringtrain bench --mode data --data imagenet-like/ --image-size 128 --batch-size 64\n"
       "  ringtrain bench --allreduce --nproc 2 --max-size 64M\n"
       "  ringtrain bench --allreduce --nproc 2 --grad-compression none,bf16,powersgd:4 --min-size 1M --max-size 64M");
   return [o] { return o->allreduce ? run_allreduce(*o) : run_compute(*o); };

@@ -32,13 +32,15 @@ int run_eval(const EvalOptions& o) {
   const CheckpointMeta& meta = reader.meta();
   const std::string model_name = o.model.empty() ? meta.model : o.model;
   check_model_name(model_name);
-  auto model = make_model(model_name, meta.num_classes);
+  const Config run_cfg = config_from_json(meta.config);
+  auto model = make_model(model_name, meta.num_classes, false, resolve_stem(run_cfg.stem, run_cfg.image_size));
   model->to(device);
   reader.load_model(*model);  // refuses another architecture or class count
 
-  const Config run_cfg = config_from_json(meta.config);
+  // The run's input size and normalisation statistics (config.json records them resolved).
   const std::string data_dir = o.data.empty() ? run_cfg.data : o.data;
-  const DataSplits splits = load_cifar10(data_dir);
+  const DataSplits splits = load_splits(
+      data_dir, {run_cfg.image_size, run_cfg.normalize, run_cfg.mean, run_cfg.std, run_cfg.seed, run_cfg.dct_scaling});
   RT_CHECK_USER(splits.test.num_classes() == meta.num_classes,
                 "{} holds {} classes but {} was trained for {}; use data with the same classes", data_dir,
                 splits.test.num_classes(), o.checkpoint, meta.num_classes);
@@ -49,8 +51,10 @@ int run_eval(const EvalOptions& o) {
   // The run's precision and memory format, so that its final accuracy is reproduced exactly.
   if (run_cfg.channels_last) to_channels_last(*model);
   const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
-  const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
-                                /*keep_logits=*/!o.save_logits.empty());
+  const EvalResult r =
+      evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
+               /*keep_logits=*/!o.save_logits.empty(),
+               /*loader_threads=*/test.streamed() ? at::get_num_threads() : 1, run_cfg.skip_bad_images);
   if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", test.labels}});
   const std::string out =
       !o.out.empty() ? o.out : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
@@ -79,7 +83,7 @@ CommandRunner add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Test mode: evaluate a checkpoint on the test split");
   auto o = std::make_shared<EvalOptions>();
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.pt of a run")->required();
-  cmd->add_option("--data", o->data, "CIFAR-10 folder (default: the run's --data)");
+  cmd->add_option("--data", o->data, "Data folder (default: the run's --data)");
   cmd->add_option("--out", o->out, "Folder for the reports (default: <checkpoint folder>/eval)");
   cmd->add_option("--model", o->model, "Expected model (default: the checkpoint's)");
   cmd->add_option("--limit-test", o->limit_test,

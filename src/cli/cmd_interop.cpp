@@ -23,16 +23,20 @@ int run_export(const ExportOptions& o) {
   // A run folder means its newest good checkpoint.
   const auto reader = dir_exists(o.checkpoint) ? CheckpointReader::open_newest(o.checkpoint, torch::kCPU)
                                                : std::make_unique<CheckpointReader>(o.checkpoint, torch::kCPU);
-  auto model = make_model(reader->meta().model, reader->meta().num_classes);
+  const Config run_cfg = config_from_json(reader->meta().config);
+  const std::string stem = resolve_stem(run_cfg.stem, run_cfg.image_size);
+  auto model = make_model(reader->meta().model, reader->meta().num_classes, false, stem);
   reader->load_model(*model);
   export_state_dict(*model, o.to);
   print_line(fmt::format("wrote {} ({}, {} classes, {} tensors) from {}", o.to, reader->meta().model,
                          reader->meta().num_classes, model->named_parameters().size() + model->named_buffers().size(),
                          reader->path()));
-  print_line(
-      fmt::format("in Python: m = torchvision.models.{}(num_classes={}); m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, "
-                  "bias=False); m.maxpool = torch.nn.Identity(); m.load_state_dict(torch.load('{}'))",
-                  reader->meta().model, reader->meta().num_classes, o.to));
+  print_line(fmt::format("in Python: m = torchvision.models.{}(num_classes={}); {}m.load_state_dict(torch.load('{}'))",
+                         reader->meta().model, reader->meta().num_classes,
+                         stem == "imagenet" ? ""
+                                            : "m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False); m.maxpool = "
+                                              "torch.nn.Identity(); ",
+                         o.to));
   return 0;
 }
 

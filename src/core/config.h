@@ -12,13 +12,20 @@ namespace rt {
 
 struct Config {
   // --- data
-  std::string data;         // folder with CIFAR-10 (binary batches or an image folder)
+  std::string data;         // CIFAR-10/100 binary batches or an image folder (train/, val/ or test/)
   int64_t limit_train = 0;  // class-balanced subset of the train split; 0 = all
   int64_t limit_test = 0;   // class-balanced subset of the test split; 0 = all
-  bool augment = true;      // random crop 32 (4-pixel zero padding) + horizontal flip
+  bool augment = true;      // 32x32: random crop (4-pixel zero padding) + flip; larger: random resized crop + flip
+  int64_t image_size = 0;   // model input side; 0 = the data's own (32; 224 for larger images)
+  std::string normalize = "auto";  // auto | cifar10 | imagenet | computed (statistics of the training split)
+  std::string mean, std;           // "r,g,b": normalisation statistics, overriding --normalize
+  bool skip_bad_images = false;    // leave out unreadable image files (counted) instead of stopping
+  bool dct_scaling = true;         // decode JPEGs at 1/2, 1/4, 1/8 scale where the crop keeps >= S pixels
+  int64_t loader_threads = 0;      // threads building batches; 0 = 1 for data in memory, all cores for files
 
   // --- model
   std::string model = "resnet50";   // see `ringtrain models`
+  std::string stem = "auto";        // ResNet stem: cifar (3x3) | imagenet (7x7/2 + max-pool) | auto (by image size)
   int64_t num_classes = 10;         // must equal the data set's class count
   bool zero_init_residual = false;  // zero the last BN weight of each residual block
 

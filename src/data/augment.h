@@ -9,12 +9,9 @@
 #include <array>
 #include <cstdint>
 
-namespace rt {
+#include "data/normalization.h"
 
-struct Normalization {
-  std::array<float, 3> mean{0.4914f, 0.4822f, 0.4465f};  // CIFAR-10 channel means
-  std::array<float, 3> std{0.2470f, 0.2435f, 0.2616f};   // CIFAR-10 channel standard deviations
-};
+namespace rt {
 
 struct CropFlip {
   int dy = 4, dx = 4;  // crop offset in the 40x40 padded image, each in [0, 8]; 4 = centre

@@ -1,5 +1,7 @@
-// Reader for the original CIFAR-10 binary layout: each file is a sequence of 3073-byte
-// records, one label byte (0..9) followed by 3x1024 channel-planar pixels (R, G, B planes).
+// Readers for the original CIFAR binary layouts: each file is a sequence of records, label
+// bytes followed by 3x1024 channel-planar pixels (R, G, B planes). CIFAR-10: one label byte
+// (0..9), 3073-byte records; CIFAR-100: a coarse (0..19) then a fine label byte (0..99, the one
+// used), 3074-byte records.
 #include <cstring>
 #include <fstream>
 
@@ -11,36 +13,46 @@ namespace rt {
 
 namespace {
 
-constexpr int64_t kRecordBytes = 1 + 3 * 32 * 32;
+constexpr int64_t kPixelBytes = 3 * 32 * 32;
+
+// A binary layout: label bytes per record (the last one is the label used), and its name.
+struct Layout {
+  int64_t label_bytes;
+  const char* name;
+  const char* example;  // a whole file's size, for the error message
+};
+constexpr Layout kCifar10{1, "CIFAR-10", "CIFAR-10 batches hold 10000 records, 30730000 bytes"};
+constexpr Layout kCifar100{2, "CIFAR-100", "CIFAR-100's train.bin holds 50000 records, 153700000 bytes"};
 
 // Appends the records of one batch file to images/labels.
-void read_batch_file(const std::string& path, int64_t num_classes, std::vector<uint8_t>& pixels,
+void read_batch_file(const std::string& path, const Layout& layout, int64_t num_classes, std::vector<uint8_t>& pixels,
                      std::vector<int64_t>& labels) {
+  const int64_t record_bytes = layout.label_bytes + kPixelBytes;
   const std::vector<unsigned char> bytes = read_file_bytes(path);
   const auto size = static_cast<int64_t>(bytes.size());
-  RT_CHECK_USER(size > 0 && size % kRecordBytes == 0,
+  RT_CHECK_USER(size > 0 && size % record_bytes == 0,
                 "{}: wrong file size {} bytes, expected a non-zero multiple of {}-byte records "
-                "(CIFAR-10 batches hold 10000 records, 30730000 bytes); the file is truncated or "
-                "not a CIFAR-10 binary batch: download it again",
-                path, size, kRecordBytes);
-  const int64_t records = size / kRecordBytes;
+                "({}); the file is truncated or not a {} binary batch: download it again",
+                path, size, record_bytes, layout.example, layout.name);
+  const int64_t records = size / record_bytes;
   const size_t old_pixels = pixels.size();
-  pixels.resize(old_pixels + static_cast<size_t>(records * (kRecordBytes - 1)));
+  pixels.resize(old_pixels + static_cast<size_t>(records * kPixelBytes));
   for (int64_t r = 0; r < records; ++r) {
-    const unsigned char* rec = bytes.data() + r * kRecordBytes;
-    RT_CHECK_USER(rec[0] < num_classes,
+    const unsigned char* rec = bytes.data() + r * record_bytes;
+    const int label = rec[layout.label_bytes - 1];
+    RT_CHECK_USER(label < num_classes,
                   "{}: record {} has label {}, expected 0..{}; the file is corrupt: download it "
                   "again",
-                  path, r, static_cast<int>(rec[0]), num_classes - 1);
-    labels.push_back(rec[0]);
-    std::memcpy(pixels.data() + old_pixels + r * (kRecordBytes - 1), rec + 1, kRecordBytes - 1);
+                  path, r, label, num_classes - 1);
+    labels.push_back(label);
+    std::memcpy(pixels.data() + old_pixels + r * kPixelBytes, rec + layout.label_bytes, kPixelBytes);
   }
 }
 
-Dataset read_split(const std::vector<std::string>& paths, const std::vector<std::string>& names) {
+Dataset read_split(const std::vector<std::string>& paths, const Layout& layout, const std::vector<std::string>& names) {
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels;
-  for (const auto& p : paths) read_batch_file(p, static_cast<int64_t>(names.size()), pixels, labels);
+  for (const auto& p : paths) read_batch_file(p, layout, static_cast<int64_t>(names.size()), pixels, labels);
   Dataset d;
   const auto n = static_cast<int64_t>(labels.size());
   d.images = torch::from_blob(pixels.data(), {n, 3, 32, 32}, torch::kUInt8).clone();
@@ -49,10 +61,9 @@ Dataset read_split(const std::vector<std::string>& paths, const std::vector<std:
   return d;
 }
 
-// Class names from batches.meta.txt (one per line, blank lines ignored) when present.
-std::vector<std::string> read_class_names(const std::string& dir) {
-  const std::string meta = dir + "/batches.meta.txt";
-  if (!file_exists(meta)) return cifar10_class_names();
+// Class names from a meta file (one per line, blank lines ignored) when present, else `fallback`.
+std::vector<std::string> read_class_names(const std::string& meta, const std::vector<std::string>& fallback) {
+  if (!file_exists(meta)) return fallback;
   std::ifstream in(meta);
   std::vector<std::string> names;
   for (std::string line; std::getline(in, line);) {
@@ -79,11 +90,30 @@ DataSplits read_cifar10_binary(const std::string& dir) {
                 "{}: CIFAR-10 binary split files missing:{}; unpack cifar-10-binary.tar.gz "
                 "completely (or run `ringtrain download`)",
                 dir, missing);
-  const auto names = read_class_names(dir);
+  const auto names = read_class_names(dir + "/batches.meta.txt", cifar10_class_names());
   DataSplits s;
-  s.train = read_split(train_paths, names);
-  s.test = read_split({test_path}, names);
+  s.train = read_split(train_paths, kCifar10, names);
+  s.test = read_split({test_path}, kCifar10, names);
   s.format = "cifar10-binary";
+  s.root = dir;
+  return s;
+}
+
+DataSplits read_cifar100_binary(const std::string& dir) {
+  std::string missing;
+  for (const char* f : {"train.bin", "test.bin"}) {
+    if (!file_exists(dir + "/" + f)) missing += std::string(" ") + f;
+  }
+  RT_CHECK_USER(missing.empty(),
+                "{}: CIFAR-100 binary split files missing:{}; unpack cifar-100-binary.tar.gz completely", dir, missing);
+  std::vector<std::string> numbered;  // without fine_label_names.txt: "class_00" ... "class_99"
+  for (int c = 0; c < 100; ++c) numbered.push_back(fmt::format("class_{:02d}", c));
+  const auto names = read_class_names(dir + "/fine_label_names.txt", numbered);
+  RT_CHECK_USER(names.size() == 100, "{}/fine_label_names.txt: expected 100 class names, found {}", dir, names.size());
+  DataSplits s;
+  s.train = read_split({dir + "/train.bin"}, kCifar100, names);
+  s.test = read_split({dir + "/test.bin"}, kCifar100, names);
+  s.format = "cifar100-binary";
   s.root = dir;
   return s;
 }

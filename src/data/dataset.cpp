@@ -1,8 +1,13 @@
 #include "data/dataset.h"
 
+#include <filesystem>
+
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "core/seed.h"
+#include "data/image_decode.h"
+#include "data/image_transforms.h"
 
 namespace rt {
 
@@ -12,7 +17,86 @@ const std::vector<std::string>& cifar10_class_names() {
   return names;
 }
 
-DataSplits load_cifar10(const std::string& dir) {
+namespace {
+
+constexpr int64_t kStreamedDefaultSize = 224;
+constexpr int64_t kStatisticsImages = 2000;  // `--normalize computed` on streamed files: a sample
+
+// Whether an image folder holds 32x32 images to keep in memory: its first training image says.
+bool small_images(const std::string& dir) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir + "/train")) {
+    if (!entry.is_regular_file()) continue;
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;
+    const std::string path = entry.path().string();
+    const ImageInfo info = probe_image(path, read_file_bytes(path));
+    return info.width == 32 && info.height == 32;
+  }
+  return true;  // no image at all: the reader names the problem
+}
+
+// Mean and standard deviation per channel over every pixel of `images` ([N, 3, H, W] uint8), in [0, 1].
+Normalization statistics_of(const torch::Tensor& images) {
+  const auto x = images.to(torch::kFloat64).div_(255.0);
+  const auto mean = x.mean({0, 2, 3});
+  const auto std = x.std({0, 2, 3}, /*unbiased=*/false);
+  Normalization n;
+  for (int c = 0; c < 3; ++c) {
+    n.mean[c] = static_cast<float>(mean[c].item<double>());
+    n.std[c] = static_cast<float>(std[c].item<double>());
+  }
+  return n;
+}
+
+// The same over a seeded sample of a streamed split's files, each as evaluation sees it.
+Normalization statistics_of_files(const Dataset& d, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed, SeedPurpose::kSubset));
+  const auto perm = torch::randperm(d.size(), gen, torch::kInt64);
+  const int64_t* order = perm.data_ptr<int64_t>();
+  const int64_t n = std::min(d.size(), kStatisticsImages);
+  const int64_t s = d.image_size;
+  auto pixels = torch::empty({n, 3, s, s}, torch::kFloat32);
+  const Normalization identity{{0, 0, 0}, {1, 1, 1}};  // writes pixel / 255
+  SampleTransform t;
+  t.image_size = static_cast<int>(s);
+  t.train = false;
+  t.exact = !d.dct_scaling;
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const std::string& path = (*d.files)[static_cast<size_t>(order[i])];
+      SampleRandom unused(seed, 0, i);
+      transform_image_file(path, read_file_bytes(path), t, unused, identity, pixels[i].data_ptr<float>());
+    }
+  });
+  return statistics_of(pixels.mul_(255.0).round_().to(torch::kUInt8));
+}
+
+// The statistics asked for: --mean/--std, else `normalize` (auto: CIFAR-10's for CIFAR-10,
+// ImageNet's for streamed images, measured on the training split otherwise).
+Normalization resolve_normalization(const DataSplits& s, const DataRequest& r) {
+  std::string mode = r.normalize;
+  if (mode == "auto") {
+    mode = s.format == "cifar10-binary" || s.format == "image-folder" ? "cifar10"
+           : s.train.streamed()                                       ? "imagenet"
+                                                                      : "computed";
+  }
+  Normalization n;  // CIFAR-10's
+  if (mode == "imagenet") {
+    n = imagenet_normalization();
+  } else if (mode == "computed") {
+    n = s.train.streamed() ? statistics_of_files(s.train, r.seed) : statistics_of(s.train.images);
+    log_info("normalisation measured on the training split: mean {:.4f},{:.4f},{:.4f} std {:.4f},{:.4f},{:.4f}",
+             n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
+  } else {
+    RT_CHECK_USER(mode == "cifar10", "--normalize {}: expected auto, cifar10, imagenet or computed", r.normalize);
+  }
+  if (!r.mean.empty()) n.mean = parse_channel_triple("--mean", r.mean, /*positive=*/false);
+  if (!r.std.empty()) n.std = parse_channel_triple("--std", r.std, /*positive=*/true);
+  return n;
+}
+
+DataSplits read_splits(const std::string& dir, const DataRequest& r) {
   RT_CHECK_USER(!dir.empty(), "no data folder given: pass --data DIR (see README, 'Data')");
   RT_CHECK_USER(dir_exists(dir), "--data {}: no such folder", dir);
   for (const std::string& candidate : {dir, dir + "/cifar-10-batches-bin"}) {
@@ -20,11 +104,38 @@ DataSplits load_cifar10(const std::string& dir) {
       return read_cifar10_binary(candidate);
     }
   }
-  if (dir_exists(dir + "/train") || dir_exists(dir + "/test")) return read_image_folder(dir);
+  for (const std::string& candidate : {dir, dir + "/cifar-100-binary"}) {
+    if (file_exists(candidate + "/train.bin") || file_exists(candidate + "/test.bin")) {
+      return read_cifar100_binary(candidate);
+    }
+  }
+  if (dir_exists(dir + "/train")) {
+    const bool in_memory = (r.image_size == 0 || r.image_size == 32) && small_images(dir);
+    return read_image_folder(dir, /*streamed=*/!in_memory);
+  }
   throw UserError(
-      fmt::format("--data {}: found neither CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin, "
-                  "also looked in cifar-10-batches-bin/) nor an image folder (train/<class>/, test/<class>/)",
+      fmt::format("--data {}: found neither CIFAR binary batches (data_batch_1.bin ... test_batch.bin or train.bin + "
+                  "test.bin, also looked in cifar-10-batches-bin/ and cifar-100-binary/) nor an image folder "
+                  "(train/<class>/, val/<class>/ or test/<class>/)",
                   dir));
+}
+
+}  // namespace
+
+DataSplits load_splits(const std::string& dir, const DataRequest& r) {
+  DataSplits s = read_splits(dir, r);
+  const int64_t size = s.train.streamed() ? (r.image_size > 0 ? r.image_size : kStreamedDefaultSize) : 32;
+  RT_CHECK_USER(s.train.streamed() || r.image_size == 0 || r.image_size == 32,
+                "--image-size {}: {} holds 32x32 images ({}), trained at their own size; drop --image-size or "
+                "pass 32",
+                r.image_size, dir, s.format);
+  for (Dataset* d : {&s.train, &s.test}) {
+    d->image_size = size;
+    d->dct_scaling = r.dct_scaling;
+  }
+  const Normalization n = resolve_normalization(s, r);
+  s.train.norm = s.test.norm = n;
+  return s;
 }
 
 Dataset balanced_subset(const Dataset& data, int64_t n, uint64_t seed) {
@@ -45,10 +156,15 @@ Dataset balanced_subset(const Dataset& data, int64_t n, uint64_t seed) {
   }
   std::sort(chosen.begin(), chosen.end());
   const auto index = torch::tensor(chosen, torch::kInt64);
-  Dataset s;
-  s.images = data.images.index_select(0, index);
+  Dataset s = data;
+  if (data.streamed()) {
+    auto files = std::make_shared<std::vector<std::string>>();
+    for (const int64_t i : chosen) files->push_back((*data.files)[static_cast<size_t>(i)]);
+    s.files = std::move(files);
+  } else {
+    s.images = data.images.index_select(0, index);
+  }
   s.labels = data.labels.index_select(0, index);
-  s.class_names = data.class_names;
   return s;
 }
 

@@ -1,42 +1,69 @@
-// An in-memory image classification split (the whole of CIFAR-10 is 184 MB as uint8), the
-// two on-disk formats it is read from, and class-balanced subsets for quick runs.
+// An image classification split, either held in memory as 32x32 pixels (the whole of CIFAR-10
+// is 184 MB as uint8) or streamed from image files of any size; the on-disk formats it is read
+// from; how its samples become model inputs; class-balanced subsets for quick runs.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "data/normalization.h"
 
 namespace rt {
 
 struct Dataset {
-  torch::Tensor images;                  // [N, 3, 32, 32] uint8, channel-planar (as CIFAR stores it)
+  torch::Tensor images;  // in memory: [N, 3, 32, 32] uint8, channel-planar (as CIFAR stores it)
+  // Streamed: one image file per sample (decoded, cropped and resized by the loader's threads);
+  // null for a data set in memory.
+  std::shared_ptr<const std::vector<std::string>> files;
   torch::Tensor labels;                  // [N] int64, each in [0, class_names.size())
   std::vector<std::string> class_names;  // index = label
+  int64_t image_size = 32;               // the side of a model input
+  Normalization norm;                    // the per-channel statistics inputs are normalised with
+  bool dct_scaling = true;               // streamed JPEGs: decode at 1/2..1/8 scale where the crop allows
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+  bool streamed() const { return files != nullptr; }
 };
 
 struct DataSplits {
   Dataset train;
-  Dataset test;
-  std::string format;  // "cifar10-binary" or "image-folder"
+  Dataset test;        // the image folder's val/ or test/
+  std::string format;  // "cifar10-binary", "cifar100-binary", "image-folder" (32x32, in memory), "image-files"
   std::string root;    // the folder the splits were read from
+};
+
+// What the run asks of the data (Config's --image-size, --normalize, --mean, --std).
+struct DataRequest {
+  int64_t image_size = 0;          // model input side; 0 = the data's own (32, or 224 for larger images)
+  std::string normalize = "auto";  // auto | cifar10 | imagenet | computed
+  std::string mean, std;           // "r,g,b": override the statistics
+  uint64_t seed = 0;               // which training images `computed` measures
+  bool dct_scaling = true;         // false: decode every JPEG at full size (torchvision's pixels exactly)
 };
 
 // The ten CIFAR-10 classes in label order 0..9.
 const std::vector<std::string>& cifar10_class_names();
 
-// Reads CIFAR-10 from `dir`, detecting the layout:
-//  - binary: data_batch_1..5.bin + test_batch.bin (+ optional batches.meta.txt), in `dir` or
-//    in `dir`/cifar-10-batches-bin (the official archive unpacked into `dir`);
-//  - image folder: `dir`/train/<class>/*.jpg|*.jpeg|*.png and `dir`/test/<class>/...
-// Throws UserError naming the file and the problem for anything missing or malformed.
-DataSplits load_cifar10(const std::string& dir);
+// Reads the data set in `dir`, detecting the layout:
+//  - CIFAR-10 binary: data_batch_1..5.bin + test_batch.bin (+ optional batches.meta.txt), in
+//    `dir` or in `dir`/cifar-10-batches-bin (the official archive unpacked into `dir`);
+//  - CIFAR-100 binary: train.bin + test.bin (+ optional fine_label_names.txt), in `dir` or in
+//    `dir`/cifar-100-binary;
+//  - image folder: `dir`/train/<class>/*.jpg|*.jpeg|*.png and `dir`/val/<class>/... (or test/).
+//    32x32 images (and no other --image-size) are decoded once into memory; images of other
+//    sizes are streamed from their files at request.image_size (default 224).
+// Then sets each split's image_size and normalisation from `request`. Throws UserError naming
+// the file and the problem for anything missing or malformed.
+DataSplits load_splits(const std::string& dir, const DataRequest& request = {});
 
-// The two readers behind load_cifar10, for callers that know the layout.
+// The readers behind load_splits, for callers that know the layout.
 DataSplits read_cifar10_binary(const std::string& dir);
-DataSplits read_image_folder(const std::string& dir);
+DataSplits read_cifar100_binary(const std::string& dir);
+// `streamed`: index the files only; otherwise decode every (32x32) image into memory.
+DataSplits read_image_folder(const std::string& dir, bool streamed);
 
 // A class-balanced subset of `n` samples: n / C of each class (the first classes take one
 // more when C does not divide n), chosen by a seeded permutation, kept in original order.

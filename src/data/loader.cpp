@@ -1,5 +1,11 @@
 #include "data/loader.h"
 
+#include <c10/util/ParallelGuard.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "data/file_batch.h"
+
 namespace rt {
 
 int64_t batches_per_epoch(int64_t samples, int64_t batch_size, bool drop_last) {
@@ -20,10 +26,13 @@ BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, Load
     num_batches_ = static_cast<int64_t>(spec_.batch_sizes.size());
   }
   consumed_ = std::min(spec_.first_batch, num_batches_);
+  next_to_build_ = consumed_;
   if (spec_.on_device) {
-    plan_.emplace(data_.images.device(), indices_, spec_.norm, spec_.augment, spec_.seed, spec_.epoch);
+    plan_.emplace(data_.images.device(), indices_, data_.norm, spec_.augment, spec_.seed, spec_.epoch);
   } else {
-    worker_ = std::thread([this] { work(); });
+    spec_.threads = std::max<int64_t>(1, std::min(spec_.threads, num_batches_ - consumed_));
+    spec_.prefetch = std::max(spec_.prefetch, spec_.threads);
+    for (int64_t t = 0; t < spec_.threads; ++t) workers_.emplace_back([this] { work(); });
   }
 }
 
@@ -33,31 +42,54 @@ BatchLoader::~BatchLoader() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_) w.join();
+}
+
+Batch BatchLoader::build(int64_t b) const {
+  const int64_t begin = starts_[b];
+  const int64_t count = starts_[b + 1] - begin;
+  Batch batch;
+  batch.index = b;
+  if (data_.streamed()) {
+    FileBatch fb = make_file_batch(data_, indices_.data() + begin, count,
+                                   {spec_.augment, spec_.seed, spec_.epoch, spec_.skip_bad, spec_.pin_memory});
+    batch.images = std::move(fb.images);
+    batch.labels = std::move(fb.labels);
+    batch.skipped = std::move(fb.skipped);
+    return batch;
+  }
+  batch.images =
+      make_batch(data_.images, indices_.data() + begin, count, data_.norm, spec_.augment, spec_.seed, spec_.epoch);
+  batch.labels = torch::empty({count}, torch::kInt64);
+  const auto labels = data_.labels.data_ptr<int64_t>();
+  auto* l = batch.labels.data_ptr<int64_t>();
+  for (int64_t i = 0; i < count; ++i) l[i] = labels[indices_[begin + i]];
+  return batch;
 }
 
 void BatchLoader::work() {
+  // ATen operations here (the resize) run on this thread alone: the loader's parallelism is its
+  // threads, and the model's intra-op threads stay the model's.
+  c10::ParallelGuard serial(true);
   try {
-    const auto labels = data_.labels.data_ptr<int64_t>();
-    for (int64_t b = consumed_; b < num_batches_; ++b) {
-      const int64_t begin = starts_[b];
-      const int64_t count = starts_[b + 1] - begin;
-      Batch batch;
-      batch.index = b;
-      batch.images =
-          make_batch(data_.images, indices_.data() + begin, count, spec_.norm, spec_.augment, spec_.seed, spec_.epoch);
-      batch.labels = torch::empty({count}, torch::kInt64);
-      auto* l = batch.labels.data_ptr<int64_t>();
-      for (int64_t i = 0; i < count; ++i) l[i] = labels[indices_[begin + i]];
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || static_cast<int64_t>(ready_.size()) < spec_.prefetch; });
-      if (stop_) return;
-      ready_.push_back(std::move(batch));
+    while (true) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] {
+          return stop_ || error_ || next_to_build_ >= num_batches_ || next_to_build_ < consumed_ + spec_.prefetch;
+        });
+        if (stop_ || error_ || next_to_build_ >= num_batches_) return;
+        b = next_to_build_++;
+      }
+      Batch batch = build(b);
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.emplace(b, std::move(batch));
       cv_.notify_all();
     }
   } catch (...) {
     std::lock_guard<std::mutex> lock(mu_);
-    error_ = std::current_exception();
+    if (!error_) error_ = std::current_exception();
     cv_.notify_all();
   }
 }
@@ -74,10 +106,15 @@ std::optional<Batch> BatchLoader::next() {
     return batch;
   }
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !ready_.empty() || error_; });
-  if (ready_.empty() && error_) std::rethrow_exception(error_);
-  Batch b = std::move(ready_.front());
-  ready_.pop_front();
+  if (ready_.count(consumed_) == 0 && !error_) {
+    const Stopwatch waiting;
+    cv_.wait(lock, [&] { return ready_.count(consumed_) > 0 || error_; });
+    wait_seconds_ += waiting.seconds();
+  }
+  if (ready_.count(consumed_) == 0) std::rethrow_exception(error_);
+  Batch b = std::move(ready_.at(consumed_));
+  ready_.erase(consumed_);
+  for (const auto& why : b.skipped) log_warn("left out an unreadable image (--skip-bad-images): {}", why);
   ++consumed_;
   cv_.notify_all();
   return b;

@@ -1,12 +1,14 @@
-// BatchLoader: yields an epoch's batches in order, built by a background thread up to
-// `prefetch` batches ahead so that the model does not wait for data.
+// BatchLoader: yields an epoch's batches in order, built by a pool of background threads up to
+// `prefetch` batches ahead so that the model does not wait for data. Each thread builds whole
+// batches (a batch is the same whichever thread builds it), ATen's own threads held back there
+// so that the loader's threads and the model's share the cores as configured.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <condition_variable>
-#include <deque>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -18,9 +20,10 @@
 namespace rt {
 
 struct Batch {
-  torch::Tensor images;  // [B, 3, 32, 32] float32, normalised (and augmented for training)
-  torch::Tensor labels;  // [B] int64
-  int64_t index = 0;     // batch number within the epoch
+  torch::Tensor images;              // [B, 3, S, S] float32, normalised (and augmented for training)
+  torch::Tensor labels;              // [B] int64
+  int64_t index = 0;                 // batch number within the epoch
+  std::vector<std::string> skipped;  // files left out of it (LoaderSpec::skip_bad), "path: reason"
 };
 
 struct LoaderSpec {
@@ -33,8 +36,10 @@ struct LoaderSpec {
   uint64_t seed = 0;
   int64_t epoch = 0;
   int64_t first_batch = 0;  // start here (resuming inside an epoch)
-  int64_t prefetch = 3;
-  Normalization norm;
+  int64_t prefetch = 3;     // batches built ahead of the one being used (at least `threads`)
+  int64_t threads = 1;      // loader threads building batches
+  bool skip_bad = false;    // streamed files: leave out unreadable images instead of failing
+  bool pin_memory = false;  // page-locked batches for non-blocking copies to a GPU
   // Build batches with a DeviceEpochPlan on the data's own device, synchronously in next()
   // (no loader thread): for a data set kept in GPU memory.
   bool on_device = false;
@@ -52,11 +57,15 @@ class BatchLoader {
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   int64_t num_batches() const { return num_batches_; }
+  int64_t threads() const { return static_cast<int64_t>(workers_.size()); }
+  // Seconds next() has spent waiting for a batch not yet built (the model waiting for data).
+  double wait_seconds() const { return wait_seconds_; }
   // The next batch, or nullopt at the end of the epoch. Rethrows a worker error.
   std::optional<Batch> next();
 
  private:
   void work();
+  Batch build(int64_t b) const;
 
   const Dataset& data_;
   std::vector<int64_t> indices_;
@@ -64,14 +73,16 @@ class BatchLoader {
   std::vector<int64_t> starts_;  // batch b is indices_[starts_[b], starts_[b + 1])
   int64_t num_batches_ = 0;
   int64_t consumed_ = 0;
+  double wait_seconds_ = 0;
   std::optional<DeviceEpochPlan> plan_;  // on_device
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Batch> ready_;
+  int64_t next_to_build_ = 0;       // the next batch a thread takes
+  std::map<int64_t, Batch> ready_;  // built batches by number, used in order
   std::exception_ptr error_;
   bool stop_ = false;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace rt

@@ -52,7 +52,8 @@ std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size) {
 }
 
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, const torch::Device& device,
-                    const std::vector<int64_t>& indices, Precision precision, bool channels_last, bool keep_logits) {
+                    const std::vector<int64_t>& indices, Precision precision, bool channels_last, bool keep_logits,
+                    int64_t loader_threads, bool skip_bad) {
   std::vector<int64_t> order = indices;
   if (order.empty()) {
     order.resize(static_cast<size_t>(data.size()));
@@ -66,7 +67,10 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, 
                      std::vector<int64_t>(static_cast<size_t>(data.num_classes()), 0));
   LoaderSpec spec;
   spec.batch_size = batch_size;
-  spec.on_device = !data.images.is_cpu();  // a data set kept in GPU memory
+  spec.on_device = !data.streamed() && !data.images.is_cpu();  // a data set kept in GPU memory
+  spec.threads = loader_threads;
+  spec.skip_bad = skip_bad;
+  spec.pin_memory = device.is_cuda();
   BatchLoader loader(data, std::move(order), spec);
   std::vector<torch::Tensor> kept;
   while (auto batch = loader.next()) {

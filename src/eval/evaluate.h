@@ -23,9 +23,12 @@ struct EvalResult {
 // Runs `model` in eval mode (running BN statistics, no grad) over `indices` of `data`
 // (all of it when empty) in batches of `batch_size` on `device`.
 // Forward passes run under `precision`'s autocast with inputs in the model's memory format.
+// Image files are decoded by `loader_threads` threads; with `skip_bad`, unreadable ones are left
+// out (and not counted in `samples`).
 EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, const torch::Device& device,
                     const std::vector<int64_t>& indices = {}, Precision precision = Precision::kFloat32,
-                    bool channels_last = false, bool keep_logits = false);
+                    bool channels_last = false, bool keep_logits = false, int64_t loader_threads = 1,
+                    bool skip_bad = false);
 
 // Sums loss, sample count and confusion matrix over all ranks (each evaluated its own shard),
 // so that every rank holds the metrics of the whole split, exactly as one process computes them.

@@ -22,7 +22,7 @@ const std::vector<Entry>& entries() {
       {{"resnet44", "He et al. 2016 CIFAR ResNet, 44 layers, option-A shortcuts"}, false, {}, 7},
       {{"resnet56", "He et al. 2016 CIFAR ResNet, 56 layers, option-A shortcuts"}, false, {}, 9},
       {{"resnet110", "He et al. 2016 CIFAR ResNet, 110 layers, option-A shortcuts"}, false, {}, 18},
-      {{"resnet18", "torchvision ResNet-18, CIFAR stem (3x3 s1 conv, no max-pool)"},
+      {{"resnet18", "torchvision ResNet-18 (stem: CIFAR 3x3 s1, or ImageNet 7x7 s2 + max-pool)"},
        true,
        {"resnet18", false, {2, 2, 2, 2}},
        0},
@@ -62,11 +62,25 @@ void check_model_name(const std::string& name) {
   throw UserError(fmt::format("unknown model '{}'; choose one of: {} (see `ringtrain models`)", name, names));
 }
 
-std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual) {
+std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual,
+                                       const std::string& stem) {
   check_model_name(name);
+  RT_CHECK_USER(stem == "cifar" || stem == "imagenet", "--stem {}: expected cifar or imagenet", stem);
   const Entry& e = *find(name);
-  if (e.torchvision) return std::make_shared<TorchvisionResNet>(e.spec, num_classes, zero_init_residual);
+  if (e.torchvision) {
+    return std::make_shared<TorchvisionResNet>(e.spec, num_classes, zero_init_residual,
+                                               stem == "imagenet" ? Stem::kImageNet : Stem::kCifar);
+  }
+  RT_CHECK_USER(stem == "cifar",
+                "{} is a CIFAR ResNet and has no ImageNet stem; use --stem cifar, or a torchvision ResNet "
+                "(resnet18 ... resnet152) for large images",
+                name);
   return std::make_shared<CifarResNet>(name, e.blocks_per_stage, num_classes, zero_init_residual);
+}
+
+std::string resolve_stem(const std::string& stem, int64_t image_size) {
+  if (stem != "auto") return stem;
+  return image_size > 64 ? "imagenet" : "cifar";
 }
 
 }  // namespace rt

@@ -16,8 +16,13 @@ struct ModelInfo {
 
 const std::vector<ModelInfo>& model_catalogue();
 
-// Builds a freshly initialised model. Throws UserError listing the choices for an unknown name.
-std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual = false);
+// Builds a freshly initialised model; `stem` "cifar" or "imagenet" (torchvision ResNets only).
+// Throws UserError listing the choices for an unknown name, or for a stem the model lacks.
+std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual = false,
+                                       const std::string& stem = "cifar");
+
+// --stem auto -> "imagenet" for inputs larger than 64 pixels, "cifar" otherwise; others as given.
+std::string resolve_stem(const std::string& stem, int64_t image_size);
 
 // Throws UserError if `name` is not in the catalogue.
 void check_model_name(const std::string& name);

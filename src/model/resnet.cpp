@@ -95,12 +95,12 @@ nn::Sequential make_stage(bool bottleneck, int64_t& in, int64_t planes, int64_t 
 
 }  // namespace
 
-TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes, bool zero_init_residual)
-    : spec_(spec), num_classes_(num_classes) {
+TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes, bool zero_init_residual, Stem stem)
+    : spec_(spec), num_classes_(num_classes), stem_(stem) {
   TORCH_INTERNAL_ASSERT(spec.blocks.size() == 4);
   torch::NoGradGuard no_grad;
   int64_t in = 64;
-  conv1 = register_module("conv1", conv(3, 64, 3, 1));  // CIFAR stem: 3x3 stride 1
+  conv1 = register_module("conv1", stem == Stem::kCifar ? conv(3, 64, 3, 1) : conv(3, 64, 7, 2));
   bn1 = register_module("bn1", BatchNorm(64));
   const int64_t planes[4] = {64, 128, 256, 512};
   nn::Sequential* stages[4] = {&layer1, &layer2, &layer3, &layer4};
@@ -130,7 +130,8 @@ TorchvisionResNet::TorchvisionResNet(const ResNetSpec& spec, int64_t num_classes
 }
 
 torch::Tensor TorchvisionResNet::forward(torch::Tensor x) {
-  x = bn1(conv1(x)).relu_();  // no max-pool in the CIFAR stem
+  x = bn1(conv1(x)).relu_();
+  if (stem_ == Stem::kImageNet) x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
   x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return fc(x);

@@ -42,6 +42,8 @@ void to_json(nlohmann::json& j, const EpochRecord& r) {
        {"images_per_second", r.images_per_second},
        {"world_size", r.world_size},
        {"global_batch", r.global_batch},
+       {"data_wait_seconds", r.data_wait_seconds},
+       {"skipped_images", r.skipped_images},
        {"comm", r.comm}};
 }
 
@@ -62,6 +64,8 @@ void from_json(const nlohmann::json& j, EpochRecord& r) {
   r.images_per_second = j.at("images_per_second").get<double>();
   r.world_size = j.at("world_size").get<int64_t>();
   r.global_batch = j.at("global_batch").get<int64_t>();
+  r.data_wait_seconds = j.value("data_wait_seconds", 0.0);
+  r.skipped_images = j.value("skipped_images", int64_t{0});
   if (j.contains("comm")) r.comm = j.at("comm").get<CommRecord>();  // not in the earliest histories
 }
 
@@ -83,6 +87,8 @@ void to_json(nlohmann::json& j, const RunMetrics& m) {
        {"weights_fingerprint", m.weights_fingerprint},
        {"replica_fingerprints", m.replica_fingerprints},
        {"skipped_nonfinite_steps", m.skipped_nonfinite_steps},
+       {"skipped_images", m.skipped_images},
+       {"data_wait_share", m.data_wait_share},
        {"checkpoint", m.checkpoint},
        {"environment", m.environment},
        {"membership", m.membership}};
@@ -111,6 +117,8 @@ void from_json(const nlohmann::json& j, RunMetrics& m) {
   m.weights_fingerprint = j.value("weights_fingerprint", std::string());
   m.replica_fingerprints = j.value("replica_fingerprints", std::vector<std::string>());
   m.skipped_nonfinite_steps = j.value("skipped_nonfinite_steps", int64_t{0});
+  m.skipped_images = j.value("skipped_images", int64_t{0});
+  m.data_wait_share = j.value("data_wait_share", 0.0);
   m.checkpoint = j.value("checkpoint", std::string());
   m.environment = j.value("environment", nlohmann::json::object());
   m.membership = j.value("membership", std::vector<MembershipEvent>());

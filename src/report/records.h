@@ -3,7 +3,8 @@
 // evaluation's metrics are written beside it by report/writers.h). Each carries
 // kRecordSchemaVersion; records written before it (no version) read as version 1. Version 2
 // adds comm.compression (read as "none" from older records); version 3 metrics.json's
-// membership (empty from older records).
+// membership (empty from older records); version 4 the data wait and skipped images (0 from
+// older records).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,7 @@
 
 namespace rt {
 
-constexpr int kRecordSchemaVersion = 3;
+constexpr int kRecordSchemaVersion = 4;
 
 // Communication accounting of an epoch, per optimiser step (parallel/grad_sync.h).
 struct CommRecord {
@@ -40,6 +41,8 @@ struct EpochRecord {
   double images_per_second = 0;  // training images of all ranks / train_seconds
   int64_t world_size = 1;
   int64_t global_batch = 0;
+  double data_wait_seconds = 0;  // rank 0's training time spent waiting for the loader's batches
+  int64_t skipped_images = 0;    // unreadable image files left out, all ranks (--skip-bad-images)
   CommRecord comm;
 };
 
@@ -58,6 +61,8 @@ struct RunMetrics {
   std::string weights_fingerprint;                // rank 0's
   std::vector<std::string> replica_fingerprints;  // every rank's, in rank order
   int64_t skipped_nonfinite_steps = 0;
+  int64_t skipped_images = 0;  // unreadable image files left out over all epochs (--skip-bad-images)
+  double data_wait_share = 0;  // of rank 0's training time, waiting for the loader's batches
   std::string checkpoint;
   nlohmann::json environment;               // library versions, device, data, world (train/run_outputs.h)
   std::vector<MembershipEvent> membership;  // the built-in launcher's log (core/membership.h), when there is one

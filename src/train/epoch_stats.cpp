@@ -2,7 +2,9 @@
 
 namespace rt {
 
-void EpochStats::add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
+void EpochStats::add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels,
+                     int64_t skipped) {
+  skipped_ += skipped;
   const auto b = labels.size(0);
   if (b == 0) return;  // an empty batch (data/epoch_plan.h)
   const auto finite = torch::isfinite(loss.detach());
@@ -17,6 +19,7 @@ void EpochStats::add(const torch::Tensor& loss, const torch::Tensor& logits, con
 void EpochStats::restore(const EpochSums& partial, const torch::Device& device) {
   sums_ = torch::tensor({partial.loss_x_images, partial.correct, partial.images}, torch::TensorOptions(torch::kFloat64))
               .to(device);
+  skipped_ = static_cast<int64_t>(partial.skipped_images);
 }
 
 std::pair<double, double> EpochStats::means() const {
@@ -27,10 +30,12 @@ std::pair<double, double> EpochStats::means() const {
 }
 
 EpochSums EpochStats::across_ranks(Communicator& comm, const torch::Device& device) const {
-  auto t = sums_.defined() ? sums_.clone() : torch::zeros({3}, torch::TensorOptions(torch::kFloat64).device(device));
+  const auto f64 = torch::TensorOptions(torch::kFloat64).device(device);
+  auto t = torch::cat(
+      {sums_.defined() ? sums_ : torch::zeros({3}, f64), torch::full({1}, static_cast<double>(skipped_), f64)});
   comm.allreduce_sum(t, "allreduce of epoch training statistics");
   t = t.cpu();
-  return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>(), 0};
+  return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>(), 0, t[3].item<double>()};
 }
 
 }  // namespace rt

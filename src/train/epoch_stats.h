@@ -15,8 +15,9 @@ namespace rt {
 
 class EpochStats {
  public:
-  // After a micro-batch: its mean loss ([] float32) and logits [B, C] against labels [B].
-  void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);
+  // After a micro-batch: its mean loss ([] float32) and logits [B, C] against labels [B], and the
+  // image files left out of it as unreadable (--skip-bad-images).
+  void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels, int64_t skipped = 0);
   // Continues an epoch from a checkpoint's sums over all ranks (given to rank 0 only).
   void restore(const EpochSums& partial, const torch::Device& device);
   // {mean loss, accuracy} of this rank's epoch so far (reads the device).
@@ -27,7 +28,8 @@ class EpochStats {
   int64_t images() const { return images_; }
 
  private:
-  torch::Tensor sums_;  // [3] float64 on the device: loss x images, correct, images counted
+  torch::Tensor sums_;   // [3] float64 on the device: loss x images, correct, images counted
+  int64_t skipped_ = 0;  // this rank's skipped images (with a restored epoch's, on rank 0)
   int64_t images_ = 0;
 };
 

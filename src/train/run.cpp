@@ -42,9 +42,12 @@ void Run::join_job() {
                 world);
 }
 
-// Whole splits in memory, optionally class-balanced subsets; this rank's shard.
+// The splits (32x32 images in memory, larger ones as file lists), optionally class-balanced
+// subsets; this rank's shard. The input size, statistics and stem resolved here are written
+// back into cfg, so that config.json and the checkpoints say what was used.
 void Run::load_data() {
-  const DataSplits splits = load_cifar10(cfg.data);
+  const DataSplits splits =
+      load_splits(cfg.data, {cfg.image_size, cfg.normalize, cfg.mean, cfg.std, cfg.seed, cfg.dct_scaling});
   RT_CHECK_USER(splits.train.num_classes() == cfg.num_classes,
                 "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes, splits.root,
                 splits.train.num_classes(), splits.train.num_classes());
@@ -52,12 +55,17 @@ void Run::load_data() {
   data_format = splits.format;
   train_set = balanced_subset(splits.train, cfg.limit_train, cfg.seed);
   test_set = balanced_subset(splits.test, cfg.limit_test, cfg.seed);
+  cfg.image_size = train_set.image_size;
+  cfg.mean = fmt::format("{},{},{}", train_set.norm.mean[0], train_set.norm.mean[1], train_set.norm.mean[2]);
+  cfg.std = fmt::format("{},{},{}", train_set.norm.std[0], train_set.norm.std[1], train_set.norm.std[2]);
+  cfg.stem = resolve_stem(cfg.stem, cfg.image_size);
+  if (cfg.loader_threads == 0) cfg.loader_threads = train_set.streamed() ? threads : 1;
   RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
                 "world size {} is larger than the data ({} train, {} test images); use fewer workers", world,
                 train_set.size(), test_set.size());
   // On CUDA the data set lives in GPU memory (150 MB for CIFAR-10 as uint8) and batches are
   // cropped, flipped and normalised there: no loader thread, no float batches over PCIe.
-  if (device.is_cuda()) {
+  if (device.is_cuda() && !train_set.streamed()) {
     for (Dataset* d : {&train_set, &test_set}) {
       d->images = d->images.to(device);
       d->labels = d->labels.to(device);
@@ -89,7 +97,7 @@ void Run::load_data() {
 // Model (seeded initialisation), optimiser, schedule; with --resume, their state from the checkpoint.
 void Run::build_model() {
   torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
-  model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual);
+  model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual, cfg.stem);
   model->to(device);
   if (cfg.channels_last) to_channels_last(*model);
   precision = resolve_precision(cfg.amp, device);
@@ -136,7 +144,8 @@ void Run::build_model() {
 void Run::start_up() {
   {
     nlohmann::json agreed = to_json(cfg);  // minus what may differ per rank
-    for (const char* key : {"threads", "device", "out", "log_every", "prefetch", "timeout"}) agreed.erase(key);
+    for (const char* key : {"threads", "device", "out", "log_every", "prefetch", "timeout", "loader_threads"})
+      agreed.erase(key);
     agreed["train_images"] = train_set.size();
     agreed["test_images"] = test_set.size();
     for (const auto& p : model->named_parameters()) agreed["shapes"][p.key()] = p.value().sizes().vec();
@@ -225,7 +234,10 @@ LoaderSpec Run::loader_spec(int64_t epoch, const EpochPlan& plan) const {
   spec.seed = cfg.seed;
   spec.epoch = epoch;
   spec.prefetch = cfg.prefetch;
-  spec.on_device = !train_set.images.is_cpu();
+  spec.threads = cfg.loader_threads;
+  spec.skip_bad = cfg.skip_bad_images;
+  spec.pin_memory = device.is_cuda();
+  spec.on_device = !train_set.streamed() && !train_set.images.is_cpu();
   if (epoch == meta.state.epochs_done && meta.state.batch_in_epoch > 0) {  // a resumed epoch
     spec.first_batch =
         cfg.global_batch > 0 ? plan.first_batch_of_step(meta.state.steps_in_epoch) : meta.state.batch_in_epoch;
@@ -237,7 +249,7 @@ void Run::agree_on_bn_statistics() { comm->broadcast(bn_buffers_, 0, "broadcast 
 
 EvalResult Run::evaluate_test_split() {
   EvalResult r = evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world),
-                          precision, cfg.channels_last);
+                          precision, cfg.channels_last, /*keep_logits=*/false, cfg.loader_threads, cfg.skip_bad_images);
   reduce_across_ranks(r, *comm, device);
   return r;
 }

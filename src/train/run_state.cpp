@@ -11,7 +11,8 @@ void write_run_state(nlohmann::json& j, const RunState& s) {
   j["partial_epoch"] = {{"loss_x_images", s.partial.loss_x_images},
                         {"correct", s.partial.correct},
                         {"images", s.partial.images},
-                        {"seconds", s.partial.seconds}};
+                        {"seconds", s.partial.seconds},
+                        {"skipped_images", s.partial.skipped_images}};
 }
 
 RunState read_run_state(const nlohmann::json& j) {
@@ -23,10 +24,10 @@ RunState read_run_state(const nlohmann::json& j) {
   s.world_size = j.value("world_size", int64_t{0});
   const auto& p = j.at("partial_epoch");
   if (p.is_array()) {  // before RunState: [loss x images, correct, images, seconds]
-    s.partial = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<double>()};
+    s.partial = {p.at(0).get<double>(), p.at(1).get<double>(), p.at(2).get<double>(), p.at(3).get<double>(), 0};
   } else {
     s.partial = {p.at("loss_x_images").get<double>(), p.at("correct").get<double>(), p.at("images").get<double>(),
-                 p.at("seconds").get<double>()};
+                 p.at("seconds").get<double>(), p.value("skipped_images", 0.0)};
   }
   return s;
 }

@@ -11,10 +11,11 @@ namespace rt {
 
 // Training sums of an epoch so far, over all ranks.
 struct EpochSums {
-  double loss_x_images = 0;  // sum of batch mean loss x batch size
-  double correct = 0;        // correctly classified training images
-  double images = 0;         // images counted in the two sums above
-  double seconds = 0;        // training time of the epoch so far (before a resume)
+  double loss_x_images = 0;   // sum of batch mean loss x batch size
+  double correct = 0;         // correctly classified training images
+  double images = 0;          // images counted in the two sums above
+  double seconds = 0;         // training time of the epoch so far (before a resume)
+  double skipped_images = 0;  // unreadable image files left out (--skip-bad-images)
 };
 
 struct RunState {

@@ -70,7 +70,7 @@ Observers make_observers(Run& run, int64_t log_every, TraceRecorder*& trace) {
 
 // The record of a finished epoch: training sums over all ranks, the evaluation, communication.
 EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const EvalResult& eval, double lr,
-                         double train_seconds, double seconds) {
+                         double train_seconds, double seconds, double data_wait_seconds) {
   const CommStats& cs = run.grad_sync->stats();
   const double steps = static_cast<double>(std::max<int64_t>(cs.steps, 1));
   EpochRecord r;
@@ -85,6 +85,8 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
   r.images_per_second = sums.images / train_seconds;
   r.world_size = run.world;
   r.global_batch = run.global_batch;
+  r.data_wait_seconds = data_wait_seconds;
+  r.skipped_images = static_cast<int64_t>(sums.skipped_images);
   r.comm = {run.comm->backend(),
             run.grad_sync->compression(),
             cs.buckets,
@@ -135,6 +137,12 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
     m.weights_fingerprint = fingerprints[0];
     m.replica_fingerprints = fingerprints;
     m.skipped_nonfinite_steps = skipped_steps;
+    double waited = 0;
+    for (const auto& h : run.meta.history) {
+      m.skipped_images += h.skipped_images;
+      waited += h.data_wait_seconds;
+    }
+    m.data_wait_share = totals.train_seconds > 0 ? waited / totals.train_seconds : 0;
     m.checkpoint = run.out + "/checkpoint.pt";
     m.environment = run.environment;
     m.membership = read_membership_log(run.out + "/" + kMembershipLogFile);  // an elastic launcher's
@@ -193,7 +201,7 @@ RunSummary train(const Config& config) {
       const MicroBatch micro{planned.index, planned.count, planned.divisor, planned.step_micros};
       if (micro.first()) step.begin(lr = lr_at_step(run.schedule, state.global_step));
       const auto [logits, loss] = step.run(batch->images, batch->labels, micro, state.global_step + 1, trace);
-      stats.add(loss, logits, batch->labels.to(run.device));
+      stats.add(loss, logits, batch->labels.to(run.device), static_cast<int64_t>(batch->skipped.size()));
       const int64_t done = batch->index + 1;
       if (micro.last()) {
         // --- every step, all ranks: act on the flags of the step before (Note [Flags one step late])
@@ -233,8 +241,8 @@ RunSummary train(const Config& config) {
     eval = run.evaluate_test_split();
     evaluated = true;
     ++state.epochs_done;
-    const EpochRecord record =
-        epoch_record(run, epoch, sums, eval, lr, train_seconds, earlier_seconds + clock.seconds());
+    const EpochRecord record = epoch_record(run, epoch, sums, eval, lr, train_seconds,
+                                            earlier_seconds + clock.seconds(), loader.wait_seconds());
     run.meta.history.push_back(record);
     log_info(
         "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.4g} | {:.0f} img/s | {}",

@@ -1,0 +1,43 @@
+#include "data/file_batch.h"
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "data/image_transforms.h"
+
+namespace rt {
+
+FileBatch make_file_batch(const Dataset& data, const int64_t* indices, int64_t count, const FileBatchSpec& spec) {
+  TORCH_INTERNAL_ASSERT(data.streamed());
+  const int64_t s = data.image_size;
+  FileBatch batch;
+  batch.images = torch::empty({count, 3, s, s}, torch::TensorOptions(torch::kFloat32).pinned_memory(spec.pin_memory));
+  batch.labels = torch::empty({count}, torch::kInt64);
+  SampleTransform t;
+  t.image_size = static_cast<int>(s);
+  t.train = spec.augment;
+  t.exact = !data.dct_scaling;
+  const auto* labels = data.labels.data_ptr<int64_t>();
+  auto* out_labels = batch.labels.data_ptr<int64_t>();
+  float* out = batch.images.data_ptr<float>();
+  int64_t kept = 0;
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t idx = indices[b];
+    const std::string& path = (*data.files)[static_cast<size_t>(idx)];
+    try {
+      SampleRandom random(spec.seed, spec.epoch, idx);
+      transform_image_file(path, read_file_bytes(path), t, random, data.norm, out + kept * 3 * s * s);
+    } catch (const UserError& e) {
+      if (!spec.skip_bad) throw;
+      batch.skipped.push_back(e.what());
+      continue;
+    }
+    out_labels[kept++] = labels[idx];
+  }
+  if (kept < count) {
+    batch.images = batch.images.narrow(0, 0, kept);
+    batch.labels = batch.labels.narrow(0, 0, kept);
+  }
+  return batch;
+}
+
+}  // namespace rt

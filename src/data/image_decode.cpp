@@ -1,0 +1,214 @@
+#include "data/image_decode.h"
+
+#include <png.h>
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE declared first
+#include <jpeglib.h>
+#include <jerror.h>
+// clang-format on
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstring>
+#include <memory>
+
+#include "core/errors.h"
+#include "core/files.h"
+
+namespace rt {
+
+namespace {
+
+bool is_png(const std::vector<unsigned char>& bytes) {
+  static const unsigned char kMagic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return bytes.size() >= 8 && std::memcmp(bytes.data(), kMagic, 8) == 0;
+}
+
+bool is_jpeg(const std::vector<unsigned char>& bytes) {
+  return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+}
+
+// PIL's CMYK -> RGB (libImaging/Convert.c, cmyk2rgb) on its Adobe-inverted CMYK ("CMYK;I":
+// the stored bytes are 255 - ink): R = (255 - K) - (C x (255 - K)) / 255, rounded as PIL does.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t pixels) {
+  for (int64_t p = 0; p < pixels; ++p, cmyk += 4, rgb += 3) {
+    const int nk = cmyk[3];  // stored inverted: 255 - K
+    for (int c = 0; c < 3; ++c) {
+      const int ink = 255 - cmyk[c];
+      const int tmp = ink * nk + 128;
+      const int v = nk - (((tmp >> 8) + tmp) >> 8);
+      rgb[c] = static_cast<uint8_t>(std::clamp(v, 0, 255));
+    }
+  }
+}
+
+// libjpeg reports a fatal error through error_exit, which must not return: it jumps back to
+// the decode's setjmp with the message. Of the warnings, the one PIL also refuses ("image file
+// is truncated": libjpeg's "premature end of JPEG file") is an error; the others (extraneous
+// bytes, a restart marker out of place), which PIL decodes through, are not.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(cinfo);
+}
+
+struct JpegHeader {
+  int width = 0, height = 0;
+};
+
+// The decode, C-style: nothing with a destructor lives between the setjmp and a longjmp out of
+// libjpeg. Reads the header (and with `out`, the pixels of `region` at scale eighths/8 into
+// out[region.height][region.width][3], `row` holding one output row of up to 4 components).
+// False on an error, with the message in errors->message.
+bool run_jpeg(const unsigned char* data, size_t size, int eighths, const CropBox* region, uint8_t* out, uint8_t* row,
+              JpegHeader* header, JpegErrors* errors) {
+  jpeg_decompress_struct cinfo;
+  cinfo.err = jpeg_std_error(&errors->mgr);
+  errors->mgr.error_exit = jpeg_fail;
+  errors->mgr.emit_message = jpeg_message;
+  jpeg_create_decompress(&cinfo);
+  if (setjmp(errors->jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&cinfo, TRUE);
+  header->width = static_cast<int>(cinfo.image_width);
+  header->height = static_cast<int>(cinfo.image_height);
+  if (out != nullptr) {
+    const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    cinfo.scale_num = static_cast<unsigned>(eighths);
+    cinfo.scale_denom = 8;
+    cinfo.dct_method = JDCT_ISLOW;  // the integer IDCT PIL uses, so that pixels equal PIL's
+    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    // Columns: libjpeg decodes the columns asked for (the left edge moved down to an iMCU
+    // boundary) as if their edges were the image's, where chroma upsampling lacks its outer
+    // neighbour: ask for 16 columns more on each side (an iMCU at most), so that the region's
+    // own pixels are those of the whole image.
+    const auto margin = [](int v) { return static_cast<JDIMENSION>(std::max(v, 0)); };
+    JDIMENSION x0 = margin(region->left - 16);
+    JDIMENSION width =
+        std::min<JDIMENSION>(cinfo.output_width, static_cast<JDIMENSION>(region->left + region->width) + 16) - x0;
+    if (width < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x0, &width);
+    if (region->top > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(region->top));
+    const int components = cmyk ? 4 : 3;
+    const uint8_t* first = row + (static_cast<JDIMENSION>(region->left) - x0) * components;
+    for (int y = 0; y < region->height; ++y) {
+      JSAMPROW r = row;
+      jpeg_read_scanlines(&cinfo, &r, 1);
+      uint8_t* dst = out + static_cast<int64_t>(y) * region->width * 3;
+      if (cmyk) {
+        cmyk_to_rgb(first, dst, region->width);
+      } else {
+        std::memcpy(dst, first, static_cast<size_t>(region->width) * 3);
+      }
+    }
+    // Rows below the region are never decoded.
+  }
+  jpeg_destroy_decompress(&cinfo);
+  return true;
+}
+
+torch::Tensor decode_jpeg(const std::string& path, const std::vector<unsigned char>& bytes, const ImageInfo& info,
+                          int eighths, const std::optional<CropBox>& region) {
+  const int w = scaled_size(info.width, eighths), h = scaled_size(info.height, eighths);
+  const CropBox r = region.value_or(CropBox{0, 0, h, w});
+  TORCH_INTERNAL_ASSERT(r.top >= 0 && r.left >= 0 && r.height > 0 && r.width > 0 && r.top + r.height <= h &&
+                        r.left + r.width <= w);
+  auto out = torch::empty({r.height, r.width, 3}, torch::kUInt8);
+  std::vector<uint8_t> row(static_cast<size_t>(w) * 4);
+  JpegHeader header;
+  JpegErrors errors;
+  RT_CHECK_USER(
+      run_jpeg(bytes.data(), bytes.size(), eighths, &r, out.data_ptr<uint8_t>(), row.data(), &header, &errors),
+      "{}: JPEG data is corrupt or truncated ({}); replace or remove the file", path, errors.message);
+  return out;
+}
+
+torch::Tensor decode_png(const std::string& path, const std::vector<unsigned char>& bytes) {
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  const bool header_ok = png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) != 0;
+  std::unique_ptr<png_image, void (*)(png_imagep)> guard(&image, png_image_free);
+  RT_CHECK_USER(header_ok, "{}: not a decodable PNG ({}); replace or remove the file", path, image.message);
+  // RGBA then drop alpha: PIL's convert("RGB") discards alpha rather than compositing it.
+  image.format = PNG_FORMAT_RGBA;
+  auto rgba = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), 4}, torch::kUInt8);
+  RT_CHECK_USER(png_image_finish_read(&image, nullptr, rgba.data_ptr<uint8_t>(), 0, nullptr) != 0,
+                "{}: PNG data is corrupt or truncated ({}); replace or remove the file", path, image.message);
+  return rgba.narrow(2, 0, 3).contiguous();
+}
+
+}  // namespace
+
+ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>& bytes) {
+  ImageInfo info;
+  if (is_png(bytes)) {
+    png_image image;
+    std::memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    const bool ok = png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) != 0;
+    png_image_free(&image);
+    RT_CHECK_USER(ok, "{}: not a decodable PNG ({}); replace or remove the file", path, image.message);
+    info.width = static_cast<int>(image.width);
+    info.height = static_cast<int>(image.height);
+    info.format = ImageFormat::kPng;
+  } else {
+    RT_CHECK_USER(is_jpeg(bytes), "{}: neither a JPEG nor a PNG ({} bytes{}); replace or remove the file", path,
+                  bytes.size(), bytes.empty() ? ", empty" : "");
+    JpegHeader header;
+    JpegErrors errors;
+    RT_CHECK_USER(run_jpeg(bytes.data(), bytes.size(), 8, nullptr, nullptr, nullptr, &header, &errors),
+                  "{}: not a decodable JPEG ({}); replace or remove the file", path, errors.message);
+    info.width = header.width;
+    info.height = header.height;
+    info.format = ImageFormat::kJpeg;
+  }
+  RT_CHECK_USER(info.width > 0 && info.height > 0,
+                "{}: not a decodable {} (no image size in its header); replace or "
+                "remove the file",
+                path, info.format == ImageFormat::kPng ? "PNG" : "JPEG");
+  return info;
+}
+
+int scaled_size(int size, int eighths) { return (size * eighths + 7) / 8; }
+
+int reduced_scale(const ImageInfo& info, double crop_w, double crop_h, int out_w, int out_h) {
+  if (info.format != ImageFormat::kJpeg) return 8;
+  int best = 8;
+  // 1/2, 1/4, 1/8: the scales with SIMD IDCTs in libjpeg-turbo (and those of PIL's draft()).
+  for (int m = 4; m >= 1; m /= 2) {
+    // The crop at scale m/8 spans crop * m/8 pixels; keep at least the output's size.
+    if (crop_w * m / 8.0 < out_w || crop_h * m / 8.0 < out_h) break;
+    best = m;
+  }
+  return best;
+}
+
+torch::Tensor decode_rgb(const std::string& path, const std::vector<unsigned char>& bytes, const ImageInfo& info,
+                         int eighths, const std::optional<CropBox>& region) {
+  TORCH_INTERNAL_ASSERT(eighths >= 1 && eighths <= 8 && (eighths == 8 || info.format == ImageFormat::kJpeg));
+  if (info.format == ImageFormat::kJpeg) return decode_jpeg(path, bytes, info, eighths, region);
+  const auto rgb = decode_png(path, bytes);
+  if (!region) return rgb;
+  return rgb.narrow(0, region->top, region->height).narrow(1, region->left, region->width);
+}
+
+torch::Tensor read_rgb(const std::string& path) {
+  const auto bytes = read_file_bytes(path);
+  return decode_rgb(path, bytes, probe_image(path, bytes));
+}
+
+}  // namespace rt

@@ -1,0 +1,25 @@
+// The file index of an image folder split, <split>/<class>/<file>: classes sorted by name (as
+// torchvision's ImageFolder), files sorted by name within a class. Listing a large data set's
+// folders takes long on network file systems, so the index is kept in a small cache file beside
+// the data (<root>/.ringtrain-index/<split>.tsv) and reused while the split's and classes'
+// folders keep their modification times (adding, removing or renaming a file changes them).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rt {
+
+struct ImageIndex {
+  std::vector<std::string> class_names;  // label = position
+  std::vector<std::string> paths;        // one per sample, full paths
+  std::vector<int64_t> labels;           // one per sample
+  bool from_cache = false;               // read from the cache file rather than listed
+};
+
+// Lists (or reads from the cache) <root>/<split>. A file counts as an image by its name
+// (.jpg/.jpeg/.png, any case); such a name on something that is not a readable file is a
+// UserError naming it, as are fewer than 2 classes or a class without images.
+ImageIndex index_split(const std::string& root, const std::string& split);
+
+}  // namespace rt
