@@ -41,18 +41,19 @@ int run_export(const ExportOptions& o) {
 }
 
 struct ImportOptions {
-  std::string file, to, model, data;
+  std::string file, to, model, data, stem = "cifar";
   int64_t num_classes = 10;
 };
 
 int run_import(const ImportOptions& o) {
   check_model_name(o.model);
-  auto model = make_model(o.model, o.num_classes);
+  auto model = make_model(o.model, o.num_classes, false, o.stem);
   import_state_dict(*model, o.file);
   RT_CHECK_USER(checkpoint_files(o.to).empty(), "{} already holds a run's checkpoints; import into a new folder", o.to);
   Config cfg;
   cfg.model = o.model;
   cfg.num_classes = o.num_classes;
+  cfg.stem = o.stem;
   cfg.data = o.data;
   cfg.out = o.to;
   auto opt = make_sgd(*model, cfg);
@@ -96,9 +97,16 @@ CommandRunner add_import_command(CLI::App& app) {
       ->required();
   cmd->add_option("--model", o->model, "Model it belongs to (see `ringtrain models`)")->required();
   cmd->add_option("--num-classes", o->num_classes, "Classes of its head")->capture_default_str();
+  cmd->add_option("--stem", o->stem, "Its stem: cifar (3x3 conv, no max-pool) or imagenet (torchvision's own)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cifar", "imagenet"}));
   cmd->add_option("--to", o->to, "Run folder to create (checkpoint.pt, config.json)")->required();
   cmd->add_option("--data", o->data, "CIFAR-10 folder to record as the run's data (for eval)");
-  cmd->footer("Example:\n  ringtrain import model.pt --model resnet18 --to runs/from-python");
+  cmd->footer(
+      "Examples:\n  ringtrain import model.pt --model resnet18 --to runs/from-python\n"
+      "  ringtrain import resnet50-11ad3fa6.pth --model resnet50 --stem imagenet --num-classes 1000 --to runs/tv50\n"
+      "To fine-tune on other classes instead: ringtrain train --init-from resnet50-11ad3fa6.pth --model resnet50 "
+      "--image-size 224 ...");
   return [o] { return run_import(*o); };
 }
 

@@ -56,6 +56,9 @@ const std::vector<ConfigField>& config_fields() {
       {"model", &C::model, "Model name (see `ringtrain models`)"},
       {"stem", &C::stem, "ResNet stem: auto (imagenet above 64 px) | cifar (3x3) | imagenet (7x7/2 + max-pool)", false,
        one_of({"auto", "cifar", "imagenet"})},
+      {"init_from", &C::init_from,
+       "Start from the weights of a torch.save'd state_dict (e.g. torchvision's); a head (fc) of another class "
+       "count starts fresh"},
       {"num_classes", &C::num_classes, "Classes (must match the data)", false, at_least(2)},
       {"zero_init_residual", &C::zero_init_residual, "Zero-init the last BN of each residual block", true},
       {"epochs", &C::epochs, "Epochs to train", false, positive()},

@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "train/torch_save_reader.h"
 
 namespace rt {
 
@@ -62,19 +63,12 @@ void export_state_dict(Classifier& model, const std::string& path) {
   save_tensor_dict(path, tensors);
 }
 
-void import_state_dict(Classifier& model, const std::string& path) {
+std::vector<std::string> import_state_dict(Classifier& model, const std::string& path, bool new_head) {
   const auto raw = read_file_bytes(path);
   c10::IValue value;
   try {
-    value = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
+    value = load_torch_save(std::vector<char>(raw.begin(), raw.end()));
   } catch (const std::exception& e) {
-    const std::string text(raw.begin(), raw.end());
-    if (text.find("OrderedDict") != std::string::npos) {
-      throw UserError(
-          fmt::format("{}: LibTorch cannot read a pickled OrderedDict (pytorch/pytorch#100741); "
-                      "save it as a plain dict: torch.save(dict(model.state_dict()), '{}')",
-                      path, path));
-    }
     std::string msg = e.what();
     throw UserError(fmt::format("{}: not a torch.save file of a state_dict ({})", path, msg.substr(0, msg.find('\n'))));
   }
@@ -100,24 +94,34 @@ void import_state_dict(Classifier& model, const std::string& path) {
     loaded[key] = kv.value().toTensor();
   }
   auto state = named_state(model);
-  std::vector<std::string> missing, unexpected, mismatched;
+  std::vector<std::string> missing, unexpected, mismatched, kept_fresh;
   for (const auto& [name, t] : state) {
     auto it = loaded.find(name);
-    if (it == loaded.end())
+    if (it == loaded.end()) {
       missing.push_back(name);
-    else if (it->second.sizes() != t.sizes())
+    } else if (it->second.sizes() != t.sizes()) {
+      if (new_head && name.rfind("fc.", 0) == 0) {  // another class count: the new head keeps its initialisation
+        kept_fresh.push_back(fmt::format("{} {} (the file's {})", name, shape_str(t), shape_str(it->second)));
+        loaded.erase(it);
+        continue;
+      }
       mismatched.push_back(fmt::format("{} {} instead of {}", name, shape_str(it->second), shape_str(t)));
+    }
   }
   for (const auto& [name, t] : loaded) {
     if (!state.count(name)) unexpected.push_back(name);
   }
   RT_CHECK_USER(missing.empty() && unexpected.empty() && mismatched.empty(),
-                "{} does not fit {} with {} classes: {}{}{}; check --model and --num-classes", path, model.arch(),
-                model.num_classes(), missing.empty() ? "" : fmt::format("missing {}. ", first_few(missing)),
+                "{} does not fit {} with {} classes: {}{}{}; check --model, --num-classes and --stem", path,
+                model.arch(), model.num_classes(),
+                missing.empty() ? "" : fmt::format("missing {}. ", first_few(missing)),
                 unexpected.empty() ? "" : fmt::format("unexpected {}. ", first_few(unexpected)),
                 mismatched.empty() ? "" : fmt::format("other shapes: {}", first_few(mismatched)));
   torch::NoGradGuard no_grad;
-  for (auto& [name, t] : state) t.copy_(loaded.at(name).to(t.dtype()));
+  for (auto& [name, t] : state) {
+    if (loaded.count(name)) t.copy_(loaded.at(name).to(t.dtype()));
+  }
+  return kept_fresh;
 }
 
 }  // namespace rt

@@ -10,6 +10,7 @@
 #include "model/batchnorm.h"
 #include "model/registry.h"
 #include "report/writers.h"
+#include "train/interop.h"
 #include "train/job.h"
 #include "train/run_outputs.h"
 
@@ -98,6 +99,12 @@ void Run::load_data() {
 void Run::build_model() {
   torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
   model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual, cfg.stem);
+  if (!cfg.init_from.empty()) {  // fine-tuning: every rank reads the file (rank 0's copy is broadcast anyway)
+    RT_CHECK_USER(cfg.resume.empty(), "--init-from and --resume both given: a resumed run has its own weights");
+    for (const auto& fresh : import_state_dict(*model, cfg.init_from, /*new_head=*/true)) {
+      if (rank == 0) log_info("--init-from {}: {} starts fresh (another class count)", cfg.init_from, fresh);
+    }
+  }
   model->to(device);
   if (cfg.channels_last) to_channels_last(*model);
   precision = resolve_precision(cfg.amp, device);

@@ -129,6 +129,63 @@ TEST(CifarBinary, MissingSplitIsNamed) {
   expect_user_error([&] { load_splits(dir.path()); }, {"data_batch_5.bin", "test_batch.bin", "missing"});
 }
 
+// CIFAR-100's layout: a coarse then a fine label byte per record; the fine one is the label.
+TEST(Cifar100Binary, ReadsTheFineLabelAndComputesItsStatistics) {
+  test::TempDir dir;
+  fs::create_directories(dir / "cifar-100-binary");
+  auto records = [](int n, int salt) {
+    std::string bytes;
+    for (int r = 0; r < n; ++r) {
+      bytes += static_cast<char>(r % 20);         // coarse
+      bytes += static_cast<char>((r * 7) % 100);  // fine
+      for (int i = 0; i < 3072; ++i) bytes += static_cast<char>((i * 31 + r * 17 + salt) % 256);
+    }
+    return bytes;
+  };
+  test::write_bytes(dir / "cifar-100-binary/train.bin", records(120, 0));
+  test::write_bytes(dir / "cifar-100-binary/test.bin", records(30, 5));
+  const DataSplits s = load_splits(dir.path());
+  EXPECT_EQ(s.format, "cifar100-binary");
+  ASSERT_EQ(s.train.size(), 120);
+  ASSERT_EQ(s.test.size(), 30);
+  ASSERT_EQ(s.train.num_classes(), 100);
+  EXPECT_EQ(s.train.class_names[7], "class_07");  // no fine_label_names.txt
+  EXPECT_EQ(s.train.labels[3].item<int64_t>(), 21);
+  EXPECT_EQ(s.train.images[3][0][0][1].item<int>(), (31 + 3 * 17) % 256);
+  // --normalize auto on CIFAR-100: its own statistics, over every training pixel.
+  const auto x = s.train.images.to(torch::kFloat64) / 255.0;
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(s.train.norm.mean[c], x.select(1, c).mean().item<double>(), 1e-6);
+    EXPECT_NEAR(s.train.norm.std[c], x.select(1, c).std(/*unbiased=*/false).item<double>(), 1e-6);
+  }
+  EXPECT_EQ(s.test.norm.mean, s.train.norm.mean);
+  // A label past 99, and a file cut short, are named.
+  auto bad = records(2, 0);
+  bad[3074 + 1] = static_cast<char>(100);
+  test::write_bytes(dir / "cifar-100-binary/test.bin", bad);
+  expect_user_error([&] { load_splits(dir.path()); }, {"test.bin", "record 1", "label 100"});
+  test::write_bytes(dir / "cifar-100-binary/test.bin", records(2, 0).substr(0, 5000));
+  expect_user_error([&] { load_splits(dir.path()); }, {"test.bin", "3074-byte records", "CIFAR-100"});
+}
+
+TEST(Normalization, FlagsOverrideAndAreChecked) {
+  test::TempDir dir;
+  test::write_synthetic_cifar_binary(dir.path(), 4, 4);
+  DataRequest r;
+  EXPECT_EQ(load_splits(dir.path(), r).train.norm.mean, Normalization{}.mean);  // CIFAR-10's
+  r.normalize = "imagenet";
+  EXPECT_EQ(load_splits(dir.path(), r).train.norm.std, imagenet_normalization().std);
+  r.mean = "0.5,0.25,0";
+  EXPECT_EQ(load_splits(dir.path(), r).train.norm.mean, (std::array<float, 3>{0.5f, 0.25f, 0.0f}));
+  r.std = "1,0,1";
+  expect_user_error([&] { load_splits(dir.path(), r); }, {"--std 1,0,1", "positive"});
+  r.std = "1,2";
+  expect_user_error([&] { load_splits(dir.path(), r); }, {"--std 1,2", "three"});
+  r = DataRequest{};
+  r.image_size = 64;
+  expect_user_error([&] { load_splits(dir.path(), r); }, {"--image-size 64", "32x32"});
+}
+
 TEST(ImageFolder, DecodesPngExactlyAndJpegClosely) {
   test::TempDir dir;
   make_image_folder(dir.path());
