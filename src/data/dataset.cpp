@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/seed.h"
 #include "data/image_decode.h"
+#include "data/image_index.h"
 #include "data/image_transforms.h"
 
 namespace rt {
@@ -25,11 +26,8 @@ constexpr int64_t kStatisticsImages = 2000;  // `--normalize computed` on stream
 // Whether an image folder holds 32x32 images to keep in memory: its first training image says.
 bool small_images(const std::string& dir) {
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir + "/train")) {
-    if (!entry.is_regular_file()) continue;
-    std::string ext = entry.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;
     const std::string path = entry.path().string();
+    if (!entry.is_regular_file() || !is_image_name(path)) continue;
     const ImageInfo info = probe_image(path, read_file_bytes(path));
     return info.width == 32 && info.height == 32;
   }

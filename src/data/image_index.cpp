@@ -20,12 +20,6 @@ namespace {
 
 constexpr const char* kCacheHeader = "ringtrain-image-index 1";
 
-std::string lower_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext;
-}
-
 // A folder's modification time in nanoseconds (0 when it cannot be read).
 int64_t mtime_ns(const std::string& path) {
   struct stat st {};
@@ -44,8 +38,7 @@ ImageIndex list_split(const std::string& dir) {
   for (size_t label = 0; label < index.class_names.size(); ++label) {
     std::vector<std::string> paths;
     for (const auto& entry : fs::directory_iterator(fs::path(dir) / index.class_names[label])) {
-      const std::string ext = lower_extension(entry.path());
-      if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;  // not an image, as torchvision's ImageFolder
+      if (!is_image_name(entry.path().string())) continue;  // not an image, as torchvision's ImageFolder
       // An image's name on something that is not a file (a dangling link, a folder) is a problem
       // with the data, not a file to skip quietly.
       RT_CHECK_USER(
@@ -121,6 +114,12 @@ bool read_cache(const std::string& cache, const std::string& dir, ImageIndex& in
 }
 
 }  // namespace
+
+bool is_image_name(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
 
 ImageIndex index_split(const std::string& root, const std::string& split) {
   const std::string dir = root + "/" + split;

@@ -17,6 +17,10 @@ struct ImageIndex {
   bool from_cache = false;               // read from the cache file rather than listed
 };
 
+// Whether a file name counts as an image: .jpg, .jpeg or .png in any case (as torchvision's
+// ImageFolder, which skips other names).
+bool is_image_name(const std::string& path);
+
 // Lists (or reads from the cache) <root>/<split>. A file counts as an image by its name
 // (.jpg/.jpeg/.png, any case); such a name on something that is not a readable file is a
 // UserError naming it, as are fewer than 2 classes or a class without images.
