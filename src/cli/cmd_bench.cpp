@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/grad_compression.h"
 #include "core/log.h"
+#include "data/loader.h"
 #include "device/torch_compat.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
@@ -237,7 +238,7 @@ int run_compute(const BenchOptions& o) {
       request.dct_scaling = o.dct_scaling;
       const Dataset d = o.data.empty() ? synthetic_dataset(o.data_images, o.seed)
                                        : balanced_subset(load_splits(o.data, request).train, o.data_images, o.seed);
-      const int64_t loader_threads = o.loader_threads > 0 ? o.loader_threads : d.streamed() ? threads : 1;
+      const int64_t loader_threads = o.loader_threads > 0 ? o.loader_threads : default_loader_threads(d, threads);
       report(m, bench_data_pipeline(d, o.batch_size, o.reps, loader_threads),
              {{"images", d.size()},
               {"source", o.data.empty() ? "synthetic" : o.data},

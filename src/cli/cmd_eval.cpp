@@ -8,6 +8,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "eval/evaluate.h"
 #include "model/precision.h"
 #include "model/registry.h"
@@ -39,8 +40,7 @@ int run_eval(const EvalOptions& o) {
 
   // The run's input size and normalisation statistics (config.json records them resolved).
   const std::string data_dir = o.data.empty() ? run_cfg.data : o.data;
-  const DataSplits splits = load_splits(
-      data_dir, {run_cfg.image_size, run_cfg.normalize, run_cfg.mean, run_cfg.std, run_cfg.seed, run_cfg.dct_scaling});
+  const DataSplits splits = load_splits(data_dir, data_request(run_cfg));
   RT_CHECK_USER(splits.test.num_classes() == meta.num_classes,
                 "{} holds {} classes but {} was trained for {}; use data with the same classes", data_dir,
                 splits.test.num_classes(), o.checkpoint, meta.num_classes);
@@ -51,11 +51,10 @@ int run_eval(const EvalOptions& o) {
   // The run's precision and memory format, so that its final accuracy is reproduced exactly.
   if (run_cfg.channels_last) to_channels_last(*model);
   const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
-  const EvalResult r =
-      evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
-               /*keep_logits=*/!o.save_logits.empty(),
-               /*loader_threads=*/test.streamed() ? at::get_num_threads() : 1, run_cfg.skip_bad_images);
-  if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", test.labels}});
+  const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
+                                /*keep_logits=*/!o.save_logits.empty(),
+                                default_loader_threads(test, at::get_num_threads()), run_cfg.skip_bad_images);
+  if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", r.labels}});
   const std::string out =
       !o.out.empty() ? o.out : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
   make_dirs(out);

@@ -23,9 +23,7 @@ torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, in
                         images.size(1) == 3 && images.size(2) == kSide);
   // Per channel: pixel value -> normalised float, and the value of a zero-padded pixel.
   float lut[3][256];
-  for (int c = 0; c < 3; ++c) {
-    for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - norm.mean[c]) / norm.std[c];
-  }
+  for (int c = 0; c < 3; ++c) channel_lut(norm, c, lut[c]);
   auto out = torch::empty({count, 3, kSide, kSide}, torch::kFloat32);
   float* dst = out.data_ptr<float>();
   const uint8_t* src_all = images.data_ptr<uint8_t>();

@@ -1,13 +1,14 @@
 #include "data/dataset.h"
 
-#include <filesystem>
+#include <cmath>
+#include <mutex>
 
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/seed.h"
+#include "data/file_batch.h"
 #include "data/image_decode.h"
-#include "data/image_index.h"
 #include "data/image_transforms.h"
 
 namespace rt {
@@ -23,51 +24,69 @@ namespace {
 constexpr int64_t kStreamedDefaultSize = 224;
 constexpr int64_t kStatisticsImages = 2000;  // `--normalize computed` on streamed files: a sample
 
-// Whether an image folder holds 32x32 images to keep in memory: its first training image says.
-bool small_images(const std::string& dir) {
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir + "/train")) {
-    const std::string path = entry.path().string();
-    if (!entry.is_regular_file() || !is_image_name(path)) continue;
-    const ImageInfo info = probe_image(path, read_file_bytes(path));
-    return info.width == 32 && info.height == 32;
+// Per-channel sums of pixels in [0, 1] and of their squares, for a mean and a standard
+// deviation over every pixel, accumulated a chunk of images at a time.
+struct ChannelMoments {
+  std::array<double, 3> sum{}, squares{};
+  double pixels = 0;                      // per channel
+  void add(const torch::Tensor& chunk) {  // [B, 3, H, W], values in [0, 1]
+    const auto x = chunk.to(torch::kFloat64);
+    const auto s = x.sum({0, 2, 3}), q = (x * x).sum({0, 2, 3});
+    for (int c = 0; c < 3; ++c) {
+      sum[c] += s[c].item<double>();
+      squares[c] += q[c].item<double>();
+    }
+    pixels += static_cast<double>(chunk.numel() / 3);
   }
-  return true;  // no image at all: the reader names the problem
-}
+  Normalization result() const {
+    Normalization n;
+    for (int c = 0; c < 3; ++c) {
+      const double mean = sum[c] / pixels;
+      n.mean[c] = static_cast<float>(mean);
+      n.std[c] = static_cast<float>(std::sqrt(std::max(0.0, squares[c] / pixels - mean * mean)));
+    }
+    return n;
+  }
+};
 
-// Mean and standard deviation per channel over every pixel of `images` ([N, 3, H, W] uint8), in [0, 1].
+// Over every pixel of `images` ([N, 3, H, W] uint8).
 Normalization statistics_of(const torch::Tensor& images) {
-  const auto x = images.to(torch::kFloat64).div_(255.0);
-  const auto mean = x.mean({0, 2, 3});
-  const auto std = x.std({0, 2, 3}, /*unbiased=*/false);
-  Normalization n;
-  for (int c = 0; c < 3; ++c) {
-    n.mean[c] = static_cast<float>(mean[c].item<double>());
-    n.std[c] = static_cast<float>(std[c].item<double>());
+  ChannelMoments m;
+  for (int64_t i = 0; i < images.size(0); i += 1000) {
+    m.add(images.narrow(0, i, std::min<int64_t>(1000, images.size(0) - i)).to(torch::kFloat64) / 255.0);
   }
-  return n;
+  return m.result();
 }
 
-// The same over a seeded sample of a streamed split's files, each as evaluation sees it.
+// Over a seeded sample of a streamed split's files, each as evaluation sees it, one image per
+// thread at a time (a few MB, whatever the sample's size).
 Normalization statistics_of_files(const Dataset& d, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed, SeedPurpose::kSubset));
   const auto perm = torch::randperm(d.size(), gen, torch::kInt64);
   const int64_t* order = perm.data_ptr<int64_t>();
   const int64_t n = std::min(d.size(), kStatisticsImages);
   const int64_t s = d.image_size;
-  auto pixels = torch::empty({n, 3, s, s}, torch::kFloat32);
   const Normalization identity{{0, 0, 0}, {1, 1, 1}};  // writes pixel / 255
-  SampleTransform t;
-  t.image_size = static_cast<int>(s);
-  t.train = false;
-  t.exact = !d.dct_scaling;
+  const SampleTransform t = sample_transform(d, /*train=*/false);
+  ChannelMoments total;
+  std::mutex mu;
   at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    ChannelMoments part;
+    auto image = torch::empty({1, 3, s, s}, torch::kFloat32);
     for (int64_t i = begin; i < end; ++i) {
       const std::string& path = (*d.files)[static_cast<size_t>(order[i])];
       SampleRandom unused(seed, 0, i);
-      transform_image_file(path, read_file_bytes(path), t, unused, identity, pixels[i].data_ptr<float>());
+      transform_image_file(path, read_file_bytes(path), t, unused, identity, image.data_ptr<float>());
+      part.add(image);
     }
+    std::lock_guard<std::mutex> lock(mu);
+    for (int c = 0; c < 3; ++c) {
+      total.sum[c] += part.sum[c];
+      total.squares[c] += part.squares[c];
+    }
+    total.pixels += part.pixels;
   });
-  return statistics_of(pixels.mul_(255.0).round_().to(torch::kUInt8));
+  return total.result();
 }
 
 // The statistics asked for: --mean/--std, else `normalize` (auto: CIFAR-10's for CIFAR-10,
@@ -83,9 +102,11 @@ Normalization resolve_normalization(const DataSplits& s, const DataRequest& r) {
   if (mode == "imagenet") {
     n = imagenet_normalization();
   } else if (mode == "computed") {
-    n = s.train.streamed() ? statistics_of_files(s.train, r.seed) : statistics_of(s.train.images);
-    log_info("normalisation measured on the training split: mean {:.4f},{:.4f},{:.4f} std {:.4f},{:.4f},{:.4f}",
-             n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
+    if (r.mean.empty() || r.std.empty()) {  // both given (as config.json records them): nothing to measure
+      n = s.train.streamed() ? statistics_of_files(s.train, r.seed) : statistics_of(s.train.images);
+      log_info("normalisation measured on the training split: mean {:.4f},{:.4f},{:.4f} std {:.4f},{:.4f},{:.4f}",
+               n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
+    }
   } else {
     RT_CHECK_USER(mode == "cifar10", "--normalize {}: expected auto, cifar10, imagenet or computed", r.normalize);
   }
@@ -107,10 +128,8 @@ DataSplits read_splits(const std::string& dir, const DataRequest& r) {
       return read_cifar100_binary(candidate);
     }
   }
-  if (dir_exists(dir + "/train")) {
-    const bool in_memory = (r.image_size == 0 || r.image_size == 32) && small_images(dir);
-    return read_image_folder(dir, /*streamed=*/!in_memory);
-  }
+  if (dir_exists(dir + "/train"))
+    return read_image_folder(dir, /*allow_in_memory=*/r.image_size == 0 || r.image_size == 32);
   throw UserError(
       fmt::format("--data {}: found neither CIFAR binary batches (data_batch_1.bin ... test_batch.bin or train.bin + "
                   "test.bin, also looked in cifar-10-batches-bin/ and cifar-100-binary/) nor an image folder "
@@ -119,6 +138,17 @@ DataSplits read_splits(const std::string& dir, const DataRequest& r) {
 }
 
 }  // namespace
+
+DataRequest data_request(const Config& cfg) {
+  DataRequest r;
+  r.image_size = cfg.image_size;
+  r.normalize = cfg.normalize;
+  r.mean = cfg.mean;
+  r.std = cfg.std;
+  r.seed = cfg.seed;
+  r.dct_scaling = cfg.dct_scaling;
+  return r;
+}
 
 DataSplits load_splits(const std::string& dir, const DataRequest& r) {
   DataSplits s = read_splits(dir, r);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "data/normalization.h"
 
 namespace rt {
@@ -47,6 +48,9 @@ struct DataRequest {
 // The ten CIFAR-10 classes in label order 0..9.
 const std::vector<std::string>& cifar10_class_names();
 
+// The request a run's options make (--image-size, --normalize, --mean, --std, --seed, --dct-scaling).
+DataRequest data_request(const Config& cfg);
+
 // Reads the data set in `dir`, detecting the layout:
 //  - CIFAR-10 binary: data_batch_1..5.bin + test_batch.bin (+ optional batches.meta.txt), in
 //    `dir` or in `dir`/cifar-10-batches-bin (the official archive unpacked into `dir`);
@@ -62,8 +66,9 @@ DataSplits load_splits(const std::string& dir, const DataRequest& request = {});
 // The readers behind load_splits, for callers that know the layout.
 DataSplits read_cifar10_binary(const std::string& dir);
 DataSplits read_cifar100_binary(const std::string& dir);
-// `streamed`: index the files only; otherwise decode every (32x32) image into memory.
-DataSplits read_image_folder(const std::string& dir, bool streamed);
+// 32x32 images (its first training image, in index order, says) are decoded into memory when
+// `allow_in_memory`; otherwise only the files are indexed, to be streamed.
+DataSplits read_image_folder(const std::string& dir, bool allow_in_memory);
 
 // A class-balanced subset of `n` samples: n / C of each class (the first classes take one
 // more when C does not divide n), chosen by a seeded permutation, kept in original order.

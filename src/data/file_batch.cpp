@@ -12,10 +12,7 @@ FileBatch make_file_batch(const Dataset& data, const int64_t* indices, int64_t c
   FileBatch batch;
   batch.images = torch::empty({count, 3, s, s}, torch::TensorOptions(torch::kFloat32).pinned_memory(spec.pin_memory));
   batch.labels = torch::empty({count}, torch::kInt64);
-  SampleTransform t;
-  t.image_size = static_cast<int>(s);
-  t.train = spec.augment;
-  t.exact = !data.dct_scaling;
+  const SampleTransform t = sample_transform(data, spec.augment);
   const auto* labels = data.labels.data_ptr<int64_t>();
   auto* out_labels = batch.labels.data_ptr<int64_t>();
   float* out = batch.images.data_ptr<float>();
@@ -38,6 +35,14 @@ FileBatch make_file_batch(const Dataset& data, const int64_t* indices, int64_t c
     batch.labels = batch.labels.narrow(0, 0, kept);
   }
   return batch;
+}
+
+SampleTransform sample_transform(const Dataset& data, bool train) {
+  SampleTransform t;
+  t.image_size = static_cast<int>(data.image_size);
+  t.train = train;
+  t.exact = !data.dct_scaling;
+  return t;
 }
 
 }  // namespace rt

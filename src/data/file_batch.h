@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/image_transforms.h"
 
 namespace rt {
 
@@ -27,5 +28,9 @@ struct FileBatch {
 };
 
 FileBatch make_file_batch(const Dataset& data, const int64_t* indices, int64_t count, const FileBatchSpec& spec);
+
+// How a streamed Dataset's samples are transformed: its size and DCT scaling, for training
+// (random resized crop + flip) or evaluation (resize + centre crop).
+SampleTransform sample_transform(const Dataset& data, bool train);
 
 }  // namespace rt

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -72,15 +73,15 @@ struct JpegHeader {
 // False on an error, with the message in errors->message.
 bool run_jpeg(const unsigned char* data, size_t size, int eighths, const CropBox* region, uint8_t* out, uint8_t* row,
               JpegHeader* header, JpegErrors* errors) {
-  jpeg_decompress_struct cinfo;
+  jpeg_decompress_struct cinfo{};
   cinfo.err = jpeg_std_error(&errors->mgr);
   errors->mgr.error_exit = jpeg_fail;
   errors->mgr.emit_message = jpeg_message;
-  jpeg_create_decompress(&cinfo);
-  if (setjmp(errors->jump)) {
+  if (setjmp(errors->jump)) {  // before jpeg_create_decompress, which may fail too (libjpeg's example.c)
     jpeg_destroy_decompress(&cinfo);
     return false;
   }
+  jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
   header->width = static_cast<int>(cinfo.image_width);
@@ -136,19 +137,82 @@ torch::Tensor decode_jpeg(const std::string& path, const std::vector<unsigned ch
   return out;
 }
 
-torch::Tensor decode_png(const std::string& path, const std::vector<unsigned char>& bytes) {
-  png_image image;
-  std::memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  const bool header_ok = png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) != 0;
-  std::unique_ptr<png_image, void (*)(png_imagep)> guard(&image, png_image_free);
-  RT_CHECK_USER(header_ok, "{}: not a decodable PNG ({}); replace or remove the file", path, image.message);
-  // RGBA then drop alpha: PIL's convert("RGB") discards alpha rather than compositing it.
-  image.format = PNG_FORMAT_RGBA;
-  auto rgba = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), 4}, torch::kUInt8);
-  RT_CHECK_USER(png_image_finish_read(&image, nullptr, rgba.data_ptr<uint8_t>(), 0, nullptr) != 0,
-                "{}: PNG data is corrupt or truncated ({}); replace or remove the file", path, image.message);
-  return rgba.narrow(2, 0, 3).contiguous();
+// PNG through libpng's own API (its simplified API would gamma-correct, and take 16-bit data
+// as linear): palette and low-bit grey expanded, 16 bits cut to their high byte and alpha
+// dropped (both as PIL's convert("RGB") does), grey repeated, interlacing undone, no gamma.
+// Errors jump back like libjpeg's, to a setjmp with nothing destructible alive past it.
+struct PngSource {
+  const unsigned char* data;
+  size_t size, pos;
+};
+
+struct PngErrors {
+  std::jmp_buf jump;
+  char message[256];
+};
+
+[[noreturn]] void png_fail(png_structp png, png_const_charp message) {
+  auto* e = static_cast<PngErrors*>(png_get_error_ptr(png));
+  std::snprintf(e->message, sizeof e->message, "%s", message);
+  std::longjmp(e->jump, 1);
+}
+
+void png_ignore_warning(png_structp, png_const_charp) {}  // an ancillary chunk's CRC, as PIL ignores
+
+void png_read_bytes(png_structp png, png_bytep out, png_size_t n) {
+  auto* src = static_cast<PngSource*>(png_get_io_ptr(png));
+  if (n > src->size - src->pos) png_error(png, "the data ends early (truncated file)");
+  std::memcpy(out, src->data + src->pos, n);
+  src->pos += n;
+}
+
+// Reads the header into width/height and, with `rows` (height pointers to width x 3 bytes),
+// the pixels. False on an error, with the message in errors->message.
+bool run_png(PngSource* source, png_bytepp rows, int* width, int* height, PngErrors* errors) {
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, errors, png_fail, png_ignore_warning);
+  if (png == nullptr) {
+    std::snprintf(errors->message, sizeof errors->message, "libpng could not start");
+    return false;
+  }
+  png_infop info = png_create_info_struct(png);
+  if (info == nullptr) {
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    std::snprintf(errors->message, sizeof errors->message, "libpng could not start");
+    return false;
+  }
+  if (setjmp(errors->jump)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  png_set_read_fn(png, source, png_read_bytes);
+  png_read_info(png, info);
+  *width = static_cast<int>(png_get_image_width(png, info));
+  *height = static_cast<int>(png_get_image_height(png, info));
+  if (rows != nullptr) {
+    png_set_expand(png);
+    png_set_strip_16(png);
+    png_set_strip_alpha(png);
+    png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_rowbytes(png, info) != static_cast<size_t>(*width) * 3) png_error(png, "unexpected row layout");
+    png_read_image(png, rows);
+  }
+  png_destroy_read_struct(&png, &info, nullptr);
+  return true;
+}
+
+torch::Tensor decode_png(const std::string& path, const std::vector<unsigned char>& bytes, const ImageInfo& info) {
+  auto rgb = torch::empty({info.height, info.width, 3}, torch::kUInt8);
+  std::vector<png_bytep> rows(static_cast<size_t>(info.height));
+  uint8_t* base = rgb.data_ptr<uint8_t>();
+  for (int y = 0; y < info.height; ++y) rows[static_cast<size_t>(y)] = base + static_cast<int64_t>(y) * info.width * 3;
+  PngSource source{bytes.data(), bytes.size(), 0};
+  PngErrors errors;
+  int width = 0, height = 0;
+  RT_CHECK_USER(run_png(&source, rows.data(), &width, &height, &errors) && width == info.width && height == info.height,
+                "{}: PNG data is corrupt or truncated ({}); replace or remove the file", path, errors.message);
+  return rgb;
 }
 
 }  // namespace
@@ -156,14 +220,10 @@ torch::Tensor decode_png(const std::string& path, const std::vector<unsigned cha
 ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>& bytes) {
   ImageInfo info;
   if (is_png(bytes)) {
-    png_image image;
-    std::memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    const bool ok = png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) != 0;
-    png_image_free(&image);
-    RT_CHECK_USER(ok, "{}: not a decodable PNG ({}); replace or remove the file", path, image.message);
-    info.width = static_cast<int>(image.width);
-    info.height = static_cast<int>(image.height);
+    PngSource source{bytes.data(), bytes.size(), 0};
+    PngErrors errors;
+    RT_CHECK_USER(run_png(&source, nullptr, &info.width, &info.height, &errors),
+                  "{}: not a decodable PNG ({}); replace or remove the file", path, errors.message);
     info.format = ImageFormat::kPng;
   } else {
     RT_CHECK_USER(is_jpeg(bytes), "{}: neither a JPEG nor a PNG ({} bytes{}); replace or remove the file", path,
@@ -176,6 +236,10 @@ ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>&
     info.height = header.height;
     info.format = ImageFormat::kJpeg;
   }
+  RT_CHECK_USER(static_cast<int64_t>(info.width) * info.height <= kMaxImagePixels,
+                "{}: image is {}x{}, more than {} pixels (PIL refuses such a 'decompression bomb' too); "
+                "resize or remove it",
+                path, info.width, info.height, kMaxImagePixels);
   RT_CHECK_USER(info.width > 0 && info.height > 0,
                 "{}: not a decodable {} (no image size in its header); replace or "
                 "remove the file",
@@ -201,7 +265,7 @@ torch::Tensor decode_rgb(const std::string& path, const std::vector<unsigned cha
                          int eighths, const std::optional<CropBox>& region) {
   TORCH_INTERNAL_ASSERT(eighths >= 1 && eighths <= 8 && (eighths == 8 || info.format == ImageFormat::kJpeg));
   if (info.format == ImageFormat::kJpeg) return decode_jpeg(path, bytes, info, eighths, region);
-  const auto rgb = decode_png(path, bytes);
+  const auto rgb = decode_png(path, bytes, info);
   if (!region) return rgb;
   return rgb.narrow(0, region->top, region->height).narrow(1, region->left, region->width);
 }

@@ -1,7 +1,8 @@
 // Decoding one image file to RGB pixels, as PIL's Image.open(f).convert("RGB") would give them:
 // JPEG with libjpeg-turbo's libjpeg API (baseline or progressive; greyscale replicated to RGB;
-// CMYK/YCCK with PIL's Adobe polarity and its CMYK->RGB formula), PNG with libpng (grey,
-// palette, 16-bit and alpha reduced to 8-bit RGB). The format is read from the file's first
+// CMYK/YCCK with PIL's Adobe polarity and its CMYK->RGB formula), PNG with libpng (grey and
+// palette expanded, alpha dropped, 16 bits cut to the high byte as PIL does for RGB; PIL's own
+// 16-bit greyscale conversion clips instead, which is not followed). The format is read from the file's first
 // bytes, not its name. Two savings for a crop of a JPEG, with the pixels unchanged:
 //  - a reduced DCT scale M/8 (1/2, 1/4, 1/8) costs about (M/8)^2 of the IDCT work: the cheap
 //    first half of a downscale (see reduced_scale);
@@ -18,6 +19,11 @@
 namespace rt {
 
 enum class ImageFormat { kJpeg, kPng };
+
+// The largest image decoded: PIL's limit (Image.MAX_IMAGE_PIXELS x 2, past which it raises
+// DecompressionBombError): a corrupt or hostile header cannot make a loader thread allocate
+// gigabytes.
+constexpr int64_t kMaxImagePixels = 178956970;
 
 // A rectangle of an image, in pixels, as torchvision's crop(top, left, height, width).
 struct CropBox {

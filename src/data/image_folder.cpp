@@ -53,7 +53,7 @@ void decode_into_memory(Dataset& d) {
 
 }  // namespace
 
-DataSplits read_image_folder(const std::string& dir, bool streamed) {
+DataSplits read_image_folder(const std::string& dir, bool allow_in_memory) {
   RT_CHECK_USER(dir_exists(dir + "/train"),
                 "{}: image-folder split 'train' is missing; expected {}/train/<class>/*.jpg", dir, dir);
   const std::string eval_split = dir_exists(dir + "/val") ? "val" : "test";
@@ -68,6 +68,12 @@ DataSplits read_image_folder(const std::string& dir, bool streamed) {
                 "{}: train and {} hold different class folders ({} vs {} classes); both "
                 "splits need the same <class> sub-folders",
                 dir, eval_split, s.train.class_names.size(), s.test.class_names.size());
+  bool streamed = true;
+  if (allow_in_memory) {
+    const std::string& first = s.train.files->front();
+    const ImageInfo info = probe_image(first, read_file_bytes(first));
+    streamed = info.width != kSide || info.height != kSide;
+  }
   if (!streamed) {
     decode_into_memory(s.train);
     decode_into_memory(s.test);

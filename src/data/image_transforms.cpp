@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/errors.h"
 #include "core/seed.h"
 
 namespace rt {
@@ -77,7 +78,7 @@ void write_normalized(const torch::Tensor& rgb, bool flip, const Normalization& 
   const uint8_t* src = rgb.data_ptr<uint8_t>();
   for (int c = 0; c < 3; ++c) {
     float lut[256];
-    for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) / 255.0f - norm.mean[c]) / norm.std[c];
+    channel_lut(norm, c, lut);
     float* plane = out + c * h * w;
     for (int64_t y = 0; y < h; ++y) {
       const uint8_t* row = src + y * sy + c * sc;
@@ -122,6 +123,9 @@ void transform_image_file(const std::string& path, const std::vector<unsigned ch
   }
   // Evaluation: Resize(int(S / 0.875)) of the whole image, then CenterCrop(S).
   const auto [rh, rw] = resized_size(info.width, info.height, eval_resize_side(S));
+  RT_CHECK_USER(static_cast<int64_t>(rh) * rw <= kMaxImagePixels,
+                "{}: a {}x{} image would be resized to {}x{} for evaluation, more than {} pixels; crop or remove it",
+                path, info.width, info.height, rw, rh, kMaxImagePixels);
   const int eighths = t.exact ? 8 : reduced_scale(info, info.width, info.height, rw, rh);
   const auto rgb = decode_rgb(path, bytes, info, eighths);
   const CropBox whole{0, 0, static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1))};

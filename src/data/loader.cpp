@@ -2,6 +2,7 @@
 
 #include <c10/util/ParallelGuard.h>
 
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/file_batch.h"
@@ -10,6 +11,10 @@ namespace rt {
 
 int64_t batches_per_epoch(int64_t samples, int64_t batch_size, bool drop_last) {
   return drop_last ? samples / batch_size : (samples + batch_size - 1) / batch_size;
+}
+
+int64_t default_loader_threads(const Dataset& data, int64_t compute_threads) {
+  return data.streamed() ? std::max<int64_t>(1, compute_threads) : 1;
 }
 
 BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, LoaderSpec spec)
@@ -32,11 +37,19 @@ BatchLoader::BatchLoader(const Dataset& data, std::vector<int64_t> indices, Load
   } else {
     spec_.threads = std::max<int64_t>(1, std::min(spec_.threads, num_batches_ - consumed_));
     spec_.prefetch = std::max(spec_.prefetch, spec_.threads);
-    for (int64_t t = 0; t < spec_.threads; ++t) workers_.emplace_back([this] { work(); });
+    try {
+      for (int64_t t = 0; t < spec_.threads; ++t) workers_.emplace_back([this] { work(); });
+    } catch (const std::system_error& e) {  // e.g. a limit on processes: stop those started
+      stop_workers();
+      throw UserError(fmt::format("could not start {} loader threads ({}); pass fewer with --loader-threads",
+                                  spec_.threads, e.what()));
+    }
   }
 }
 
-BatchLoader::~BatchLoader() {
+BatchLoader::~BatchLoader() { stop_workers(); }
+
+void BatchLoader::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

@@ -45,6 +45,10 @@ struct LoaderSpec {
   bool on_device = false;
 };
 
+// The loader threads by default (--loader-threads 0): one for data in memory (a crop and a flip
+// take microseconds), all `compute_threads` for image files (decoding takes milliseconds).
+int64_t default_loader_threads(const Dataset& data, int64_t compute_threads);
+
 // Batches in an epoch of `samples`: a short last batch counts unless `drop_last`.
 int64_t batches_per_epoch(int64_t samples, int64_t batch_size, bool drop_last);
 
@@ -65,6 +69,7 @@ class BatchLoader {
 
  private:
   void work();
+  void stop_workers();
   Batch build(int64_t b) const;
 
   const Dataset& data_;

@@ -6,6 +6,10 @@
 
 namespace rt {
 
+void channel_lut(const Normalization& norm, int c, float lut[256]) {
+  for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) / 255.0f - norm.mean[c]) / norm.std[c];
+}
+
 std::array<float, 3> parse_channel_triple(const std::string& flag, const std::string& text, bool positive) {
   std::array<float, 3> v{};
   std::stringstream in(text);

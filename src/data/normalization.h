@@ -18,6 +18,9 @@ inline Normalization imagenet_normalization() {
   return Normalization{{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
 }
 
+// The normalised value of each pixel value 0..255 in channel c: lut[v] = (v / 255 - mean) / std.
+void channel_lut(const Normalization& norm, int c, float lut[256]);
+
 // "r,g,b" -> three floats; throws UserError naming `flag` otherwise (std values must be > 0).
 std::array<float, 3> parse_channel_triple(const std::string& flag, const std::string& text, bool positive);
 

@@ -72,7 +72,7 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, 
   spec.skip_bad = skip_bad;
   spec.pin_memory = device.is_cuda();
   BatchLoader loader(data, std::move(order), spec);
-  std::vector<torch::Tensor> kept;
+  std::vector<torch::Tensor> kept, kept_labels;
   while (auto batch = loader.next()) {
     const auto images = batch->images.to(device, /*non_blocking=*/true);
     const auto labels = batch->labels.to(device, /*non_blocking=*/true);
@@ -86,9 +86,15 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, 
                       .item<double>();
     r.samples += labels.size(0);
     accumulate_confusion(r.confusion, logits, labels);
-    if (keep_logits) kept.push_back(logits.cpu());
+    if (keep_logits) {
+      kept.push_back(logits.cpu());
+      kept_labels.push_back(labels.cpu());
+    }
   }
-  if (keep_logits) r.logits = torch::cat(kept);
+  if (keep_logits) {
+    r.logits = torch::cat(kept);
+    r.labels = torch::cat(kept_labels);
+  }
   model.train(was_training);
   return r;
 }

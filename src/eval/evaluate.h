@@ -16,6 +16,7 @@ struct EvalResult {
   int64_t samples = 0;
   ConfusionMatrix confusion;
   torch::Tensor logits;  // [samples, classes] float32 on the CPU, in visiting order (keep_logits)
+  torch::Tensor labels;  // [samples] int64 on the CPU, their labels (keep_logits; skipped files left out)
   double loss() const { return samples ? loss_sum / static_cast<double>(samples) : 0.0; }
   double accuracy() const;
 };

@@ -98,6 +98,8 @@ std::vector<std::string> import_state_dict(Classifier& model, const std::string&
   for (const auto& [name, t] : state) {
     auto it = loaded.find(name);
     if (it == loaded.end()) {
+      // Files saved before BatchNorm had this counter lack it; PyTorch then starts it at 0 too.
+      if (name.size() > 20 && name.compare(name.size() - 20, 20, ".num_batches_tracked") == 0) continue;
       missing.push_back(name);
     } else if (it->second.sizes() != t.sizes()) {
       if (new_head && name.rfind("fc.", 0) == 0) {  // another class count: the new head keeps its initialisation

@@ -47,8 +47,7 @@ void Run::join_job() {
 // subsets; this rank's shard. The input size, statistics and stem resolved here are written
 // back into cfg, so that config.json and the checkpoints say what was used.
 void Run::load_data() {
-  const DataSplits splits =
-      load_splits(cfg.data, {cfg.image_size, cfg.normalize, cfg.mean, cfg.std, cfg.seed, cfg.dct_scaling});
+  const DataSplits splits = load_splits(cfg.data, data_request(cfg));
   RT_CHECK_USER(splits.train.num_classes() == cfg.num_classes,
                 "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes, splits.root,
                 splits.train.num_classes(), splits.train.num_classes());
@@ -60,7 +59,7 @@ void Run::load_data() {
   cfg.mean = fmt::format("{},{},{}", train_set.norm.mean[0], train_set.norm.mean[1], train_set.norm.mean[2]);
   cfg.std = fmt::format("{},{},{}", train_set.norm.std[0], train_set.norm.std[1], train_set.norm.std[2]);
   cfg.stem = resolve_stem(cfg.stem, cfg.image_size);
-  if (cfg.loader_threads == 0) cfg.loader_threads = train_set.streamed() ? threads : 1;
+  if (cfg.loader_threads == 0) cfg.loader_threads = default_loader_threads(train_set, threads);
   RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
                 "world size {} is larger than the data ({} train, {} test images); use fewer workers", world,
                 train_set.size(), test_set.size());

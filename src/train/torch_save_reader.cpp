@@ -14,7 +14,9 @@ namespace {
 
 // The opcodes of a protocol-2 pickle and the bytes of their arguments (-1: a length-prefixed
 // payload, its prefix `len_bytes` long; -2: two newline-terminated lines). Protocol 4's FRAME,
-// MEMOIZE and STACK_GLOBAL are left out: torch.save writes protocol 2.
+// MEMOIZE and STACK_GLOBAL are left out (torch.save writes protocol 2), and so are POP_MARK and
+// DUP, whose stack effects the walk below does not model: a pickle with any of them is not
+// rewritten.
 struct OpInfo {
   int arg_bytes;
   int len_bytes;
@@ -41,8 +43,6 @@ bool op_info(unsigned char op, OpInfo& info) {
     case 'e':
     case 'b':
     case '0':
-    case '1':
-    case '2':
     case '.':
     case 0x81:
       info = {0, 0};
@@ -161,8 +161,11 @@ std::optional<std::string> ordered_dicts_as_dicts(const std::string& pickle) {
         ++end;
       }
     } else if (info.arg_bytes == -1) {
-      if (end + static_cast<size_t>(info.len_bytes) > pickle.size()) return std::nullopt;
-      end += static_cast<size_t>(info.len_bytes) + little_endian(pickle, end, info.len_bytes);
+      if (static_cast<size_t>(info.len_bytes) > pickle.size() - end) return std::nullopt;
+      const uint64_t length = little_endian(pickle, end, info.len_bytes);
+      end += static_cast<size_t>(info.len_bytes);
+      if (length > pickle.size() - end) return std::nullopt;  // also a length that would wrap around
+      end += static_cast<size_t>(length);
     } else {
       end += static_cast<size_t>(info.arg_bytes);
     }

@@ -11,7 +11,9 @@ uint8 HWC pixels (a .rgb file) and the largest difference allowed.
 """
 import json
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 import torch
@@ -30,6 +32,27 @@ def textured(w, h, seed):
     img[h // 3: h // 2, w // 4: w // 2] = [240, 30, 60]
     img += rng.normal(0, 10, size=img.shape)
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+
+
+def png_chunk(tag, data):
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def write_png16(path, pixels16):
+    """A 16-bit RGB PNG (which PIL cannot write): rows of big-endian samples, filter 0."""
+    h, w, _ = pixels16.shape
+    raw = b"".join(b"\x00" + pixels16[y].astype(">u2").tobytes() for y in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+
+
+def with_gamma_chunk(path, gamma):
+    """Inserts a gAMA chunk after IHDR: PIL ignores it, and so must the decoder."""
+    data = open(path, "rb").read()
+    ihdr_end = 8 + 8 + 13 + 4
+    chunk = png_chunk(b"gAMA", struct.pack(">I", int(gamma * 100000)))
+    open(path, "wb").write(data[:ihdr_end] + chunk + data[ihdr_end:])
 
 
 def main():
@@ -63,6 +86,11 @@ def main():
         "rgba.png": lambda p: Image.merge("RGBA", (*img.split(), img.convert("L"))).save(p),
         "grey_alpha.png": lambda p: img.convert("LA").save(p),
         "png_named.jpg": lambda p: img.save(p, format="PNG"),  # the content decides, not the name
+        "palette_trns.png": lambda p: img.convert("P", palette=Image.Palette.ADAPTIVE, colors=32).save(
+            p, transparency=3),
+        "rgb16.png": lambda p: write_png16(p, np.asarray(img, dtype=np.uint16) * 257 + np.arange(131, dtype=np.uint16)
+                                           [None, :, None]),
+        "gamma.png": lambda p: (img.save(p), with_gamma_chunk(p, 1.0)),
     }
     for name, save in files.items():
         save(os.path.join(out, name))

@@ -233,9 +233,14 @@ TEST(ImageFolder, ADanglingLinkNamedAsAnImageIsNamedNotSkipped) {
   fs::create_symlink(dir / "gone.jpg", dir / "train/a/9.jpg");
   expect_user_error([&] { load_splits(dir.path()); }, {"train/a/9.jpg", "symbolic link to nothing"});
   fs::remove(dir / "train/a/9.jpg");
-  fs::create_directory(dir / "train/a/9.png");
-  expect_user_error([&] { load_splits(dir.path()); }, {"train/a/9.png", "not a regular file"});
-  fs::remove(dir / "train/a/9.png");
+  // A folder is a folder whatever its name (torchvision's os.walk descends into it): its images
+  // belong to the class, ordered after the class folder's own (by folder, then name).
+  fs::create_directories(dir / "train/a/9.png/deeper");
+  fs::copy_file(dir / "train/a/0.png", dir / "train/a/9.png/deeper/x.png");
+  const DataSplits nested = load_splits(dir.path(), DataRequest{0, "auto", "", "", 0, true});
+  EXPECT_EQ(nested.train.size(), 5);
+  EXPECT_TRUE(torch::equal(nested.train.images[2], nested.train.images[0]));  // a/9.png/deeper/x.png, a copy of a/0.png
+  fs::remove_all(dir / "train/a/9.png");
   std::ofstream(dir / "train/a/notes.txt") << "not an image";  // other names are not images: skipped
   EXPECT_NO_THROW(load_splits(dir.path()));
 }
