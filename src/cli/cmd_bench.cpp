@@ -197,13 +197,14 @@ int run_compute(const BenchOptions& o) {
   const std::string what = fmt::format("ringtrain {} batch {} threads {} {} {} {}{}", o.model, o.batch_size, threads,
                                        device.str(), precision_name(s.precision),
                                        o.channels_last ? "channels_last" : "NCHW", o.cuda_graph ? " CUDA graph" : "");
-  auto report = [&](const std::string& mode, const Rate& r, nlohmann::json extra) {
+  // `label`: what was measured, when not the model's step (`what`).
+  auto report = [&](const std::string& mode, const Rate& r, nlohmann::json extra, const std::string& label = "") {
     extra["mode"] = mode;
     extra["images_per_second"] = r.to_json();
     j["results"].push_back(extra);
     if (!o.json) {
-      print_line(fmt::format("{}: {} {:.1f} img/s (min {:.1f}, max {:.1f}; {} reps)", what, mode, r.median(), r.min(),
-                             r.max(), r.reps.size()));
+      print_line(fmt::format("{}: {} {:.1f} img/s (min {:.1f}, max {:.1f}; {} reps)", label.empty() ? what : label,
+                             mode, r.median(), r.min(), r.max(), r.reps.size()));
     }
   };
   for (const auto& m : o.modes) {
@@ -244,7 +245,10 @@ int run_compute(const BenchOptions& o) {
               {"source", o.data.empty() ? "synthetic" : o.data},
               {"image_size", d.image_size},
               {"loader_threads", loader_threads},
-              {"dct_scaling", d.streamed() && d.dct_scaling}});
+              {"dct_scaling", d.streamed() && d.dct_scaling}},
+             fmt::format("ringtrain loader, {} {}, batch {}, {} loader thread{}", d.size(),
+                         d.streamed() ? fmt::format("image files at {} px", d.image_size) : "in-memory images",
+                         o.batch_size, loader_threads, loader_threads == 1 ? "" : "s"));
     }
   }
   if (o.json) print_line(j.dump(2));

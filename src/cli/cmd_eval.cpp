@@ -34,7 +34,8 @@ int run_eval(const EvalOptions& o) {
   const std::string model_name = o.model.empty() ? meta.model : o.model;
   check_model_name(model_name);
   const Config run_cfg = config_from_json(meta.config);
-  auto model = make_model(model_name, meta.num_classes, false, resolve_stem(run_cfg.stem, run_cfg.image_size));
+  auto model =
+      make_model(model_name, meta.num_classes, false, resolve_stem(run_cfg.stem, run_cfg.image_size, model_name));
   model->to(device);
   reader.load_model(*model);  // refuses another architecture or class count
 

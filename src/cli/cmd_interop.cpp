@@ -24,7 +24,7 @@ int run_export(const ExportOptions& o) {
   const auto reader = dir_exists(o.checkpoint) ? CheckpointReader::open_newest(o.checkpoint, torch::kCPU)
                                                : std::make_unique<CheckpointReader>(o.checkpoint, torch::kCPU);
   const Config run_cfg = config_from_json(reader->meta().config);
-  const std::string stem = resolve_stem(run_cfg.stem, run_cfg.image_size);
+  const std::string stem = resolve_stem(run_cfg.stem, run_cfg.image_size, reader->meta().model);
   auto model = make_model(reader->meta().model, reader->meta().num_classes, false, stem);
   reader->load_model(*model);
   export_state_dict(*model, o.to);

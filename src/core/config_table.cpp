@@ -54,8 +54,9 @@ const std::vector<ConfigField>& config_fields() {
       {"loader_threads", &C::loader_threads, "Threads decoding batches (0 = 1 for data in memory, all cores for files)",
        false, non_negative()},
       {"model", &C::model, "Model name (see `ringtrain models`)"},
-      {"stem", &C::stem, "ResNet stem: auto (imagenet above 64 px) | cifar (3x3) | imagenet (7x7/2 + max-pool)", false,
-       one_of({"auto", "cifar", "imagenet"})},
+      {"stem", &C::stem,
+       "ResNet stem: auto (imagenet above 64 px for torchvision ResNets) | cifar (3x3) | imagenet (7x7/2 + max-pool)",
+       false, one_of({"auto", "cifar", "imagenet"})},
       {"init_from", &C::init_from,
        "Start from the weights of a torch.save'd state_dict (e.g. torchvision's); a head (fc) of another class "
        "count starts fresh"},

@@ -78,9 +78,10 @@ std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_clas
   return std::make_shared<CifarResNet>(name, e.blocks_per_stage, num_classes, zero_init_residual);
 }
 
-std::string resolve_stem(const std::string& stem, int64_t image_size) {
+std::string resolve_stem(const std::string& stem, int64_t image_size, const std::string& model) {
   if (stem != "auto") return stem;
-  return image_size > 64 ? "imagenet" : "cifar";
+  const Entry* e = find(model);
+  return image_size > 64 && e != nullptr && e->torchvision ? "imagenet" : "cifar";
 }
 
 }  // namespace rt

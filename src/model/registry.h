@@ -21,8 +21,9 @@ const std::vector<ModelInfo>& model_catalogue();
 std::shared_ptr<Classifier> make_model(const std::string& name, int64_t num_classes, bool zero_init_residual = false,
                                        const std::string& stem = "cifar");
 
-// --stem auto -> "imagenet" for inputs larger than 64 pixels, "cifar" otherwise; others as given.
-std::string resolve_stem(const std::string& stem, int64_t image_size);
+// --stem auto -> "imagenet" for a torchvision ResNet on inputs larger than 64 pixels, "cifar"
+// otherwise (the CIFAR ResNets have no other); others as given.
+std::string resolve_stem(const std::string& stem, int64_t image_size, const std::string& model);
 
 // Throws UserError if `name` is not in the catalogue.
 void check_model_name(const std::string& name);

@@ -58,7 +58,7 @@ void Run::load_data() {
   cfg.image_size = train_set.image_size;
   cfg.mean = fmt::format("{},{},{}", train_set.norm.mean[0], train_set.norm.mean[1], train_set.norm.mean[2]);
   cfg.std = fmt::format("{},{},{}", train_set.norm.std[0], train_set.norm.std[1], train_set.norm.std[2]);
-  cfg.stem = resolve_stem(cfg.stem, cfg.image_size);
+  cfg.stem = resolve_stem(cfg.stem, cfg.image_size, cfg.model);
   if (cfg.loader_threads == 0) cfg.loader_threads = default_loader_threads(train_set, threads);
   RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
                 "world size {} is larger than the data ({} train, {} test images); use fewer workers", world,

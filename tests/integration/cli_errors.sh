@@ -38,6 +38,15 @@ cp -r "$work/data" "$work/truncated" && truncate -s 30000 "$work/truncated/data_
 expect_error "data_batch_2.bin: wrong file size 30000" train --data "$work/truncated" --out "$work/run8"
 cp -r "$work/data" "$work/badlabel" && printf '\x0c' | dd of="$work/badlabel/test_batch.bin" bs=1 seek=$((3 * 3073)) conv=notrunc status=none
 expect_error "test_batch.bin: record 3 has label 12" train --data "$work/badlabel" --out "$work/run9"
+expect_error "--normalize must be one of" train --data "$work/data" --normalize imagenet1k --out "$work/run_n1"
+expect_error "--mean 0.5,0.5: expected three" train --data "$work/data" --mean 0.5,0.5 --out "$work/run_n2"
+expect_error "--std 1,0,1: expected three comma-separated positive" train --data "$work/data" --std 1,0,1 --out "$work/run_n3"
+expect_error "--stem must be one of" train --data "$work/data" --stem vit --out "$work/run_n4"
+expect_error "--image-size 64: .* holds 32x32 images" train --data "$work/data" --image-size 64 --out "$work/run_n5"
+expect_error "resnet20 is a CIFAR ResNet and has no ImageNet stem" train --data "$work/data" --model resnet20 \
+  --stem imagenet --batch-size 16 --out "$work/run_n6"
+expect_error "bad.pt: not a torch.save file" train --data "$work/data" --init-from "$work/bad.pt" --batch-size 16 \
+  --out "$work/run_n7"
 expect_error "--batch-size 500 is larger than the 100 training images" train --data "$work/data" --model resnet20 --batch-size 500 --out "$work/run10"
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/tiny" 20 1
 expect_error "world size 2 is larger than the data" train --data "$work/tiny" --model resnet20 --nproc 2 --threads 1 --out "$work/run11"

@@ -3,7 +3,7 @@
 # shapes, 96..400 px, baseline/progressive/greyscale/CMYK JPEG and RGB/palette/RGBA PNG):
 #  1. resnet18 at --image-size 64 learns them (test accuracy well above chance), with 2 loader
 #     threads; `eval` of its checkpoint gives the run's final accuracy exactly; the file index is
-#     cached beside the data and reused.
+#     cached beside the data and reused; `bench --mode data` runs on the folder.
 #  2. a run resumed from a mid-epoch checkpoint ends with the uninterrupted run's weights.
 #  3. the ImageNet stem (--image-size 96 --stem auto -> imagenet) trains; the model is recorded.
 #  4. a corrupt JPEG stops the run with one line naming it (exit 2); with --skip-bad-images it
@@ -46,6 +46,15 @@ sys.exit(0 if ok else 1)
 PY
 [ -s "$work/data/.ringtrain-index/train.tsv" ] && [ -s "$work/data/.ringtrain-index/val.tsv" ] \
   || { echo "FAIL: no cached file index in data/.ringtrain-index/"; fail=1; }
+
+step bench "$bin" bench --mode data --data "$work/data" --image-size 64 --batch-size 16 --reps 1 --threads 1 \
+  --loader-threads 2 --json
+"$py" -c "
+import json, sys
+r = json.load(open(sys.argv[1]))['results'][0]
+print(f\"bench --mode data: {r['images']} image files at {r['image_size']} px, {r['images_per_second']['median']:.0f} img/s\")
+sys.exit(0 if r['images'] == 160 and r['image_size'] == 64 and r['loader_threads'] == 2
+         and r['images_per_second']['median'] > 0 else 1)" "$work/bench.out" || { echo "FAIL: bench --mode data"; fail=1; }
 
 echo "== 2. a mid-epoch resume ends with the uninterrupted run's weights"
 run=(train "${common[@]}" --epochs 2 --checkpoint-every 3 --keep-checkpoints 10)
