@@ -27,6 +27,7 @@ struct Dataset {
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
   bool streamed() const { return files != nullptr; }
+  bool on_device() const { return images.defined() && !images.is_cpu(); }  // kept in GPU memory
 };
 
 struct DataSplits {

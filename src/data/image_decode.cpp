@@ -9,12 +9,9 @@
 
 #include <algorithm>
 #include <csetjmp>
-#include <cstdio>
 #include <cstring>
-#include <memory>
 
 #include "core/errors.h"
-#include "core/files.h"
 
 namespace rt {
 
@@ -208,7 +205,7 @@ torch::Tensor decode_png(const std::string& path, const std::vector<unsigned cha
   uint8_t* base = rgb.data_ptr<uint8_t>();
   for (int y = 0; y < info.height; ++y) rows[static_cast<size_t>(y)] = base + static_cast<int64_t>(y) * info.width * 3;
   PngSource source{bytes.data(), bytes.size(), 0};
-  PngErrors errors;
+  PngErrors errors{};
   int width = 0, height = 0;
   RT_CHECK_USER(run_png(&source, rows.data(), &width, &height, &errors) && width == info.width && height == info.height,
                 "{}: PNG data is corrupt or truncated ({}); replace or remove the file", path, errors.message);
@@ -268,11 +265,6 @@ torch::Tensor decode_rgb(const std::string& path, const std::vector<unsigned cha
   const auto rgb = decode_png(path, bytes, info);
   if (!region) return rgb;
   return rgb.narrow(0, region->top, region->height).narrow(1, region->left, region->width);
-}
-
-torch::Tensor read_rgb(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
-  return decode_rgb(path, bytes, probe_image(path, bytes));
 }
 
 }  // namespace rt

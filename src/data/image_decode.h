@@ -57,7 +57,4 @@ int reduced_scale(const ImageInfo& info, double crop_w, double crop_h, int out_w
 torch::Tensor decode_rgb(const std::string& path, const std::vector<unsigned char>& bytes, const ImageInfo& info,
                          int eighths = 8, const std::optional<CropBox>& region = std::nullopt);
 
-// Reads and decodes a whole file at full size (probe + decode_rgb).
-torch::Tensor read_rgb(const std::string& path);
-
 }  // namespace rt

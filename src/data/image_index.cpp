@@ -132,7 +132,6 @@ bool read_cache(const std::string& cache, const std::string& dir, ImageIndex& in
     index.labels.push_back(number);
     index.paths.push_back(dir + "/" + text);
   }
-  index.from_cache = true;
   return true;
 }
 

@@ -16,7 +16,6 @@ struct ImageIndex {
   std::vector<std::string> paths;        // one per sample, full paths
   std::vector<int64_t> labels;           // one per sample
   std::vector<std::string> folders;      // every folder listed (the split's, the classes', theirs)
-  bool from_cache = false;               // read from the cache file rather than listed
 };
 
 // Whether a file name counts as an image: .jpg, .jpeg or .png in any case (as torchvision's

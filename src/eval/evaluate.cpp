@@ -67,7 +67,7 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, 
                      std::vector<int64_t>(static_cast<size_t>(data.num_classes()), 0));
   LoaderSpec spec;
   spec.batch_size = batch_size;
-  spec.on_device = !data.streamed() && !data.images.is_cpu();  // a data set kept in GPU memory
+  spec.on_device = data.on_device();
   spec.threads = loader_threads;
   spec.skip_bad = skip_bad;
   spec.pin_memory = device.is_cuda();

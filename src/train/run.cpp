@@ -243,7 +243,7 @@ LoaderSpec Run::loader_spec(int64_t epoch, const EpochPlan& plan) const {
   spec.threads = cfg.loader_threads;
   spec.skip_bad = cfg.skip_bad_images;
   spec.pin_memory = device.is_cuda();
-  spec.on_device = !train_set.streamed() && !train_set.images.is_cpu();
+  spec.on_device = train_set.on_device();
   if (epoch == meta.state.epochs_done && meta.state.batch_in_epoch > 0) {  // a resumed epoch
     spec.first_batch =
         cfg.global_batch > 0 ? plan.first_batch_of_step(meta.state.steps_in_epoch) : meta.state.batch_in_epoch;
