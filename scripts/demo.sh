@@ -32,5 +32,5 @@ build/ringtrain train --data "$data" --model "${MODEL:-resnet20}" --epochs "${EP
   --milestones "$milestones" --out "$out" "$@"
 echo
 cat "$out/classification_report.txt"
-echo "run folder: $out (config.json, history.json, metrics.json, confusion_matrix.csv, checkpoint.pt,"
+echo "run folder: $out (config.json, history.json, metrics.json, confusion_matrix.csv, checkpoint.safetensors,"
 echo "  figures: training_curves.png, per_class_accuracy.png, confusion_matrix.png, confusion_matrix_normalized.png)"

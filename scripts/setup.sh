@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.11.0        # pinned: the LibTorch we build against (the GPU machine runs 2.11 too)
 TORCHVISION_VERSION=0.26.0  # the torchvision release that matches it
 TENSORBOARD_VERSION=2.21.0  # reads our event files in the tests
+SAFETENSORS_VERSION=0.8.0   # reads our checkpoints in the tests (Hugging Face's own reader)
 DEB_PACKAGES=(build-essential cmake pkg-config python3-venv zstd
   libcli11-dev nlohmann-json3-dev libfmt-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev zlib1g-dev libgtest-dev libgloo-dev
   libyaml-cpp-dev libjemalloc-dev libplplot-dev plplot-driver-cairo fonts-dejavu-core
@@ -53,6 +54,11 @@ fi
 if ! "$PY" -c "import tensorboard" 2>/dev/null; then
   echo "setup: installing tensorboard into .venv"
   "$PY" -m pip install -q --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION"
+fi
+# safetensors: the tests read our checkpoints with the format's reference reader.
+if ! "$PY" -c "import safetensors" 2>/dev/null; then
+  echo "setup: installing safetensors into .venv"
+  "$PY" -m pip install -q --disable-pip-version-check "safetensors==$SAFETENSORS_VERSION"
 fi
 TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 

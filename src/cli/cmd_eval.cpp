@@ -82,7 +82,7 @@ int run_eval(const EvalOptions& o) {
 CommandRunner add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Test mode: evaluate a checkpoint on the test split");
   auto o = std::make_shared<EvalOptions>();
-  cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.pt of a run")->required();
+  cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.safetensors of a run")->required();
   cmd->add_option("--data", o->data, "Data folder (default: the run's --data)");
   cmd->add_option("--out", o->out, "Folder for the reports (default: <checkpoint folder>/eval)");
   cmd->add_option("--model", o->model, "Expected model (default: the checkpoint's)");
@@ -100,7 +100,7 @@ CommandRunner add_eval_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "auto | cpu | cuda")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.pt --data data/cifar10");
+  cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.safetensors --data data/cifar10");
   return [o] { return run_eval(*o); };
 }
 

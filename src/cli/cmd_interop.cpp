@@ -72,9 +72,9 @@ int run_import(const ImportOptions& o) {
   write_json_file(o.to + "/config.json", meta.config);
   save_checkpoint_rotating(o.to, 1, *model, *opt, meta);
   print_line(
-      fmt::format("wrote {}/checkpoint.pt ({}, {} classes, weights from {}); evaluate it with: ringtrain eval "
-                  "--checkpoint {}/checkpoint.pt --data DIR",
-                  o.to, o.model, o.num_classes, o.file, o.to));
+      fmt::format("wrote {} ({}, {} classes, weights from {}); evaluate it with: ringtrain eval --checkpoint {} "
+                  "--data DIR",
+                  checkpoint_path(o.to), o.model, o.num_classes, o.file, checkpoint_path(o.to)));
   return 0;
 }
 
@@ -83,7 +83,7 @@ int run_import(const ImportOptions& o) {
 CommandRunner add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Write a checkpoint's weights as a state_dict Python loads (torch.load)");
   auto o = std::make_shared<ExportOptions>();
-  cmd->add_option("checkpoint", o->checkpoint, "checkpoint.pt, or a run folder (its newest good checkpoint)")
+  cmd->add_option("checkpoint", o->checkpoint, "checkpoint.safetensors, or a run folder (its newest good checkpoint)")
       ->required();
   cmd->add_option("--to", o->to, "Output file, e.g. model.pt")->required();
   cmd->footer("Example:\n  ringtrain export runs/r50 --to r50.pt");
@@ -100,7 +100,7 @@ CommandRunner add_import_command(CLI::App& app) {
   cmd->add_option("--stem", o->stem, "Its stem: cifar (3x3 conv, no max-pool) or imagenet (torchvision's own)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cifar", "imagenet"}));
-  cmd->add_option("--to", o->to, "Run folder to create (checkpoint.pt, config.json)")->required();
+  cmd->add_option("--to", o->to, "Run folder to create (checkpoint.safetensors, config.json)")->required();
   cmd->add_option("--data", o->data, "CIFAR-10 folder to record as the run's data (for eval)");
   cmd->footer(
       "Examples:\n  ringtrain import model.pt --model resnet18 --to runs/from-python\n"

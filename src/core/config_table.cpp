@@ -116,7 +116,7 @@ const std::vector<ConfigField>& config_fields() {
       {"threads", &C::threads, "Compute threads (0 = all cores)", false, non_negative()},
       {"device", &C::device, "auto | cpu | cuda", false, one_of({"auto", "cpu", "cuda"})},
       {"out", &C::out, "Run folder (default runs/<timestamp>)"},
-      {"resume", &C::resume, "Continue the run in this folder from its checkpoint.pt"},
+      {"resume", &C::resume, "Continue the run in this folder from its newest checkpoint"},
       {"checkpoint_every", &C::checkpoint_every, "Also checkpoint every N optimiser steps (0 = per epoch only)", false,
        non_negative()},
       {"keep_checkpoints", &C::keep_checkpoints, "Checkpoints kept in the run folder", false, at_least(1)},

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "core/errors.h"
 
@@ -17,21 +18,41 @@ namespace rt {
 namespace fs = std::filesystem;
 
 std::vector<unsigned char> read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RT_CHECK_USER(in.good(), "cannot open {}: {}; check the path", path, std::strerror(errno));
-  in.seekg(0, std::ios::end);
-  const auto end = in.tellg();
-  if (end < 0) {  // not seekable (a pipe, `--config <(...)`): read it to its end
-    in.clear();
-    std::vector<unsigned char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    RT_CHECK_USER(!in.bad(), "cannot read {}: {}", path, std::strerror(errno));
-    return bytes;
+  return read_file_bytes(path, std::numeric_limits<uint64_t>::max(), "a file");
+}
+
+std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max_bytes, const std::string& kind) {
+  // O_NONBLOCK: opening a FIFO that no process writes would wait forever. Only regular files
+  // and pipes (`--config <(...)`) are read; a FIFO without a writer reads as empty.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  RT_CHECK_USER(fd >= 0, "cannot open {}: {}; check the path", path, std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  RT_CHECK_USER(::fstat(fd, &st) == 0, "cannot read {}: {}", path, std::strerror(errno));
+  const bool regular = S_ISREG(st.st_mode), pipe = S_ISFIFO(st.st_mode);
+  RT_CHECK_USER(regular || pipe, "{} is not a regular file ({}); pass {}", path,
+                S_ISDIR(st.st_mode) ? "a folder" : "a device or socket", kind);
+  if (pipe) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (regular) {
+    RT_CHECK_USER(static_cast<uint64_t>(st.st_size) <= max_bytes,
+                  "{} is {} bytes, more than {} can be ({} at most); check the path", path, st.st_size, kind,
+                  max_bytes);
   }
-  const auto size = static_cast<size_t>(end);
-  in.seekg(0);
-  std::vector<unsigned char> bytes(size);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  RT_CHECK_USER(in.good() || size == 0, "cannot read {}: {}", path, std::strerror(errno));
+  std::vector<unsigned char> bytes;
+  if (regular) bytes.reserve(static_cast<size_t>(st.st_size));
+  unsigned char chunk[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    RT_CHECK_USER(n >= 0, "cannot read {}: {}", path, std::strerror(errno));
+    if (n == 0) break;
+    RT_CHECK_USER(bytes.size() + static_cast<size_t>(n) <= max_bytes,
+                  "{} holds more than {} bytes, more than {} can be; check the path", path, max_bytes, kind);
+    bytes.insert(bytes.end(), chunk, chunk + n);
+  }
   return bytes;
 }
 

@@ -10,6 +10,11 @@ namespace rt {
 
 // Reads a whole file; throws UserError naming the path if it cannot.
 std::vector<unsigned char> read_file_bytes(const std::string& path);
+// The same, refusing before it allocates a file of more than `max_bytes` (a regular file) or
+// reads past them (a pipe); `kind` names what the file should be in the message ("a
+// checkpoint"). Anything but a regular file or a pipe (a folder, a device) is refused, and a
+// FIFO without a writer reads as empty instead of waiting forever.
+std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max_bytes, const std::string& kind);
 
 // Writes `bytes` to `path` atomically. Throws UserError (naming the path and the OS error,
 // e.g. "No space left on device") and leaves any previous `path` untouched on failure.

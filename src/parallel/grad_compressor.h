@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/grad_compression.h"
 #include "parallel/communicator.h"
 
@@ -47,8 +48,16 @@ class GradCompressor {
   virtual std::string name() const = 0;
   virtual CompressorState state() const { return {}; }
   // Restores what state() returned (on a resumed run with as many ranks; with `local` empty
-  // when the ranks' own parts cannot be restored, which then start afresh).
-  virtual void load_state(const CompressorState& state) { (void)state; }
+  // when the ranks' own parts cannot be restored, which then start afresh). The state comes
+  // from a file: each name, dtype and size is checked against `bucket_numels` (the elements of
+  // each gradient bucket) and a tensor that does not fit throws UserError.
+  virtual void load_state(const CompressorState& state, const std::vector<int64_t>& bucket_numels) {
+    (void)bucket_numels;
+    if (!state.empty())
+      throw UserError(fmt::format("the checkpoint holds {} state, which {} does not keep",
+                                  state.shared.empty() ? state.local.front().first : state.shared.front().first,
+                                  name()));
+  }
 };
 
 std::unique_ptr<GradCompressor> make_grad_compressor(const GradCompression& spec, Communicator& comm);

@@ -200,7 +200,9 @@ void GradientSync::load_compression_state(const std::vector<std::pair<std::strin
       state.local.emplace_back(name.substr(own.size()), t);
     }
   }
-  compressor_->load_state(state);
+  std::vector<int64_t> bucket_numels;
+  for (const auto& b : buckets_) bucket_numels.push_back(b.flat.numel());
+  compressor_->load_state(state, bucket_numels);
 }
 
 void GradientSync::reset_stats() {

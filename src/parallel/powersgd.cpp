@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/seed.h"
@@ -58,10 +59,12 @@ BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::ve
   if (buckets_.size() <= index) buckets_.resize(index + 1);
   Bucket& b = buckets_[index];
   if (!b.planned) plan(b, views);
-  RT_CHECK_USER((!b.q.defined() || b.q.numel() == b.q_numel) && (!b.error.defined() || b.error.numel() == flat.numel()),
-                "the resumed PowerSGD state does not fit gradient bucket {} (it was saved with other buckets); "
-                "resume with the run's own --bucket-mb",
-                index);
+  RT_CHECK_USER(
+      (!b.q.defined() || (b.q.numel() == b.q_numel && b.q.scalar_type() == flat.scalar_type())) &&
+          (!b.error.defined() || (b.error.numel() == flat.numel() && b.error.scalar_type() == flat.scalar_type())),
+      "the resumed PowerSGD state does not fit gradient bucket {} (it was saved with other buckets); "
+      "resume with the run's own --bucket-mb",
+      index);
   if (b.error.defined()) {
     flat.add_(b.error);
   } else {
@@ -125,23 +128,61 @@ CompressorState PowerSgd::state() const {
   return s;
 }
 
-void PowerSgd::load_state(const CompressorState& state) {
-  auto bucket = [this](const std::string& name, const std::string& suffix) -> Bucket* {
-    size_t index = 0;
-    if (std::sscanf(name.c_str(), "powersgd/bucket%zu/", &index) != 1) return nullptr;
-    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      return nullptr;
+void PowerSgd::load_state(const CompressorState& state, const std::vector<int64_t>& bucket_numels) {
+  // Names are "powersgd/steps" and "powersgd/bucket<i>/q|error" with i a bucket of this model;
+  // anything else is not state this compressor wrote.
+  auto bucket = [&](const std::string& name, const char* suffix) -> std::optional<size_t> {
+    const std::string prefix = "powersgd/bucket";
+    const std::string tail = std::string("/") + suffix;
+    if (name.rfind(prefix, 0) != 0 || name.size() <= prefix.size() + tail.size() ||
+        name.compare(name.size() - tail.size(), tail.size(), tail) != 0) {
+      return std::nullopt;
     }
-    if (buckets_.size() <= index) buckets_.resize(index + 1);
-    return &buckets_[index];
+    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - tail.size());
+    if (digits.empty() || digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    const size_t index = std::stoul(digits);
+    RT_CHECK_USER(index < bucket_numels.size(),
+                  "the checkpoint's PowerSGD state {} names a bucket this model does not have ({} buckets); resume "
+                  "with the run's own --bucket-mb",
+                  name, bucket_numels.size());
+    return index;
   };
+  auto check_vector = [](const std::string& name, const torch::Tensor& t) {
+    RT_CHECK_USER(t.dim() == 1 && t.is_floating_point(),
+                  "the checkpoint's PowerSGD state {} is {} of {} dimensions, "
+                  "not a vector",
+                  name, c10::toString(t.scalar_type()), t.dim());
+  };
+  std::vector<Bucket> buckets(bucket_numels.size());
+  int64_t steps = 0;
   for (const auto& [name, t] : state.shared) {
-    if (name == "powersgd/steps") steps_ = t.item<int64_t>();
-    if (Bucket* b = bucket(name, "/q")) b->q = t.clone();
+    if (name == "powersgd/steps") {
+      RT_CHECK_USER(t.scalar_type() == torch::kInt64 && t.numel() == 1 && t.item<int64_t>() >= 0,
+                    "the checkpoint's PowerSGD step count is not one non-negative integer");
+      steps = t.item<int64_t>();
+    } else if (const auto i = bucket(name, "q")) {
+      check_vector(name, t);
+      buckets[*i].q = t.clone();
+    } else {
+      throw UserError(
+          fmt::format("the checkpoint holds gradient compression state {}, which PowerSGD does not keep", name));
+    }
   }
   for (const auto& [name, t] : state.local) {
-    if (Bucket* b = bucket(name, "/error")) b->error = t.clone();
+    const auto i = bucket(name, "error");
+    RT_CHECK_USER(i.has_value(), "the checkpoint holds gradient compression state {}, which PowerSGD does not keep",
+                  name);
+    check_vector(name, t);
+    RT_CHECK_USER(t.numel() == bucket_numels[*i],
+                  "the checkpoint's PowerSGD error feedback for bucket {} has {} elements, the bucket {}; resume with "
+                  "the run's own --bucket-mb",
+                  *i, t.numel(), bucket_numels[*i]);
+    buckets[*i].error = t.clone();
   }
+  buckets_ = std::move(buckets);
+  steps_ = steps;
 }
 
 }  // namespace rt

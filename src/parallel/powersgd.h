@@ -36,7 +36,7 @@ class PowerSgd : public GradCompressor {
   void step_done() override { ++steps_; }
   std::string name() const override { return spec_.name(); }
   CompressorState state() const override;
-  void load_state(const CompressorState& state) override;
+  void load_state(const CompressorState& state, const std::vector<int64_t>& bucket_numels) override;
 
   int64_t steps() const { return steps_; }
   // Matrices compressed in bucket `index` (after its first compressed step).

@@ -1,60 +1,81 @@
 #include "train/checkpoint.h"
 
+#include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 
+#include "core/config.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/safetensors.h"
+#include "device/dtype_names.h"
 #include "device/torch_compat.h"
 
 namespace rt {
 
+// Note [Checkpoint format]
+// A checkpoint is a safetensors file (core/safetensors.h), not TorchScript: reading a
+// TorchScript archive (torch::jit::load, which the first checkpoints used) runs the code stored
+// in it, so a crafted checkpoint could run anything on every rank that resumes from it.
+// safetensors holds named tensors and string metadata and nothing else; it is the ecosystem's
+// format for exactly this reason, Python reads it (`safetensors.torch.load_file`), and its
+// layout is simple enough to check completely before use. The file holds:
+//   model/<parameter or buffer name>       the weights, in registration order
+//   optimizer/momentum/<parameter name>    SGD's momentum buffers (those that exist)
+//   rng/cpu                                the CPU generator's state (uint8)
+//   grad_compression/<name>                --grad-compression state, if any
+// and in "__metadata__": "format" (ringtrain-checkpoint), "format_version", and "ringtrain":
+// the typed fields as one JSON object (model, num_classes, param_count, class_names, config,
+// history, the RunState, grad_compression_world, torch_version). A CRC-32 of the whole file
+// sits in the header (Note [Checksum in the header]): a torn or changed file is refused before
+// its JSON is parsed. Tensors are written contiguous, so a channels-last model's weights are
+// stored in the usual (N, C, H, W) order.
+
 namespace {
 
 constexpr const char* kFormat = "ringtrain-checkpoint";
-constexpr int kFormatVersion = 1;
-// Footer: magic, payload size (uint64), CRC-32 of the payload (uint32), little-endian.
-constexpr char kFooterMagic[8] = {'R', 'T', 'C', 'K', 'P', 'T', '0', '1'};
-constexpr size_t kFooterBytes = 8 + 8 + 4;
+constexpr const char* kFormatVersion = "2";
+constexpr const char* kModelPrefix = "model/";
+constexpr const char* kMomentumPrefix = "optimizer/momentum/";
+constexpr const char* kRngName = "rng/cpu";
+constexpr const char* kCompressionPrefix = "grad_compression/";
+// A checkpoint is refused before it is read when larger than this (a ResNet-152 with its
+// momentum is under 0.5 GiB): a sparse or wrong file must not be allocated.
+constexpr uint64_t kMaxCheckpointBytes = uint64_t{16} << 30;
 
-std::string footer_for(const std::string& payload) {
-  std::string f(kFooterMagic, 8);
-  const uint64_t size = payload.size();
-  const auto crc = static_cast<uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
-  for (int i = 0; i < 8; ++i) f.push_back(static_cast<char>((size >> (8 * i)) & 0xff));
-  for (int i = 0; i < 4; ++i) f.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
-  return f;
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string old_format_message(const std::string& path) {
+  return fmt::format(
+      "{} is a checkpoint in ringtrain's old TorchScript format, which runs code stored in the file when it is "
+      "loaded: it is not read. Continue from a checkpoint written since (checkpoint.safetensors), or, if you trust "
+      "the file, export its weights with the ringtrain that wrote it (`ringtrain export`) and start from them with "
+      "--init-from",
+      path);
 }
 
-// The payload size if `bytes` ends with a valid footer for its payload, else an explanation.
-std::string check_footer(const std::vector<unsigned char>& bytes, size_t& payload_size) {
-  if (bytes.size() < kFooterBytes) return "too short to be a checkpoint";
-  const unsigned char* f = bytes.data() + bytes.size() - kFooterBytes;
-  if (std::memcmp(f, kFooterMagic, 8) != 0) return "no ringtrain checkpoint footer (truncated, torn or another format)";
-  uint64_t size = 0;
-  uint32_t crc = 0;
-  for (int i = 0; i < 8; ++i) size |= static_cast<uint64_t>(f[8 + i]) << (8 * i);
-  for (int i = 0; i < 4; ++i) crc |= static_cast<uint32_t>(f[16 + i]) << (8 * i);
-  if (size != bytes.size() - kFooterBytes) return "size does not match its footer (truncated or torn)";
-  const auto actual = static_cast<uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(size)));
-  if (actual != crc) return "checksum mismatch (the file is corrupt)";
-  payload_size = size;
-  return "";
-}
+// The tensors to write, keeping each contiguous CPU copy alive until the file is encoded.
+struct TensorList {
+  std::vector<torch::Tensor> keep;
+  std::vector<SafetensorsBlob> blobs;
+  void add(const std::string& name, const torch::Tensor& t) {
+    keep.push_back(t.detach().to(torch::kCPU).contiguous());
+    const auto& c = keep.back();
+    blobs.push_back({name, dtype_name(c.scalar_type()), c.sizes().vec(), c.data_ptr(), c.nbytes()});
+  }
+};
 
 }  // namespace
 
+std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.safetensors"; }
+
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,
                      const CheckpointMeta& meta) {
-  nlohmann::json j = {{"format", kFormat},
-                      {"format_version", kFormatVersion},
-                      {"torch_version", torch_version_string()},
+  nlohmann::json j = {{"torch_version", torch_version_string()},
                       {"model", meta.model},
                       {"num_classes", meta.num_classes},
                       {"param_count", meta.param_count},
@@ -62,27 +83,25 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
                       {"config", meta.config},
                       {"history", meta.history}};
   write_run_state(j, meta.state);
-  if (!meta.grad_compression.empty()) {
-    nlohmann::json names = nlohmann::json::array();
-    for (const auto& entry : meta.grad_compression) names.push_back(entry.first);
-    j["grad_compression_state"] = {{"world_size", meta.grad_compression_world}, {"names", names}};
+  if (!meta.grad_compression.empty()) j["grad_compression_world"] = meta.grad_compression_world;
+
+  TensorList tensors;
+  for (const auto& p : model.named_parameters()) tensors.add(kModelPrefix + p.key(), p.value());
+  for (const auto& b : model.named_buffers()) tensors.add(kModelPrefix + b.key(), b.value());
+  auto& state = opt.state();
+  for (const auto& p : model.named_parameters()) {
+    const auto it = state.find(p.value().unsafeGetTensorImpl());
+    if (it == state.end()) continue;
+    const auto& buffer = static_cast<const torch::optim::SGDParamState&>(*it->second).momentum_buffer();
+    if (buffer.defined()) tensors.add(kMomentumPrefix + p.key(), buffer);
   }
-  torch::serialize::OutputArchive archive, model_archive, opt_archive, compression_archive;
-  archive.write("meta", c10::IValue(j.dump()));
-  model.save(model_archive);
-  archive.write("model", model_archive);
-  opt.save(opt_archive);
-  archive.write("optimizer", opt_archive);
-  archive.write("rng_cpu", cpu_rng_state());
-  if (!meta.grad_compression.empty()) {
-    for (const auto& [name, t] : meta.grad_compression) compression_archive.write(name, t);
-    archive.write("grad_compression", compression_archive);
-  }
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  std::string data = bytes.str();
-  data += footer_for(data);
-  write_file_atomic(path, data.data(), data.size());
+  tensors.add(kRngName, cpu_rng_state());
+  for (const auto& [name, t] : meta.grad_compression) tensors.add(kCompressionPrefix + name, t);
+
+  const std::string bytes = encode_safetensors(
+      tensors.blobs, {{"format", kFormat}, {"format_version", kFormatVersion}, {"ringtrain", j.dump()}},
+      /*checksum=*/true);
+  write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 std::string weights_fingerprint(Classifier& model) {
@@ -99,9 +118,9 @@ std::string weights_fingerprint(Classifier& model) {
 
 std::vector<std::string> checkpoint_files(const std::string& dir) {
   std::vector<std::string> files;
-  if (file_exists(dir + "/checkpoint.pt")) files.push_back(dir + "/checkpoint.pt");
-  for (int i = 1; file_exists(dir + "/checkpoint." + std::to_string(i) + ".pt"); ++i) {
-    files.push_back(dir + "/checkpoint." + std::to_string(i) + ".pt");
+  if (file_exists(checkpoint_path(dir))) files.push_back(checkpoint_path(dir));
+  for (int i = 1; file_exists(dir + "/checkpoint." + std::to_string(i) + ".safetensors"); ++i) {
+    files.push_back(dir + "/checkpoint." + std::to_string(i) + ".safetensors");
   }
   return files;
 }
@@ -110,9 +129,11 @@ void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& 
                               const CheckpointMeta& meta) {
   // Write the new one first under a temporary name: a failure here (a full disk) leaves every
   // existing checkpoint as it was.
-  const std::string fresh = dir + "/checkpoint.new.pt";
+  const std::string fresh = dir + "/checkpoint.new.safetensors";
   save_checkpoint(fresh, model, opt, meta);
-  auto name = [&](int64_t i) { return dir + (i == 0 ? "/checkpoint.pt" : "/checkpoint." + std::to_string(i) + ".pt"); };
+  auto name = [&](int64_t i) {
+    return i == 0 ? checkpoint_path(dir) : dir + "/checkpoint." + std::to_string(i) + ".safetensors";
+  };
   std::remove(name(keep - 1).c_str());
   for (int64_t i = keep - 2; i >= 0; --i) {
     if (file_exists(name(i))) std::rename(name(i).c_str(), name(i + 1).c_str());
@@ -123,58 +144,103 @@ void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& 
 
 std::unique_ptr<CheckpointReader> CheckpointReader::open_newest(const std::string& dir, const torch::Device& device) {
   const auto files = checkpoint_files(dir);
-  RT_CHECK_USER(!files.empty(), "{} holds no checkpoint.pt; pass the folder of a run to --resume", dir);
+  if (files.empty()) {
+    RT_CHECK_USER(!file_exists(dir + "/checkpoint.pt"), "{}", old_format_message(dir + "/checkpoint.pt"));
+    throw UserError(fmt::format("{} holds no checkpoint.safetensors; pass the folder of a run to --resume", dir));
+  }
+  std::vector<std::string> skipped;  // why each newer one was passed over
   for (const auto& f : files) {
     try {
-      return std::make_unique<CheckpointReader>(f, device);
-    } catch (const UserError& e) {
-      log_warn("skipping {}", e.what());
+      auto reader = std::make_unique<CheckpointReader>(f, device);
+      for (const auto& why : skipped) log_warn("skipping {}", why);
+      return reader;
+    } catch (const std::exception& e) {  // whatever is wrong with it, an older one may be good
+      skipped.push_back(e.what());
     }
   }
-  throw UserError(fmt::format("{}: none of its {} checkpoints is readable; start a new run", dir, files.size()));
+  throw UserError(fmt::format("{}: none of its {} checkpoints is readable (the newest: {}); start a new run", dir,
+                              files.size(), skipped.front()));
 }
 
-CheckpointReader::CheckpointReader(const std::string& path, const torch::Device& device) : path_(path) {
-  RT_CHECK_USER(file_exists(path), "checkpoint {} does not exist; pass the checkpoint.pt of a run", path);
-  const std::vector<unsigned char> bytes = read_file_bytes(path);
-  size_t payload = 0;
-  const std::string problem = check_footer(bytes, payload);
-  RT_CHECK_USER(problem.empty(), "checkpoint {}: {}", path, problem);
-  c10::IValue meta_value;
-  try {
-    archive_.load_from(reinterpret_cast<const char*>(bytes.data()), payload, device);
-    archive_.read("meta", meta_value);
-  } catch (const c10::Error&) {
-    throw UserError(
-        fmt::format("{} is not a readable ringtrain checkpoint (truncated, corrupt or another format)", path));
+CheckpointReader::CheckpointReader(const std::string& path, const torch::Device& device)
+    : path_(path), device_(device) {
+  RT_CHECK_USER(file_exists(path), "checkpoint {} does not exist; pass the checkpoint.safetensors of a run", path);
+  read(read_file_bytes(path, kMaxCheckpointBytes, "a checkpoint"));
+}
+
+CheckpointReader::CheckpointReader(const std::vector<unsigned char>& bytes, const std::string& path,
+                                   const torch::Device& device)
+    : path_(path), device_(device) {
+  read(bytes);
+}
+
+void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
+  const bool zip = bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0;
+  RT_CHECK_USER(!zip, "{}", old_format_message(path_));
+  RT_CHECK_USER(looks_like_safetensors(bytes.data(), bytes.size()),
+                "{} is not a ringtrain checkpoint (truncated, corrupt or another kind of file)", path_);
+  const SafetensorsFile file = parse_safetensors(bytes.data(), bytes.size(), path_, /*require_checksum=*/true);
+  const auto format = file.metadata.find("format");
+  const auto version = file.metadata.find("format_version");
+  const auto fields = file.metadata.find("ringtrain");
+  RT_CHECK_USER(format != file.metadata.end() && format->second == kFormat && fields != file.metadata.end(),
+                "{} is a safetensors file but not a ringtrain checkpoint; to start from its weights, use --init-from",
+                path_);
+  RT_CHECK_USER(version != file.metadata.end() && version->second == kFormatVersion,
+                "{} is a ringtrain checkpoint of format version {}, this ringtrain reads version {}; use the "
+                "ringtrain that wrote it",
+                path_, version == file.metadata.end() ? "?" : version->second, kFormatVersion);
+  for (const auto& e : file.tensors) {
+    RT_CHECK_USER(starts_with(e.name, kModelPrefix) || starts_with(e.name, kMomentumPrefix) || e.name == kRngName ||
+                      starts_with(e.name, kCompressionPrefix),
+                  "{}: holds a tensor '{}' that is no part of a checkpoint", path_, e.name);
+    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(dtype_of(e.dtype)));
+    std::memcpy(t.data_ptr(), bytes.data() + file.data_offset + e.begin, e.end - e.begin);
+    tensors_.emplace(e.name, std::move(t));
   }
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(meta_value.toStringRef());
-    RT_CHECK_USER(j.value("format", "") == kFormat, "{} is not a ringtrain checkpoint", path);
+    // Nested at most 64 deep: copying a JSON value recurses, and a crafted one could be millions deep.
+    const nlohmann::json j =
+        nlohmann::json::parse(fields->second, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > 64) throw UserError("its metadata is nested more than 64 levels deep");
+          return true;
+        });
     meta_.model = j.at("model").get<std::string>();
     meta_.num_classes = j.at("num_classes").get<int64_t>();
     meta_.param_count = j.at("param_count").get<int64_t>();
     meta_.state = read_run_state(j);
     meta_.class_names = j.at("class_names").get<std::vector<std::string>>();
     meta_.config = j.at("config");
+    RT_CHECK_USER(meta_.config.is_object(), "its config is not an object");
+    config_from_json(meta_.config);  // every value of the right type (UserError naming the key otherwise)
     meta_.history = j.at("history").get<std::vector<EpochRecord>>();
-    if (j.contains("grad_compression_state")) {
-      const auto& g = j.at("grad_compression_state");
-      meta_.grad_compression_world = g.at("world_size").get<int64_t>();
-      torch::serialize::InputArchive compression_archive;
-      archive_.read("grad_compression", compression_archive);
-      for (const auto& name : g.at("names").get<std::vector<std::string>>()) {
-        torch::Tensor t;
-        compression_archive.read(name, t);
-        meta_.grad_compression.emplace_back(name, t);
-      }
+    RT_CHECK_USER(meta_.num_classes >= 1 && meta_.num_classes <= 1'000'000, "its class count {} is out of range",
+                  meta_.num_classes);
+    for (const auto& [name, t] : tensors_) {
+      if (starts_with(name, kCompressionPrefix))
+        meta_.grad_compression.emplace_back(name.substr(std::strlen(kCompressionPrefix)), t.to(device_));
     }
+    meta_.grad_compression_world = j.value("grad_compression_world", int64_t{0});
+    RT_CHECK_USER(
+        meta_.grad_compression.empty() || (meta_.grad_compression_world >= 1 && meta_.grad_compression_world <= 65536),
+        "its gradient compression state names {} workers", meta_.grad_compression_world);
   } catch (const nlohmann::json::exception& e) {
-    throw UserError(fmt::format("{}: checkpoint metadata is damaged ({})", path, e.what()));
-  } catch (const c10::Error&) {
-    throw UserError(fmt::format("{}: the gradient compression state it lists is missing or damaged", path));
+    throw UserError(fmt::format("{}: checkpoint metadata is damaged ({})", path_, e.what()));
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("{}: {}", path_, e.what()));
   }
+  RT_CHECK_USER(tensors_.count(kRngName) > 0, "{}: holds no generator state (rng/cpu)", path_);
+}
+
+const torch::Tensor& CheckpointReader::tensor(const std::string& name, torch::ScalarType dtype,
+                                              c10::IntArrayRef shape) const {
+  const auto it = tensors_.find(name);
+  RT_CHECK_USER(it != tensors_.end(), "{}: holds no tensor {}; it is not a checkpoint of this model", path_, name);
+  RT_CHECK_USER(it->second.scalar_type() == dtype && it->second.sizes() == shape,
+                "{}: tensor {} is {} [{}], expected {} [{}]; it is not a checkpoint of this model", path_, name,
+                c10::toString(it->second.scalar_type()), fmt::join(it->second.sizes(), ", "), c10::toString(dtype),
+                fmt::join(shape, ", "));
+  return it->second;
 }
 
 void CheckpointReader::load_model(Classifier& model) {
@@ -182,44 +248,47 @@ void CheckpointReader::load_model(Classifier& model) {
                 "{} holds a {} with {} classes, but the model is a {} with {} classes; use the "
                 "checkpoint's model (drop --model/--num-classes) or another checkpoint",
                 path_, meta_.model, meta_.num_classes, model.arch(), model.num_classes());
-  // InputArchive::read replaces tensors with set_(), which would accept any shape: record
-  // the expected shapes and compare afterwards.
-  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
-  for (const auto& p : model.named_parameters()) expected.emplace_back(p.key(), p.value().sizes().vec());
-  for (const auto& b : model.named_buffers()) expected.emplace_back(b.key(), b.value().sizes().vec());
-  torch::serialize::InputArchive model_archive;
-  try {
-    archive_.read("model", model_archive);
-    model.load(model_archive);
-  } catch (const c10::Error& e) {
-    throw UserError(fmt::format("{}: model weights do not fit a {} ({})", path_, meta_.model,
-                                std::string(e.what_without_backtrace()).substr(0, 200)));
+  // Every tensor is checked before any is copied: a refused checkpoint leaves the model as it was.
+  std::vector<std::pair<torch::Tensor, const torch::Tensor*>> copies;
+  size_t expected = 0;
+  for (const auto& list : {model.named_parameters(), model.named_buffers()}) {
+    for (const auto& p : list) {
+      copies.emplace_back(p.value(), &tensor(kModelPrefix + p.key(), p.value().scalar_type(), p.value().sizes()));
+      ++expected;
+    }
   }
-  auto params = model.named_parameters();
-  auto buffers = model.named_buffers();
-  for (const auto& [name, shape] : expected) {
-    const auto* t = params.find(name);
-    if (!t) t = buffers.find(name);
-    RT_CHECK_USER(t && t->sizes().vec() == shape, "{}: tensor {} has the wrong shape for a {}", path_, name,
-                  meta_.model);
-  }
+  size_t held = 0;
+  for (const auto& [name, t] : tensors_) held += starts_with(name, kModelPrefix) ? 1 : 0;
+  RT_CHECK_USER(held == expected, "{}: holds {} model tensors, a {} has {}; it is not a checkpoint of this model",
+                path_, held, meta_.model, expected);
+  torch::NoGradGuard no_grad;
+  for (auto& [to, from] : copies) to.copy_(*from);
 }
 
-void CheckpointReader::load_optimizer(torch::optim::Optimizer& opt) {
-  torch::serialize::InputArchive opt_archive;
-  try {
-    archive_.read("optimizer", opt_archive);
-    opt.load(opt_archive);
-  } catch (const c10::Error& e) {
-    throw UserError(fmt::format("{}: optimiser state does not fit this run ({})", path_,
-                                std::string(e.what_without_backtrace()).substr(0, 200)));
+void CheckpointReader::load_optimizer(torch::optim::Optimizer& opt, Classifier& model) {
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : model.named_parameters()) params.emplace(p.key(), p.value());
+  std::vector<std::pair<torch::Tensor, const torch::Tensor*>> buffers;
+  for (const auto& [name, t] : tensors_) {
+    if (!starts_with(name, kMomentumPrefix)) continue;
+    const auto p = params.find(name.substr(std::string(kMomentumPrefix).size()));
+    RT_CHECK_USER(p != params.end(), "{}: holds a momentum buffer for {}, which is no parameter of a {}", path_, name,
+                  meta_.model);
+    buffers.emplace_back(p->second, &tensor(name, p->second.scalar_type(), p->second.sizes()));
+  }
+  auto& state = opt.state();
+  torch::NoGradGuard no_grad;
+  for (const auto& [param, saved] : buffers) {
+    auto buffer = torch::empty_like(param);  // the parameter's device and memory format
+    buffer.copy_(*saved);
+    state[param.unsafeGetTensorImpl()] =
+        std::make_unique<torch::optim::SGDParamState>(torch::optim::SGDParamState().momentum_buffer(buffer));
   }
 }
 
 void CheckpointReader::restore_rng() {
-  torch::Tensor state;
-  archive_.read("rng_cpu", state);
-  set_cpu_rng_state(state.to(torch::kCPU));
+  const auto now = cpu_rng_state();
+  set_cpu_rng_state(tensor(kRngName, now.scalar_type(), now.sizes()));
 }
 
 }  // namespace rt

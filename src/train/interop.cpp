@@ -20,6 +20,9 @@ std::map<std::string, torch::Tensor> named_state(Classifier& model) {
   return state;
 }
 
+// A weight file larger than this is refused before it is read (ResNet-152's is 0.24 GB).
+constexpr uint64_t kMaxWeightFileBytes = uint64_t{16} << 30;
+
 std::string shape_str(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 std::string first_few(const std::vector<std::string>& names) {
@@ -64,34 +67,11 @@ void export_state_dict(Classifier& model, const std::string& path) {
 }
 
 std::vector<std::string> import_state_dict(Classifier& model, const std::string& path, bool new_head) {
-  const auto raw = read_file_bytes(path);
-  c10::IValue value;
-  try {
-    value = load_torch_save(std::vector<char>(raw.begin(), raw.end()));
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    throw UserError(fmt::format("{}: not a torch.save file of a state_dict ({})", path, msg.substr(0, msg.find('\n'))));
-  }
-  RT_CHECK_USER(value.isGenericDict(),
-                "{}: holds a {}, not a state_dict (a dict of tensors); save "
-                "model.state_dict() with torch.save",
-                path, value.tagKind());
-  auto dict = value.toGenericDict();
-  for (const char* nested : {"state_dict", "model"}) {  // {"state_dict": {...}, "epoch": ...}
-    if (dict.contains(nested) && dict.at(nested).isGenericDict()) {
-      dict = dict.at(nested).toGenericDict();
-      break;
-    }
-  }
   std::map<std::string, torch::Tensor> loaded;
-  for (const auto& kv : dict) {
-    RT_CHECK_USER(kv.key().isString() && kv.value().isTensor(),
-                  "{}: every entry of a state_dict must map "
-                  "a name to a tensor",
-                  path);
-    std::string key = kv.key().toStringRef();
-    if (key.rfind("module.", 0) == 0) key = key.substr(7);  // saved from a DDP-wrapped model
-    loaded[key] = kv.value().toTensor();
+  for (auto& [name, t] :
+       read_torch_save_state_dict(read_file_bytes(path, kMaxWeightFileBytes, "a weight file"), path)) {
+    const bool wrapped = name.rfind("module.", 0) == 0;  // saved from a DDP-wrapped model
+    loaded[wrapped ? name.substr(7) : name] = std::move(t);
   }
   auto state = named_state(model);
   std::vector<std::string> missing, unexpected, mismatched, kept_fresh;

@@ -117,7 +117,7 @@ void Run::build_model() {
   if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
     const auto reader = CheckpointReader::open_newest(cfg.resume, device);
     reader->load_model(*model);
-    reader->load_optimizer(*optimizer);
+    reader->load_optimizer(*optimizer, *model);
     reader->restore_rng();
     meta.state = reader->meta().state;
     meta.history = reader->meta().history;

@@ -1,5 +1,9 @@
 #include "train/run_state.h"
 
+#include <cmath>
+
+#include "core/errors.h"
+
 namespace rt {
 
 void write_run_state(nlohmann::json& j, const RunState& s) {
@@ -28,6 +32,17 @@ RunState read_run_state(const nlohmann::json& j) {
   } else {
     s.partial = {p.at("loss_x_images").get<double>(), p.at("correct").get<double>(), p.at("images").get<double>(),
                  p.at("seconds").get<double>(), p.value("skipped_images", 0.0)};
+  }
+  // Counters out of range would index the data and the schedule out of bounds: a crafted file.
+  constexpr int64_t kMaxCount = int64_t{1} << 48;
+  for (const int64_t v : {s.epochs_done, s.global_step, s.batch_in_epoch, s.steps_in_epoch}) {
+    RT_CHECK_USER(v >= 0 && v < kMaxCount, "its training position holds {}, not a count", v);
+  }
+  RT_CHECK_USER(s.world_size >= 0 && s.world_size <= 65536, "its world size {} is not a number of workers",
+                s.world_size);
+  for (const double v :
+       {s.partial.loss_x_images, s.partial.correct, s.partial.images, s.partial.seconds, s.partial.skipped_images}) {
+    RT_CHECK_USER(std::isfinite(v) && v >= 0, "its partial epoch holds {}, not a non-negative sum", v);
   }
   return s;
 }

@@ -143,7 +143,7 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
       waited += h.data_wait_seconds;
     }
     m.data_wait_share = totals.train_seconds > 0 ? waited / totals.train_seconds : 0;
-    m.checkpoint = run.out + "/checkpoint.pt";
+    m.checkpoint = checkpoint_path(run.out);
     m.environment = run.environment;
     m.membership = read_membership_log(run.out + "/" + kMembershipLogFile);  // an elastic launcher's
     write_evaluation_outputs(run.out, eval, run.test_set.class_names, m);

@@ -31,7 +31,7 @@ expect_error "--schedule must be one of" train --data "$work/empty" --schedule s
 expect_error "not expected" train --bogus-flag
 expect_error "checkpoint .* does not exist" eval --checkpoint "$work/none.pt"
 head -c 4096 /dev/urandom > "$work/bad.pt"
-expect_error "bad.pt: no ringtrain checkpoint footer" eval --checkpoint "$work/bad.pt"
+expect_error "bad.pt is not a ringtrain checkpoint" eval --checkpoint "$work/bad.pt"
 # Bad data, and flags that only the data can refute.
 python3 "$src/scripts/make_synthetic_cifar.py" "$work/data" 20 20
 cp -r "$work/data" "$work/truncated" && truncate -s 30000 "$work/truncated/data_batch_2.bin"

@@ -22,7 +22,7 @@ run=(train --data "$work/data" --model resnet20 --batch-size 8 --nproc 2 --threa
 # 80 images / (2 x 8) = 5 steps per epoch; checkpoints at steps 3, 5 (epoch end), 6, 9, 10.
 step powersgd "$bin" "${run[@]}" --epochs 2 --grad-compression powersgd:2 --powersgd-warmup 2 --out "$work/powersgd" || exit 1
 mkdir -p "$work/resumed"
-cp "$work/powersgd/checkpoint.2.pt" "$work/resumed/checkpoint.pt"
+cp "$work/powersgd/checkpoint.2.safetensors" "$work/resumed/checkpoint.safetensors"
 cp "$work/powersgd/config.json" "$work/resumed/config.json"
 step resumed "$bin" train --resume "$work/resumed" --nproc 2 --threads 1 --timeout 120 || exit 1
 grep -q "resumed from .* at epoch 2 batch 1 (step 6)" "$work/resumed.out" \

@@ -111,7 +111,7 @@ sys.exit(0 if ok else 1)
 PY
 
 echo "== e. sharded evaluation (2 ranks) = ringtrain eval in one process"
-step eval "$bin" eval --checkpoint "$work/two_plain/checkpoint.pt" --data "$work/data" \
+step eval "$bin" eval --checkpoint "$work/two_plain/checkpoint.safetensors" --data "$work/data" \
   --limit-test $limit_test --threads 1 --out "$work/eval" &&
 python3 - "$work/two_plain/metrics.json" "$work/eval/metrics.json" "$limit_test" <<'PY' || fail=1
 import json, sys

@@ -22,7 +22,7 @@ echo "exit $rc: $(grep 'error' "$work/run.log" | tail -1)"
 grep -q "No space left on device" "$work/run.log" || { echo "FAIL: the message does not say the disk is full"; fail=1; }
 [ -e "$work/small/run/metrics.json" ] && { echo "FAIL: metrics.json written by a failed run"; fail=1; }
 ls "$work/small/run"
-"$bin" eval --checkpoint "$work/small/run/checkpoint.pt" --data "$work/data" --out "$work/eval" > "$work/eval.log" 2>&1 \
+"$bin" eval --checkpoint "$work/small/run/checkpoint.safetensors" --data "$work/data" --out "$work/eval" > "$work/eval.log" 2>&1 \
   && echo "the last good checkpoint loads: $(head -1 "$work/eval.log")" \
   || { echo "FAIL: the last good checkpoint is not loadable"; cat "$work/eval.log"; fail=1; }
 [ $fail -eq 0 ] && echo PASS

@@ -36,7 +36,7 @@ run() {  # NAME FLAGS...: a run in $work/NAME, exported to $work/NAME.pt
 }
 resume() {  # NAME FROM_RUN CHECKPOINT FLAGS...: continue FROM_RUN's CHECKPOINT in $work/NAME
   local name=$1 from=$2 file=$3; shift 3
-  mkdir -p "$work/$name" && cp "$work/$from/$file" "$work/$name/checkpoint.pt" &&
+  mkdir -p "$work/$name" && cp "$work/$from/$file" "$work/$name/checkpoint.safetensors" &&
     step "$name" "$bin" "${common[@]}" "$@" --resume "$work/$name" &&
     step "${name}_export" "$bin" export "$work/$name" --to "$work/$name.pt"
 }
@@ -55,10 +55,10 @@ expect_same "2 workers = 1 worker" n2 n1
 expect_same "4 workers = 1 worker" n4 n1
 
 echo "== b. resumed mid-epoch on another number of workers"
-# 8 steps, a checkpoint after each: checkpoint.7.pt is the oldest (step 1), checkpoint.3.pt step 5.
-resume n4_to_2 n4 checkpoint.3.pt "${gb[@]}" --nproc 2 --sample-log "$work/samples/n4_to_2"
+# 8 steps, a checkpoint after each: checkpoint.7.safetensors is the oldest (step 1), checkpoint.3.safetensors step 5.
+resume n4_to_2 n4 checkpoint.3.safetensors "${gb[@]}" --nproc 2 --sample-log "$work/samples/n4_to_2"
 expect_same "4 workers, then 2 from step 5 (epoch 2) = 1 worker" n4_to_2 n1
-resume n2_to_1 n2 checkpoint.6.pt "${gb[@]}" --nproc 1
+resume n2_to_1 n2 checkpoint.6.safetensors "${gb[@]}" --nproc 1
 expect_same "2 workers, then 1 from step 2 (epoch 1) = 1 worker" n2_to_1 n1
 
 echo "== e. the samples each rank used (--sample-log)"
@@ -104,7 +104,7 @@ expect_exit2() {  # LABEL PATTERN ARGS...
 }
 expect_exit2 "a global batch 3 workers cannot share" "not a multiple of --batch-size 8 x 3 workers" \
   "${common[@]}" "${gb[@]}" --nproc 3 --out "$work/refused3"
-mkdir -p "$work/p2_to_1" && cp "$work/p2/checkpoint.6.pt" "$work/p2_to_1/checkpoint.pt"
+mkdir -p "$work/p2_to_1" && cp "$work/p2/checkpoint.6.safetensors" "$work/p2_to_1/checkpoint.safetensors"
 expect_exit2 "a mid-epoch checkpoint of 2 workers on 1" "saved mid-epoch by 2 workers" \
   "${common[@]}" --batch-size 16 --nproc 1 --resume "$work/p2_to_1"
 exit $fail

@@ -28,7 +28,7 @@ run=(train --data "$work/data" --model resnet18 --epochs 2 --batch-size 16 --npr
 step uninterrupted "$bin" "${run[@]}" --out "$work/uninterrupted" || exit 1
 # Checkpoints, newest first: step 14 (end), 12, 9, 7 (end of epoch 1), 6, 3.
 mkdir -p "$work/resumed"
-cp "$work/uninterrupted/checkpoint.2.pt" "$work/resumed/checkpoint.pt"
+cp "$work/uninterrupted/checkpoint.2.safetensors" "$work/resumed/checkpoint.safetensors"
 cp "$work/uninterrupted/config.json" "$work/resumed/config.json"
 step resumed "$bin" train --resume "$work/resumed" --nproc 2 --threads 1 --timeout 120 || exit 1
 grep -q "resumed from .* at epoch 2 batch 2 (step 9)" "$work/resumed.out" \

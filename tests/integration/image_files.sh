@@ -23,7 +23,7 @@ common=(--data "$work/data" --num-classes 4 --model resnet18 --image-size 64 --b
 
 echo "== 1. learns; eval reproduces; the index is cached"
 step learn "$bin" train "${common[@]}" --epochs 6 --lr 0.4 --schedule cosine --out "$work/learn" || exit 1
-step eval "$bin" eval --checkpoint "$work/learn/checkpoint.pt" --out "$work/learn_eval" --threads 1
+step eval "$bin" eval --checkpoint "$work/learn/checkpoint.safetensors" --out "$work/learn_eval" --threads 1
 "$py" - "$work" <<'PY' || fail=1
 import json, sys
 w = sys.argv[1]
@@ -61,7 +61,7 @@ run=(train "${common[@]}" --epochs 2 --checkpoint-every 3 --keep-checkpoints 10)
 step whole "$bin" "${run[@]}" --out "$work/whole" || exit 1
 # 10 steps an epoch: checkpoints at steps 20 (end), 18, 15, 12, 10 (epoch end), 9, 6, 3.
 mkdir -p "$work/resumed"
-cp "$work/whole/checkpoint.3.pt" "$work/resumed/checkpoint.pt"
+cp "$work/whole/checkpoint.3.safetensors" "$work/resumed/checkpoint.safetensors"
 cp "$work/whole/config.json" "$work/resumed/config.json"
 step resumed "$bin" train --resume "$work/resumed" --threads 1 --loader-threads 3 || exit 1
 grep -q "resumed from .* at epoch 2 batch 2 (step 12)" "$work/resumed.out" \

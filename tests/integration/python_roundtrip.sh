@@ -26,7 +26,7 @@ echo "== 1. ringtrain -> Python"
 step train "$bin" train --data "$work/data" --model resnet18 --epochs 1 --batch-size 16 \
   --threads 2 --out "$work/run" --log-every 100 --amp none
 step export "$bin" export "$work/run" --to "$work/exported.pt" && head -1 "$work/export.out"
-step eval "$bin" eval --checkpoint "$work/run/checkpoint.pt" --save-logits "$work/ringtrain_logits.pt" --amp none
+step eval "$bin" eval --checkpoint "$work/run/checkpoint.safetensors" --save-logits "$work/ringtrain_logits.pt" --amp none
 "$py" "$src/tests/integration/roundtrip.py" check "$work/exported.pt" "$work/ringtrain_logits.pt" "$work/data" resnet18 \
   || { echo "FAIL: Python does not reproduce ringtrain's logits"; fail=1; }
 
@@ -35,7 +35,7 @@ step make "$py" "$src/tests/integration/roundtrip.py" make "$work/python.pt" "$w
   "$work/data" resnet18 && cat "$work/make.out"
 step import "$bin" import "$work/python.pt" --model resnet18 --to "$work/imported" --data "$work/data" \
   && tail -1 "$work/import.out"
-step eval_imported "$bin" eval --checkpoint "$work/imported/checkpoint.pt" \
+step eval_imported "$bin" eval --checkpoint "$work/imported/checkpoint.safetensors" \
   --save-logits "$work/imported_logits.pt" --amp none
 "$py" - "$work/python_logits.pt" "$work/imported_logits.pt" <<'PY' || { echo "FAIL: ringtrain does not reproduce Python's logits"; fail=1; }
 import sys, torch
@@ -54,7 +54,7 @@ torch.save(dict(m.state_dict()), '$work/imagenet_stem.pt')  # 7x7 stem: other sh
 for case in "imagenet_stem.pt:resnet18:conv1.weight" "python.pt:resnet50:missing" "data/test_batch.bin:resnet18:not a torch.save"; do
   IFS=: read -r file model needle <<< "$case"
   "$bin" import "$work/$file" --model "$model" --to "$work/refused" > /dev/null 2> "$work/err.txt"; rc=$?
-  if [ $rc -eq 2 ] && grep -q "$needle" "$work/err.txt" && [ ! -e "$work/refused/checkpoint.pt" ]; then
+  if [ $rc -eq 2 ] && grep -q "$needle" "$work/err.txt" && [ ! -e "$work/refused/checkpoint.safetensors" ]; then
     echo "ok: $file as $model -> $(cut -c1-160 "$work/err.txt")"
   else echo "FAIL: $file as $model: exit $rc: $(cat "$work/err.txt")"; fail=1; fi
 done
@@ -71,7 +71,7 @@ torch.save(torchvision.models.resnet18().state_dict(), '$work/tv_r18_1000.pt')
 step tv_import "$bin" import "$work/tv_r18.pt" --model resnet18 --stem imagenet --num-classes 4 --to "$work/tv" \
   --data "$work/large"
 step tv_export "$bin" export "$work/tv" --to "$work/tv_back.pt"
-step tv_eval "$bin" eval --checkpoint "$work/tv/checkpoint.pt" --save-logits "$work/tv_logits.pt" --amp none
+step tv_eval "$bin" eval --checkpoint "$work/tv/checkpoint.safetensors" --save-logits "$work/tv_logits.pt" --amp none
 "$py" - "$work" <<'PY' || { echo "FAIL: the imported ImageNet-stem resnet18 does not reproduce torchvision"; fail=1; }
 import sys, numpy as np, torch, torchvision
 from PIL import Image

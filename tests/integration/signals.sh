@@ -26,7 +26,7 @@ wait_for "$work/one.log" "step 3/" && kill -INT $pid
 wait $pid; rc=$?
 echo "exit $rc: $(grep 'stopped by signal' "$work/one.log")"
 [ $rc -eq 4 ] || { echo "FAIL: expected exit code 4, got $rc"; fail=1; }
-[ -s "$work/one/checkpoint.pt" ] || { echo "FAIL: no checkpoint saved"; fail=1; }
+[ -s "$work/one/checkpoint.safetensors" ] || { echo "FAIL: no checkpoint saved"; fail=1; }
 [ -e "$work/one/metrics.json" ] && { echo "FAIL: an interrupted run wrote metrics.json"; fail=1; }
 "$bin" train --resume "$work/one" --epochs 1 > "$work/one.resume.log" 2>&1 || { echo "FAIL: resume after SIGINT"; tail "$work/one.resume.log"; fail=1; }
 grep -q "resumed from" "$work/one.resume.log" && echo "resumed: $(grep 'resumed from' "$work/one.resume.log")"
@@ -38,7 +38,7 @@ wait_for "$work/two.log" "step 3/" && kill -TERM $pid
 wait $pid; rc=$?
 echo "exit $rc: $(grep 'stopped by signal' "$work/two.log" | head -1)"
 [ $rc -eq 4 ] || { echo "FAIL: launcher exit code $rc, expected 4"; tail "$work/two.log"; fail=1; }
-[ -s "$work/two/checkpoint.pt" ] || { echo "FAIL: no checkpoint saved"; fail=1; }
+[ -s "$work/two/checkpoint.safetensors" ] || { echo "FAIL: no checkpoint saved"; fail=1; }
 
 echo "== 3. two SIGINTs"
 "$bin" "${common[@]}" --log-every 1 --out "$work/twice" > "$work/twice.log" 2>&1 &

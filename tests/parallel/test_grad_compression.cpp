@@ -184,7 +184,7 @@ TEST(PowerSgd, RestoredStateContinuesBitwise) {
     CompressorState copy;
     for (const auto& [n, t] : saved.shared) copy.shared.emplace_back(n, t.clone());
     for (const auto& [n, t] : saved.local) copy.local.emplace_back(n, t.clone());
-    b.load_state(copy);
+    b.load_state(copy, {FlatBucket(gradients(rank, 0)).flat.numel()});
     EXPECT_EQ(b.steps(), 3);
     for (int step = 3; step < 5; ++step) {
       const auto grads = gradients(rank, step);
@@ -218,6 +218,42 @@ TEST(PowerSgd, GradientSyncGathersEveryRanksStateForACheckpoint) {
     EXPECT_EQ(names, (std::vector<std::string>{"powersgd/steps", "powersgd/bucket0/q", "rank0/powersgd/bucket0/error",
                                                "rank1/powersgd/bucket0/error"}));
     EXPECT_FALSE(torch::equal(gathered[2].second, gathered[3].second));  // each rank's own residual
+  });
+}
+
+// A checkpoint's compressor state is untrusted: each crafted variant is refused with a UserError
+// before anything is allocated from it, and the compressor keeps working afterwards.
+TEST(PowerSgd, CraftedStateIsRefused) {
+  test::run_ranks(1, [](int rank, Communicator& comm) {
+    const int64_t numel = FlatBucket(gradients(rank, 0)).flat.numel();
+    const std::vector<int64_t> buckets = {numel};
+    auto with = [](std::vector<std::pair<std::string, torch::Tensor>> shared,
+                   std::vector<std::pair<std::string, torch::Tensor>> local) {
+      CompressorState s;
+      s.shared = std::move(shared);
+      s.local = std::move(local);
+      return s;
+    };
+    const auto q = torch::zeros({8});
+    const std::vector<CompressorState> crafted = {
+        with({{"powersgd/bucket999999/q", q}}, {}),                            // no such bucket
+        with({{"powersgd/bucket0/q", torch::zeros({2, 4})}}, {}),              // not a vector
+        with({{"powersgd/bucket0/q", torch::zeros({8}, torch::kInt64)}}, {}),  // not floating
+        with({{"powersgd/steps", torch::tensor({int64_t{-1}})}}, {}),          // a negative count
+        with({{"powersgd/steps", torch::zeros({3}, torch::kInt64)}}, {}),      // not one number
+        with({{"something/else", q}}, {}),                                     // not PowerSGD's
+        with({}, {{"powersgd/bucket0/error", torch::zeros({numel + 1})}}),     // the wrong size
+        with({}, {{"powersgd/bucket-1/error", torch::zeros({numel})}}),        // a bad name
+    };
+    for (size_t i = 0; i < crafted.size(); ++i) {
+      PowerSgd c(powersgd(2, /*warmup=*/0), comm);
+      EXPECT_THROW(c.load_state(crafted[i], buckets), UserError) << i;
+    }
+    // A Q of the right size but the wrong dtype for the gradients is refused when it is used.
+    PowerSgd c(powersgd(2, /*warmup=*/0), comm);
+    FlatBucket b(gradients(rank, 0));
+    c.load_state(with({{"powersgd/bucket0/q", torch::zeros({1}, torch::kFloat64)}}, {}), buckets);
+    EXPECT_THROW(c.start(0, b.flat, b.views), UserError);
   });
 }
 

@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/errors.h"
+#include "core/files.h"
+#include "core/safetensors.h"
 #include "model/registry.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -38,6 +42,31 @@ CheckpointMeta meta_for(const Classifier& m) {
   return meta;
 }
 
+// The checkpoint at `path` rewritten through `edit` (its tensors and metadata), with a valid
+// checksum: what someone who crafts a file can do, since anyone can recompute a CRC.
+using Edit = std::function<void(std::vector<SafetensorsBlob>&, std::map<std::string, std::string>&)>;
+std::string recrafted(const std::string& path, const Edit& edit) {
+  const auto bytes = read_file_bytes(path);
+  const auto file = parse_safetensors(bytes.data(), bytes.size(), path, true);
+  std::vector<SafetensorsBlob> blobs;
+  for (const auto& e : file.tensors) {
+    blobs.push_back({e.name, e.dtype, e.shape, bytes.data() + file.data_offset + e.begin, e.end - e.begin});
+  }
+  auto metadata = file.metadata;
+  metadata.erase("crc32");
+  edit(blobs, metadata);
+  return encode_safetensors(blobs, metadata, /*checksum=*/true);
+}
+
+// Edits the JSON of the checkpoint's typed fields.
+Edit fields(const std::function<void(nlohmann::json&)>& change) {
+  return [change](std::vector<SafetensorsBlob>&, std::map<std::string, std::string>& metadata) {
+    auto j = nlohmann::json::parse(metadata.at("ringtrain"));
+    change(j);
+    metadata["ringtrain"] = j.dump();
+  };
+}
+
 }  // namespace
 
 TEST(Checkpoint, RoundTripRestoresWeightsMomentumAndPosition) {
@@ -52,7 +81,7 @@ TEST(Checkpoint, RoundTripRestoresWeightsMomentumAndPosition) {
   auto opt_b = make_sgd(*b, cfg);
   CheckpointReader reader(dir / "c.pt", torch::kCPU);
   reader.load_model(*b);
-  reader.load_optimizer(*opt_b);
+  reader.load_optimizer(*opt_b, *b);
   EXPECT_EQ(reader.meta().state.epochs_done, 3);
   EXPECT_EQ(reader.meta().state.global_step, 99);
   EXPECT_EQ(reader.meta().state.partial.loss_x_images, 1.5);
@@ -94,7 +123,7 @@ TEST(Checkpoint, ChecksumCatchesAFlippedByteAndRotationKeepsK) {
   }
   const auto files = checkpoint_files(dir.path());
   ASSERT_EQ(files.size(), 3u);
-  EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.3.pt"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.3.safetensors"));
   EXPECT_EQ(CheckpointReader(files[0], torch::kCPU).meta().state.global_step, 4);
   EXPECT_EQ(CheckpointReader(files[2], torch::kCPU).meta().state.global_step, 2);
   // One flipped byte in the middle of the newest: refused by its checksum; the next is used.
@@ -142,6 +171,126 @@ TEST(Checkpoint, ReadsTheEarlierPartialEpochArray) {
   write_run_state(j, s);  // and writes them by name
   EXPECT_EQ(j.at("partial_epoch").at("images"), 32.0);
   EXPECT_EQ(read_run_state(j).partial.seconds, 1.25);
+}
+
+// Checkpoints are untrusted: each crafted one (with a valid checksum) is refused with one
+// UserError naming the file, at reading or when a part is loaded, and leaves the model as it was.
+TEST(Checkpoint, CraftedCheckpointsAreRefused) {
+  test::TempDir dir;
+  Config cfg;
+  auto m = make_model("resnet20", 10);
+  auto opt = make_sgd(*m, cfg);
+  sgd_step(*m, *opt);
+  const std::string good = dir / "good.safetensors";
+  save_checkpoint(good, *m, *opt, meta_for(*m));
+  static const float kFloats[64] = {};
+  auto rename = [](const std::string& from, const std::string& to) -> Edit {
+    return [from, to](std::vector<SafetensorsBlob>& blobs, std::map<std::string, std::string>&) {
+      for (auto& b : blobs) {
+        if (b.name == from) b.name = to;
+      }
+    };
+  };
+  auto reshape = [](const std::string& name, std::vector<int64_t> shape, std::string dtype) -> Edit {
+    return [=](std::vector<SafetensorsBlob>& blobs, std::map<std::string, std::string>&) {
+      for (auto& b : blobs) {
+        if (b.name == name) b = {name, dtype, shape, kFloats, dtype == "I64" ? 8u : 4u * 64};
+      }
+    };
+  };
+  enum Stage { kRead, kModel, kOptimizer, kRng };
+  struct Case {
+    const char* what;
+    Edit edit;
+    Stage stage;
+  };
+  const std::vector<Case> cases = {
+      {"an unknown tensor",
+       [](auto& blobs, auto&) {
+         blobs.push_back({"code/run_me", "U8", {1}, kFloats, 1});
+       },
+       kRead},
+      {"another format name", [](auto&, auto& md) { md["format"] = "something-else"; }, kRead},
+      {"a later format version", [](auto&, auto& md) { md["format_version"] = "99"; }, kRead},
+      {"no typed fields", [](auto&, auto& md) { md.erase("ringtrain"); }, kRead},
+      {"fields that are not JSON", [](auto&, auto& md) { md["ringtrain"] = "{not json"; }, kRead},
+      {"a string for a number", fields([](auto& j) { j["num_classes"] = "ten"; }), kRead},
+      {"a negative position", fields([](auto& j) { j["epochs_done"] = -3; }), kRead},
+      {"a huge world size", fields([](auto& j) { j["world_size"] = int64_t{1} << 40; }), kRead},
+      {"a negative sum", fields([](auto& j) { j["partial_epoch"]["images"] = -1.0; }), kRead},
+      {"a config that is not an object", fields([](auto& j) { j["config"] = 7; }), kRead},
+      {"no class count", fields([](auto& j) { j.erase("num_classes"); }), kRead},
+      {"a class count out of range", fields([](auto& j) { j["num_classes"] = -5; }), kRead},
+      {"deeply nested fields",
+       fields([](auto& j) { j["config"]["x"] = nlohmann::json::parse(std::string(500, '[') + std::string(500, ']')); }),
+       kRead},
+      {"no generator state",
+       [](auto& blobs, auto&) {
+         blobs.erase(std::find_if(blobs.begin(), blobs.end(), [](auto& b) { return b.name == "rng/cpu"; }));
+       },
+       kRead},
+      {"a weight of another shape", reshape("model/conv1.weight", {64}, "F32"), kModel},
+      {"a weight of another dtype", reshape("model/linear.bias", {1}, "I64"), kModel},
+      {"a missing weight", rename("model/linear.bias", "model/linear.bias_gone"), kModel},
+      {"a momentum buffer of another shape", reshape("optimizer/momentum/linear.weight", {64}, "F32"), kOptimizer},
+      {"a momentum buffer of no parameter",
+       rename("optimizer/momentum/linear.weight", "optimizer/momentum/linear.nothing"), kOptimizer},
+      {"a momentum buffer for a buffer",
+       rename("optimizer/momentum/linear.weight", "optimizer/momentum/bn1.running_mean"), kOptimizer},
+      {"a generator state of another size", reshape("rng/cpu", {64}, "F32"), kRng},
+  };
+  const auto before = weights_fingerprint(*m);
+  for (const auto& c : cases) {
+    const std::string path = dir / "crafted.safetensors";
+    test::write_bytes(path, recrafted(good, c.edit));
+    try {
+      CheckpointReader r(path, torch::kCPU);
+      ASSERT_NE(c.stage, kRead) << c.what << ": read";
+      auto target = make_model("resnet20", 10);
+      auto target_opt = make_sgd(*target, cfg);
+      const auto fresh = weights_fingerprint(*target);
+      if (c.stage == kModel) {
+        EXPECT_THROW(r.load_model(*target), UserError) << c.what;
+        EXPECT_EQ(weights_fingerprint(*target), fresh) << c.what << ": the model was changed";
+      } else if (c.stage == kOptimizer) {
+        r.load_model(*target);
+        EXPECT_THROW(r.load_optimizer(*target_opt, *target), UserError) << c.what;
+      } else {
+        EXPECT_THROW(r.restore_rng(), UserError) << c.what;
+      }
+    } catch (const UserError& e) {
+      EXPECT_EQ(c.stage, kRead) << c.what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << c.what << ": " << e.what();
+    }
+  }
+  EXPECT_EQ(weights_fingerprint(*m), before);
+  // The good one still reads: the edits above were the only difference.
+  test::write_bytes(dir / "same.safetensors", recrafted(good, [](auto&, auto&) {}));
+  CheckpointReader same(dir / "same.safetensors", torch::kCPU);
+  auto target = make_model("resnet20", 10);
+  auto target_opt = make_sgd(*target, cfg);
+  same.load_model(*target);
+  same.load_optimizer(*target_opt, *target);
+  same.restore_rng();
+  EXPECT_EQ(weights_fingerprint(*target), before);
+}
+
+// A TorchScript archive (what checkpoints were before: a zip) is refused without being read,
+// with the way forward, and open_newest says the same of a run folder that holds only one.
+TEST(Checkpoint, TheOldExecutableFormatIsRefusedUnread) {
+  test::TempDir dir;
+  test::write_bytes(dir / "checkpoint.pt", std::string("PK\x03\x04") + std::string(100, 'x'));
+  for (const auto& attempt :
+       std::vector<std::function<void()>>{[&] { CheckpointReader(dir / "checkpoint.pt", torch::kCPU); },
+                                          [&] { CheckpointReader::open_newest(dir.path(), torch::kCPU); }}) {
+    try {
+      attempt();
+      ADD_FAILURE() << "an old checkpoint was read";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("old TorchScript format"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--init-from"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace rt

@@ -51,7 +51,8 @@ TEST(Resume, ResumedRunMatchesUninterruptedRunBitwise) {
   resume.resume = dir / "part";
   const RunSummary resumed = train(resume);
 
-  const auto a = load_weights(dir / "full/checkpoint.pt"), b = load_weights(dir / "part/checkpoint.pt");
+  const auto a = load_weights(dir / "full/checkpoint.safetensors"),
+             b = load_weights(dir / "part/checkpoint.safetensors");
   auto pb = b->named_parameters();
   for (const auto& p : a->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), pb[p.key()]))
@@ -62,7 +63,7 @@ TEST(Resume, ResumedRunMatchesUninterruptedRunBitwise) {
   EXPECT_EQ(full.test_accuracy, resumed.test_accuracy);
 
   for (const char* f : {"config.json", "history.json", "metrics.json", "classification_report.txt",
-                        "confusion_matrix.csv", "checkpoint.pt"}) {
+                        "confusion_matrix.csv", "checkpoint.safetensors"}) {
     EXPECT_TRUE(file_exists(dir / (std::string("part/") + f))) << f;
   }
   const auto history = read_json_file(dir / "part/history.json");
@@ -96,16 +97,17 @@ TEST(Resume, FromAMidEpochCheckpointMatchesUninterruptedRunBitwise) {
   for (const auto& [index, step, batch] : std::vector<std::tuple<size_t, int64_t, int64_t>>{{2, 10, 3}, {5, 6, 6}}) {
     const std::string part = dir / ("part" + std::to_string(step));
     make_dirs(part);
-    std::filesystem::copy_file(files[index], part + "/checkpoint.pt");
+    std::filesystem::copy_file(files[index], part + "/checkpoint.safetensors");
     {
-      CheckpointReader r(part + "/checkpoint.pt", torch::kCPU);
+      CheckpointReader r(part + "/checkpoint.safetensors", torch::kCPU);
       EXPECT_EQ(r.meta().state.global_step, step);
       EXPECT_EQ(r.meta().state.batch_in_epoch, batch);
     }
     Config resume = small_run(dir / "data", part, 2);
     resume.resume = part;
     train(resume);
-    const auto a = load_weights(dir / "full/checkpoint.pt"), b = load_weights(part + "/checkpoint.pt");
+    const auto a = load_weights(dir / "full/checkpoint.safetensors"),
+               b = load_weights(part + "/checkpoint.safetensors");
     auto pb = b->named_parameters();
     for (const auto& p : a->named_parameters()) {
       EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << "resumed at step " << step << ": " << p.key();

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Seed inputs for the tensor-file fuzzers (scripts/fuzz.sh), made with the venv's torch:
+
+    make_tensor_seeds.py OUTDIR
+
+OUTDIR/torch_save/: small torch.save files (a dict, an OrderedDict state_dict with _metadata,
+one nested under "state_dict", protocol 4, shared and offset storages, each dtype);
+OUTDIR/unpickler/: their data.pkl; OUTDIR/safetensors/ and OUTDIR/checkpoint/: small
+safetensors files, one with a checkpoint's metadata and checksum.
+"""
+import collections
+import io
+import json
+import os
+import struct
+import sys
+import zipfile
+import zlib
+
+import torch
+
+
+def main():
+    out = sys.argv[1]
+    for d in ("torch_save", "unpickler", "safetensors", "checkpoint"):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+    base = torch.arange(12.0)
+    seeds = {
+        "dict": {"a": torch.arange(6.0).view(2, 3), "b": torch.tensor([1, 2], dtype=torch.int64)},
+        "state_dict": torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)).state_dict(),
+        "nested": {"state_dict": collections.OrderedDict(w=torch.ones(2, 2)), "epoch": 3, "lr": 0.1, "ok": True},
+        "views": {"x": base[2:8].view(2, 3), "y": base.view(3, 4).t(), "z": base[::3]},
+        "dtypes": {str(t): torch.zeros(2, dtype=t) for t in (torch.float16, torch.bfloat16, torch.float64,
+                                                              torch.int32, torch.int8, torch.uint8, torch.bool)},
+    }
+    for name, obj in seeds.items():
+        for protocol in (2, 4):
+            buf = io.BytesIO()
+            torch.save(obj, buf, pickle_protocol=protocol)
+            data = buf.getvalue()
+            open(os.path.join(out, "torch_save", f"{name}_p{protocol}.pt"), "wb").write(data)
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                pkl = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+                open(os.path.join(out, "unpickler", f"{name}_p{protocol}.pkl"), "wb").write(z.read(pkl))
+
+    def safetensors(path, tensors, metadata, checksum):
+        prefix = '{"__metadata__":{"crc32":"00000000"' if checksum else '{"__metadata__":{'
+        body = json.dumps(metadata, separators=(",", ":"))[1:-1]
+        header, at, blob = prefix + ("," if checksum and body else "") + body + "}", 0, b""
+        for name, t in tensors.items():
+            raw = t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""
+            dtype = {torch.float32: "F32", torch.int64: "I64", torch.uint8: "U8"}[t.dtype]
+            header += "," + json.dumps(name) + ":" + json.dumps(
+                {"dtype": dtype, "shape": list(t.shape), "data_offsets": [at, at + len(raw)]})
+            at += len(raw)
+            blob += raw
+        header = (header + "}").encode()
+        header += b" " * ((8 - len(header) % 8) % 8)
+        data = bytearray(struct.pack("<Q", len(header)) + header + blob)
+        if checksum:
+            data[34:42] = b"%08x" % (zlib.crc32(bytes(data)) & 0xFFFFFFFF)
+        open(path, "wb").write(bytes(data))
+
+    fields = {"model": "resnet20", "num_classes": 10, "param_count": 3, "class_names": ["a"] * 10,
+              "config": {"model": "resnet20", "batch_size": 128}, "history": [], "epochs_done": 1,
+              "global_step": 5, "batch_in_epoch": 0, "steps_in_epoch": 0, "world_size": 1,
+              "partial_epoch": {"loss_x_images": 0, "correct": 0, "images": 0, "seconds": 0, "skipped_images": 0}}
+    tensors = {"model/fc.bias": torch.zeros(10), "optimizer/momentum/fc.bias": torch.ones(10),
+               "rng/cpu": torch.zeros(5056, dtype=torch.uint8)[:16]}
+    meta = {"format": "ringtrain-checkpoint", "format_version": "2", "ringtrain": json.dumps(fields)}
+    safetensors(os.path.join(out, "checkpoint", "small.safetensors"), tensors, meta, True)
+    safetensors(os.path.join(out, "safetensors", "checksummed.safetensors"), tensors, meta, True)
+    safetensors(os.path.join(out, "safetensors", "plain.safetensors"), {"a": torch.arange(4.0)}, {"k": "v"}, False)
+
+
+if __name__ == "__main__":
+    main()
