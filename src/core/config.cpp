@@ -78,7 +78,8 @@ Config config_from_json(const nlohmann::json& j, const std::string& source) {
   const nlohmann::json defaults = to_json(c);
   for (const auto& [key, value] : j.items()) {
     // "environment" is what a run's config.json records about where it ran, not an option.
-    RT_CHECK_USER(defaults.contains(key) || key == "environment", "{}: unknown configuration key '{}'", source, key);
+    RT_CHECK_USER(defaults.contains(key) || key == "environment", "{}: unknown configuration key '{}'", source,
+                  key.size() > 40 ? key.substr(0, 37) + "..." : key);
   }
   for (const auto& f : config_fields()) {
     if (!j.contains(f.key)) continue;
