@@ -295,13 +295,13 @@ std::string download_cifar10(const DownloadOptions& o) {
   } else if (file_exists(archive) && md5_hex_of_file(archive) == expected_md5) {
     log_info("using {} (checksum matches); it is kept", archive);  // an earlier --keep-archive, or the user's copy
   } else {
+    RT_CHECK_USER(!o.keep_archive || !file_exists(archive),
+                  "--keep-archive would replace {}, which is not the archive: move it away or choose another --to",
+                  archive);
     if (file_exists(archive)) {
       log_warn("{} is not the archive (its MD5 is not {}); leaving it as it is and downloading to {}", archive,
                expected_md5, part);
     }
-    RT_CHECK_USER(!o.keep_archive || !file_exists(archive),
-                  "--keep-archive would replace {}, which is not the archive: move it away or choose another --to",
-                  archive);
     fetch(o, part);
     verify_md5(part, expected_md5, o.url, /*delete_on_mismatch=*/true);
     unpack_from = part;
