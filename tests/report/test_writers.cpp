@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "report/compare.h"
