@@ -1,5 +1,6 @@
 #include "core/config_file.h"
 
+#include <yaml-cpp/depthguard.h>  // defines: YAML::DeepRecursion
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -89,6 +90,9 @@ nlohmann::json parse_yaml(const std::string& text, const std::string& name) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion&) {  // yaml-cpp's own depth guard; its message reads "bad file"
+    throw UserError(fmt::format("{}: nested deeper than {} levels; a config file is a flat mapping of options", name,
+                                kMaxConfigDepth));
   } catch (const YAML::Exception& e) {
     throw UserError(fmt::format("{}: not valid YAML: {}", name, e.what()));
   }
