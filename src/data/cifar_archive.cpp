@@ -77,7 +77,9 @@ ArchivePtr open_tar(const std::string& archive_path) {
   archive_read_support_format_tar(in.get());  // ustar, pax, and GNU tar's extensions
   archive_read_support_format_gnutar(in.get());
   RT_CHECK_USER(archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) == ARCHIVE_OK,
-                "cannot open {} as an archive: {}", archive_path, archive_error_string(in.get()));
+                "{} is not a readable tar or tar.gz archive: {}; ringtrain unpacks only those: pass --url of "
+                "cifar-10-binary.tar.gz",
+                archive_path, archive_error_string(in.get()));
   return in;
 }
 
