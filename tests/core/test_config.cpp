@@ -204,7 +204,7 @@ TEST(ConfigFile, BadFilesNameTheProblem) {
   test::TempDir dir;
   auto expect_error = [](const std::string& path, const std::string& needle) {
     try {
-      config_from_json(read_config_file(path));
+      config_from_json(read_config_file(path), path);
       ADD_FAILURE() << "no error for " << path;
     } catch (const UserError& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -276,7 +276,7 @@ TEST(ConfigFile, WrongTypesNameTheFileKeyAndType) {
   EXPECT_EQ(message(R"({"recipe": 7})", json), "my.cfg: 'recipe' must be a string, got number 7");
   EXPECT_EQ(message(R"({"epochs": "ten"})", json), "my.cfg: 'epochs' must be a whole number, got string \"ten\"");
   EXPECT_EQ(message(R"({"epochs": 2.5})", json), "my.cfg: 'epochs' must be a whole number, got number 2.5");
-  EXPECT_EQ(message(R"({"epochs": null})", json), "my.cfg: 'epochs' must be a whole number, got null null");
+  EXPECT_EQ(message(R"({"epochs": null})", json), "my.cfg: 'epochs' must be a whole number, got null");
   EXPECT_EQ(message(R"({"batch_size": 99999999999999999999})", json),
             "my.cfg: 'batch_size' must be a whole number, got number 1e+20");
   EXPECT_EQ(message(R"({"threads": 18446744073709551615})", json),
@@ -290,7 +290,7 @@ TEST(ConfigFile, WrongTypesNameTheFileKeyAndType) {
             "my.cfg: 'milestones' must be a list of whole numbers, e.g. [5, 8], got array [5,\"8\"]");
   EXPECT_EQ(message("model: {a: 1}\n", ConfigSyntax::kYaml), "my.cfg: 'model' must be a string, got object {\"a\":1}");
   EXPECT_NE(message(R"({"epochs": 1e999})", json).find("my.cfg: not valid JSON"), std::string::npos);
-  EXPECT_NE(message(std::string(R"({"data": ")") + std::string(100, 'x') + "\"}", json), "no error");  // fine: a string
+  EXPECT_EQ(message(std::string(R"({"data": ")") + std::string(100, 'x') + "\"}", json), "no error");  // a string
   EXPECT_EQ(message(R"({"epochs": 3, "seed": 4, "lr": 1})", json), "no error");  // 1 is a number for lr
 }
 
