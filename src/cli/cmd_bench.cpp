@@ -5,6 +5,7 @@
 
 #include "bench/bench.h"
 #include "cli/commands.h"
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/grad_compression.h"
 #include "core/log.h"
@@ -156,7 +157,11 @@ int run_allreduce(const BenchOptions& o) {
 
 int run_compute(const BenchOptions& o) {
   check_model_name(o.model);
-  RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
+  check_flag_range("--batch-size", o.batch_size, 1, kMaxBatch, "a batch is allocated whole");
+  check_flag_range("--threads", o.threads, 0, kMaxThreads, "more threads than cores only slows a machine down");
+  check_flag_range("--loader-threads", o.loader_threads, 0, kMaxThreads,
+                   "more threads than cores only slows a machine down");
+  check_flag_range("--image-size", o.image_size, 0, kMaxImageSize, "one 4096x4096 image is 200 MB as floats");
   RT_CHECK_USER(o.warmup >= 0 && o.reps >= 1 && o.steps >= 1, "--warmup must be >= 0, --reps and --steps >= 1");
   for (const auto& m : o.modes) {
     RT_CHECK_USER(m == "train" || m == "forward" || m == "data" || m == "compress" || m == "timing",

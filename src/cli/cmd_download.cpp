@@ -20,7 +20,7 @@ CommandRunner add_download_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--keep-archive", o->keep_archive, "Keep the .tar.gz after unpacking");
   cmd->footer(
-      "Resumes an interrupted download (DIR/<archive>.part), also on a re-run. Without network, download the "
+      "Resumes an interrupted download (DIR/<archive>.ringtrain-part), also on a re-run. Without network, download the "
       "archive elsewhere and pass it with --url file:///path/to/cifar-10-binary.tar.gz.\n"
       "Example:\n  ringtrain download --to data && ringtrain train --data data/cifar-10-batches-bin");
   return [o] {

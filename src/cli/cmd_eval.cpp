@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -27,13 +28,15 @@ struct EvalOptions {
 };
 
 int run_eval(const EvalOptions& o) {
+  check_flag_range("--batch-size", o.batch_size, 1, kMaxBatch, "a batch is allocated whole");
+  check_flag_range("--threads", o.threads, 0, kMaxThreads, "more threads than cores only slows a machine down");
   set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
   CheckpointReader reader(o.checkpoint, device);
   const CheckpointMeta& meta = reader.meta();
   const std::string model_name = o.model.empty() ? meta.model : o.model;
   check_model_name(model_name);
-  const Config run_cfg = config_from_json(meta.config);
+  const Config run_cfg = config_from_json(meta.config, o.checkpoint);
   auto model =
       make_model(model_name, meta.num_classes, false, resolve_stem(run_cfg.stem, run_cfg.image_size, model_name));
   model->to(device);

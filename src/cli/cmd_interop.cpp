@@ -1,6 +1,7 @@
 // `ringtrain export` and `ringtrain import`: weights to and from Python (train/interop.h).
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -23,7 +24,7 @@ int run_export(const ExportOptions& o) {
   // A run folder means its newest good checkpoint.
   const auto reader = dir_exists(o.checkpoint) ? CheckpointReader::open_newest(o.checkpoint, torch::kCPU)
                                                : std::make_unique<CheckpointReader>(o.checkpoint, torch::kCPU);
-  const Config run_cfg = config_from_json(reader->meta().config);
+  const Config run_cfg = config_from_json(reader->meta().config, reader->path());
   const std::string stem = resolve_stem(run_cfg.stem, run_cfg.image_size, reader->meta().model);
   auto model = make_model(reader->meta().model, reader->meta().num_classes, false, stem);
   reader->load_model(*model);
@@ -46,6 +47,7 @@ struct ImportOptions {
 };
 
 int run_import(const ImportOptions& o) {
+  check_flag_range("--num-classes", o.num_classes, 2, kMaxClasses, "the head grows with the class count");
   check_model_name(o.model);
   auto model = make_model(o.model, o.num_classes, false, o.stem);
   import_state_dict(*model, o.file);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "core/config_table.h"
 #include "core/log.h"
 #include "model/registry.h"
 
@@ -12,7 +13,7 @@ CommandRunner add_models_command(CLI::App& app) {
   auto num_classes = std::make_shared<int64_t>(10);
   cmd->add_option("--num-classes", *num_classes, "Classes of the final layer")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{100000}));
+      ->check(CLI::Range(int64_t{2}, kMaxClasses));
   cmd->footer("Example: ringtrain models --num-classes 100");
   return [num_classes] {
     print_line(fmt::format("{:<10} {:>12}  {}", "model", "parameters", "description"));

@@ -46,6 +46,8 @@ LinkModel fitted_link(const std::string& flag, const std::string& path, int64_t*
     return link;
   } catch (const UserError& e) {
     throw UserError(fmt::format("{} {}: {}", flag, path, e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{} {}: not a `ringtrain bench --allreduce --json` output ({})", flag, path, e.what()));
   }
 }
 

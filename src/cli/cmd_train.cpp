@@ -98,7 +98,9 @@ CommandRunner add_train_command(CLI::App& app) {
                     "--config and --resume cannot be combined: a resumed run keeps "
                     "its own configuration (give flags to override it)");
       layered = read_config_file(*config_file);
-      RT_CHECK_USER(layered.is_object(), "{}: a configuration must be a JSON or YAML mapping of options", *config_file);
+      // Every key and the type of every value checked here, naming the file: the layers below
+      // read "recipe" from it, and a recipe's values would otherwise hide which file was wrong.
+      config_from_json(layered, *config_file);
     }
     const std::string recipe = o->given("--recipe") ? cfg.recipe : layered.value("recipe", std::string());
     if (!recipe.empty()) {
@@ -110,7 +112,8 @@ CommandRunner add_train_command(CLI::App& app) {
       base["recipe"] = recipe;
       layered = std::move(base);
     }
-    if (!layered.empty()) cfg = o->apply_given(config_from_json(layered));
+    if (!layered.empty())
+      cfg = o->apply_given(config_from_json(layered, config_file->empty() ? "--recipe" : *config_file));
     // torchrun restarts failed workers with the same arguments (TORCHELASTIC_RESTART_COUNT > 0),
     // and with --nnodes MIN:MAX starts every worker anew when a node leaves or joins (a joining
     // node's workers in their first attempt): under a restarting agent, a worker continues from
@@ -129,7 +132,7 @@ CommandRunner add_train_command(CLI::App& app) {
     if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
       const auto reader = CheckpointReader::open_newest(resume, torch::kCPU);
-      cfg = o->apply_given(config_from_json(reader->meta().config));
+      cfg = o->apply_given(config_from_json(reader->meta().config, reader->path()));
       cfg.resume = resume;
       if (!o->given("--out")) cfg.out = resume;
     }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <type_traits>
 #include <variant>
 
@@ -21,20 +23,74 @@ nlohmann::json to_json(const Config& c) {
   return j;
 }
 
-Config config_from_json(const nlohmann::json& j) {
-  RT_CHECK_USER(j.is_object(), "a configuration must be a JSON object, got {}", j.type_name());
+namespace {
+
+// The JSON type a field takes, for messages.
+template <typename T>
+const char* expected_type() {
+  if constexpr (std::is_same_v<T, std::string>) return "a string";
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  if constexpr (std::is_same_v<T, int64_t>) return "a whole number";
+  if constexpr (std::is_same_v<T, uint64_t>) return "a whole number >= 0";
+  if constexpr (std::is_same_v<T, double>) return "a number";
+  return "a list of whole numbers, e.g. [5, 8]";
+}
+
+bool fits_int64(const nlohmann::json& v) {
+  return v.is_number_integer() &&
+         (!v.is_number_unsigned() || v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+}
+
+// Reads `v` into `out` when it has T's JSON type (no silent conversions: 2.5 is not an
+// epoch count, and a number past int64 is not wrapped); false otherwise.
+template <typename T>
+bool read_value(const nlohmann::json& v, T& out) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return false;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) return false;
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    if (!fits_int64(v)) return false;
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) return false;
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (!v.is_number()) return false;
+  } else {
+    if (!v.is_array() || !std::all_of(v.begin(), v.end(), fits_int64)) return false;
+  }
+  out = v.get<T>();
+  return true;
+}
+
+// A value for a message: its type and, short and on one line, the value ("string \"ten\"").
+std::string shown(const nlohmann::json& v) {
+  if (v.is_null()) return "null";
+  std::string text = v.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return std::string(v.type_name()) + " " + text;
+}
+
+}  // namespace
+
+Config config_from_json(const nlohmann::json& j, const std::string& source) {
+  RT_CHECK_USER(j.is_object(), "{}: a configuration must be a JSON object, got {}", source, j.type_name());
   Config c;
   const nlohmann::json defaults = to_json(c);
   for (const auto& [key, value] : j.items()) {
     // "environment" is what a run's config.json records about where it ran, not an option.
-    RT_CHECK_USER(defaults.contains(key) || key == "environment", "unknown configuration key '{}'", key);
+    RT_CHECK_USER(defaults.contains(key) || key == "environment", "{}: unknown configuration key '{}'", source,
+                  key.size() > 40 ? key.substr(0, 37) + "..." : key);
   }
-  try {
-    for (const auto& f : config_fields()) {
-      if (j.contains(f.key)) std::visit([&](auto member) { j.at(f.key).get_to(c.*member); }, f.member);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(fmt::format("bad configuration value: {}", e.what()));
+  for (const auto& f : config_fields()) {
+    if (!j.contains(f.key)) continue;
+    const nlohmann::json& v = j.at(f.key);
+    std::visit(
+        [&](auto member) {
+          using T = std::decay_t<decltype(c.*member)>;
+          RT_CHECK_USER(read_value(v, c.*member), "{}: '{}' must be {}, got {}", source, f.key, expected_type<T>(),
+                        shown(v));
+        },
+        f.member);
   }
   return c;
 }
@@ -73,6 +129,9 @@ void check_rule(const ConfigField& f, const Config& c) {
               break;
             default:
               break;
+          }
+          if (r.max_reason != nullptr) {
+            RT_CHECK_USER(x <= r.max, "{} must be at most {}, got {} ({})", f.flag(), r.max, v, r.max_reason);
           }
         }
       },

@@ -84,7 +84,9 @@ struct Config {
 void validate(const Config& c);
 
 nlohmann::json to_json(const Config& c);
-// Reads the keys present in `j` over the defaults; unknown keys are an error.
-Config config_from_json(const nlohmann::json& j);
+// Reads the keys present in `j` over the defaults. An unknown key, or a value of another type
+// than its field's (a string for a number, 2.5 for a count, a number past int64), is a
+// UserError naming `source` (the file the values came from), the key and the type expected.
+Config config_from_json(const nlohmann::json& j, const std::string& source = "configuration");
 
 }  // namespace rt

@@ -1,11 +1,14 @@
 #include "core/config_file.h"
 
+#include <yaml-cpp/depthguard.h>  // defines: YAML::DeepRecursion
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/json_input.h"
 
 namespace rt {
 
@@ -37,45 +40,79 @@ nlohmann::json scalar_to_json(const YAML::Node& n) {
   return s;
 }
 
-nlohmann::json yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::json j = nlohmann::json::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return j;
+// YAML -> JSON within Note [Config file limits]: `path` holds the nodes from the root to the
+// one being converted (an alias that names one of them is a cycle), `nodes` counts the values
+// made so far, aliases expanded.
+class YamlToJson {
+ public:
+  explicit YamlToJson(const std::string& name) : name_(name) {}
+
+  nlohmann::json convert(const YAML::Node& n) {
+    ++nodes_;
+    RT_CHECK_USER(nodes_ <= kMaxConfigNodes,
+                  "{}: more than {} values once its aliases (*name) are expanded; a config file is one short "
+                  "mapping of options: write the values out",
+                  name_, kMaxConfigNodes);
+    if (!n.IsMap() && !n.IsSequence()) return n.IsScalar() ? scalar_to_json(n) : nlohmann::json(nullptr);
+    for (const auto& above : path_) {
+      RT_CHECK_USER(!above.is(n),
+                    "{}: line {}: an alias (*name) refers to a mapping or list that contains it; "
+                    "a config file cannot be recursive",
+                    name_, n.Mark().line + 1);
     }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json j = nlohmann::json::array();
-      for (const auto& item : n) j.push_back(yaml_to_json(item));
-      return j;
+    RT_CHECK_USER(path_.size() < static_cast<size_t>(kMaxConfigDepth),
+                  "{}: line {}: nested deeper than {} levels; a config file is a flat mapping of options", name_,
+                  n.Mark().line + 1, kMaxConfigDepth);
+    path_.push_back(n);
+    nlohmann::json j;
+    if (n.IsMap()) {
+      j = nlohmann::json::object();
+      for (const auto& kv : n) {
+        RT_CHECK_USER(kv.first.IsScalar(), "{}: line {}: a key must be a plain name, not a mapping or list", name_,
+                      kv.first.Mark().line + 1);
+        j[kv.first.Scalar()] = convert(kv.second);
+      }
+    } else {
+      j = nlohmann::json::array();
+      for (const auto& item : n) j.push_back(convert(item));
     }
-    case YAML::NodeType::Scalar:
-      return scalar_to_json(n);
-    default:
-      return nullptr;
+    path_.pop_back();
+    return j;
+  }
+
+ private:
+  const std::string& name_;
+  std::vector<YAML::Node> path_;
+  int64_t nodes_ = 0;
+};
+
+nlohmann::json parse_yaml(const std::string& text, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion&) {  // yaml-cpp's own depth guard; its message reads "bad file"
+    throw UserError(fmt::format("{}: nested deeper than {} levels; a config file is a flat mapping of options", name,
+                                kMaxConfigDepth));
+  } catch (const YAML::Exception& e) {
+    throw UserError(fmt::format("{}: not valid YAML: {}", name, e.what()));
+  }
+  try {
+    return YamlToJson(name).convert(root);
+  } catch (const YAML::Exception& e) {
+    throw UserError(fmt::format("{}: not valid YAML: {}", name, e.what()));
   }
 }
 
 }  // namespace
 
-nlohmann::json read_config_file(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
-  const std::string text(bytes.begin(), bytes.end());
-  nlohmann::json j;
-  if (ends_with(path, ".yaml") || ends_with(path, ".yml")) {
-    try {
-      j = yaml_to_json(YAML::Load(text));
-    } catch (const YAML::Exception& e) {
-      throw UserError(fmt::format("{}: not valid YAML: {}", path, e.what()));
-    }
-  } else {
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw UserError(fmt::format("{}: not valid JSON: {}", path, e.what()));
-    }
-  }
-  RT_CHECK_USER(j.is_object(), "{}: a config file must hold a mapping of option names to values", path);
+nlohmann::json parse_config_text(const std::string& text, ConfigSyntax syntax, const std::string& name) {
+  RT_CHECK_USER(static_cast<int64_t>(text.size()) <= kMaxConfigFileBytes,
+                "{} is larger than {} bytes; a config file is a short mapping of options", name, kMaxConfigFileBytes);
+  const nlohmann::json j =
+      syntax == ConfigSyntax::kYaml
+          ? parse_yaml(text, name)
+          : parse_json_input(text, name, kMaxConfigDepth, "a config file is a flat mapping of options");
+  RT_CHECK_USER(j.is_object(), "{}: a config file must hold a mapping of option names to values", name);
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [key, value] : j.items()) {
     std::string k = key;
@@ -89,6 +126,12 @@ nlohmann::json read_config_file(const std::string& path) {
     out.erase("resume");
   }
   return out;
+}
+
+nlohmann::json read_config_file(const std::string& path) {
+  const std::string text = read_file_at_most(path, kMaxConfigFileBytes);
+  const bool yaml = ends_with(path, ".yaml") || ends_with(path, ".yml");
+  return parse_config_text(text, yaml ? ConfigSyntax::kYaml : ConfigSyntax::kJson, path);
 }
 
 }  // namespace rt

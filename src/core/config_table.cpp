@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/errors.h"
+
 namespace rt {
 
 std::string ConfigField::flag() const {
@@ -11,6 +13,16 @@ std::string ConfigField::flag() const {
 }
 
 namespace {
+
+// Why the limits are where they are (Note [Upper limits]), for the messages.
+constexpr const char* kThreadsWhy = "more threads than cores only slows a machine down";
+constexpr const char* kImagesWhy = "more images than any data set ringtrain reads";
+constexpr const char* kImageSizeWhy = "one 4096x4096 image is 200 MB as floats";
+constexpr const char* kClassesWhy = "ImageNet-21k has 21,841; the head grows with the class count";
+constexpr const char* kEpochsWhy = "recipes use up to a few hundred";
+constexpr const char* kBatchWhy = "a batch is allocated whole: 65536 CIFAR images are 805 MB as floats";
+constexpr const char* kGlobalBatchWhy = "65536 images per worker on 1024 workers";
+
 FieldRule rule(FieldRule::Kind kind, double lo = 0, double hi = 0) {
   FieldRule r;
   r.kind = kind;
@@ -25,6 +37,17 @@ FieldRule non_negative() { return rule(FieldRule::Kind::kNonNegative); }
 FieldRule at_least(double lo) { return rule(FieldRule::Kind::kAtLeast, lo); }
 FieldRule unit_interval() { return rule(FieldRule::Kind::kUnitInterval); }
 FieldRule between(double lo, double hi) { return rule(FieldRule::Kind::kBetween, lo, hi); }
+FieldRule FieldRule::at_most(double limit, const char* reason) const {
+  FieldRule r = *this;
+  r.max = limit;
+  r.max_reason = reason;
+  return r;
+}
+
+void check_flag_range(const std::string& flag, int64_t value, int64_t lo, int64_t hi, const char* reason) {
+  RT_CHECK_USER(value >= lo && value <= hi, "{} must be in {}..{}, got {} ({})", flag, lo, hi, value, reason);
+}
+
 FieldRule one_of(std::vector<std::string> choices) {
   FieldRule r = rule(FieldRule::Kind::kOneOf);
   r.choices = std::move(choices);
@@ -37,12 +60,13 @@ const std::vector<ConfigField>& config_fields() {
       {"recipe", &C::recipe, "Named preset of options; --config and the flags given override it:"},
       {"data", &C::data, "CIFAR-10 folder: binary batches or train/ and test/ image folders"},
       {"limit_train", &C::limit_train, "Use a class-balanced subset of N training images (0 = all)", false,
-       non_negative()},
-      {"limit_test", &C::limit_test, "Use a class-balanced subset of N test images (0 = all)", false, non_negative()},
+       non_negative().at_most(kMaxImages, kImagesWhy)},
+      {"limit_test", &C::limit_test, "Use a class-balanced subset of N test images (0 = all)", false,
+       non_negative().at_most(kMaxImages, kImagesWhy)},
       {"augment", &C::augment,
        "Training augmentation: 32x32 random crop (pad 4), larger images random resized crop; + flip: true|false"},
       {"image_size", &C::image_size, "Model input side S for image folders of any size (0 = 32, or 224 for larger)",
-       false, non_negative()},
+       false, non_negative().at_most(kMaxImageSize, kImageSizeWhy)},
       {"normalize", &C::normalize, "Normalisation statistics: auto | cifar10 | imagenet | computed (training split)",
        false, one_of({"auto", "cifar10", "imagenet", "computed"})},
       {"mean", &C::mean, "Per-channel normalisation mean r,g,b (overrides --normalize)"},
@@ -52,7 +76,7 @@ const std::vector<ConfigField>& config_fields() {
        "true|false"},
       {"skip_bad_images", &C::skip_bad_images, "Leave out unreadable image files (counted in metrics.json)", true},
       {"loader_threads", &C::loader_threads, "Threads decoding batches (0 = 1 for data in memory, all cores for files)",
-       false, non_negative()},
+       false, non_negative().at_most(kMaxThreads, kThreadsWhy)},
       {"model", &C::model, "Model name (see `ringtrain models`)"},
       {"stem", &C::stem,
        "ResNet stem: auto (imagenet above 64 px for torchvision ResNets) | cifar (3x3) | imagenet (7x7/2 + max-pool)",
@@ -60,12 +84,14 @@ const std::vector<ConfigField>& config_fields() {
       {"init_from", &C::init_from,
        "Start from the weights of a torch.save'd state_dict (e.g. torchvision's); a head (fc) of another class "
        "count starts fresh"},
-      {"num_classes", &C::num_classes, "Classes (must match the data)", false, at_least(2)},
+      {"num_classes", &C::num_classes, "Classes (must match the data)", false,
+       at_least(2).at_most(kMaxClasses, kClassesWhy)},
       {"zero_init_residual", &C::zero_init_residual, "Zero-init the last BN of each residual block", true},
-      {"epochs", &C::epochs, "Epochs to train", false, positive()},
+      {"epochs", &C::epochs, "Epochs to train", false, positive().at_most(kMaxEpochs, kEpochsWhy)},
       {"batch_size", &C::batch_size, "Images per worker per micro-batch (global batch = this x workers x --grad-accum)",
-       false, positive()},
-      {"eval_batch_size", &C::eval_batch_size, "Images per evaluation batch", false, positive()},
+       false, positive().at_most(kMaxBatch, kBatchWhy)},
+      {"eval_batch_size", &C::eval_batch_size, "Images per evaluation batch", false,
+       positive().at_most(kMaxBatch, kBatchWhy)},
       {"lr", &C::lr, "Learning rate (peak; max for onecycle)", false, positive()},
       {"momentum", &C::momentum, "SGD momentum", false, unit_interval()},
       {"nesterov", &C::nesterov, "Nesterov momentum", true},
@@ -78,17 +104,18 @@ const std::vector<ConfigField>& config_fields() {
       {"warmup_epochs", &C::warmup_epochs, "Linear warmup epochs (fractions allowed)"},
       {"label_smoothing", &C::label_smoothing, "Cross-entropy label smoothing", false, unit_interval()},
       {"nproc", &C::nproc, "Spawn N local workers (data-parallel; 0 = use the launcher's environment)", false,
-       between(0, 1024)},
+       between(0, kMaxWorkers)},
       {"max_restarts", &C::max_restarts,
        "With --nproc: restart all workers from the newest checkpoint after a failure, up to K times", false,
-       non_negative()},
+       non_negative().at_most(kMaxRestarts, "a job that failed that often will not succeed")},
       {"min_nproc", &C::min_nproc,
        "With --nproc and --max-restarts: a worker that fails twice is dropped and the job goes on with fewer, down "
        "to M (needs --global-batch when M < N, so that fewer workers train alike)",
-       false, between(0, 1024)},
+       false, between(0, kMaxWorkers)},
       {"backend", &C::backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)", false,
        one_of({"auto", "gloo", "nccl"})},
-      {"bucket_mb", &C::bucket_mb, "Gradient bucket cap in MB", false, positive()},
+      {"bucket_mb", &C::bucket_mb, "Gradient bucket cap in MB", false,
+       positive().at_most(kMaxBucketMb, "a bucket is allocated whole; DDP's default is 25")},
       {"sync_bn", &C::sync_bn, "BatchNorm statistics over all ranks (SyncBatchNorm)", true},
       {"grad_compression", &C::grad_compression,
        "Gradients between ranks: none (fp32), bf16 or fp16 (half the bytes; rounding of the averaged gradient "
@@ -97,14 +124,17 @@ const std::vector<ConfigField>& config_fields() {
       {"powersgd_warmup", &C::powersgd_warmup,
        "Optimiser steps allreduced uncompressed before PowerSGD starts (DDP's start_powerSGD_iter)", false,
        non_negative()},
-      {"grad_accum", &C::grad_accum, "Micro-batches per optimiser step (one allreduce per step)", false, at_least(1)},
+      {"grad_accum", &C::grad_accum, "Micro-batches per optimiser step (one allreduce per step)", false,
+       at_least(1).at_most(kMaxGradAccum, "use a larger --batch-size")},
       {"global_batch", &C::global_batch,
        "Images per optimiser step whatever the number of workers (0 = batch x workers x --grad-accum): the epoch is "
        "cut into micro-batches of --batch-size that meet alike on any world size, each worker accumulating its "
        "share (a multiple of --batch-size x workers)",
-       false, non_negative()},
-      {"lr_ref_batch", &C::lr_ref_batch, "--lr is for this global batch; it is scaled linearly", false, at_least(1)},
-      {"timeout", &C::timeout, "Seconds for rendezvous and each collective", false, positive()},
+       false, non_negative().at_most(kMaxGlobalBatch, kGlobalBatchWhy)},
+      {"lr_ref_batch", &C::lr_ref_batch, "--lr is for this global batch; it is scaled linearly", false,
+       at_least(1).at_most(kMaxGlobalBatch, kGlobalBatchWhy)},
+      {"timeout", &C::timeout, "Seconds for rendezvous and each collective", false,
+       positive().at_most(kMaxTimeoutSeconds, "one week; a stalled peer must end the job")},
       {"skip_nonfinite", &C::skip_nonfinite,
        "Skip steps with a non-finite loss or gradient (counted) instead of stopping", true},
       {"amp", &C::amp, "Autocast precision: auto (bf16 where the hardware has it) | bf16 | none", false,
@@ -113,16 +143,19 @@ const std::vector<ConfigField>& config_fields() {
       {"cuda_graph", &C::cuda_graph,
        "Capture forward + backward once as a CUDA graph and replay it (one process on CUDA)", true},
       {"seed", &C::seed, "Seed of initialisation, shuffling and augmentation"},
-      {"threads", &C::threads, "Compute threads (0 = all cores)", false, non_negative()},
+      {"threads", &C::threads, "Compute threads (0 = all cores)", false,
+       non_negative().at_most(kMaxThreads, kThreadsWhy)},
       {"device", &C::device, "auto | cpu | cuda", false, one_of({"auto", "cpu", "cuda"})},
       {"out", &C::out, "Run folder (default runs/<timestamp>)"},
       {"resume", &C::resume, "Continue the run in this folder from its newest checkpoint"},
       {"checkpoint_every", &C::checkpoint_every, "Also checkpoint every N optimiser steps (0 = per epoch only)", false,
        non_negative()},
-      {"keep_checkpoints", &C::keep_checkpoints, "Checkpoints kept in the run folder", false, at_least(1)},
+      {"keep_checkpoints", &C::keep_checkpoints, "Checkpoints kept in the run folder", false,
+       at_least(1).at_most(kMaxKeptCheckpoints, "each is a full copy of the model and optimiser")},
       {"log_every", &C::log_every, "Steps between progress lines when not on a terminal (0 = auto)", false,
        non_negative()},
-      {"prefetch", &C::prefetch, "Batches prepared ahead by the loader thread", false, at_least(1)},
+      {"prefetch", &C::prefetch, "Batches prepared ahead by the loader thread", false,
+       at_least(1).at_most(kMaxPrefetch, "each batch waits whole in memory; 2-4 hide the loading")},
       {"tensorboard", &C::tensorboard, "Write TensorBoard scalar event files to <out>/tensorboard", true},
       {"trace", &C::trace,
        "Write a Chrome/Perfetto trace (JSON) of the --trace-steps steps of every rank to this file"},

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "core/log.h"
 
 namespace rt {
 
@@ -54,6 +55,23 @@ std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max
     bytes.insert(bytes.end(), chunk, chunk + n);
   }
   return bytes;
+}
+
+std::string read_file_at_most(const std::string& path, int64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  RT_CHECK_USER(in.good(), "cannot open {}: {}; check the path", path, std::strerror(errno));
+  std::string text;
+  std::vector<char> chunk(1 << 16);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+    RT_CHECK_USER(static_cast<int64_t>(text.size()) <= max_bytes,
+                  "{} is larger than {} bytes, the most ringtrain reads from such a file; check that it is the "
+                  "right file",
+                  path, with_thousands(max_bytes));
+  }
+  RT_CHECK_USER(!in.bad(), "cannot read {}: {}", path, std::strerror(errno));
+  return text;
 }
 
 namespace {

@@ -16,6 +16,11 @@ std::vector<unsigned char> read_file_bytes(const std::string& path);
 // FIFO without a writer reads as empty instead of waiting forever.
 std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max_bytes, const std::string& kind);
 
+// Reads a whole file of at most `max_bytes` (a regular file, a pipe such as `<(...)`, a
+// device); throws UserError naming the path, its size and the limit when it holds more,
+// having read no more than max_bytes + 1 of it.
+std::string read_file_at_most(const std::string& path, int64_t max_bytes);
+
 // Writes `bytes` to `path` atomically. Throws UserError (naming the path and the OS error,
 // e.g. "No space left on device") and leaves any previous `path` untouched on failure.
 void write_file_atomic(const std::string& path, const void* data, size_t size);

@@ -29,6 +29,23 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
+std::string one_line(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void print_error_line(const std::string& line) {
   std::fputs(line.c_str(), stderr);
   std::fputc('\n', stderr);

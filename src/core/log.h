@@ -17,6 +17,9 @@ std::string with_thousands(long long n);
 
 void print_line(const std::string& line);        // stdout, flushed
 void print_error_line(const std::string& line);  // stderr, flushed
+// `text` with CR, LF and other control characters written as \r, \n, \xHH: an error message
+// quoting a user's value (a YAML key, a flag's text) stays one line.
+std::string one_line(const std::string& text);
 
 template <typename... Args>
 void log_info(fmt::format_string<Args...> f, Args&&... args) {

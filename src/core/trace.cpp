@@ -1,6 +1,6 @@
 #include "core/trace.h"
 
-#include <regex>
+#include <cctype>
 
 #include "core/errors.h"
 
@@ -31,13 +31,42 @@ std::string TraceRecorder::events_json() const {
   return all.dump();
 }
 
+namespace {
+
+// Reads a step number at text[*i]: spaces, then 1 to 12 digits. False (no number) otherwise.
+bool read_step(const std::string& text, size_t* i, int64_t* out) {
+  while (*i < text.size() && std::isspace(static_cast<unsigned char>(text[*i])) != 0) ++*i;
+  const size_t start = *i;
+  int64_t value = 0;
+  while (*i < text.size() && std::isdigit(static_cast<unsigned char>(text[*i])) != 0) {
+    if (*i - start == 12) return false;  // 13 digits or more: past any step count, and past int64 soon
+    value = value * 10 + (text[*i] - '0');
+    ++*i;
+  }
+  if (*i == start) return false;
+  while (*i < text.size() && std::isspace(static_cast<unsigned char>(text[*i])) != 0) ++*i;
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+// "FIRST" or "FIRST-LAST", each 1 to 12 digits, spaces allowed around them: a hand parser, as
+// std::regex recurses per character and a long value overflowed the stack.
 std::pair<int64_t, int64_t> parse_step_range(const std::string& text, const std::string& flag) {
-  static const std::regex re(R"(^\s*(\d{1,12})\s*(?:-\s*(\d{1,12})\s*)?$)");
-  std::smatch m;
-  RT_CHECK_USER(std::regex_match(text, m, re), "{} '{}': expected FIRST-LAST optimiser steps, e.g. 3-6", flag, text);
-  const int64_t first = std::stoll(m[1]);
-  const int64_t last = m[2].matched ? std::stoll(m[2]) : first;
-  RT_CHECK_USER(first >= 1 && last >= first, "{} '{}': steps count from 1 and LAST must be >= FIRST", flag, text);
+  // The message shows at most 40 characters of what was given.
+  const std::string shown = text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  size_t i = 0;
+  int64_t first = 0, last = 0;
+  bool ok = read_step(text, &i, &first);
+  if (ok && i < text.size() && text[i] == '-') {
+    ++i;
+    ok = read_step(text, &i, &last);
+  } else {
+    last = first;
+  }
+  RT_CHECK_USER(ok && i == text.size(), "{} '{}': expected FIRST-LAST optimiser steps, e.g. 3-6", flag, shown);
+  RT_CHECK_USER(first >= 1 && last >= first, "{} '{}': steps count from 1 and LAST must be >= FIRST", flag, shown);
   return {first, last};
 }
 

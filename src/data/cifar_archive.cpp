@@ -69,20 +69,90 @@ bool is_safe_entry_name(const std::string& name) {
 
 using ArchivePtr = std::unique_ptr<struct archive, decltype(&archive_free)>;
 
-// Unpacks the regular files and folders of `archive_path` under `into`; refuses absolute
-// paths, '..' and links (a crafted archive must not write outside `into`).
-void extract(const std::string& archive_path, const std::string& into) {
+// A reader of tar or tar.gz only (Note [What an archive may hold]).
+ArchivePtr open_tar(const std::string& archive_path) {
   ArchivePtr in(archive_read_new(), &archive_free);
+  if (!in) throw std::runtime_error("libarchive: out of memory");
+  archive_read_support_filter_gzip(in.get());
+  archive_read_support_format_tar(in.get());  // ustar, pax, and GNU tar's extensions
+  archive_read_support_format_gnutar(in.get());
+  RT_CHECK_USER(archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) == ARCHIVE_OK,
+                "{} is not a readable tar or tar.gz archive: {}; ringtrain unpacks only those: pass --url of "
+                "cifar-10-binary.tar.gz",
+                archive_path, archive_error_string(in.get()));
+  return in;
+}
+
+// The end of reading an archive's headers: EOF, or a message naming what is wrong.
+void check_header_end(int rc, struct archive* in, const std::string& archive_path) {
+  RT_CHECK_USER(rc == ARCHIVE_EOF,
+                "{} is not a readable tar or tar.gz archive: {}; ringtrain unpacks only those: pass --url of "
+                "cifar-10-binary.tar.gz",
+                archive_path, archive_error_string(in));
+}
+
+// An entry's name, checked: a relative path without '..', a regular file or a folder.
+std::string checked_entry_name(struct archive_entry* entry, const std::string& archive_path) {
+  const char* raw_name = archive_entry_pathname(entry);
+  const std::string name = raw_name != nullptr ? raw_name : "";
+  RT_CHECK_USER(is_safe_entry_name(name), "{}: entry '{}' is an absolute path or contains '..'; refusing to unpack it",
+                archive_path, name);
+  const auto type = archive_entry_filetype(entry);
+  RT_CHECK_USER((type == AE_IFREG || type == AE_IFDIR) && archive_entry_hardlink(entry) == nullptr &&
+                    archive_entry_symlink(entry) == nullptr,
+                "{}: entry '{}' is a link or special file; a CIFAR-10 archive holds only files and folders",
+                archive_path, name);
+  RT_CHECK_USER(archive_entry_sparse_count(entry) == 0,
+                "{}: entry '{}' is a sparse file; a CIFAR-10 archive holds only plain files", archive_path, name);
+  return name;
+}
+
+std::string too_large(const std::string& archive_path, int64_t limit) {
+  return fmt::format(
+      "{} unpacks to more than {} (CIFAR-10 is ~185 MB); refusing to unpack it: it is not the CIFAR-10 binary "
+      "archive, pass --url of cifar-10-binary.tar.gz",
+      archive_path, fmt::format("{:.0f} MB", static_cast<double>(limit) / 1e6));
+}
+
+// Note [What an archive may hold]
+// A downloaded archive is input from the network (or from --url file://...), and the MD5 only
+// says it is the file the user named. So: tar and tar.gz only (libarchive's other formats
+// include mtree, whose "entries" name local files to copy, and zip); entries are regular files
+// and folders with relative names, no '..', no links, no sparse files; at most
+// kMaxArchiveEntries of them; and at most `max_bytes` unpacked. A first pass reads only the
+// headers (decompressing, writing nothing) and refuses an archive whose entries or declared
+// sizes break a rule, so a small "archive bomb" writes nothing; the second pass writes and
+// counts the bytes as they are written, stopping at the limit whatever the headers said.
+void check_entries(const std::string& archive_path, int64_t max_bytes) {
+  ArchivePtr in = open_tar(archive_path);
+  struct archive_entry* entry = nullptr;
+  int64_t entries = 0, declared = 0;
+  int rc;
+  while ((rc = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
+    checked_entry_name(entry, archive_path);
+    RT_CHECK_USER(++entries <= kMaxArchiveEntries,
+                  "{} holds more than {} entries (CIFAR-10's holds 9); it is not the CIFAR-10 binary archive: pass "
+                  "--url of cifar-10-binary.tar.gz",
+                  archive_path, kMaxArchiveEntries);
+    const int64_t size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0;
+    RT_CHECK_USER(size >= 0 && size <= max_bytes - declared, "{}", too_large(archive_path, max_bytes));
+    declared += size;
+    RT_CHECK_USER(archive_read_data_skip(in.get()) == ARCHIVE_OK, "{} is not a readable archive: {}", archive_path,
+                  archive_error_string(in.get()));
+  }
+  check_header_end(rc, in.get(), archive_path);
+}
+
+// Unpacks the regular files and folders of `archive_path` under `into` (Note [What an archive
+// may hold]: check_entries has passed).
+void extract(const std::string& archive_path, const std::string& into, int64_t max_bytes) {
+  ArchivePtr in = open_tar(archive_path);
   ArchivePtr out(archive_write_disk_new(), &archive_free);
-  if (!in || !out) throw std::runtime_error("libarchive: out of memory");
-  archive_read_support_filter_all(in.get());
-  archive_read_support_format_all(in.get());
-  // Our own checks below refuse what the SECURE flags would; NODOTDOT stays as a second guard
+  if (!out) throw std::runtime_error("libarchive: out of memory");
+  // Our own checks refuse what the SECURE flags would; NODOTDOT stays as a second guard
   // (`into` is canonical, so it has no '..' of its own). The other two flags would also judge
   // the absolute, possibly symlinked `into` and refuse every entry.
   archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT);
-  RT_CHECK_USER(archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) == ARCHIVE_OK,
-                "cannot open {} as an archive: {}", archive_path, archive_error_string(in.get()));
   // Strict: libarchive reports a failed write() (ENOSPC) as ARCHIVE_WARN only, and then
   // pads the file to its full size with a hole; accepting WARN would unpack zeros.
   auto check_write = [&](int rc, const std::string& name) {
@@ -91,16 +161,11 @@ void extract(const std::string& archive_path, const std::string& into) {
                   archive_error_string(out.get()), err > 0 ? fmt::format(" ({})", std::strerror(err)) : "");
   };
   struct archive_entry* entry = nullptr;
+  int64_t written = 0;
   int rc;
   while ((rc = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
-    const char* raw_name = archive_entry_pathname(entry);
-    const std::string name = raw_name != nullptr ? raw_name : "";
-    RT_CHECK_USER(is_safe_entry_name(name),
-                  "{}: entry '{}' is an absolute path or contains '..'; refusing to unpack it", archive_path, name);
+    const std::string name = checked_entry_name(entry, archive_path);
     const auto type = archive_entry_filetype(entry);
-    RT_CHECK_USER((type == AE_IFREG || type == AE_IFDIR) && archive_entry_hardlink(entry) == nullptr,
-                  "{}: entry '{}' is a link or special file; a CIFAR-10 archive holds only files and folders",
-                  archive_path, name);
     archive_entry_set_pathname(entry, (into + "/" + name).c_str());
     archive_entry_set_perm(entry, type == AE_IFDIR ? 0755 : 0644);  // never unreadable or unremovable
     check_write(archive_write_header(out.get(), entry), name);
@@ -109,6 +174,8 @@ void extract(const std::string& archive_path, const std::string& into) {
     la_int64_t offset = 0;
     int data_rc;
     while ((data_rc = archive_read_data_block(in.get(), &block, &size, &offset)) == ARCHIVE_OK) {
+      written += static_cast<int64_t>(size);
+      RT_CHECK_USER(written <= max_bytes, "{}", too_large(archive_path, max_bytes));
       check_write(static_cast<int>(archive_write_data_block(out.get(), block, size, offset)), name);
     }
     RT_CHECK_USER(data_rc == ARCHIVE_EOF,
@@ -117,8 +184,7 @@ void extract(const std::string& archive_path, const std::string& into) {
                   archive_path, name, archive_error_string(in.get()));
     check_write(archive_write_finish_entry(out.get()), name);
   }
-  RT_CHECK_USER(rc == ARCHIVE_EOF, "{} is not a readable archive: {}; pass --url of cifar-10-binary.tar.gz",
-                archive_path, archive_error_string(in.get()));
+  check_header_end(rc, in.get(), archive_path);
 }
 
 // A folder removed with everything in it when this goes out of scope (success or not).
@@ -161,7 +227,8 @@ std::string describe_cifar_folder(const std::string& folder) {
 // so the final rename is atomic), its layout checked, and only then is the folder renamed
 // to DIR/cifar-10-batches-bin. A failure or a kill before the rename leaves no data folder;
 // the scratch folder is removed on the way out, or by the next run if the process was killed.
-void unpack_cifar_archive(const std::string& archive_path, const std::string& to, const std::string& data_dir) {
+void unpack_cifar_archive(const std::string& archive_path, const std::string& to, const std::string& data_dir,
+                          int64_t max_bytes) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(to, ec)) {
     if (e.path().filename().string().rfind(kUnpackPrefix, 0) == 0) fs::remove_all(e.path(), ec);
@@ -173,7 +240,8 @@ void unpack_cifar_archive(const std::string& archive_path, const std::string& to
                 std::strerror(errno));
   const ScratchFolder scratch(scratch_template);
   log_info("unpacking {}", archive_path);
-  extract(archive_path, scratch.path());
+  check_entries(archive_path, max_bytes);
+  extract(archive_path, scratch.path(), max_bytes);
   const std::string unpacked = scratch.path() + "/" + kCifarFolderName;
   RT_CHECK_USER(dir_exists(unpacked),
                 "{} holds no {} folder, so it is not the CIFAR-10 binary archive (the Python and MATLAB versions "

@@ -26,9 +26,17 @@ std::string cifar_layout_problem(const std::string& folder);
 // "50,000 training and 10,000 test images" for a folder with that layout.
 std::string describe_cifar_folder(const std::string& folder);
 
-// Unpacks `archive_path` into a scratch folder in `to`, checks the layout, and renames its
-// cifar-10-batches-bin to `data_dir` (Note [All or nothing]); refuses absolute paths, '..'
-// and links in the archive. Throws UserError naming what is wrong.
-void unpack_cifar_archive(const std::string& archive_path, const std::string& to, const std::string& data_dir);
+// What an archive may unpack to (Note [What an archive may hold] in cifar_archive.cpp): 4x the
+// ~185 MB of CIFAR-10's, and 1,000 entries (it has 9).
+inline constexpr int64_t kMaxUnpackedBytes = int64_t{4} * 185 * 1000 * 1000;
+inline constexpr int64_t kMaxArchiveEntries = 1000;
+
+// Unpacks `archive_path` (tar or tar.gz only) into a scratch folder in `to`, checks the
+// layout, and renames its cifar-10-batches-bin to `data_dir` (Note [All or nothing]). Refuses,
+// writing nothing, another format (zip, mtree, ...), absolute paths, '..', links and special
+// files, more than kMaxArchiveEntries entries, or declared sizes past `max_bytes`; stops and
+// cleans up if the bytes written pass `max_bytes`. Throws UserError naming what is wrong.
+void unpack_cifar_archive(const std::string& archive_path, const std::string& to, const std::string& data_dir,
+                          int64_t max_bytes = kMaxUnpackedBytes);
 
 }  // namespace rt

@@ -1,4 +1,4 @@
-// Implements data/download.h in three phases: fetch (libcurl, resumable .part file),
+// Implements data/download.h in three phases: fetch (libcurl, resumable .ringtrain-part file),
 // verify (MD5 over the whole file), unpack (data/cifar_archive.h: a temporary folder, then
 // one rename). See Note [Resuming] and Note [All or nothing].
 #include "data/download.h"
@@ -165,7 +165,7 @@ bool is_permanent(CURLcode code) {
 }
 
 // Note [Resuming]
-// Every attempt appends to DIR/<archive>.part from its current size with a Range request
+// Every attempt appends to DIR/<archive>.ringtrain-part from its current size with a Range request
 // (CURLOPT_RESUME_FROM_LARGE), so a dropped connection, and a re-run after Ctrl-C, continue
 // where they stopped. A server that ignores the Range answers 200 with the whole body:
 // libcurl then stops with CURLE_RANGE_ERROR before writing anything, and we truncate the
@@ -189,7 +189,7 @@ void fetch(const DownloadOptions& o, const std::string& part) {
       return;
     }
     if (a.code == CURLE_HTTP_RETURNED_ERROR && a.http_status == 416 && have > 0) {
-      log_info("the server has nothing past {}: the .part is complete", megabytes(have));
+      log_info("the server has nothing past {}: the partial download is complete", megabytes(have));
       return;
     }
     RT_CHECK_USER(a.write_errno == 0,
@@ -280,43 +280,48 @@ std::string download_cifar10(const DownloadOptions& o) {
   }
   make_dirs(to);
 
+  // Note [Only what it made]: ringtrain deletes only files it made: its own partial download
+  // DIR/<archive>.ringtrain-part (this run's, or an interrupted run's that it resumes). A file
+  // already at DIR/<archive> is the user's: used in place if it is the archive (never deleted),
+  // left alone if it is not.
   const std::string archive = to + "/" + archive_name_from_url(o.url);
-  const std::string part = archive + ".part";
+  const std::string part = archive + kPartSuffix;
   std::error_code ec;
   const std::string source = local_path_of(o.url);
-  // The user's own file at DIR/<archive>: used in place, never deleted.
+  std::string unpack_from = archive;  // what is unpacked: the user's file, or our own download
   const bool archive_is_source = !source.empty() && fs::equivalent(source, archive, ec);
   if (archive_is_source) {
     verify_md5(archive, expected_md5, o.url, /*delete_on_mismatch=*/false);
+  } else if (file_exists(archive) && md5_hex_of_file(archive) == expected_md5) {
+    log_info("using {} (checksum matches); it is kept", archive);  // an earlier --keep-archive, or the user's copy
   } else {
-    // An archive kept by an earlier run (--keep-archive) saves the download.
+    RT_CHECK_USER(!o.keep_archive || !file_exists(archive),
+                  "--keep-archive would replace {}, which is not the archive: move it away or choose another --to",
+                  archive);
     if (file_exists(archive)) {
-      if (md5_hex_of_file(archive) == expected_md5) {
-        log_info("using {} (checksum matches)", archive);
-      } else {
-        log_warn("{} does not have MD5 {}; deleting it and downloading again", archive, expected_md5);
-        fs::remove(archive, ec);
-      }
+      log_warn("{} is not the archive (its MD5 is not {}); leaving it as it is and downloading to {}", archive,
+               expected_md5, part);
     }
-    if (!file_exists(archive)) {
-      fetch(o, part);
-      verify_md5(part, expected_md5, o.url, /*delete_on_mismatch=*/true);
-      RT_CHECK_USER(std::rename(part.c_str(), archive.c_str()) == 0, "cannot rename {} to {}: {}", part, archive,
-                    std::strerror(errno));
-    }
+    fetch(o, part);
+    verify_md5(part, expected_md5, o.url, /*delete_on_mismatch=*/true);
+    unpack_from = part;
   }
 
-  // A failed run leaves no archive either (unless asked to keep it): at most the .part.
-  const auto remove_archive = [&] {
-    if (!o.keep_archive && !archive_is_source) fs::remove(archive, ec);
-  };
+  // A failed run leaves no archive of its own: a verified download that does not unpack is
+  // deleted (downloading it again would not help); the user's files stay.
+  const bool ours = unpack_from == part;
   try {
-    unpack_cifar_archive(archive, to, data_dir);
+    unpack_cifar_archive(unpack_from, to, data_dir);
   } catch (const UserError&) {
-    remove_archive();
+    if (ours) fs::remove(part, ec);
     throw;
   }
-  remove_archive();
+  if (ours && o.keep_archive) {
+    RT_CHECK_USER(std::rename(part.c_str(), archive.c_str()) == 0, "cannot rename {} to {}: {}", part, archive,
+                  std::strerror(errno));
+  } else if (ours) {
+    fs::remove(part, ec);
+  }
   return data_dir;
 }
 

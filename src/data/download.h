@@ -1,6 +1,7 @@
 // Fetches the CIFAR-10 binary archive (libcurl, resumable), checks its MD5 (OpenSSL) and
 // unpacks it (libarchive) into DIR/cifar-10-batches-bin, all or nothing: a failed or
-// interrupted run leaves at most DIR/<archive>.part, which the next run resumes. Torch-free.
+// interrupted run leaves at most DIR/<archive>.ringtrain-part, which the next run resumes. It
+// deletes only files it made (Note [Only what it made] in download.cpp). Torch-free.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,10 @@ namespace rt {
 // Where the data set lives (Krizhevsky's page) and the MD5 published with it.
 inline constexpr const char* kCifar10Url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 inline constexpr const char* kCifar10Md5 = "c32a1d4ab5d03f1284b67883e8d87530";
+
+// The partial download's suffix: a name of ringtrain's own, so that resuming or cleaning up
+// never touches a user's "<archive>.part".
+inline constexpr const char* kPartSuffix = ".ringtrain-part";
 
 struct DownloadOptions {
   std::string to;                 // folder that will hold cifar-10-batches-bin (created)

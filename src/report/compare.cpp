@@ -32,19 +32,23 @@ nlohmann::json compare_runs(const std::vector<std::string>& run_dirs) {
                   "{} has no metrics.json: the run has not finished (resume it with `ringtrain train --resume {}`)",
                   dir, dir);
     const RunMetrics m = read_run_metrics(file);
-    runs.push_back({{"run", dir},
-                    {"model", m.model},
-                    {"world_size", m.world_size},
-                    {"global_batch", m.global_batch},
-                    {"lr", m.environment.value("scaled_lr", 0.0)},
-                    {"epochs", m.epochs},
-                    {"wall_seconds", m.total_seconds},
-                    {"images_per_second", m.train_images_per_second},
-                    {"test_accuracy", m.test_accuracy},
-                    {"best_test_accuracy", m.best_test_accuracy},
-                    {"exposed_comm_share", m.comm_last_epoch.exposed_comm_share},
-                    {"backend", m.environment.value("backend", std::string("none"))},
-                    {"precision", m.environment.value("precision", std::string("fp32"))}});
+    try {
+      runs.push_back({{"run", dir},
+                      {"model", m.model},
+                      {"world_size", m.world_size},
+                      {"global_batch", m.global_batch},
+                      {"lr", m.environment.value("scaled_lr", 0.0)},
+                      {"epochs", m.epochs},
+                      {"wall_seconds", m.total_seconds},
+                      {"images_per_second", m.train_images_per_second},
+                      {"test_accuracy", m.test_accuracy},
+                      {"best_test_accuracy", m.best_test_accuracy},
+                      {"exposed_comm_share", m.comm_last_epoch.exposed_comm_share},
+                      {"backend", m.environment.value("backend", std::string("none"))},
+                      {"precision", m.environment.value("precision", std::string("fp32"))}});
+    } catch (const nlohmann::json::exception& e) {
+      throw UserError(fmt::format("{}: its environment record is damaged ({})", file, e.what()));
+    }
   }
   const double base_ips = runs[0].at("images_per_second").get<double>();
   const double base_world = runs[0].at("world_size").get<double>();

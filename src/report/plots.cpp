@@ -12,8 +12,10 @@
 #include <optional>
 #include <sstream>
 
+#include "core/config_table.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "report/writers.h"
 
 namespace rt {
@@ -263,12 +265,16 @@ void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts, cons
                            bool row_normalised, const std::string& png_path) {
   const size_t c = class_names.size();
   RT_CHECK_USER(c > 0 && counts.size() == c, "{}: a {}x? confusion matrix for {} classes", png_path, counts.size(), c);
+  RT_CHECK_USER(c <= static_cast<size_t>(kMaxConfusionPlotClasses), "{}: {} classes; the figure is drawn for up to {}",
+                png_path, c, kMaxConfusionPlotClasses);
+  for (size_t t = 0; t < c; ++t) {  // the shape is checked before anything is sized from it
+    RT_CHECK_USER(counts[t].size() == c, "{}: confusion row {} has {} entries, expected {}", png_path, t,
+                  counts[t].size(), c);
+  }
   // value[t][p]; true class 0 is drawn as the top row.
   std::vector<std::vector<double>> value(c, std::vector<double>(c));
   double zmax = 0;
   for (size_t t = 0; t < c; ++t) {
-    RT_CHECK_USER(counts[t].size() == c, "{}: confusion row {} has {} entries, expected {}", png_path, t,
-                  counts[t].size(), c);
     int64_t row_total = 0;
     for (int64_t v : counts[t]) row_total += v;
     for (size_t p = 0; p < c; ++p) {
@@ -297,6 +303,7 @@ void plot_confusion_matrix(const std::vector<std::vector<int64_t>>& counts, cons
       const PLFLT xs[] = {x0, x0 + 1, x0 + 1, x0}, ys[] = {y0, y0, y0 + 1, y0 + 1};
       pls.col1(v / zmax);
       pls.fill(4, xs, ys);
+      if (c > 40) continue;  // the counts would not fit their cells
       pls.col0(v > 0.55 * zmax ? kWhite : kBlack);
       const std::string text = row_normalised ? fmt::format("{:.2f}", v) : fmt::format("{}", static_cast<int64_t>(v));
       pls.ptex(x0 + 0.5, y0 + 0.5, 1, 0, 0.5, text.c_str());
@@ -396,6 +403,56 @@ void plot_scaling(const nlohmann::json& scale, const std::string& speedup_png, c
   }
 }
 
+namespace {
+
+// What the figures of metrics.json need: per class its name and accuracy, and the confusion
+// matrix (empty when the file has none).
+struct MetricsFigures {
+  std::vector<std::string> class_names;
+  std::vector<double> accuracy;
+  std::vector<std::vector<int64_t>> confusion;
+};
+
+// Reads test.per_class and test.confusion_matrix of `path`, checking their shapes before
+// anything is sized from them: K classes (at most kMaxClasses), a K x K matrix of counts.
+MetricsFigures read_metrics_figures(const std::string& path) {
+  const nlohmann::json metrics = read_json_file(path);
+  MetricsFigures m;
+  try {
+    if (!metrics.is_object() || !metrics.contains("test") || !metrics.at("test").contains("per_class")) return m;
+    const nlohmann::json& test = metrics.at("test");
+    const nlohmann::json& per_class = test.at("per_class");
+    RT_CHECK_USER(per_class.is_array() && !per_class.empty(), "{}: test.per_class is not a list of classes", path);
+    const size_t k = per_class.size();
+    RT_CHECK_USER(k >= 2 && k <= static_cast<size_t>(kMaxClasses),
+                  "{}: test.per_class lists {} classes; a run has 2 to {}", path, k, kMaxClasses);
+    for (const auto& c : per_class) {
+      m.class_names.push_back(c.at("class").get<std::string>());
+      m.accuracy.push_back(c.at("accuracy").get<double>());
+    }
+    if (!test.contains("confusion_matrix")) return m;
+    const nlohmann::json& matrix = test.at("confusion_matrix");
+    RT_CHECK_USER(matrix.is_array() && matrix.size() == k,
+                  "{}: test.confusion_matrix has {} rows for {} classes; it must be {} x {}", path,
+                  matrix.is_array() ? matrix.size() : 0, k, k, k);
+    for (size_t t = 0; t < k; ++t) {
+      const nlohmann::json& row = matrix[t];
+      RT_CHECK_USER(row.is_array() && row.size() == k, "{}: row {} of test.confusion_matrix has {} entries, not {}",
+                    path, t, row.is_array() ? row.size() : 0, k);
+      for (const auto& v : row) {
+        RT_CHECK_USER(v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{1} << 62,
+                      "{}: row {} of test.confusion_matrix holds a {}, not a count", path, t, v.type_name());
+      }
+    }
+    m.confusion = matrix.get<std::vector<std::vector<int64_t>>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{}: test.per_class or test.confusion_matrix is damaged ({})", path, e.what()));
+  }
+  return m;
+}
+
+}  // namespace
+
 std::vector<std::string> write_run_plots(const std::string& dir) {
   std::vector<std::string> written;
   if (file_exists(dir + "/history.json")) {
@@ -406,27 +463,31 @@ std::vector<std::string> write_run_plots(const std::string& dir) {
     }
   }
   if (file_exists(dir + "/metrics.json")) {
-    const auto metrics = read_json_file(dir + "/metrics.json");
-    if (metrics.contains("test") && metrics.at("test").contains("per_class")) {
-      std::vector<std::string> names;
-      std::vector<double> accuracy;
-      for (const auto& c : metrics.at("test").at("per_class")) {
-        names.push_back(c.at("class").get<std::string>());
-        accuracy.push_back(c.at("accuracy").get<double>());
-      }
-      plot_per_class_accuracy(names, accuracy, dir + "/per_class_accuracy.png");
+    const std::string path = dir + "/metrics.json";
+    const MetricsFigures m = read_metrics_figures(path);
+    if (!m.class_names.empty()) {
+      plot_per_class_accuracy(m.class_names, m.accuracy, dir + "/per_class_accuracy.png");
       written.push_back(dir + "/per_class_accuracy.png");
-      if (metrics.at("test").contains("confusion_matrix")) {
-        const auto counts = metrics.at("test").at("confusion_matrix").get<std::vector<std::vector<int64_t>>>();
-        plot_confusion_matrix(counts, names, false, dir + "/confusion_matrix.png");
-        plot_confusion_matrix(counts, names, true, dir + "/confusion_matrix_normalized.png");
-        written.push_back(dir + "/confusion_matrix.png");
-        written.push_back(dir + "/confusion_matrix_normalized.png");
-      }
+    }
+    if (m.confusion.size() > static_cast<size_t>(kMaxConfusionPlotClasses)) {
+      log_info(
+          "{}: {} classes: the confusion matrix is drawn for up to {} classes (its counts are in "
+          "confusion_matrix.csv)",
+          path, m.confusion.size(), kMaxConfusionPlotClasses);
+    } else if (!m.confusion.empty()) {
+      plot_confusion_matrix(m.confusion, m.class_names, false, dir + "/confusion_matrix.png");
+      plot_confusion_matrix(m.confusion, m.class_names, true, dir + "/confusion_matrix_normalized.png");
+      written.push_back(dir + "/confusion_matrix.png");
+      written.push_back(dir + "/confusion_matrix_normalized.png");
     }
   }
   if (file_exists(dir + "/scale.json")) {
-    plot_scaling(read_json_file(dir + "/scale.json"), dir + "/scaling_speedup.png", dir + "/scaling_efficiency.png");
+    const std::string path = dir + "/scale.json";
+    try {
+      plot_scaling(read_json_file(path), dir + "/scaling_speedup.png", dir + "/scaling_efficiency.png");
+    } catch (const nlohmann::json::exception& e) {
+      throw UserError(fmt::format("{}: not a scale.json of `ringtrain scale` ({})", path, e.what()));
+    }
     written.push_back(dir + "/scaling_speedup.png");
     written.push_back(dir + "/scaling_efficiency.png");
   }

@@ -4,27 +4,33 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/json_input.h"
 
 namespace rt {
 
 void write_json_file(const std::string& path, const nlohmann::json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
 nlohmann::json read_json_file(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
-  try {
-    return nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  return parse_json_input(read_file_at_most(path, kMaxJsonFileBytes), path);
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
   }
+  return quoted + "\"";
 }
 
 void write_confusion_csv(const std::string& path, const std::vector<std::vector<int64_t>>& counts,
                          const std::vector<std::string>& class_names) {
   std::string csv = "true\\predicted";
-  for (const auto& n : class_names) csv += "," + n;
+  for (const auto& n : class_names) csv += "," + csv_field(n);
   csv += "\n";
   for (size_t t = 0; t < counts.size(); ++t) {
-    csv += class_names.at(t);
+    csv += csv_field(class_names.at(t));
     for (int64_t v : counts[t]) csv += fmt::format(",{}", v);
     csv += "\n";
   }

@@ -204,7 +204,7 @@ TEST(ConfigFile, BadFilesNameTheProblem) {
   test::TempDir dir;
   auto expect_error = [](const std::string& path, const std::string& needle) {
     try {
-      config_from_json(read_config_file(path));
+      config_from_json(read_config_file(path), path);
       ADD_FAILURE() << "no error for " << path;
     } catch (const UserError& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -214,8 +214,146 @@ TEST(ConfigFile, BadFilesNameTheProblem) {
   expect_error(write_text(dir.path() + "/bad.json", "{\"model\": }"), "not valid JSON");
   expect_error(write_text(dir.path() + "/list.yaml", "- a\n- b\n"), "mapping");
   expect_error(write_text(dir.path() + "/typo.yaml", "modle: resnet20\n"), "unknown configuration key 'modle'");
-  expect_error(write_text(dir.path() + "/type.yaml", "epochs: ten\n"), "bad configuration value");
+  expect_error(write_text(dir.path() + "/type.yaml", "epochs: ten\n"),
+               "type.yaml: 'epochs' must be a whole number, got string \"ten\"");
   expect_error(dir.path() + "/missing.yaml", "missing.yaml");
+}
+
+// Note [Upper limits]: each count that sizes an allocation or a thread pool has a largest
+// value, and the message names the flag, the value and the limit.
+TEST(Config, CountsHaveUpperLimits) {
+  auto expect_error = [](auto mutate, const std::string& needle) {
+    Config c;
+    mutate(c);
+    try {
+      validate(c);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error([](Config& c) { c.threads = 5000; }, "--threads must be at most 1024, got 5000");
+  expect_error([](Config& c) { c.loader_threads = 1025; }, "--loader-threads must be at most 1024, got 1025");
+  expect_error([](Config& c) { c.prefetch = 65; }, "--prefetch must be at most 64, got 65");
+  expect_error([](Config& c) { c.image_size = 4097; }, "--image-size must be at most 4096, got 4097");
+  expect_error([](Config& c) { c.batch_size = 65537; }, "--batch-size must be at most 65536, got 65537");
+  expect_error([](Config& c) { c.eval_batch_size = int64_t{1} << 40; }, "--eval-batch-size must be at most 65536");
+  expect_error([](Config& c) { c.num_classes = 100001; }, "--num-classes must be at most 100000, got 100001");
+  expect_error([](Config& c) { c.num_classes = -3; }, "--num-classes must be at least 2, got -3");
+  expect_error([](Config& c) { c.epochs = 1000000; }, "--epochs must be at most 100000, got 1000000");
+  expect_error([](Config& c) { c.grad_accum = 5000; }, "--grad-accum must be at most 4096, got 5000");
+  expect_error([](Config& c) { c.global_batch = int64_t{1} << 40; }, "--global-batch must be at most 67108864");
+  expect_error([](Config& c) { c.limit_train = int64_t{1} << 50; }, "--limit-train must be at most 1000000000");
+  expect_error([](Config& c) { c.keep_checkpoints = 5000; }, "--keep-checkpoints must be at most 1000");
+  expect_error([](Config& c) { c.bucket_mb = 1e6; }, "--bucket-mb must be at most 4096, got 1000000");
+  expect_error([](Config& c) { c.timeout = 1e12; }, "--timeout must be at most 604800");
+  expect_error([](Config& c) { c.nproc = 1025; }, "--nproc must be in 0..1024, got 1025");
+  // The limits themselves are taken.
+  Config c;
+  c.threads = kMaxThreads;
+  c.prefetch = kMaxPrefetch;
+  c.image_size = kMaxImageSize;
+  c.batch_size = kMaxBatch;
+  c.num_classes = kMaxClasses;
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_THROW(check_flag_range("--batch-size", kMaxBatch + 1, 1, kMaxBatch, "why"), UserError);
+  EXPECT_NO_THROW(check_flag_range("--batch-size", kMaxBatch, 1, kMaxBatch, "why"));
+}
+
+// A value of another type than its field's is one line naming the file, the key and the type
+// expected: no silent conversion (2.5 epochs, -1 as a seed) and no nlohmann type_error.
+TEST(ConfigFile, WrongTypesNameTheFileKeyAndType) {
+  auto message = [](const std::string& text, ConfigSyntax syntax) -> std::string {
+    try {
+      config_from_json(parse_config_text(text, syntax, "my.cfg"), "my.cfg");
+    } catch (const UserError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const auto json = ConfigSyntax::kJson;
+  EXPECT_EQ(message(R"({"model": 5})", json), "my.cfg: 'model' must be a string, got number 5");
+  EXPECT_EQ(message(R"({"recipe": 7})", json), "my.cfg: 'recipe' must be a string, got number 7");
+  EXPECT_EQ(message(R"({"epochs": "ten"})", json), "my.cfg: 'epochs' must be a whole number, got string \"ten\"");
+  EXPECT_EQ(message(R"({"epochs": 2.5})", json), "my.cfg: 'epochs' must be a whole number, got number 2.5");
+  EXPECT_EQ(message(R"({"epochs": null})", json), "my.cfg: 'epochs' must be a whole number, got null");
+  EXPECT_EQ(message(R"({"batch_size": 99999999999999999999})", json),
+            "my.cfg: 'batch_size' must be a whole number, got number 1e+20");
+  EXPECT_EQ(message(R"({"threads": 18446744073709551615})", json),
+            "my.cfg: 'threads' must be a whole number, got number 18446744073709551615");
+  EXPECT_EQ(message(R"({"seed": -1})", json), "my.cfg: 'seed' must be a whole number >= 0, got number -1");
+  EXPECT_EQ(message(R"({"nesterov": "yes"})", json), "my.cfg: 'nesterov' must be true or false, got string \"yes\"");
+  EXPECT_EQ(message(R"({"lr": "0.1"})", json), "my.cfg: 'lr' must be a number, got string \"0.1\"");
+  EXPECT_EQ(message(R"({"milestones": "5,8"})", json),
+            "my.cfg: 'milestones' must be a list of whole numbers, e.g. [5, 8], got string \"5,8\"");
+  EXPECT_EQ(message(R"({"milestones": [5, "8"]})", json),
+            "my.cfg: 'milestones' must be a list of whole numbers, e.g. [5, 8], got array [5,\"8\"]");
+  EXPECT_EQ(message("model: {a: 1}\n", ConfigSyntax::kYaml), "my.cfg: 'model' must be a string, got object {\"a\":1}");
+  EXPECT_NE(message(R"({"epochs": 1e999})", json).find("my.cfg: not valid JSON"), std::string::npos);
+  EXPECT_EQ(message(std::string(R"({"data": ")") + std::string(100, 'x') + "\"}", json), "no error");  // a string
+  EXPECT_EQ(message(R"({"epochs": 3, "seed": 4, "lr": 1})", json), "no error");  // 1 is a number for lr
+}
+
+// Note [Config file limits]: aliases, nesting and size are bounded; each refusal is one
+// UserError naming the file, in well under a second.
+TEST(ConfigFile, AliasesNestingAndSizeAreBounded) {
+  auto message = [](const std::string& text, ConfigSyntax syntax) -> std::string {
+    try {
+      parse_config_text(text, syntax, "crafted");
+    } catch (const UserError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const auto yaml = ConfigSyntax::kYaml;
+  // An alias inside the node it names: a cycle, not an endless expansion (was a SIGSEGV).
+  EXPECT_NE(message("a: &x [1, *x]\n", yaml)
+                .find("crafted: line 1: an alias (*name) refers to a mapping or list "
+                      "that contains it"),
+            std::string::npos)
+      << message("a: &x [1, *x]\n", yaml);
+  EXPECT_NE(message("a: &x {b: *x}\n", yaml).find("contains it"), std::string::npos);
+  // Billion laughs: 10^9 values from nine lines (was bad_alloc).
+  std::string laughs = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 9; ++i) {
+    laughs += fmt::format("l{0}: &l{0} [", i);
+    for (int k = 0; k < 10; ++k) laughs += fmt::format("{}*l{}", k ? ", " : "", i - 1);
+    laughs += "]\n";
+  }
+  EXPECT_NE(message(laughs, yaml).find("crafted: more than 100000 values once its aliases"), std::string::npos)
+      << message(laughs, yaml);
+  // A few aliases are fine: an alias expands to a copy.
+  EXPECT_EQ(parse_config_text("a: &m [5, 8]\nmilestones: *m\n", yaml, "ok").at("milestones"), nlohmann::json({5, 8}));
+  // Nesting.
+  const std::string deep_yaml = std::string(100, '[') + std::string(100, ']');
+  EXPECT_NE(message("a: " + deep_yaml + "\n", yaml).find("nested deeper than 32 levels"), std::string::npos)
+      << message("a: " + deep_yaml + "\n", yaml);
+  const std::string deep_json = "{\"a\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  EXPECT_NE(message(deep_json, ConfigSyntax::kJson).find("crafted: nested deeper than 32 levels"), std::string::npos)
+      << message(deep_json, ConfigSyntax::kJson);
+  // Keys are names.
+  EXPECT_NE(message("[a, b]: 1\n", yaml).find("a key must be a plain name"), std::string::npos);
+  // Size: refused before parsing, and read_config_file reads no more than the limit + 1.
+  test::TempDir dir;
+  const std::string big = dir.path() + "/big.yaml";
+  write_file_atomic(big, "# " + std::string(kMaxConfigFileBytes, 'x') + "\nmodel: resnet20\n");
+  try {
+    read_config_file(big);
+    ADD_FAILURE() << "no error for a config file past the limit";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("big.yaml is larger than 1,048,576 bytes"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(message(std::string(kMaxConfigFileBytes + 1, ' '), ConfigSyntax::kJson).find("larger than"),
+            std::string::npos);
+  EXPECT_THROW(read_config_file("/dev/zero"), UserError);  // endless: stops at the limit
+}
+
+// The path version is the text version over the file's bytes.
+TEST(ConfigFile, FileAndTextGiveTheSameValues) {
+  test::TempDir dir;
+  const std::string text = "model: resnet20\nepochs: 3\n";
+  const auto path = write_text(dir.path() + "/a.yml", text);
+  EXPECT_EQ(read_config_file(path), parse_config_text(text, ConfigSyntax::kYaml, path));
 }
 
 }  // namespace rt

@@ -19,6 +19,29 @@ TEST(Trace, StepRangesParseAndBadOnesAreRefused) {
   }
 }
 
+// A hand parser (std::regex recursed per character and overflowed the stack on a long value):
+// spaces around the numbers, 1 to 12 digits each, and any length of input refused at once.
+TEST(Trace, StepRangeParserTakesSpacesAndBoundsItsInput) {
+  EXPECT_EQ(parse_step_range(" 3 - 5 ", "--trace-steps"), std::make_pair(int64_t{3}, int64_t{5}));
+  EXPECT_EQ(parse_step_range("\t12", "--trace-steps"), std::make_pair(int64_t{12}, int64_t{12}));
+  EXPECT_EQ(parse_step_range("007-8", "--trace-steps"), std::make_pair(int64_t{7}, int64_t{8}));
+  EXPECT_EQ(parse_step_range("1-999999999999", "--trace-steps"), std::make_pair(int64_t{1}, int64_t{999999999999}));
+  for (const std::string bad : {"1-1000000000000", "1000000000000", "3 4", "3-5 6", "3--5", "+3", "3-+5", "0x10"}) {
+    EXPECT_THROW(parse_step_range(bad, "--trace-steps"), UserError) << bad;
+  }
+  for (const std::string huge : {std::string(1000000, '1'), "1-" + std::string(1000000, '9'), std::string(1000000, ' '),
+                                 "1" + std::string(1000000, ' ') + "-x"}) {
+    try {
+      parse_step_range(huge, "--trace-steps");
+      ADD_FAILURE() << "no error for a value of " << huge.size() << " characters";
+    } catch (const UserError& e) {
+      // One short line: the value is shown cut to 40 characters.
+      EXPECT_LT(std::string(e.what()).size(), 200u) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--trace-steps '"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Trace, SpansRecordOnlyWhileRecordingAndMergeAcrossRanks) {
   TraceRecorder a(0, 2, 3), b(1, 2, 3);
   EXPECT_FALSE(a.wants(1));

@@ -1,8 +1,11 @@
 // The pure helpers of `ringtrain download` (data/download.h): MD5 against the RFC 1321 test
-// vectors, --md5 and URL parsing, and the layout check that guards the final rename.
-// The transfer itself is tested end to end by tests/integration/download.sh.
+// vectors, --md5 and URL parsing, the layout check that guards the final rename, and what
+// unpacking refuses (Note [What an archive may hold]), on archives written here by Python's
+// tarfile and zipfile. The transfer itself is tested end to end by tests/integration/download.sh.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/errors.h"
@@ -69,6 +72,131 @@ TEST(Download, LayoutCheckNamesTheMissingOrTruncatedFile) {
   EXPECT_EQ(cifar_layout_problem(dir.path()), "test_batch.bin is missing");
   test::write_bytes(dir / "test_batch.bin", "");
   EXPECT_NE(cifar_layout_problem(dir.path()).find("test_batch.bin has 0 bytes"), std::string::npos);
+}
+
+namespace {
+
+// Runs Python's `script` with `args` (python3: tarfile and zipfile are in its standard library).
+void run_python(const test::TempDir& dir, const std::string& script, const std::string& args) {
+  test::write_bytes(dir / "make.py", script);
+  const std::string command = "python3 " + dir / "make.py" + " " + args;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+// A CIFAR-10 layout in dir/src/cifar-10-batches-bin (2 records per batch).
+void write_cifar_folder(const test::TempDir& dir) {
+  const std::string folder = dir / "src/cifar-10-batches-bin";
+  std::filesystem::create_directories(folder);
+  test::write_synthetic_cifar_binary(folder, 2, 2);
+  test::write_bytes(folder + "/batches.meta.txt", "airplane\nautomobile\n");
+}
+
+// The message of unpacking `archive` into dir/to ("ok" when it unpacks), and checks that a
+// refusal leaves neither the data folder nor a scratch folder.
+std::string unpack_result(const test::TempDir& dir, const std::string& archive, int64_t max_bytes = kMaxUnpackedBytes) {
+  const std::string to = dir / "to";
+  std::filesystem::create_directories(to);
+  const std::string data_dir = to + "/cifar-10-batches-bin";
+  try {
+    unpack_cifar_archive(archive, to, data_dir, max_bytes);
+  } catch (const UserError& e) {
+    EXPECT_FALSE(std::filesystem::exists(data_dir)) << archive;
+    EXPECT_TRUE(std::filesystem::is_empty(to)) << archive << ": the scratch folder is left";
+    return e.what();
+  }
+  std::filesystem::remove_all(data_dir);
+  return "ok";
+}
+
+}  // namespace
+
+TEST(Unpack, TarAndTarGzOfTheLayoutUnpack) {
+  test::TempDir dir;
+  write_cifar_folder(dir);
+  run_python(dir, R"(import sys, tarfile
+src, out = sys.argv[1], sys.argv[2]
+for mode, name in (("w", "plain.tar"), ("w:gz", "packed.tar.gz")):
+    with tarfile.open(out + "/" + name, mode) as t:
+        t.add(src + "/cifar-10-batches-bin", arcname="cifar-10-batches-bin")
+)",
+             dir / "src " + dir.path());
+  EXPECT_EQ(unpack_result(dir, dir / "plain.tar"), "ok");
+  EXPECT_EQ(unpack_result(dir, dir / "packed.tar.gz"), "ok");
+}
+
+// libarchive knows many formats; ringtrain takes tar and tar.gz only. A zip of the right layout
+// and an mtree "archive" (a text file whose entries name local files to copy) are refused.
+TEST(Unpack, OtherFormatsThanTarAreRefused) {
+  test::TempDir dir;
+  write_cifar_folder(dir);
+  run_python(dir, R"(import os, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out + "/cifar.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    for name in sorted(os.listdir(src + "/cifar-10-batches-bin")):
+        z.write(src + "/cifar-10-batches-bin/" + name, "cifar-10-batches-bin/" + name)
+)",
+             dir / "src " + dir.path());
+  const std::string zip = unpack_result(dir, dir / "cifar.zip");
+  EXPECT_NE(zip.find("is not a readable tar or tar.gz archive"), std::string::npos) << zip;
+  // mtree: "contents=" names a file on this machine that libarchive would copy in.
+  std::string mtree = "#mtree\n/set type=file uid=0 gid=0 mode=0644\ncifar-10-batches-bin type=dir\n";
+  for (const char* name : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                           "data_batch_5.bin", "test_batch.bin", "batches.meta.txt"}) {
+    mtree += fmt::format("cifar-10-batches-bin/{} type=file contents={}/src/cifar-10-batches-bin/{}\n", name,
+                         dir.path(), name);
+  }
+  test::write_bytes(dir / "cifar.mtree", mtree);
+  const std::string m = unpack_result(dir, dir / "cifar.mtree");
+  EXPECT_NE(m.find("is not a readable tar or tar.gz archive"), std::string::npos) << m;
+  test::write_bytes(dir / "text.tar.gz", "not an archive at all\n");
+  EXPECT_NE(unpack_result(dir, dir / "text.tar.gz").find("not a readable tar"), std::string::npos);
+}
+
+// An archive bomb: a small .tar.gz whose entries declare more than the limit is refused from
+// its headers before anything is written; so is one with too many entries, a link, a device.
+TEST(Unpack, BombsLinksAndSpecialFilesAreRefusedBeforeWriting) {
+  test::TempDir dir;
+  write_cifar_folder(dir);
+  run_python(dir, R"(import io, sys, tarfile
+src, out = sys.argv[1], sys.argv[2]
+
+class Zeros(io.RawIOBase):  # n zero bytes, never all in memory
+    def __init__(self, n): self.left = n
+    def readable(self): return True
+    def readinto(self, b):
+        k = min(len(b), self.left); b[:k] = bytes(k); self.left -= k; return k
+
+def entry(t, name, size, **kw):
+    info = tarfile.TarInfo(name); info.size = size
+    for k, v in kw.items(): setattr(info, k, v)
+    t.addfile(info, io.BufferedReader(Zeros(size)) if size else None)
+
+with tarfile.open(out + "/bomb.tar.gz", "w:gz", compresslevel=1) as t:  # 8 MB of zeros in ~40 KB
+    t.add(src + "/cifar-10-batches-bin", arcname="cifar-10-batches-bin")
+    entry(t, "cifar-10-batches-bin/zeros.bin", 8 << 20)
+with tarfile.open(out + "/many.tar.gz", "w:gz") as t:
+    for i in range(1001): entry(t, "cifar-10-batches-bin/f%d" % i, 0)
+with tarfile.open(out + "/symlink.tar.gz", "w:gz") as t:
+    entry(t, "cifar-10-batches-bin", 0, type=tarfile.SYMTYPE, linkname="/etc")
+with tarfile.open(out + "/hardlink.tar.gz", "w:gz") as t:
+    entry(t, "cifar-10-batches-bin/data_batch_1.bin", 0, type=tarfile.LNKTYPE, linkname="/etc/passwd")
+with tarfile.open(out + "/fifo.tar.gz", "w:gz") as t:
+    entry(t, "cifar-10-batches-bin/fifo", 0, type=tarfile.FIFOTYPE)
+with tarfile.open(out + "/absolute.tar.gz", "w:gz") as t:
+    entry(t, "/tmp/ringtrain-absolute", 4)
+)",
+             dir / "src " + dir.path());
+  const auto start = std::chrono::steady_clock::now();
+  const std::string bomb = unpack_result(dir, dir / "bomb.tar.gz", /*max_bytes=*/4 << 20);
+  EXPECT_NE(bomb.find("bomb.tar.gz unpacks to more than 4 MB"), std::string::npos) << bomb;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
+  EXPECT_EQ(unpack_result(dir, dir / "bomb.tar.gz"), "ok");  // the same archive within the default limit
+  EXPECT_NE(unpack_result(dir, dir / "many.tar.gz").find("holds more than 1000 entries"), std::string::npos);
+  EXPECT_NE(unpack_result(dir, dir / "symlink.tar.gz").find("is a link or special file"), std::string::npos);
+  EXPECT_NE(unpack_result(dir, dir / "hardlink.tar.gz").find("is a link or special file"), std::string::npos);
+  EXPECT_NE(unpack_result(dir, dir / "fifo.tar.gz").find("is a link or special file"), std::string::npos);
+  EXPECT_NE(unpack_result(dir, dir / "absolute.tar.gz").find("is an absolute path"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists("/tmp/ringtrain-absolute"));
 }
 
 }  // namespace rt

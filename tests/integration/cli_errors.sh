@@ -65,6 +65,80 @@ expect_error "unknown --recipe 'fastest': use one of reference, fast" train --da
 expect_error "unknown --recipe 'fastest': use one of reference, fast" train --data "$work/data" --config <(printf '{"recipe": "fastest"}') --out "$work/run16"
 expect_error "--recipe and --resume cannot be combined" train --recipe fast --resume "$work/skipped"
 
+# Crafted input (issue 20): each is exit code 2 within 20 s and exactly one line on stderr naming
+# the problem; never a crash, a hang, a huge allocation or "internal error".
+expect_crafted() {
+  local pattern=$1; shift
+  local rc start elapsed
+  start=$(date +%s)
+  timeout 20 "$bin" "$@" >/dev/null 2>"$work/crafted.err"; rc=$?
+  elapsed=$(( $(date +%s) - start ))
+  if [ $rc -ne 2 ]; then echo "FAIL: crafted ringtrain ${*:1:3}... exited $rc, expected 2 ($(head -c 300 "$work/crafted.err"))"; fail=1; return; fi
+  if [ "$(wc -l < "$work/crafted.err")" -ne 1 ]; then echo "FAIL: crafted ringtrain ${*:1:3}...: not one line on stderr: $(head -c 300 "$work/crafted.err")"; fail=1; return; fi
+  if ! grep -q -- "$pattern" "$work/crafted.err"; then echo "FAIL: crafted ringtrain ${*:1:3}...: '$(head -c 300 "$work/crafted.err")' lacks '$pattern'"; fail=1; return; fi
+  echo "ok (${elapsed} s): $(head -c 200 "$work/crafted.err")"
+}
+# Config files: a recursive alias (was SIGSEGV), a billion laughs (was bad_alloc), deep nesting,
+# a file too large, and values of the wrong type (were "internal error").
+printf 'milestones: &x [1, *x]\n' > "$work/self_alias.yaml"
+expect_crafted "self_alias.yaml: line 1: an alias (\*name) refers to a mapping or list that contains it" \
+  train --data "$work/data" --config "$work/self_alias.yaml" --out "$work/run_c1"
+python3 - "$work/laughs.yaml" <<'PY'
+import sys
+lines = ["l0: &l0 [" + ", ".join(["lol"] * 10) + "]"]
+lines += ["l%d: &l%d [" % (i, i) + ", ".join(["*l%d" % (i - 1)] * 10) + "]" for i in range(1, 10)]
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+expect_crafted "laughs.yaml: more than 100000 values once its aliases" train --data "$work/data" --config "$work/laughs.yaml" --out "$work/run_c2"
+python3 -c 'import sys; sys.stdout.write("{\"milestones\": " + "[" * 500000 + "]" * 500000 + "}")' > "$work/deep.json"
+expect_crafted "deep.json: nested deeper than 32 levels" train --data "$work/data" --config "$work/deep.json" --out "$work/run_c3"
+python3 -c 'import sys; sys.stdout.write("[" * 1000 + "]" * 1000)' > "$work/deep.yaml"
+expect_crafted "deep.yaml: .*nested deeper than 32 levels" train --data "$work/data" --config "$work/deep.yaml" --out "$work/run_c4"
+{ printf 'epochs: 1\n'; head -c 2000000 /dev/zero | tr '\0' '#'; printf '\n'; } > "$work/big.yaml"
+expect_crafted "big.yaml is larger than 1,048,576 bytes" train --data "$work/data" --config "$work/big.yaml" --out "$work/run_c5"
+expect_crafted "larger than 1,048,576 bytes" train --data "$work/data" --config /dev/zero --out "$work/run_c6"
+printf '{"recipe": 5}' > "$work/recipe_number.json"
+expect_crafted "recipe_number.json: 'recipe' must be a string, got number 5" train --data "$work/data" --config "$work/recipe_number.json" --out "$work/run_c7"
+printf 'epochs: ten\n' > "$work/epochs_text.yaml"
+expect_crafted "epochs_text.yaml: 'epochs' must be a whole number, got string \"ten\"" train --data "$work/data" --config "$work/epochs_text.yaml" --out "$work/run_c8"
+printf '{"model": 20, "batch_size": 1e300}' > "$work/types.json"
+expect_crafted "types.json: 'model' must be a string, got number 20" train --data "$work/data" --config "$work/types.json" --out "$work/run_c9"
+printf '"a\\nb": 1\n' > "$work/newline_key.yaml"  # a key with a line break: the message stays one line
+expect_crafted "newline_key.yaml: unknown configuration key 'a.nb'" train --data "$work/data" --config "$work/newline_key.yaml" --out "$work/run_c11"
+printf '{"batch_size": 1e999}' > "$work/overflow.json"
+expect_crafted "overflow.json: not valid JSON" train --data "$work/data" --config "$work/overflow.json" --out "$work/run_c10"
+# Upper limits, for flags and config files alike (Note [Upper limits]).
+expect_crafted "--threads must be at most 1024, got 100000" train --data "$work/data" --threads 100000 --out "$work/run_l1"
+expect_crafted "--loader-threads must be at most 1024, got 99999999" train --data "$work/data" --loader-threads 99999999 --out "$work/run_l2"
+expect_crafted "--prefetch must be at most 64, got 1000000" train --data "$work/data" --prefetch 1000000 --out "$work/run_l3"
+expect_crafted "--image-size must be at most 4096, got 1000000" train --data "$work/data" --image-size 1000000 --out "$work/run_l4"
+expect_crafted "--batch-size must be at most 65536, got 100000000" train --data "$work/data" --batch-size 100000000 --out "$work/run_l5"
+expect_crafted "--eval-batch-size must be at most 65536" train --data "$work/data" --eval-batch-size 9000000000 --out "$work/run_l6"
+expect_crafted "--num-classes must be at least 2, got -5" train --data "$work/data" --num-classes -5 --out "$work/run_l7"
+expect_crafted "--num-classes must be at most 100000, got 1000000000" train --data "$work/data" --num-classes 1000000000 --out "$work/run_l8"
+expect_crafted "--epochs must be at most 100000" train --data "$work/data" --epochs 9000000000000 --out "$work/run_l9"
+expect_crafted "--grad-accum must be at most 4096" train --data "$work/data" --grad-accum 100000000 --out "$work/run_l10"
+expect_crafted "--global-batch must be at most 67108864" train --data "$work/data" --global-batch 100000000000 --out "$work/run_l11"
+printf 'prefetch: 100000\nthreads: 2\n' > "$work/prefetch.yaml"
+expect_crafted "--prefetch must be at most 64, got 100000" train --data "$work/data" --config "$work/prefetch.yaml" --out "$work/run_l12"
+expect_crafted "--batch-size must be in 1..65536, got 100000000" eval --checkpoint "$work/none.pt" --batch-size 100000000
+expect_crafted "--threads must be in 0..1024, got 5000" eval --checkpoint "$work/none.pt" --threads 5000
+expect_crafted "--batch-size must be in 1..65536" bench --mode forward --batch-size 10000000
+# --trace-steps: a hand parser (a long value overflowed the stack inside std::regex).
+expect_crafted "--trace-steps '1111111111111111111111111111111111111...': expected FIRST-LAST" \
+  train --data "$work/data" --trace-steps "$(head -c 100000 /dev/zero | tr '\0' '1')" --out "$work/run_t1"
+expect_crafted "--trace-steps '3-5x': expected FIRST-LAST" train --data "$work/data" --trace-steps 3-5x --out "$work/run_t2"
+# report: a metrics.json listing 30,000 classes with a 2x2 confusion matrix once allocated 8.6 GB.
+mkdir -p "$work/report_k" "$work/report_type"
+python3 - "$work/report_k/metrics.json" "$work/report_type/metrics.json" <<'PY'
+import json, sys
+per_class = [{"class": "c%d" % i, "accuracy": 0.5} for i in range(30000)]
+json.dump({"test": {"per_class": per_class, "confusion_matrix": [[1, 0], [0, 1]]}}, open(sys.argv[1], "w"))
+json.dump({"test": {"per_class": [{"class": 3, "accuracy": "high"}, {"class": "b", "accuracy": 1}]}}, open(sys.argv[2], "w"))
+PY
+expect_crafted "report_k/metrics.json: test.confusion_matrix has 2 rows for 30000 classes" report "$work/report_k"
+expect_crafted "report_type/metrics.json: test.per_class or test.confusion_matrix is damaged" report "$work/report_type"
+
 # A recipe under a --config file under the flags given: each layer overrides the one before.
 printf 'label_smoothing: 0.2\nepochs: 1\n' > "$work/over.yaml"
 "$bin" train --recipe fast --config "$work/over.yaml" --data "$work/data" --model resnet20 --batch-size 25 \
@@ -82,7 +156,8 @@ print("FAIL: recipe layering (got, want):", bad) if bad else print("ok: recipe <
 sys.exit(1 if bad else 0)
 PY
 
-for d in run1 run2 run3 run4 run5 run6 run7 run8 run9 run10 run11 run12 run13 run14 run15 run16; do
+for d in run1 run2 run3 run4 run5 run6 run7 run8 run9 run10 run11 run12 run13 run14 run15 run16 \
+  run_c{1..11} run_l{1..12} run_t1 run_t2; do
   [ -e "$work/$d" ] && { echo "FAIL: $work/$d was created by a failed run"; fail=1; }
 done
 [ $fail -eq 0 ] && echo PASS

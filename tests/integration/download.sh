@@ -2,8 +2,9 @@
 # `ringtrain download` against a local HTTP server (cifar_http_server.py) serving a small
 # archive with the CIFAR-10 layout: a good download, a dropped connection resumed with a Range
 # request, a stalled transfer retried, a server that ignores Range, a re-run resuming a .part,
-# file:// URLs, and the errors (checksum, bad --md5, unreachable host, 404, unsafe archive),
-# each exiting 2 with one line and leaving no data folder behind.
+# file:// URLs, and the errors (checksum, bad --md5, unreachable host, 404, unsafe archive; a
+# zip, an mtree, an archive bomb), each exiting 2 with one line and leaving no data folder
+# behind; and it never deletes a file it did not make (one named as the archive or its .part).
 # Usage: download.sh RINGTRAIN WORK_DIR
 set -uo pipefail
 bin=$1 work=$2/download
@@ -60,7 +61,7 @@ expect_data() {
   for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin batches.meta.txt; do
     cmp -s "$set_dir/$f" "$dir/cifar-10-batches-bin/$f" || { bad "$name: $dir/cifar-10-batches-bin/$f differs from the source"; return; }
   done
-  compgen -G "$dir/*.part" > /dev/null && bad "$name: a .part file is left in $dir"
+  compgen -G "$dir/*.ringtrain-part" > /dev/null && bad "$name: a .ringtrain-part file is left in $dir"
   compgen -G "$dir/.cifar-10-batches-bin.unpack.*" > /dev/null && bad "$name: a scratch folder is left in $dir"
   grep -q "ringtrain train --data $dir/cifar-10-batches-bin" "$work/$name.out" || bad "$name: the last line does not say how to train"
   ok "$name: the unpacked files equal the source"
@@ -89,23 +90,23 @@ grep -q "GET /drop/100000/cifar-10-binary.tar.gz Range: bytes=100000-" "$log" \
 # (2b) With no retries left the .part is kept and the error says to re-run; the re-run resumes.
 run no_retries --to "$work/d2b" --url "$base/drop/70000/cifar-10-binary.tar.gz" --md5 "$md5" --retries 0
 expect_error no_retries "failed after 1 attempt.*re-run to resume" "$work/d2b"
-[ "$(stat -c %s "$work/d2b/cifar-10-binary.tar.gz.part" 2>/dev/null)" = 70000 ] && ok "no_retries: kept 70000 bytes" \
-  || bad "no_retries: the .part does not hold the 70000 bytes received"
+[ "$(stat -c %s "$work/d2b/cifar-10-binary.tar.gz.ringtrain-part" 2>/dev/null)" = 70000 ] && ok "no_retries: kept 70000 bytes" \
+  || bad "no_retries: the .ringtrain-part does not hold the 70000 bytes received"
 run no_retries_rerun --to "$work/d2b" --url "$base/drop/70000/cifar-10-binary.tar.gz" --md5 "$md5" --retries 0
 expect_data no_retries_rerun "$work/d2b"
 
 # (2c) A .part that is already complete (killed before the rename): 416, verified, unpacked.
-mkdir -p "$work/d2c" && cp "$archive" "$work/d2c/cifar-10-binary.tar.gz.part"
+mkdir -p "$work/d2c" && cp "$archive" "$work/d2c/cifar-10-binary.tar.gz.ringtrain-part"
 run complete_part --to "$work/d2c" --url "$base/cifar-10-binary.tar.gz?complete" --md5 "$md5"
 expect_data complete_part "$work/d2c"
 
 # (3) A stale .part and a server that ignores Range: starts again from zero, still correct.
-mkdir -p "$work/d3" && head -c 5000 /dev/zero > "$work/d3/cifar-10-binary.tar.gz.part"
+mkdir -p "$work/d3" && head -c 5000 /dev/zero > "$work/d3/cifar-10-binary.tar.gz.ringtrain-part"
 run norange --to "$work/d3" --url "$base/norange/cifar-10-binary.tar.gz" --md5 "$md5"
 expect_data norange "$work/d3"
 
 # (3b) A re-run resumes the .part an interrupted run left (its first 50000 bytes).
-mkdir -p "$work/d3b" && head -c 50000 "$archive" > "$work/d3b/cifar-10-binary.tar.gz.part"
+mkdir -p "$work/d3b" && head -c 50000 "$archive" > "$work/d3b/cifar-10-binary.tar.gz.ringtrain-part"
 run rerun_resume --to "$work/d3b" --url "$base/cifar-10-binary.tar.gz?resume" --md5 "$md5"
 expect_data rerun_resume "$work/d3b"
 grep -q "GET /cifar-10-binary.tar.gz?resume Range: bytes=50000-" "$log" \
@@ -173,6 +174,68 @@ run escape --to "$work/d12" --url "$base/evil/cifar-10-binary.tar.gz" --md5 "$ev
 expect_error escape "refusing" "$work/d12"
 [ -e "$work/escaped.txt" ] && bad "escape: an entry was written outside the target folder"
 compgen -G "$work/d12/.cifar-10-batches-bin.unpack.*" > /dev/null && bad "escape: a scratch folder is left"
+
+# (11) Files of the user's named as the archive or as a .part: used if they are the archive,
+# never deleted or changed if they are not.
+mkdir -p "$work/d13"
+echo "my notes, not an archive" > "$work/d13/cifar-10-binary.tar.gz"
+echo "my own partial file" > "$work/d13/cifar-10-binary.tar.gz.part"
+cp "$work/d13/cifar-10-binary.tar.gz" "$work/d13.notes" && cp "$work/d13/cifar-10-binary.tar.gz.part" "$work/d13.part"
+run unrelated --to "$work/d13" --url "$base/cifar-10-binary.tar.gz?unrelated" --md5 "$md5"
+expect_data unrelated "$work/d13"
+cmp -s "$work/d13/cifar-10-binary.tar.gz" "$work/d13.notes" && cmp -s "$work/d13/cifar-10-binary.tar.gz.part" "$work/d13.part" \
+  && ok "unrelated: the user's cifar-10-binary.tar.gz and .part are untouched" || bad "unrelated: a user's file was deleted or changed"
+mkdir -p "$work/d13c" && cp "$work/d13.notes" "$work/d13c/cifar-10-binary.tar.gz"
+run keep_over --to "$work/d13c" --url "$base/cifar-10-binary.tar.gz" --md5 "$md5" --keep-archive
+expect_error keep_over "--keep-archive would replace" "$work/d13c"
+cmp -s "$work/d13c/cifar-10-binary.tar.gz" "$work/d13.notes" && ok "keep_over: the user's file is untouched" || bad "keep_over: the user's file changed"
+# ... and an archive that is already there and right is used in place and kept.
+mkdir -p "$work/d13d" && cp "$archive" "$work/d13d/"
+requests=$(wc -l < "$log")
+run existing --to "$work/d13d" --url "$base/cifar-10-binary.tar.gz" --md5 "$md5"
+expect_data existing "$work/d13d"
+cmp -s "$archive" "$work/d13d/cifar-10-binary.tar.gz" && [ "$(wc -l < "$log")" -eq "$requests" ] \
+  && ok "existing: used in place, kept, no request" || bad "existing: the archive was deleted or downloaded again"
+
+# (12) Only tar and tar.gz: a zip of the right layout, an mtree naming local files to copy.
+(cd "$work/srv" && python3 - <<'PY'
+import os, zipfile
+with zipfile.ZipFile("cifar.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    for name in sorted(os.listdir("cifar-10-batches-bin")):
+        z.write("cifar-10-batches-bin/" + name)
+lines = ["#mtree", "cifar-10-batches-bin type=dir"]
+for name in sorted(os.listdir("cifar-10-batches-bin")):
+    lines.append("cifar-10-batches-bin/%s type=file contents=%s/cifar-10-batches-bin/%s" % (name, os.getcwd(), name))
+open("cifar.mtree", "w").write("\n".join(lines) + "\n")
+PY
+)
+for kind in zip mtree; do
+  f=$work/srv/cifar.$kind
+  start=$(date +%s)
+  run "format_$kind" --to "$work/d14_$kind" --url "file://$f" --md5 "$(md5sum "$f" | cut -d' ' -f1)"
+  expect_error "format_$kind" "not a readable tar or tar.gz archive" "$work/d14_$kind"
+  [ -e "$f" ] || bad "format_$kind: the user's file:// source was deleted"
+done
+
+# (13) An archive bomb: ~1 MB of .tar.gz declaring 1 GB; refused from its headers in seconds,
+# writing nothing (the limit is 740 MB, 4x CIFAR-10's 185).
+python3 - "$work/srv/bomb.tar.gz" <<'PY'
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.left = n
+    def readable(self): return True
+    def readinto(self, b):
+        k = min(len(b), self.left); b[:k] = bytes(k); self.left -= k; return k
+with tarfile.open(sys.argv[1], "w:gz", compresslevel=1) as t:
+    info = tarfile.TarInfo("cifar-10-batches-bin/data_batch_1.bin"); info.size = 1 << 30
+    t.addfile(info, io.BufferedReader(Zeros(info.size), 1 << 20))
+PY
+start=$(date +%s)
+run bomb --to "$work/d15" --url "file://$work/srv/bomb.tar.gz" --md5 "$(md5sum "$work/srv/bomb.tar.gz" | cut -d' ' -f1)"
+expect_error bomb "unpacks to more than 740 MB" "$work/d15"
+elapsed=$(( $(date +%s) - start ))
+[ $elapsed -le 60 ] && ok "bomb: refused in $elapsed s" || bad "bomb: took $elapsed s"
+[ "$(du -sk "$work/d15" | cut -f1)" -lt 1024 ] && ok "bomb: nothing written" || bad "bomb: $(du -sh "$work/d15") left"
 
 [ $fail -eq 0 ] && echo PASS
 exit $fail
