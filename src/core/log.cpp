@@ -30,7 +30,19 @@ void print_line(const std::string& line) {
 }
 
 void print_error_line(const std::string& line) {
-  std::fputs(line.c_str(), stderr);
+  // One line, whatever it quotes: a control byte (a newline in a file name) is written as \xNN.
+  std::string safe;
+  for (const char ch : line) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      safe += hex;
+    } else {
+      safe += ch;
+    }
+  }
+  std::fputs(safe.c_str(), stderr);
   std::fputc('\n', stderr);
   std::fflush(stderr);
 }

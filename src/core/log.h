@@ -16,7 +16,7 @@ bool stdout_is_tty();
 std::string with_thousands(long long n);
 
 void print_line(const std::string& line);        // stdout, flushed
-void print_error_line(const std::string& line);  // stderr, flushed
+void print_error_line(const std::string& line);  // stderr, flushed; control bytes as \xNN
 
 template <typename... Args>
 void log_info(fmt::format_string<Args...> f, Args&&... args) {
