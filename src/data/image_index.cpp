@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "core/errors.h"
@@ -195,12 +196,12 @@ class Lines {
   int64_t left_;
 };
 
-// Digits only, at most 18 of them (no sign, no overflow); -1 otherwise.
+// Digits only (no sign), at most int64's largest; -1 otherwise.
 int64_t parse_number(const std::string& digits) {
-  if (digits.empty() || digits.size() > 18) return -1;
+  if (digits.empty() || digits.size() > 19) return -1;
   int64_t n = 0;
   for (const char c : digits) {
-    if (c < '0' || c > '9') return -1;
+    if (c < '0' || c > '9' || n > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) return -1;
     n = n * 10 + (c - '0');
   }
   return n;
