@@ -72,19 +72,19 @@ int main(int argc, char** argv) {
     }
     return rt::kExitUserError;
   } catch (const rt::UserError& e) {
-    rt::print_error_line(rt::one_line(std::string("ringtrain: error: ") + e.what()));
+    rt::print_error_line(std::string("ringtrain: error: ") + e.what());
     return rt::kExitUserError;
   } catch (const rt::Interrupted& e) {
     rt::print_error_line(std::string("ringtrain: ") + e.what());
     return rt::kExitInterrupted;
   } catch (const rt::CommError& e) {
-    rt::print_error_line(rt::one_line(std::string("ringtrain: error: ") + e.what()));
+    rt::print_error_line(std::string("ringtrain: error: ") + e.what());
     return rt::kExitCommError;
   } catch (const c10::Error& e) {
     rt::print_error_line(std::string("ringtrain: internal error: ") + e.what_without_backtrace());
     return rt::kExitFailure;
   } catch (const std::exception& e) {
-    rt::print_error_line(rt::one_line(std::string("ringtrain: internal error: ") + e.what()));
+    rt::print_error_line(std::string("ringtrain: internal error: ") + e.what());
     return rt::kExitFailure;
   }
 }

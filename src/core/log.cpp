@@ -37,7 +37,7 @@ std::string one_line(const std::string& text) {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
-    } else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+    } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
       out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
     } else {
       out += c;
@@ -47,7 +47,8 @@ std::string one_line(const std::string& text) {
 }
 
 void print_error_line(const std::string& line) {
-  std::fputs(line.c_str(), stderr);
+  // One line, whatever it quotes: a control byte (a newline in a file name) is written escaped.
+  std::fputs(one_line(line).c_str(), stderr);
   std::fputc('\n', stderr);
   std::fflush(stderr);
 }

@@ -16,9 +16,9 @@ bool stdout_is_tty();
 std::string with_thousands(long long n);
 
 void print_line(const std::string& line);        // stdout, flushed
-void print_error_line(const std::string& line);  // stderr, flushed
+void print_error_line(const std::string& line);  // stderr, flushed, through one_line()
 // `text` with CR, LF and other control characters written as \r, \n, \xHH: an error message
-// quoting a user's value (a YAML key, a flag's text) stays one line.
+// quoting a user's value (a YAML key, a flag's text, a file name) stays one line.
 std::string one_line(const std::string& text);
 
 template <typename... Args>

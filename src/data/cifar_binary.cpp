@@ -3,10 +3,11 @@
 // (0..9), 3073-byte records; CIFAR-100: a coarse (0..19) then a fine label byte (0..99, the one
 // used), 3074-byte records.
 #include <cstring>
-#include <fstream>
+#include <sstream>
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "data/data_file.h"
 #include "data/dataset.h"
 
 namespace rt {
@@ -20,20 +21,29 @@ struct Layout {
   int64_t label_bytes;
   const char* name;
   const char* example;  // a whole file's size, for the error message
+  int64_t max_records;  // per file: 10x the official files' largest (a sparse or foreign file is refused)
 };
-constexpr Layout kCifar10{1, "CIFAR-10", "CIFAR-10 batches hold 10000 records, 30730000 bytes"};
-constexpr Layout kCifar100{2, "CIFAR-100", "CIFAR-100's train.bin holds 50000 records, 153700000 bytes"};
+constexpr Layout kCifar10{1, "CIFAR-10", "CIFAR-10 batches hold 10000 records, 30730000 bytes", 100000};
+constexpr Layout kCifar100{2, "CIFAR-100", "CIFAR-100's train.bin holds 50000 records, 153700000 bytes", 500000};
 
-// Appends the records of one batch file to images/labels.
+// Appends the records of one batch file to images/labels. Its size is checked before anything
+// is read or allocated.
 void read_batch_file(const std::string& path, const Layout& layout, int64_t num_classes, std::vector<uint8_t>& pixels,
                      std::vector<int64_t>& labels) {
   const int64_t record_bytes = layout.label_bytes + kPixelBytes;
-  const std::vector<unsigned char> bytes = read_file_bytes(path);
-  const auto size = static_cast<int64_t>(bytes.size());
+  const int64_t size = data_file_size(path);
   RT_CHECK_USER(size > 0 && size % record_bytes == 0,
                 "{}: wrong file size {} bytes, expected a non-zero multiple of {}-byte records "
                 "({}); the file is truncated or not a {} binary batch: download it again",
                 path, size, record_bytes, layout.example, layout.name);
+  RT_CHECK_USER(size <= layout.max_records * record_bytes,
+                "{}: {} bytes, {} records, more than the {} ({} bytes) read from one {} binary file, ten times the "
+                "official files' ({}); the file is not a {} batch (or a sparse or damaged one): download it again",
+                path, size, size / record_bytes, layout.max_records, layout.max_records * record_bytes, layout.name,
+                layout.example, layout.name);
+  const std::vector<unsigned char> bytes = read_data_file(path, size, "this binary batch");
+  RT_CHECK_USER(static_cast<int64_t>(bytes.size()) == size, "{}: changed size while read ({} then {} bytes); run again",
+                path, size, bytes.size());
   const int64_t records = size / record_bytes;
   const size_t old_pixels = pixels.size();
   pixels.resize(old_pixels + static_cast<size_t>(records * kPixelBytes));
@@ -62,9 +72,11 @@ Dataset read_split(const std::vector<std::string>& paths, const Layout& layout, 
 }
 
 // Class names from a meta file (one per line, blank lines ignored) when present, else `fallback`.
+// The official ones hold a few hundred bytes: one over 1 MiB is not one.
 std::vector<std::string> read_class_names(const std::string& meta, const std::vector<std::string>& fallback) {
   if (!file_exists(meta)) return fallback;
-  std::ifstream in(meta);
+  const auto bytes = read_data_file(meta, int64_t{1} << 20, "a class-name list");
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
   std::vector<std::string> names;
   for (std::string line; std::getline(in, line);) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();

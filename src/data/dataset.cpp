@@ -7,6 +7,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/seed.h"
+#include "data/data_file.h"
 #include "data/file_batch.h"
 #include "data/image_decode.h"
 #include "data/image_transforms.h"
@@ -59,8 +60,11 @@ Normalization statistics_of(const torch::Tensor& images) {
 }
 
 // Over a seeded sample of a streamed split's files, each as evaluation sees it, one image per
-// thread at a time (a few MB, whatever the sample's size).
-Normalization statistics_of_files(const Dataset& d, uint64_t seed) {
+// thread at a time (a few MB, whatever the sample's size). With skip_bad, a file that cannot be
+// read is left out of the statistics with a warning; it stays in the split (whose files do not
+// depend on how the statistics were found, so that a resumed run has the same), to be left out
+// and counted in each epoch.
+Normalization statistics_of_files(const Dataset& d, uint64_t seed, bool skip_bad) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed, SeedPurpose::kSubset));
   const auto perm = torch::randperm(d.size(), gen, torch::kInt64);
   const int64_t* order = perm.data_ptr<int64_t>();
@@ -69,23 +73,41 @@ Normalization statistics_of_files(const Dataset& d, uint64_t seed) {
   const Normalization identity{{0, 0, 0}, {1, 1, 1}};  // writes pixel / 255
   const SampleTransform t = sample_transform(d, /*train=*/false);
   ChannelMoments total;
+  std::vector<std::pair<int64_t, std::string>> bad;  // {sample, why}
   std::mutex mu;
   at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
     ChannelMoments part;
     auto image = torch::empty({1, 3, s, s}, torch::kFloat32);
+    std::vector<std::pair<int64_t, std::string>> part_bad;
     for (int64_t i = begin; i < end; ++i) {
       const std::string& path = (*d.files)[static_cast<size_t>(order[i])];
       SampleRandom unused(seed, 0, i);
-      transform_image_file(path, read_file_bytes(path), t, unused, identity, image.data_ptr<float>());
+      try {
+        transform_image_file(path, read_data_file(path, kMaxImageFileBytes, "an image file"), t, unused, identity,
+                             image.data_ptr<float>());
+      } catch (const UserError& e) {
+        if (!skip_bad) throw;
+        part_bad.emplace_back(order[i], e.what());
+        continue;
+      }
       part.add(image);
     }
     std::lock_guard<std::mutex> lock(mu);
+    bad.insert(bad.end(), part_bad.begin(), part_bad.end());
     for (int c = 0; c < 3; ++c) {
       total.sum[c] += part.sum[c];
       total.squares[c] += part.squares[c];
     }
     total.pixels += part.pixels;
   });
+  std::sort(bad.begin(), bad.end());
+  if (log_rank() == 0) {
+    for (const auto& [i, why] : bad) log_warn("left out of the statistics (--skip-bad-images): {}", why);
+  }
+  RT_CHECK_USER(total.pixels > 0,
+                "--normalize computed: none of the {} training images sampled could be read (left out with "
+                "--skip-bad-images); replace the unreadable files or pass --mean and --std",
+                n);
   return total.result();
 }
 
@@ -103,7 +125,7 @@ Normalization resolve_normalization(const DataSplits& s, const DataRequest& r) {
     n = imagenet_normalization();
   } else if (mode == "computed") {
     if (r.mean.empty() || r.std.empty()) {  // both given (as config.json records them): nothing to measure
-      n = s.train.streamed() ? statistics_of_files(s.train, r.seed) : statistics_of(s.train.images);
+      n = s.train.streamed() ? statistics_of_files(s.train, r.seed, r.skip_bad_images) : statistics_of(s.train.images);
       log_info("normalisation measured on the training split: mean {:.4f},{:.4f},{:.4f} std {:.4f},{:.4f},{:.4f}",
                n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
     }
@@ -129,7 +151,7 @@ DataSplits read_splits(const std::string& dir, const DataRequest& r) {
     }
   }
   if (dir_exists(dir + "/train"))
-    return read_image_folder(dir, /*allow_in_memory=*/r.image_size == 0 || r.image_size == 32);
+    return read_image_folder(dir, /*allow_in_memory=*/r.image_size == 0 || r.image_size == 32, r.skip_bad_images);
   throw UserError(
       fmt::format("--data {}: found neither CIFAR binary batches (data_batch_1.bin ... test_batch.bin or train.bin + "
                   "test.bin, also looked in cifar-10-batches-bin/ and cifar-100-binary/) nor an image folder "
@@ -147,6 +169,7 @@ DataRequest data_request(const Config& cfg) {
   r.std = cfg.std;
   r.seed = cfg.seed;
   r.dct_scaling = cfg.dct_scaling;
+  r.skip_bad_images = cfg.skip_bad_images;
   return r;
 }
 
@@ -163,6 +186,9 @@ DataSplits load_splits(const std::string& dir, const DataRequest& r) {
   }
   const Normalization n = resolve_normalization(s, r);
   s.train.norm = s.test.norm = n;
+  if (log_rank() == 0) {  // every rank leaves out the same files
+    for (const auto& why : s.skipped) log_warn("left out an unreadable image (--skip-bad-images): {}", why);
+  }
   return s;
 }
 

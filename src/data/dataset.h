@@ -35,6 +35,11 @@ struct DataSplits {
   Dataset test;        // the image folder's val/ or test/
   std::string format;  // "cifar10-binary", "cifar100-binary", "image-folder" (32x32, in memory), "image-files"
   std::string root;    // the folder the splits were read from
+  // Image files left out of the splits while loading (--skip-bad-images: named as images but not
+  // files, or not decodable into memory), "path: why"; each is named in a warning and counted in
+  // metrics.json's skipped_images. Streamed files stay in the split and are left out (and
+  // counted) in each epoch that reads them.
+  std::vector<std::string> skipped;
 };
 
 // What the run asks of the data (Config's --image-size, --normalize, --mean, --std).
@@ -44,12 +49,14 @@ struct DataRequest {
   std::string mean, std;           // "r,g,b": override the statistics
   uint64_t seed = 0;               // which training images `computed` measures
   bool dct_scaling = true;         // false: decode every JPEG at full size (torchvision's pixels exactly)
+  bool skip_bad_images = false;    // leave out image files that cannot be read (DataSplits::skipped)
 };
 
 // The ten CIFAR-10 classes in label order 0..9.
 const std::vector<std::string>& cifar10_class_names();
 
-// The request a run's options make (--image-size, --normalize, --mean, --std, --seed, --dct-scaling).
+// The request a run's options make (--image-size, --normalize, --mean, --std, --seed, --dct-scaling,
+// --skip-bad-images).
 DataRequest data_request(const Config& cfg);
 
 // Reads the data set in `dir`, detecting the layout:
@@ -61,15 +68,17 @@ DataRequest data_request(const Config& cfg);
 //    32x32 images (and no other --image-size) are decoded once into memory; images of other
 //    sizes are streamed from their files at request.image_size (default 224).
 // Then sets each split's image_size and normalisation from `request`. Throws UserError naming
-// the file and the problem for anything missing or malformed.
+// the file and the problem for anything missing or malformed; with request.skip_bad_images, an
+// image file that cannot be read is left out instead, named in a warning and in `skipped`.
 DataSplits load_splits(const std::string& dir, const DataRequest& request = {});
 
 // The readers behind load_splits, for callers that know the layout.
 DataSplits read_cifar10_binary(const std::string& dir);
 DataSplits read_cifar100_binary(const std::string& dir);
-// 32x32 images (its first training image, in index order, says) are decoded into memory when
-// `allow_in_memory`; otherwise only the files are indexed, to be streamed.
-DataSplits read_image_folder(const std::string& dir, bool allow_in_memory);
+// 32x32 images (its first readable training image, in index order, says) are decoded into
+// memory when `allow_in_memory`; otherwise only the files are indexed, to be streamed. With
+// `skip_bad`, image files that cannot be read there are left out (DataSplits::skipped).
+DataSplits read_image_folder(const std::string& dir, bool allow_in_memory, bool skip_bad = false);
 
 // A class-balanced subset of `n` samples: n / C of each class (the first classes take one
 // more when C does not divide n), chosen by a seeded permutation, kept in original order.

@@ -1,7 +1,8 @@
 #include "data/file_batch.h"
 
 #include "core/errors.h"
-#include "core/files.h"
+#include "data/data_file.h"
+#include "data/image_decode.h"
 #include "data/image_transforms.h"
 
 namespace rt {
@@ -22,7 +23,8 @@ FileBatch make_file_batch(const Dataset& data, const int64_t* indices, int64_t c
     const std::string& path = (*data.files)[static_cast<size_t>(idx)];
     try {
       SampleRandom random(spec.seed, spec.epoch, idx);
-      transform_image_file(path, read_file_bytes(path), t, random, data.norm, out + kept * 3 * s * s);
+      transform_image_file(path, read_data_file(path, kMaxImageFileBytes, "an image file"), t, random, data.norm,
+                           out + kept * 3 * s * s);
     } catch (const UserError& e) {
       if (!spec.skip_bad) throw;
       batch.skipped.push_back(e.what());

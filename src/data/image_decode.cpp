@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csetjmp>
 #include <cstring>
+#include <limits>
 
 #include "core/errors.h"
 
@@ -52,8 +53,24 @@ struct JpegErrors {
 
 [[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
   auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, e->message);
+  if (cinfo->err->msg_code == JERR_NO_BACKING_STORE) {  // past mem->max_memory_to_use
+    std::snprintf(e->message, sizeof e->message, "its decoding needs more than %lld MiB",
+                  static_cast<long long>(kMaxJpegDecoderBytes >> 20));
+  } else {
+    (*cinfo->err->format_message)(cinfo, e->message);
+  }
   std::longjmp(e->jump, 1);
+}
+
+// libjpeg's progress monitor, called as each scan starts and each row of it is read: past
+// kMaxJpegScans scans the decode stops (Note [Bounded decoding]).
+void jpeg_count_scans(j_common_ptr cinfo) {
+  const auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number > kMaxJpegScans) {
+    auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+    std::snprintf(e->message, sizeof e->message, "more than %d scans, as no encoder writes them", kMaxJpegScans);
+    std::longjmp(e->jump, 1);
+  }
 }
 
 void jpeg_message(j_common_ptr cinfo, int level) {
@@ -62,6 +79,7 @@ void jpeg_message(j_common_ptr cinfo, int level) {
 
 struct JpegHeader {
   int width = 0, height = 0;
+  bool arithmetic = false;  // arithmetic-coded (its data can be denser than a bit per block)
 };
 
 // The decode, C-style: nothing with a destructor lives between the setjmp and a longjmp out of
@@ -71,6 +89,8 @@ struct JpegHeader {
 bool run_jpeg(const unsigned char* data, size_t size, int eighths, const CropBox* region, uint8_t* out, uint8_t* row,
               JpegHeader* header, JpegErrors* errors) {
   jpeg_decompress_struct cinfo{};
+  jpeg_progress_mgr progress{};
+  progress.progress_monitor = jpeg_count_scans;
   cinfo.err = jpeg_std_error(&errors->mgr);
   errors->mgr.error_exit = jpeg_fail;
   errors->mgr.emit_message = jpeg_message;
@@ -79,10 +99,13 @@ bool run_jpeg(const unsigned char* data, size_t size, int eighths, const CropBox
     return false;
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.mem->max_memory_to_use = static_cast<long>(kMaxJpegDecoderBytes);  // a progressive JPEG's coefficients
+  cinfo.progress = &progress;
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
   header->width = static_cast<int>(cinfo.image_width);
   header->height = static_cast<int>(cinfo.image_height);
+  header->arithmetic = cinfo.arith_code != 0;
   if (out != nullptr) {
     const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.scale_num = static_cast<unsigned>(eighths);
@@ -163,9 +186,20 @@ void png_read_bytes(png_structp png, png_bytep out, png_size_t n) {
   src->pos += n;
 }
 
-// Reads the header into width/height and, with `rows` (height pointers to width x 3 bytes),
-// the pixels. False on an error, with the message in errors->message.
-bool run_png(PngSource* source, png_bytepp rows, int* width, int* height, PngErrors* errors) {
+struct PngHeader {
+  int width = 0, height = 0;
+  int64_t raw_bytes = 0;  // the decompressed image data: rows of the stored bit depth, a filter byte each
+};
+
+// libpng's own bounds, explicit: its default side limit, and at most 128 ancillary chunks kept
+// and 8 MiB for any one (an iCCP or zTXt chunk decompresses into that).
+constexpr png_uint_32 kMaxPngSide = 1000000;
+constexpr png_uint_32 kMaxPngChunks = 128;
+constexpr png_alloc_size_t kMaxPngChunkBytes = 8 << 20;
+
+// Reads the header into `header` and, with `rows` (height pointers to width x 3 bytes), the
+// pixels. False on an error, with the message in errors->message.
+bool run_png(PngSource* source, png_bytepp rows, PngHeader* header, PngErrors* errors) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, errors, png_fail, png_ignore_warning);
   if (png == nullptr) {
     std::snprintf(errors->message, sizeof errors->message, "libpng could not start");
@@ -181,10 +215,14 @@ bool run_png(PngSource* source, png_bytepp rows, int* width, int* height, PngErr
     png_destroy_read_struct(&png, &info, nullptr);
     return false;
   }
+  png_set_user_limits(png, kMaxPngSide, kMaxPngSide);
+  png_set_chunk_cache_max(png, kMaxPngChunks);
+  png_set_chunk_malloc_max(png, kMaxPngChunkBytes);
   png_set_read_fn(png, source, png_read_bytes);
   png_read_info(png, info);
-  *width = static_cast<int>(png_get_image_width(png, info));
-  *height = static_cast<int>(png_get_image_height(png, info));
+  header->width = static_cast<int>(png_get_image_width(png, info));
+  header->height = static_cast<int>(png_get_image_height(png, info));
+  header->raw_bytes = static_cast<int64_t>(header->height) * (static_cast<int64_t>(png_get_rowbytes(png, info)) + 1);
   if (rows != nullptr) {
     png_set_expand(png);
     png_set_strip_16(png);
@@ -192,7 +230,7 @@ bool run_png(PngSource* source, png_bytepp rows, int* width, int* height, PngErr
     png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    if (png_get_rowbytes(png, info) != static_cast<size_t>(*width) * 3) png_error(png, "unexpected row layout");
+    if (png_get_rowbytes(png, info) != static_cast<size_t>(header->width) * 3) png_error(png, "unexpected row layout");
     png_read_image(png, rows);
   }
   png_destroy_read_struct(&png, &info, nullptr);
@@ -206,9 +244,10 @@ torch::Tensor decode_png(const std::string& path, const std::vector<unsigned cha
   for (int y = 0; y < info.height; ++y) rows[static_cast<size_t>(y)] = base + static_cast<int64_t>(y) * info.width * 3;
   PngSource source{bytes.data(), bytes.size(), 0};
   PngErrors errors{};
-  int width = 0, height = 0;
-  RT_CHECK_USER(run_png(&source, rows.data(), &width, &height, &errors) && width == info.width && height == info.height,
-                "{}: PNG data is corrupt or truncated ({}); replace or remove the file", path, errors.message);
+  PngHeader header;
+  RT_CHECK_USER(
+      run_png(&source, rows.data(), &header, &errors) && header.width == info.width && header.height == info.height,
+      "{}: PNG data is corrupt or truncated ({}); replace or remove the file", path, errors.message);
   return rgb;
 }
 
@@ -216,12 +255,22 @@ torch::Tensor decode_png(const std::string& path, const std::vector<unsigned cha
 
 ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>& bytes) {
   ImageInfo info;
+  // Note [Bounded decoding]: the most pixels the file's bytes can encode. PNG: deflate expands a
+  // byte to at most 1032. Huffman-coded JPEG: each scan codes every 8x8 block of its components
+  // in at least a bit, and a component covers at least 1/16 of the image (sampling factors up to
+  // 4): at most 8192 pixels a byte. Arithmetic coding has no such floor.
+  int64_t encodable = std::numeric_limits<int64_t>::max();
+  const auto file_bytes = static_cast<int64_t>(bytes.size());
   if (is_png(bytes)) {
     PngSource source{bytes.data(), bytes.size(), 0};
-    PngErrors errors;
-    RT_CHECK_USER(run_png(&source, nullptr, &info.width, &info.height, &errors),
+    PngErrors errors{};
+    PngHeader header;
+    RT_CHECK_USER(run_png(&source, nullptr, &header, &errors),
                   "{}: not a decodable PNG ({}); replace or remove the file", path, errors.message);
+    info.width = header.width;
+    info.height = header.height;
     info.format = ImageFormat::kPng;
+    if (header.raw_bytes > 1032 * file_bytes) encodable = 0;
   } else {
     RT_CHECK_USER(is_jpeg(bytes), "{}: neither a JPEG nor a PNG ({} bytes{}); replace or remove the file", path,
                   bytes.size(), bytes.empty() ? ", empty" : "");
@@ -232,15 +281,26 @@ ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>&
     info.width = header.width;
     info.height = header.height;
     info.format = ImageFormat::kJpeg;
+    if (!header.arithmetic) encodable = 8192 * file_bytes;
   }
-  RT_CHECK_USER(static_cast<int64_t>(info.width) * info.height <= kMaxImagePixels,
+  const int64_t pixels = static_cast<int64_t>(info.width) * info.height;
+  const char* format = info.format == ImageFormat::kPng ? "PNG" : "JPEG";
+  RT_CHECK_USER(pixels <= kMaxImagePixels,
                 "{}: image is {}x{}, more than {} pixels (PIL refuses such a 'decompression bomb' too); "
                 "resize or remove it",
                 path, info.width, info.height, kMaxImagePixels);
+  RT_CHECK_USER(pixels * 3 <= kMaxImageBytes,
+                "{}: image is {}x{}, {} MiB of RGB pixels, more than the {} MiB decoded per image; resize or "
+                "remove it",
+                path, info.width, info.height, pixels * 3 >> 20, kMaxImageBytes >> 20);
   RT_CHECK_USER(info.width > 0 && info.height > 0,
                 "{}: not a decodable {} (no image size in its header); replace or "
                 "remove the file",
-                path, info.format == ImageFormat::kPng ? "PNG" : "JPEG");
+                path, format);
+  RT_CHECK_USER(pixels <= encodable,
+                "{}: declares a {}x{} image in only {} bytes, more than {} data that short can encode; the file "
+                "is corrupt or truncated: replace or remove it",
+                path, info.width, info.height, file_bytes, format);
   return info;
 }
 

@@ -21,9 +21,19 @@ namespace rt {
 enum class ImageFormat { kJpeg, kPng };
 
 // The largest image decoded: PIL's limit (Image.MAX_IMAGE_PIXELS x 2, past which it raises
-// DecompressionBombError): a corrupt or hostile header cannot make a loader thread allocate
-// gigabytes.
+// DecompressionBombError), and at most kMaxImageBytes of RGB pixels at full size (89 Mpx).
+// Note [Bounded decoding]: whatever a file's header declares, a decode holds at most the file
+// (kMaxImageFileBytes), its pixels (kMaxImageBytes) and libjpeg's whole-image buffer of a
+// progressive JPEG (kMaxJpegDecoderBytes): with T loader threads, T times that at most. A header
+// declaring more pixels than the file's bytes can encode is refused before anything is allocated
+// (a few hundred bytes cannot hold a 100-Mpx image), and a JPEG of more than kMaxJpegScans scans
+// (each one a pass over the whole image: thousands take minutes) is refused as libjpeg-turbo's
+// fuzzers and djpeg -maxscans refuse it.
 constexpr int64_t kMaxImagePixels = 178956970;
+constexpr int64_t kMaxImageBytes = int64_t{256} << 20;
+constexpr int64_t kMaxImageFileBytes = int64_t{512} << 20;
+constexpr int64_t kMaxJpegDecoderBytes = int64_t{1} << 30;
+constexpr int kMaxJpegScans = 100;
 
 // A rectangle of an image, in pixels, as torchvision's crop(top, left, height, width).
 struct CropBox {
@@ -38,7 +48,8 @@ struct ImageInfo {
   ImageFormat format = ImageFormat::kJpeg;
 };
 
-// The header: size and format. Throws UserError naming `path` for anything not decodable.
+// The header: size and format. Throws UserError naming `path` for anything not decodable, too
+// large (see Note [Bounded decoding]) or declaring more pixels than its bytes can encode.
 ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>& bytes);
 
 // The side of an image of side `size` decoded at scale eighths/8 (libjpeg's rounding: up).

@@ -6,7 +6,9 @@
 // modification time (adding, removing or renaming an entry changes its folder's).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rt {
@@ -16,6 +18,7 @@ struct ImageIndex {
   std::vector<std::string> paths;        // one per sample, full paths
   std::vector<int64_t> labels;           // one per sample
   std::vector<std::string> folders;      // every folder listed (the split's, the classes', theirs)
+  std::vector<std::string> skipped;      // with skip_bad: image names left out, "path: why"
 };
 
 // Whether a file name counts as an image: .jpg, .jpeg or .png in any case (as torchvision's
@@ -23,9 +26,31 @@ struct ImageIndex {
 bool is_image_name(const std::string& path);
 
 // Lists (or reads from the cache) <root>/<split>. A file counts as an image by its name
-// (.jpg/.jpeg/.png, any case); such a name on something that is not a readable file is a
-// UserError naming it, as are fewer than 2 classes, a class without images and a folder that
-// cannot be read.
-ImageIndex index_split(const std::string& root, const std::string& split);
+// (.jpg/.jpeg/.png, any case); such a name on something that is not a regular file (a link to
+// nothing, a FIFO, a device) is a UserError naming it, or with `skip_bad` is left out and named
+// in `skipped`. Fewer than 2 classes, a class without images, a folder that cannot be read and a
+// folder reached twice through links (a loop) are UserErrors too. A cache that is not valid (see
+// parse_index_cache) is ignored with a warning naming it, and the split listed again.
+ImageIndex index_split(const std::string& root, const std::string& split, bool skip_bad = false);
+
+// Note [Index cache]: the cache file's content, every path relative to the split folder.
+// Text lines: "ringtrain-image-index 3"; "classes N", N class names; "folders K", K lines
+// "<mtime ns>\t<folder>" (the first "." the split itself); "files M", M lines
+// "<label>\t<path>". Names are percent-escaped (control bytes, DEL and '%' as %XX), so that any
+// byte of a file name (a newline, a tab) round-trips.
+struct IndexCache {
+  std::vector<std::string> class_names;
+  std::vector<std::pair<int64_t, std::string>> folders;  // {modification time in ns, folder}
+  std::vector<std::pair<int64_t, std::string>> files;    // {label, path}
+};
+
+std::string index_cache_text(const IndexCache& cache);
+
+// Parses and checks a cache file's text: the header, counts that the text holds, class names
+// sorted and unique, every path relative to the split without "." or ".." components, each file
+// an image name inside its label's class folder and in a listed folder, labels in range, files
+// in listing order, every class with a file. False with the reason in `why` when any of it fails
+// (never throws for any text).
+bool parse_index_cache(const std::string& text, IndexCache& cache, std::string& why);
 
 }  // namespace rt

@@ -123,9 +123,10 @@ void transform_image_file(const std::string& path, const std::vector<unsigned ch
   }
   // Evaluation: Resize(int(S / 0.875)) of the whole image, then CenterCrop(S).
   const auto [rh, rw] = resized_size(info.width, info.height, eval_resize_side(S));
-  RT_CHECK_USER(static_cast<int64_t>(rh) * rw <= kMaxImagePixels,
-                "{}: a {}x{} image would be resized to {}x{} for evaluation, more than {} pixels; crop or remove it",
-                path, info.width, info.height, rw, rh, kMaxImagePixels);
+  RT_CHECK_USER(static_cast<int64_t>(rh) * rw * 3 <= kMaxImageBytes,
+                "{}: a {}x{} image would be resized to {}x{} for evaluation, more than the {} MiB of pixels decoded "
+                "per image; crop or remove it",
+                path, info.width, info.height, rw, rh, kMaxImageBytes >> 20);
   const int eighths = t.exact ? 8 : reduced_scale(info, info.width, info.height, rw, rh);
   const auto rgb = decode_rgb(path, bytes, info, eighths);
   const CropBox whole{0, 0, static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1))};

@@ -61,7 +61,7 @@ struct RunMetrics {
   std::string weights_fingerprint;                // rank 0's
   std::vector<std::string> replica_fingerprints;  // every rank's, in rank order
   int64_t skipped_nonfinite_steps = 0;
-  int64_t skipped_images = 0;  // unreadable image files left out over all epochs (--skip-bad-images)
+  int64_t skipped_images = 0;  // unreadable image files left out while loading and over all epochs (--skip-bad-images)
   double data_wait_share = 0;  // of rank 0's training time, waiting for the loader's batches
   std::string checkpoint;
   nlohmann::json environment;               // library versions, device, data, world (train/run_outputs.h)

@@ -53,6 +53,7 @@ void Run::load_data() {
                 splits.train.num_classes(), splits.train.num_classes());
   data_root = splits.root;
   data_format = splits.format;
+  skipped_at_load = static_cast<int64_t>(splits.skipped.size());
   train_set = balanced_subset(splits.train, cfg.limit_train, cfg.seed);
   test_set = balanced_subset(splits.test, cfg.limit_test, cfg.seed);
   cfg.image_size = train_set.image_size;

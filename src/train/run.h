@@ -44,6 +44,7 @@ struct Run {
 
   // --- data: class-balanced subsets of the splits (on the GPU on CUDA) and this rank's shard
   std::string data_root, data_format;
+  int64_t skipped_at_load = 0;  // image files left out while loading (--skip-bad-images), in metrics.json
   Dataset train_set, test_set;
   PlanSpec plan_spec;           // how an epoch is cut into micro-batches and steps (data/epoch_plan.h)
   int64_t accumulation = 1;     // micro-batches per step on each rank (--grad-accum, or from --global-batch)

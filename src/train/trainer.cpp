@@ -138,6 +138,7 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
     m.replica_fingerprints = fingerprints;
     m.skipped_nonfinite_steps = skipped_steps;
     double waited = 0;
+    m.skipped_images = run.skipped_at_load;  // with those left out while training, epoch by epoch
     for (const auto& h : run.meta.history) {
       m.skipped_images += h.skipped_images;
       waited += h.data_wait_seconds;

@@ -4,7 +4,11 @@
 // within 2 levels of its PIL-image path). The references come from make_image_references.py
 // (ctest fixture image_references); the property tests below need none.
 #include <gtest/gtest.h>
+#include <png.h>
+#include <turbojpeg.h>
 
+#include <chrono>
+#include <cstring>
 #include <fstream>
 
 #include "core/errors.h"
@@ -194,4 +198,138 @@ TEST(ImageDecode, BadFilesAreNamedUserErrors) {
 }
 
 }  // namespace
+
+// Note [Bounded decoding]: crafted files that would take minutes or gigabytes are refused.
+namespace {
+
+// A w x h gradient as JPEG (progressive when asked: libjpeg's 10-scan progression), 4:2:0.
+std::vector<unsigned char> make_jpeg(int w, int h, bool progressive) {
+  std::vector<unsigned char> rgb(static_cast<size_t>(w) * h * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<unsigned char>(i * 7 % 251);
+  tjhandle tj = tjInitCompress();
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  EXPECT_EQ(
+      tjCompress2(tj, rgb.data(), w, 0, h, TJPF_RGB, &buf, &size, TJSAMP_420, 90, progressive ? TJFLAG_PROGRESSIVE : 0),
+      0);
+  std::vector<unsigned char> jpeg(buf, buf + size);
+  tjFree(buf);
+  tjDestroy(tj);
+  return jpeg;
+}
+
+std::vector<unsigned char> make_png(int w, int h) {
+  std::vector<unsigned char> rgb(static_cast<size_t>(w) * h * 3, 128);
+  png_image img;
+  std::memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = static_cast<png_uint_32>(w);
+  img.height = static_cast<png_uint_32>(h);
+  img.format = PNG_FORMAT_RGB;
+  png_alloc_size_t size = 0;
+  EXPECT_TRUE(png_image_write_to_memory(&img, nullptr, &size, 0, rgb.data(), 0, nullptr));
+  std::vector<unsigned char> png(size);
+  EXPECT_TRUE(png_image_write_to_memory(&img, png.data(), &size, 0, rgb.data(), 0, nullptr));
+  png.resize(size);
+  return png;
+}
+
+void put_be(std::vector<unsigned char>& b, size_t at, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) b[at + i] = static_cast<unsigned char>(v >> (8 * (bytes - 1 - i)));
+}
+
+// The JPEG with its frame header (SOF0/SOF2) declaring w x h.
+std::vector<unsigned char> jpeg_declaring(std::vector<unsigned char> jpeg, int w, int h) {
+  for (size_t i = 2; i + 9 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && (jpeg[i + 1] == 0xC0 || jpeg[i + 1] == 0xC2)) {
+      put_be(jpeg, i + 5, static_cast<uint32_t>(h), 2);
+      put_be(jpeg, i + 7, static_cast<uint32_t>(w), 2);
+      return jpeg;
+    }
+  }
+  ADD_FAILURE() << "no SOF marker";
+  return jpeg;
+}
+
+// The PNG with its IHDR declaring w x h (and the chunk's CRC mended, as libpng checks it).
+std::vector<unsigned char> png_declaring(std::vector<unsigned char> png, uint32_t w, uint32_t h) {
+  put_be(png, 16, w, 4);
+  put_be(png, 20, h, 4);
+  uint32_t crc = 0xFFFFFFFFu;  // CRC-32 of "IHDR" and its 13 bytes: png[12, 29)
+  for (size_t i = 12; i < 29; ++i) {
+    crc ^= png[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  put_be(png, 29, crc ^ 0xFFFFFFFFu, 4);
+  return png;
+}
+
+template <typename F>
+std::string user_error_of(F f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no UserError)";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST(DecodeBounds, AJpegOfMoreThanAHundredScansIsRefused) {
+  const auto jpeg = make_jpeg(64, 48, /*progressive=*/true);
+  // Its last scan (SOS to EOI) repeated: 10 + 150 scans.
+  size_t last_sos = 0;
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) last_sos = i;
+  }
+  ASSERT_GT(last_sos, 0u);
+  std::vector<unsigned char> many(jpeg.begin(), jpeg.end() - 2);
+  for (int k = 0; k < 150; ++k) many.insert(many.end(), jpeg.begin() + static_cast<long>(last_sos), jpeg.end() - 2);
+  many.insert(many.end(), {0xFF, 0xD9});
+  EXPECT_EQ(decode_rgb("ok.jpg", jpeg, probe_image("ok.jpg", jpeg)).sizes(), (std::vector<int64_t>{48, 64, 3}));
+  const auto start = std::chrono::steady_clock::now();
+  const ImageInfo info = probe_image("scans.jpg", many);
+  for (const int eighths : {8, 1}) {
+    const std::string e = user_error_of([&] { decode_rgb("scans.jpg", many, info, eighths); });
+    EXPECT_NE(e.find("scans.jpg: JPEG data is corrupt"), std::string::npos) << e;
+    EXPECT_NE(e.find("more than 100 scans"), std::string::npos) << e;
+  }
+  EXPECT_LT(seconds_since(start), 2.0);
+}
+
+TEST(DecodeBounds, HugeSizesDeclaredByTinyFilesAreRefusedBeforeDecoding) {
+  const auto start = std::chrono::steady_clock::now();
+  for (const bool progressive : {false, true}) {
+    const auto small = make_jpeg(16, 16, progressive);
+    ASSERT_LT(small.size(), 2000u);
+    // 60000^2: PIL's limit; 12000^2 (144 Mpx, under it): 411 MiB of pixels, over the 256 MiB cap;
+    // 8000^2 (192 MB): more pixels than a few hundred bytes of Huffman-coded data can encode.
+    for (const auto& [side, words] : std::vector<std::pair<int, std::vector<std::string>>>{
+             {60000, {"60000x60000", "decompression bomb"}},
+             {12000, {"12000x12000", "411 MiB", "256 MiB"}},
+             {8000, {"declares a 8000x8000 image in only", "JPEG data that short"}}}) {
+      const std::string e = user_error_of([&] { probe_image("big.jpg", jpeg_declaring(small, side, side)); });
+      EXPECT_NE(e.find("big.jpg: "), std::string::npos) << e;
+      for (const auto& w : words) EXPECT_NE(e.find(w), std::string::npos) << e;
+    }
+  }
+  const auto png = make_png(8, 8);
+  EXPECT_NO_THROW(probe_image("ok.png", png_declaring(png, 8, 8)));
+  for (const auto& [size, words] : std::vector<std::pair<std::array<uint32_t, 2>, std::vector<std::string>>>{
+           {{20000, 20000}, {"20000x20000", "decompression bomb"}},
+           {{10000, 10000}, {"10000x10000", "256 MiB"}},
+           {{9000, 9000}, {"declares a 9000x9000 image in only", "PNG data that short"}},
+           {{2000000, 2}, {"not a decodable PNG"}}}) {  // past libpng's side limit
+    const std::string e = user_error_of([&] { probe_image("big.png", png_declaring(png, size[0], size[1])); });
+    EXPECT_NE(e.find("big.png: "), std::string::npos) << e;
+    for (const auto& w : words) EXPECT_NE(e.find(w), std::string::npos) << e;
+  }
+  EXPECT_LT(seconds_since(start), 2.0);
+}
+
 }  // namespace rt

@@ -2,14 +2,17 @@
 // conversion to the binary layout read back identically.
 #include <gtest/gtest.h>
 #include <png.h>
+#include <sys/stat.h>
 #include <turbojpeg.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "core/errors.h"
 #include "core/files.h"
 #include "data/dataset.h"
+#include "data/image_index.h"
 #include "test_util.h"
 
 namespace rt {
@@ -265,6 +268,219 @@ TEST(Subset, ClassBalancedAndDeterministic) {
   const auto counts = a.labels.bincount({}, 10);
   for (int c = 0; c < 10; ++c) EXPECT_EQ(counts[c].item<int64_t>(), c < 5 ? 10 : 9) << c;
   EXPECT_EQ(balanced_subset(train, 0, 3).size(), 500);
+}
+
+TEST(CifarBinary, ASparseHugeFileIsRefusedBeforeItIsRead) {
+  test::TempDir dir;
+  test::write_synthetic_cifar_binary(dir.path(), 4, 4);
+  // 30.7 GB of holes, a whole number of records: refused by its size, nothing allocated or read.
+  fs::resize_file(dir / "data_batch_2.bin", uintmax_t{3073} * 10000000);
+  const auto start = std::chrono::steady_clock::now();
+  expect_user_error([&] { load_splits(dir.path()); },
+                    {"data_batch_2.bin", "30730000000 bytes", "10000000 records", "more than the 100000"});
+  fs::resize_file(dir / "data_batch_2.bin", uintmax_t{3073} * 10000000 + 5);  // and not a whole number
+  expect_user_error([&] { load_splits(dir.path()); }, {"data_batch_2.bin", "wrong file size"});
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+  fs::resize_file(dir / "data_batch_2.bin", 4 * 3073);
+  test::write_bytes(dir / "batches.meta.txt", std::string(2 << 20, '\n'));  // 2 MiB of class names
+  expect_user_error([&] { load_splits(dir.path()); }, {"batches.meta.txt", "more than 1048576 bytes"});
+}
+
+namespace {
+
+// Sets every folder under `root` an hour back, so that its listing is cached (one changed in
+// the last 2 s is not).
+void age_folders(const std::string& root) {
+  const auto past = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  fs::last_write_time(root, past);
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_directory() && !e.is_symlink()) fs::last_write_time(e.path(), past);
+  }
+}
+
+std::string read_text(const std::string& path) {
+  const auto bytes = read_file_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+}  // namespace
+
+// Note [Index cache]: any byte of a name round-trips; anything a listing cannot have written is refused.
+TEST(ImageIndexCache, RoundTripsAnyNameAndRefusesWhatAListingCannotHaveWritten) {
+  IndexCache cache;
+  cache.class_names = {"a\tb", "c%d"};
+  cache.folders = {{1764750000123456789, "."}, {2, "a\tb"}, {3, "c%d"}, {4, "c%d/sub\nfolder"}};  // ns since 1970
+  cache.files = {{0, "a\tb/x\ny.png"}, {1, "c%d/\x7f\x01.JPG"}, {1, "c%d/sub\nfolder/z%0A.jpeg"}};
+  const std::string text = index_cache_text(cache);
+  EXPECT_NE(text.find("x%0Ay.png"), std::string::npos) << text;
+  IndexCache back;
+  std::string why;
+  ASSERT_TRUE(parse_index_cache(text, back, why)) << why;
+  EXPECT_EQ(back.class_names, cache.class_names);
+  EXPECT_EQ(back.folders, cache.folders);
+  EXPECT_EQ(back.files, cache.files);
+  // Each edit of a valid cache that a listing cannot have written is refused, with a reason.
+  IndexCache good;
+  good.class_names = {"a", "b"};
+  good.folders = {{1, "."}, {2, "a"}, {3, "b"}};
+  good.files = {{0, "a/0.png"}, {1, "b/0.jpg"}};
+  ASSERT_TRUE(parse_index_cache(index_cache_text(good), back, why)) << why;
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"b/0.jpg", "../0.jpg"},        {"b/0.jpg", "/etc/0.jpg"},
+      {"b/0.jpg", "b/../b/0.jpg"},    {"b/0.jpg", "b/./0.jpg"},
+      {"b/0.jpg", "b//0.jpg"},        {"b/0.jpg", "b/0.txt"},
+      {"b/0.jpg", "b/sub/0.jpg"},     {"1\tb/0.jpg", "2\tb/0.jpg"},
+      {"1\tb/0.jpg", "0\tb/0.jpg"},   {"files 2", "files 0"},
+      {"files 2", "files 99999999"},  {"classes 2\na\nb", "classes 2\nb\na"},
+      {"3\tb\n", "3\tb/../..\n"},     {"1\t.\n", "1\t..\n"},
+      {"b/0.jpg", "b/0%0.jpg"},       {"b/0.jpg", "b/0\t.jpg"},
+      {"2\ta\n", "0\ta\n"},           {"ringtrain-image-index 3", "ringtrain-image-index 2"},
+      {"1\tb/0.jpg\n", "1\tb/0.jpg"}, {"1\tb/0.jpg\n", "1\tb/0.jpg\nmore\n"},
+      {"0\ta/0.png", "-1\ta/0.png"}};
+  for (const auto& [from, to] : edits) {
+    std::string bad = index_cache_text(good);
+    const size_t at = bad.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    EXPECT_FALSE(parse_index_cache(bad, back, why)) << "accepted " << from << " -> " << to << ":\n" << bad;
+    EXPECT_FALSE(why.empty());
+    EXPECT_TRUE(back.files.empty());
+  }
+}
+
+TEST(ImageFolder, ACacheListingFilesOutsideTheSplitOrNoneIsIgnoredAndRebuilt) {
+  test::TempDir dir;
+  make_image_folder(dir.path());
+  write_png(dir / "outside.png", pattern_hwc(99), 32);
+  age_folders(dir.path());
+  EXPECT_EQ(load_splits(dir.path()).train.size(), 4);
+  const std::string cache = dir / ".ringtrain-index/train.tsv";
+  const std::string honest = read_text(cache);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"1\tb/1.jpg\n", "1\tb/1.jpg\n1\tb/../../outside.png\n"},                       // read from outside --data
+           {"files 4\n0\ta/0.png\n0\ta/1.png\n1\tb/0.jpg\n1\tb/1.jpg\n", "files 0\n"}}) {  // no file at all
+    std::string crafted = honest;
+    crafted.replace(crafted.find(from), from.size(), to);
+    if (to.find("outside") != std::string::npos) crafted.replace(crafted.find("files 4"), 7, "files 5");
+    test::write_bytes(cache, crafted);
+    testing::internal::CaptureStderr();
+    const DataSplits s = load_splits(dir.path());
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(s.train.size(), 4) << to;  // the listing's, not the cache's
+    EXPECT_NE(err.find("ignoring the file-index cache " + cache), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_EQ(read_text(cache), honest);  // rebuilt
+  }
+}
+
+TEST(ImageFolder, AFileNameWithANewlineRoundTripsThroughTheCache) {
+  test::TempDir dir;
+  make_image_folder(dir.path());
+  write_png(dir / "train/a/x\ny%.png", pattern_hwc(7), 32);
+  age_folders(dir.path());
+  const DataSplits listed = load_splits(dir.path());
+  ASSERT_EQ(listed.train.size(), 5);
+  const std::string text = read_text(dir / ".ringtrain-index/train.tsv");
+  EXPECT_NE(text.find("0\ta/x%0Ay%25.png\n"), std::string::npos) << text;
+  testing::internal::CaptureStderr();
+  const DataSplits cached = load_splits(dir.path());
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");  // the cache was valid
+  EXPECT_TRUE(torch::equal(cached.train.images, listed.train.images));
+  EXPECT_TRUE(torch::equal(cached.train.labels, listed.train.labels));
+}
+
+TEST(ImageFolder, AFifoNamedAsAnImageIsNamedOrLeftOutNeverWaitedOn) {
+  test::TempDir dir;
+  make_image_folder(dir.path());
+  age_folders(dir.path());
+  load_splits(dir.path());  // caches the listing
+  ASSERT_EQ(::mkfifo((dir / "train/a/1b.png").c_str(), 0600), 0);
+  // Listed: the name is refused, or left out with --skip-bad-images.
+  expect_user_error([&] { load_splits(dir.path()); }, {"train/a/1b.png", "FIFO"});
+  DataRequest skip;
+  skip.skip_bad_images = true;
+  DataSplits s = load_splits(dir.path(), skip);
+  EXPECT_EQ(s.train.size(), 4);
+  ASSERT_EQ(s.skipped.size(), 1u);
+  EXPECT_NE(s.skipped[0].find("train/a/1b.png"), std::string::npos) << s.skipped[0];
+  // Listed by a cache (crafted with the folders' times): opened without blocking, then refused.
+  age_folders(dir.path());
+  IndexCache cache;
+  std::string why;
+  ASSERT_TRUE(parse_index_cache(read_text(dir / ".ringtrain-index/train.tsv"), cache, why)) << why;
+  for (auto& [mtime, folder] : cache.folders) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / ("train/" + folder)).c_str(), &st), 0);
+    mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  cache.files.insert(cache.files.begin() + 2, {0, "a/1b.png"});
+  test::write_bytes(dir / ".ringtrain-index/train.tsv", index_cache_text(cache));
+  expect_user_error([&] { load_splits(dir.path()); }, {"train/a/1b.png", "FIFO", "not a regular file"});
+  s = load_splits(dir.path(), skip);
+  EXPECT_EQ(s.train.size(), 4);
+  ASSERT_EQ(s.skipped.size(), 1u);
+  EXPECT_NE(s.skipped[0].find("FIFO"), std::string::npos) << s.skipped[0];
+}
+
+TEST(ImageFolder, AFolderReachedTwiceThroughLinksIsNamed) {
+  test::TempDir dir;
+  make_image_folder(dir.path());
+  fs::create_directory_symlink("..", dir / "train/a/up");  // train/a/up/a/up/... without end
+  expect_user_error([&] { load_splits(dir.path()); }, {"train/a/up/a", "reached a second time"});
+}
+
+TEST(ImageFolder, SkipBadImagesLeavesOutAndNamesUnreadableImagesOnEveryPath) {
+  DataRequest skip;
+  skip.skip_bad_images = true;
+  {  // 32x32 in memory: the first file (which says the size) and another are corrupt, a link dangles
+    test::TempDir dir;
+    make_image_folder(dir.path());
+    test::write_bytes(dir / "train/a/0.png", "not a png");
+    test::write_bytes(dir / "test/b/1.jpg", "\xff\xd8\xff\xe0 not a jpeg");
+    fs::create_symlink(dir / "gone.jpg", dir / "train/b/9.jpg");
+    expect_user_error([&] { load_splits(dir.path()); }, {"train/b/9.jpg", "symbolic link to nothing"});
+    const DataSplits s = load_splits(dir.path(), skip);
+    EXPECT_EQ(s.format, "image-folder");
+    EXPECT_EQ(s.train.size(), 3);
+    EXPECT_EQ(s.test.size(), 3);
+    EXPECT_TRUE(torch::equal(s.train.labels, torch::tensor({0, 1, 1}, torch::kInt64)));
+    ASSERT_EQ(s.skipped.size(), 3u);
+    std::string all;
+    for (const auto& why : s.skipped) all += why + "\n";
+    for (const char* name : {"train/a/0.png", "test/b/1.jpg", "train/b/9.jpg"})
+      EXPECT_NE(all.find(name), std::string::npos) << all;
+    // Nothing readable left: one clear line.
+    test::write_bytes(dir / "test/a/0.png", "x");
+    test::write_bytes(dir / "test/a/1.png", "x");
+    test::write_bytes(dir / "test/b/0.jpg", "x");
+    expect_user_error([&] { load_splits(dir.path(), skip); }, {"/test: no readable image left"});
+  }
+  {  // streamed, --normalize computed: a file found unreadable while measured is left out of the
+     // statistics, named, and stays in the split (to be left out and counted in each epoch)
+    test::TempDir dir;
+    for (const char* cls : {"a", "b"}) {
+      for (const char* split : {"train", "val"}) {
+        fs::create_directories(dir / (std::string(split) + "/" + cls));
+        for (int i = 0; i < 3; ++i)
+          write_png(dir / (std::string(split) + "/" + cls + "/" + std::to_string(i) + ".png"), pattern_hwc(i, 40), 40);
+      }
+    }
+    test::write_bytes(dir / "train/b/2.png", "\x89PNG\r\n\x1a\n truncated");
+    DataRequest r = skip;
+    r.image_size = 48;
+    r.normalize = "computed";
+    testing::internal::CaptureStderr();
+    const DataSplits s = load_splits(dir.path(), r);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(s.format, "image-files");
+    EXPECT_EQ(s.train.size(), 6);
+    EXPECT_TRUE(s.skipped.empty());
+    EXPECT_NE(err.find("left out of the statistics (--skip-bad-images): " + (dir / "train/b/2.png")), std::string::npos)
+        << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    r.skip_bad_images = false;
+    expect_user_error([&] { load_splits(dir.path(), r); }, {"train/b/2.png", "PNG"});
+  }
 }
 
 // Needs the unpacked real data (CTest fixture real_data).
