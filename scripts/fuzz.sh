@@ -28,7 +28,8 @@ TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 B=build-fuzz
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_CXX_FLAGS="-gline-tables-only" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
-  -DRINGTRAIN_FUZZ=ON -DRINGTRAIN_SANITIZE=ON -DRINGTRAIN_BUILD_TESTS=OFF > /dev/null
+  -DRINGTRAIN_FUZZ=ON -DRINGTRAIN_SANITIZE=ON -DRINGTRAIN_BUILD_TESTS=OFF > /dev/null 2> "$B.configure.log" \
+  || { cat "$B.configure.log" >&2; exit 1; }
 names=("$@")
 if ((${#names[@]} == 0)); then
   for f in tests/fuzz/fuzz_*.cpp; do names+=("$(basename "$f" .cpp | sed 's/^fuzz_//')"); done
@@ -38,7 +39,7 @@ cmake --build "$B" -j "$(nproc)" --target "${names[@]/#/fuzz_}" -- --no-print-di
 
 # Seeds made now (nothing binary is committed): tensor files from torch, images from PIL.
 "$PY" tests/fuzz/make_tensor_seeds.py "$B/seeds" > /dev/null
-[ -f tests/fuzz/make_seeds.py ] && "$PY" tests/fuzz/make_seeds.py "$B/seeds" > /dev/null
+[ -f tests/fuzz/make_seeds.py ] && "$PY" tests/fuzz/make_seeds.py "$B/seeds/image_decode" > /dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -50,7 +51,8 @@ for name in "${names[@]}"; do
   for d in "tests/fuzz/seeds/$name" "$B/seeds/$name"; do [ -d "$d" ] && seeds+=("$d"); done
   log=$B/fuzz_$name.log
   set +e
-  "$B/tests/fuzz/fuzz_$name" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  dict=(); [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+  "$B/tests/fuzz/fuzz_$name" "$corpus" "${seeds[@]}" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
     -max_len=65536 -print_final_stats=1 -artifact_prefix="$findings/" > "$log" 2>&1
   rc=$?
   set -e
