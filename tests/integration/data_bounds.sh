@@ -106,7 +106,7 @@ trains newline_cached "$bin" "${train[@]}" --data "$d" --out "$work/newline_cach
 [ -s "$work/newline_cached.err" ] && { echo "FAIL: the cache with an escaped name was not used:"; cat "$work/newline_cached.err"; fail=1; }
 printf 'not a png' > "$d/train/a/new
 line.png"
-refused newline_bad 'train/a/new\x0aline.png: neither a JPEG nor a PNG' "$bin" "${train[@]}" --data "$d" --out "$work/x"
+refused newline_bad 'train/a/new\nline.png: neither a JPEG nor a PNG' "$bin" "${train[@]}" --data "$d" --out "$work/x"
 
 echo "== 2. a FIFO named .jpg"
 d=$work/fifo; make_folder "$d" 32
