@@ -29,8 +29,8 @@ TEST(Trace, StepRangeParserTakesSpacesAndBoundsItsInput) {
   for (const std::string bad : {"1-1000000000000", "1000000000000", "3 4", "3-5 6", "3--5", "+3", "3-+5", "0x10"}) {
     EXPECT_THROW(parse_step_range(bad, "--trace-steps"), UserError) << bad;
   }
-  for (const std::string huge : {std::string(1000000, '1'), "1-" + std::string(1000000, '9'), std::string(1000000, ' '),
-                                 "1" + std::string(1000000, ' ') + "-x"}) {
+  for (const std::string& huge : {std::string(1000000, '1'), "1-" + std::string(1000000, '9'),
+                                  std::string(1000000, ' '), "1" + std::string(1000000, ' ') + "-x"}) {
     try {
       parse_step_range(huge, "--trace-steps");
       ADD_FAILURE() << "no error for a value of " << huge.size() << " characters";
