@@ -26,10 +26,11 @@ PY=.venv/bin/python
 TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 
 B=build-fuzz
+mkdir -p "$B"
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_CXX_FLAGS="-gline-tables-only" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
-  -DRINGTRAIN_FUZZ=ON -DRINGTRAIN_SANITIZE=ON -DRINGTRAIN_BUILD_TESTS=OFF > /dev/null 2> "$B.configure.log" \
-  || { cat "$B.configure.log" >&2; exit 1; }
+  -DRINGTRAIN_FUZZ=ON -DRINGTRAIN_SANITIZE=ON -DRINGTRAIN_BUILD_TESTS=OFF > /dev/null 2> "$B/configure.log" \
+  || { cat "$B/configure.log" >&2; exit 1; }
 names=("$@")
 if ((${#names[@]} == 0)); then
   for f in tests/fuzz/fuzz_*.cpp; do names+=("$(basename "$f" .cpp | sed 's/^fuzz_//')"); done

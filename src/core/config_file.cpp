@@ -129,7 +129,7 @@ nlohmann::json parse_config_text(const std::string& text, ConfigSyntax syntax, c
 }
 
 nlohmann::json read_config_file(const std::string& path) {
-  const std::string text = read_file_at_most(path, kMaxConfigFileBytes);
+  const std::string text = read_file_at_most(path, kMaxConfigFileBytes, "a config file");
   const bool yaml = ends_with(path, ".yaml") || ends_with(path, ".yml");
   return parse_config_text(text, yaml ? ConfigSyntax::kYaml : ConfigSyntax::kJson, path);
 }

@@ -7,8 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 
 #include "core/errors.h"
@@ -17,6 +15,13 @@
 namespace rt {
 
 namespace fs = std::filesystem;
+
+namespace {
+std::string thousands(uint64_t n) {
+  return n > static_cast<uint64_t>(std::numeric_limits<long long>::max()) ? "unlimited"
+                                                                          : with_thousands(static_cast<long long>(n));
+}
+}  // namespace
 
 std::vector<unsigned char> read_file_bytes(const std::string& path) {
   return read_file_bytes(path, std::numeric_limits<uint64_t>::max(), "a file");
@@ -39,8 +44,8 @@ std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max
   if (pipe) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   if (regular) {
     RT_CHECK_USER(static_cast<uint64_t>(st.st_size) <= max_bytes,
-                  "{} is {} bytes, more than {} can be ({} at most); check the path", path, st.st_size, kind,
-                  max_bytes);
+                  "{} is {} bytes, more than {} can be ({} at most); check the path", path,
+                  with_thousands(static_cast<long long>(st.st_size)), kind, thousands(max_bytes));
   }
   std::vector<unsigned char> bytes;
   if (regular) bytes.reserve(static_cast<size_t>(st.st_size));
@@ -51,27 +56,15 @@ std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max
     RT_CHECK_USER(n >= 0, "cannot read {}: {}", path, std::strerror(errno));
     if (n == 0) break;
     RT_CHECK_USER(bytes.size() + static_cast<size_t>(n) <= max_bytes,
-                  "{} holds more than {} bytes, more than {} can be; check the path", path, max_bytes, kind);
+                  "{} holds more than {} bytes, more than {} can be; check the path", path, thousands(max_bytes), kind);
     bytes.insert(bytes.end(), chunk, chunk + n);
   }
   return bytes;
 }
 
-std::string read_file_at_most(const std::string& path, int64_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  RT_CHECK_USER(in.good(), "cannot open {}: {}; check the path", path, std::strerror(errno));
-  std::string text;
-  std::vector<char> chunk(1 << 16);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
-    RT_CHECK_USER(static_cast<int64_t>(text.size()) <= max_bytes,
-                  "{} is larger than {} bytes, the most ringtrain reads from such a file; check that it is the "
-                  "right file",
-                  path, with_thousands(max_bytes));
-  }
-  RT_CHECK_USER(!in.bad(), "cannot read {}: {}", path, std::strerror(errno));
-  return text;
+std::string read_file_at_most(const std::string& path, uint64_t max_bytes, const std::string& kind) {
+  const auto bytes = read_file_bytes(path, max_bytes, kind);
+  return std::string(bytes.begin(), bytes.end());
 }
 
 namespace {
@@ -108,12 +101,30 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
         fmt::format("cannot write {}: {}; the previous version (if any) is kept", path, std::strerror(err)));
   }
   ::chmod(path.c_str(), 0644);
-  // Make the rename itself durable.
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  sync_dir(dir.string());  // make the rename itself durable
+}
+
+void sync_dir(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+int remove_stale_temporaries(const std::string& dir, const std::string& name) {
+  const std::string prefix = "." + name + ".tmp.";
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    // mkstemp's six characters after the prefix, and a regular file (never a link's target)
+    if (f.size() == prefix.size() + 6 && f.compare(0, prefix.size(), prefix) == 0 && e.is_regular_file(ec) &&
+        !e.is_symlink(ec)) {
+      removed += fs::remove(e.path(), ec) ? 1 : 0;
+    }
+  }
+  return removed;
 }
 
 void make_dirs(const std::string& path) {

@@ -16,10 +16,8 @@ std::vector<unsigned char> read_file_bytes(const std::string& path);
 // FIFO without a writer reads as empty instead of waiting forever.
 std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max_bytes, const std::string& kind);
 
-// Reads a whole file of at most `max_bytes` (a regular file, a pipe such as `<(...)`, a
-// device); throws UserError naming the path, its size and the limit when it holds more,
-// having read no more than max_bytes + 1 of it.
-std::string read_file_at_most(const std::string& path, int64_t max_bytes);
+// The same as text (a config, a JSON record).
+std::string read_file_at_most(const std::string& path, uint64_t max_bytes, const std::string& kind);
 
 // Writes `bytes` to `path` atomically. Throws UserError (naming the path and the OS error,
 // e.g. "No space left on device") and leaves any previous `path` untouched on failure.
@@ -30,6 +28,11 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
 
 // Creates a folder and its parents; throws UserError if it cannot.
 void make_dirs(const std::string& path);
+// Makes the renames and removals in folder `dir` durable (fsync of the folder); best effort.
+void sync_dir(const std::string& dir);
+// Removes the temporary files write_file_atomic(`dir`/`name`) leaves when it is killed
+// mid-write (".NAME.tmp.XXXXXX"); returns how many.
+int remove_stale_temporaries(const std::string& dir, const std::string& name);
 
 bool file_exists(const std::string& path);
 // The size of a file in bytes; 0 when it is missing or unreadable.

@@ -63,10 +63,10 @@ uint32_t crc32_of(const unsigned char* data, size_t size, uint32_t crc) {
 }
 
 size_t safetensors_dtype_size(const std::string& dtype) {
-  static const std::map<std::string, size_t> sizes = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
-                                                      {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}};
-  const auto it = sizes.find(dtype);
-  return it == sizes.end() ? 0 : it->second;
+  for (const auto& d : kSafetensorsDtypes) {
+    if (dtype == d.name) return d.bytes;
+  }
+  return 0;
 }
 
 bool looks_like_safetensors(const unsigned char* data, size_t size) {
@@ -208,12 +208,15 @@ std::string encode_safetensors(const std::vector<SafetensorsBlob>& tensors,
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
   out += header;
   for (const auto& t : tensors) out.append(static_cast<const char*>(t.data), t.bytes);
-  if (checksum) {
-    const uint32_t crc = file_crc(reinterpret_cast<const unsigned char*>(out.data()), out.size());
-    const std::string digits = fmt::format("{:08x}", crc);
-    std::memcpy(&out[kChecksumAt], digits.data(), 8);
-  }
+  if (checksum) seal_safetensors_checksum(reinterpret_cast<unsigned char*>(out.data()), out.size());
   return out;
+}
+
+bool seal_safetensors_checksum(unsigned char* data, size_t size) {
+  if (size < kChecksumAt + 9 || std::memcmp(data + 8, kChecksumPrefix, kChecksumPrefixBytes) != 0) return false;
+  const std::string digits = fmt::format("{:08x}", file_crc(data, size));
+  std::memcpy(data + kChecksumAt, digits.data(), 8);
+  return true;
 }
 
 }  // namespace rt

@@ -36,6 +36,15 @@ struct SafetensorsFile {
   size_t data_offset = 0;                 // where the data section starts in the file
 };
 
+// The dtypes ringtrain reads and writes, with their bytes per element (device/dtype_names.h maps
+// the same names to LibTorch's scalar types; a unit test holds the two tables equal).
+struct SafetensorsDtype {
+  const char* name;
+  size_t bytes;
+};
+inline constexpr SafetensorsDtype kSafetensorsDtypes[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+                                                          {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}};
+
 // Bytes per element of a safetensors dtype; 0 when the name is not one.
 size_t safetensors_dtype_size(const std::string& dtype);
 
@@ -57,6 +66,11 @@ struct SafetensorsBlob {
 // `checksum` is set.
 std::string encode_safetensors(const std::vector<SafetensorsBlob>& tensors,
                                const std::map<std::string, std::string>& metadata, bool checksum);
+
+// Writes the CRC-32 into a file that has the checksum's place (Note [Checksum in the header]);
+// false, changing nothing, when it has none. `encode_safetensors` seals what it writes; the
+// checkpoint fuzzer seals its inputs, to reach the checks behind the checksum.
+bool seal_safetensors_checksum(unsigned char* data, size_t size);
 
 // True when the bytes start as a safetensors file does (a header length and a '{').
 bool looks_like_safetensors(const unsigned char* data, size_t size);

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/archive_message.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -79,7 +80,7 @@ ArchivePtr open_tar(const std::string& archive_path) {
   RT_CHECK_USER(archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) == ARCHIVE_OK,
                 "{} is not a readable tar or tar.gz archive: {}; ringtrain unpacks only those: pass --url of "
                 "cifar-10-binary.tar.gz",
-                archive_path, archive_error_string(in.get()));
+                archive_path, archive_message(in.get()));
   return in;
 }
 
@@ -88,7 +89,7 @@ void check_header_end(int rc, struct archive* in, const std::string& archive_pat
   RT_CHECK_USER(rc == ARCHIVE_EOF,
                 "{} is not a readable tar or tar.gz archive: {}; ringtrain unpacks only those: pass --url of "
                 "cifar-10-binary.tar.gz",
-                archive_path, archive_error_string(in));
+                archive_path, archive_message(in));
 }
 
 // An entry's name, checked: a relative path without '..', a regular file or a folder.
@@ -138,7 +139,7 @@ void check_entries(const std::string& archive_path, int64_t max_bytes) {
     RT_CHECK_USER(size >= 0 && size <= max_bytes - declared, "{}", too_large(archive_path, max_bytes));
     declared += size;
     RT_CHECK_USER(archive_read_data_skip(in.get()) == ARCHIVE_OK, "{} is not a readable archive: {}", archive_path,
-                  archive_error_string(in.get()));
+                  archive_message(in.get()));
   }
   check_header_end(rc, in.get(), archive_path);
 }
@@ -158,7 +159,7 @@ void extract(const std::string& archive_path, const std::string& into, int64_t m
   auto check_write = [&](int rc, const std::string& name) {
     const int err = archive_errno(out.get());
     RT_CHECK_USER(rc == ARCHIVE_OK, "cannot unpack {} into {}: {}{}; check the free space (~185 MB)", name, into,
-                  archive_error_string(out.get()), err > 0 ? fmt::format(" ({})", std::strerror(err)) : "");
+                  archive_message(out.get()), err > 0 ? fmt::format(" ({})", std::strerror(err)) : "");
   };
   struct archive_entry* entry = nullptr;
   int64_t written = 0;
@@ -181,7 +182,7 @@ void extract(const std::string& archive_path, const std::string& into, int64_t m
     RT_CHECK_USER(data_rc == ARCHIVE_EOF,
                   "{} is not a readable archive at '{}': {}; pass --url of "
                   "cifar-10-binary.tar.gz",
-                  archive_path, name, archive_error_string(in.get()));
+                  archive_path, name, archive_message(in.get()));
     check_write(archive_write_finish_entry(out.get()), name);
   }
   check_header_end(rc, in.get(), archive_path);

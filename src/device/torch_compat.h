@@ -24,4 +24,20 @@ inline void set_cpu_rng_state(const at::Tensor& state) {
 #endif
 }
 
+// Whether `state` is one the CPU generator accepts (tried on a scratch generator, so the
+// default one is untouched whatever the answer).
+inline bool is_valid_cpu_rng_state(const at::Tensor& state) {
+  at::Generator scratch = at::make_generator<at::CPUGeneratorImpl>();
+  try {
+#if TORCH_VERSION_MAJOR >= 2
+    scratch.set_state(state);
+#else
+    scratch.set_state(*state.unsafeGetTensorImpl());
+#endif
+    return true;
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
 }  // namespace rt

@@ -11,7 +11,7 @@ namespace rt {
 void write_json_file(const std::string& path, const nlohmann::json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
 nlohmann::json read_json_file(const std::string& path) {
-  return parse_json_input(read_file_at_most(path, kMaxJsonFileBytes), path);
+  return parse_json_input(read_file_at_most(path, kMaxJsonFileBytes, "a ringtrain JSON record"), path);
 }
 
 std::string csv_field(const std::string& text) {

@@ -128,18 +128,25 @@ std::vector<std::string> checkpoint_files(const std::string& dir) {
 void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& model, torch::optim::Optimizer& opt,
                               const CheckpointMeta& meta) {
   // Write the new one first under a temporary name: a failure here (a full disk) leaves every
-  // existing checkpoint as it was.
+  // existing checkpoint as it was. Then only renames, each of which replaces its target
+  // atomically, so that at every moment the folder holds a readable newest checkpoint: with
+  // keep 1 the new file replaces the old in one rename (it used to unlink the old one first).
   const std::string fresh = dir + "/checkpoint.new.safetensors";
+  remove_stale_temporaries(dir, "checkpoint.new.safetensors");  // left by a write killed mid-way
   save_checkpoint(fresh, model, opt, meta);
   auto name = [&](int64_t i) {
     return i == 0 ? checkpoint_path(dir) : dir + "/checkpoint." + std::to_string(i) + ".safetensors";
   };
-  std::remove(name(keep - 1).c_str());
   for (int64_t i = keep - 2; i >= 0; --i) {
-    if (file_exists(name(i))) std::rename(name(i).c_str(), name(i + 1).c_str());
+    if (file_exists(name(i))) {
+      RT_CHECK_USER(std::rename(name(i).c_str(), name(i + 1).c_str()) == 0, "cannot rename {} to {}: {}", name(i),
+                    name(i + 1), std::strerror(errno));
+    }
   }
   RT_CHECK_USER(std::rename(fresh.c_str(), name(0).c_str()) == 0, "cannot rename {} to {}: {}", fresh, name(0),
                 std::strerror(errno));
+  for (int64_t i = keep; file_exists(name(i)); ++i) std::remove(name(i).c_str());  // past a smaller --keep-checkpoints
+  sync_dir(dir);
 }
 
 std::unique_ptr<CheckpointReader> CheckpointReader::open_newest(const std::string& dir, const torch::Device& device) {
@@ -180,6 +187,7 @@ void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
   RT_CHECK_USER(looks_like_safetensors(bytes.data(), bytes.size()),
                 "{} is not a ringtrain checkpoint (truncated, corrupt or another kind of file)", path_);
   const SafetensorsFile file = parse_safetensors(bytes.data(), bytes.size(), path_, /*require_checksum=*/true);
+  checksum_ = file.metadata.at("crc32");
   const auto format = file.metadata.find("format");
   const auto version = file.metadata.find("format_version");
   const auto fields = file.metadata.find("ringtrain");
@@ -230,6 +238,10 @@ void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
     throw UserError(fmt::format("{}: {}", path_, e.what()));
   }
   RT_CHECK_USER(tensors_.count(kRngName) > 0, "{}: holds no generator state (rng/cpu)", path_);
+  const auto now = cpu_rng_state();
+  const auto& rng = tensor(kRngName, now.scalar_type(), now.sizes());
+  RT_CHECK_USER(is_valid_cpu_rng_state(rng),
+                "{}: its generator state (rng/cpu) is not a valid one (crafted or corrupt)", path_);
 }
 
 const torch::Tensor& CheckpointReader::tensor(const std::string& name, torch::ScalarType dtype,

@@ -73,6 +73,8 @@ class CheckpointReader {
   void load_optimizer(torch::optim::Optimizer& opt, Classifier& model);
   void restore_rng();
   const std::string& path() const { return path_; }
+  // The file's CRC-32 (8 hex digits): equal on two ranks only if they read the same checkpoint.
+  const std::string& checksum() const { return checksum_; }
 
   // The newest checkpoint of `dir` that can be read; warns about each one skipped, whatever
   // was wrong with it. Throws UserError when there is none.
@@ -83,7 +85,7 @@ class CheckpointReader {
   // The tensor `name` (on the CPU), checked to be `dtype` with `shape`.
   const torch::Tensor& tensor(const std::string& name, torch::ScalarType dtype, c10::IntArrayRef shape) const;
 
-  std::string path_;
+  std::string path_, checksum_;
   torch::Device device_;
   std::map<std::string, torch::Tensor> tensors_;  // every tensor of the file, on the CPU
   CheckpointMeta meta_;

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "core/archive_message.h"
 #include "core/errors.h"
 #include "core/restricted_unpickler.h"
 #include "core/safetensors.h"
@@ -27,7 +28,7 @@ std::map<std::string, std::string> read_records(const std::vector<unsigned char>
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
   archive_read_support_format_zip_seekable(a.get());  // the central directory, as torch and Python read it
   RT_CHECK_USER(archive_read_open_memory(a.get(), bytes.data(), bytes.size()) == ARCHIVE_OK,
-                "{}: not a readable zip archive ({})", what, archive_error_string(a.get()));
+                "{}: not a readable zip archive ({})", what, archive_message(a.get()));
   std::map<std::string, std::string> records;
   std::string top;
   uint64_t total = 0;
@@ -36,7 +37,7 @@ std::map<std::string, std::string> read_records(const std::vector<unsigned char>
     const int r = archive_read_next_header(a.get(), &entry);
     if (r == ARCHIVE_EOF) break;
     RT_CHECK_USER(r == ARCHIVE_OK || r == ARCHIVE_WARN, "{}: a damaged zip archive ({})", what,
-                  archive_error_string(a.get()));
+                  archive_message(a.get()));
     const char* raw_name = archive_entry_pathname(entry);
     const std::string name = raw_name ? raw_name : "";
     const size_t slash = name.find('/');
@@ -52,8 +53,7 @@ std::map<std::string, std::string> read_records(const std::vector<unsigned char>
     char chunk[1 << 16];
     while (true) {
       const la_ssize_t n = archive_read_data(a.get(), chunk, sizeof chunk);
-      RT_CHECK_USER(n >= 0, "{}: record {} cannot be read ({})", what, name.substr(0, 100),
-                    archive_error_string(a.get()));
+      RT_CHECK_USER(n >= 0, "{}: record {} cannot be read ({})", what, name.substr(0, 100), archive_message(a.get()));
       if (n == 0) break;
       total += static_cast<uint64_t>(n);
       // torch.save stores its records uncompressed: together they cannot exceed the file.

@@ -48,7 +48,7 @@ def main():
         body = json.dumps(metadata, separators=(",", ":"))[1:-1]
         header, at, blob = prefix + ("," if checksum and body else "") + body + "}", 0, b""
         for name, t in tensors.items():
-            raw = t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""
+            raw = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
             dtype = {torch.float32: "F32", torch.int64: "I64", torch.uint8: "U8"}[t.dtype]
             header += "," + json.dumps(name) + ":" + json.dumps(
                 {"dtype": dtype, "shape": list(t.shape), "data_offsets": [at, at + len(raw)]})
@@ -69,6 +69,16 @@ def main():
                "rng/cpu": torch.zeros(5056, dtype=torch.uint8)[:16]}
     meta = {"format": "ringtrain-checkpoint", "format_version": "2", "ringtrain": json.dumps(fields)}
     safetensors(os.path.join(out, "checkpoint", "small.safetensors"), tensors, meta, True)
+    # A whole valid checkpoint of fuzz_checkpoint.cpp's tiny model (fc: Linear(4, 10), bn:
+    # BatchNorm1d(10)): every model tensor, a momentum buffer per parameter, the generator.
+    tiny = torch.nn.Module()
+    tiny.fc, tiny.bn = torch.nn.Linear(4, 10), torch.nn.BatchNorm1d(10)
+    whole = {f"model/{k}": v for k, v in tiny.state_dict().items()}
+    whole.update({f"optimizer/momentum/{k}": torch.full_like(v, 0.5) for k, v in tiny.named_parameters()})
+    whole["rng/cpu"] = torch.get_rng_state()
+    fields_tiny = dict(fields, model="tiny", param_count=sum(p.numel() for p in tiny.parameters()))
+    meta_tiny = dict(meta, ringtrain=json.dumps(fields_tiny))
+    safetensors(os.path.join(out, "checkpoint", "tiny_whole.safetensors"), whole, meta_tiny, True)
     safetensors(os.path.join(out, "safetensors", "checksummed.safetensors"), tensors, meta, True)
     safetensors(os.path.join(out, "safetensors", "plain.safetensors"), {"a": torch.arange(4.0)}, {"k": "v"}, False)
 

@@ -237,6 +237,14 @@ def torch_save(export, outdir):
                 data[at + size_at : at + size_at + 8] = struct.pack("<II", 2_000_000_000, 2_000_000_000)
             at += 4
     open(os.path.join(outdir, "lying_zip_entry.pt"), "wb").write(bytes(data))
+    # The zip64 end record's central-directory offset 197 GB past the file (fuzz_torch_save found
+    # it: libarchive fails with no error string, and a NULL message crashed the formatter).
+    data = bytearray(open(export, "rb").read())  # written by PyTorch's own zip writer, with zip64 records
+    at = data.rfind(b"PK\x06\x06")
+    assert at >= 0, "the export has no zip64 end record"
+    offset = struct.unpack("<Q", data[at + 48 : at + 56])[0]
+    data[at + 48 : at + 56] = struct.pack("<Q", offset + (0x2E << 32))
+    open(os.path.join(outdir, "zip64_directory_offset.pt"), "wb").write(bytes(data))
 
 
 def main():

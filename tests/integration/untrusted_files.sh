@@ -105,7 +105,7 @@ for case in runs_code:"global posix.system" offset_past_storage:"outside its sto
             size_past_storage:"outside its storage" negative_stride:"negative or non-integer" \
             overflowing_numel:"larger than can exist" truncated_record:"truncated or crafted" \
             missing_record:"is missing" lying_zip_entry:"$work/ts/lying_zip_entry.pt" \
-            deeply_nested:"nested more than 100 deep"; do
+            deeply_nested:"nested more than 100 deep" zip64_directory_offset:"a damaged zip archive"; do
   name=${case%%:*} needle=${case#*:}
   refused "import_$name" "$needle" "$bin" import "$work/ts/$name.pt" --model resnet20 --to "$work/imported_$name"
   [ -e "$work/imported_$name/checkpoint.safetensors" ] && { echo "FAIL: import_$name wrote a checkpoint"; fail=1; }
