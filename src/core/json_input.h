@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -33,6 +34,13 @@ inline nlohmann::json parse_json_input(const std::string& text, const std::strin
   } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw UserError(fmt::format("{}: not valid JSON ({})", name, e.what()));
   }
+}
+
+// A measured number of a record (a loss, a time): JSON has no NaN or infinity and nlohmann writes
+// them as null (a diverged epoch's loss under --skip-nonfinite), so null reads back as NaN.
+inline double json_number(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
 }
 
 }  // namespace rt

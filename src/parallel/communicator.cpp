@@ -28,7 +28,8 @@ class SingleProcess : public Communicator {
 
 }  // namespace
 
-void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint, const torch::Device& device) {
+void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint, const torch::Device& device,
+                       const std::string& fix) {
   if (comm.world_size() == 1) return;
   // Sum of the fingerprint and of its square (mod 2^64, exact in int64 arithmetic): both equal
   // W times this rank's values on every rank only if all ranks agree.
@@ -40,10 +41,7 @@ void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fin
   const auto w = static_cast<uint64_t>(comm.world_size());
   const bool agree = static_cast<uint64_t>(t[0].item<int64_t>()) == w * static_cast<uint64_t>(f) &&
                      static_cast<uint64_t>(t[1].item<int64_t>()) == w * static_cast<uint64_t>(f2);
-  RT_CHECK_USER(agree,
-                "rank {}: the ranks do not agree on {}; start every rank with the same flags, "
-                "data and ringtrain build",
-                comm.rank(), what);
+  RT_CHECK_USER(agree, "rank {}: the ranks do not agree on {}; {}", comm.rank(), what, fix);
 }
 
 std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local, const torch::Device& device) {

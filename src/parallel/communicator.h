@@ -44,8 +44,9 @@ class Communicator {
 
 // Start-up agreement (as DDP's parameter-shape check): throws UserError on every rank when
 // `fingerprint` (a hash of what must be equal: configuration, parameter shapes, data sizes)
-// differs between ranks. `device` is where the communicator's tensors live.
-void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint, const torch::Device& device);
+// differs between ranks. `device` is where the communicator's tensors live; `fix` says what to do.
+void check_ranks_agree(Communicator& comm, const std::string& what, uint64_t fingerprint, const torch::Device& device,
+                       const std::string& fix = "start every rank with the same flags, data and ringtrain build");
 
 // For each flag: true on every rank when it is true on any rank (one tiny allreduce for all).
 std::vector<bool> any_rank_true(Communicator& comm, const std::vector<bool>& local, const torch::Device& device);

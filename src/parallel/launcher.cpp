@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <thread>
+#include <utility>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -55,7 +56,15 @@ struct Worker {
   bool running = true;
   int exit_code = 0;
   bool prefix_stdout = true;
+  bool killed = false;       // still running at the stop deadline: SIGKILLed (it hung)
+  bool abandoned = false;    // did not die even then (uninterruptible sleep): left behind
+  bool before_stop = false;  // ended before the launcher began stopping the group
+  int order = 0;             // reaped as the order-th worker
 };
+
+// Seconds the workers have to stop after the first failure (SIGTERM), and then to die after
+// SIGKILL before the launcher stops waiting for them.
+constexpr int kStopSeconds = 10, kKillSeconds = 30;
 
 // Prints the complete lines in `buf` with the rank prefix; keeps the incomplete tail.
 void flush_lines(Worker& w, std::string& buf, bool to_stderr, bool all) {
@@ -177,9 +186,8 @@ GroupResult run_group(const LaunchSpec& spec, const std::vector<int>& slots) {
       forwarded_signal = sig;
       if (result == kExitOk) result = kExitInterrupted;  // unless a worker says otherwise
     }
-    // Reap finished workers; the first failure stops the rest. Of failures reaped together, one
-    // that is not a communication error (exit code 3: a peer went away) is the cause.
-    Worker* first_failed = nullptr;
+    // Reap finished workers; the first failure stops the rest (Note [Whom a failure is blamed on]).
+    bool failed_now = false;
     for (auto& w : workers) {
       if (!w.running) continue;
       int status = 0;
@@ -187,38 +195,82 @@ GroupResult run_group(const LaunchSpec& spec, const std::vector<int>& slots) {
       w.running = false;
       --running;
       w.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      w.before_stop = stop_at == std::chrono::steady_clock::time_point::max();
+      w.order = static_cast<int>(workers.size() - running);
       if (forwarded_signal && w.exit_code != kExitOk && w.exit_code != kExitInterrupted) result = w.exit_code;
-      if (w.exit_code != 0 && failed_rank < 0 && !forwarded_signal &&
-          (first_failed == nullptr || (first_failed->exit_code == kExitCommError && w.exit_code != kExitCommError))) {
-        first_failed = &w;
+      if (w.exit_code != 0 && !forwarded_signal && !w.killed) {
+        failed_now = failed_now || w.before_stop;
+        // Its last words may still be in the pipe.
+        for (int fd : {w.err_fd, w.out_fd}) {
+          if (fd < 0) continue;
+          char chunk[65536];
+          ssize_t n;
+          while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+            (fd == w.err_fd ? w.err_buf : w.out_buf).append(chunk, static_cast<size_t>(n));
+          }
+        }
+        flush_lines(w, w.out_buf, false, true);
+        flush_lines(w, w.err_buf, true, true);
       }
     }
-    if (first_failed != nullptr) {
-      Worker& w = *first_failed;
-      failed_rank = w.rank;
-      // Its last words may still be in the pipe.
-      for (int fd : {w.err_fd, w.out_fd}) {
-        if (fd < 0) continue;
-        char chunk[65536];
-        ssize_t n;
-        while ((n = read(fd, chunk, sizeof chunk)) > 0) {
-          (fd == w.err_fd ? w.err_buf : w.out_buf).append(chunk, static_cast<size_t>(n));
+    if (failed_now) {
+      stop_all(SIGTERM);
+      stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(kStopSeconds);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now > stop_at) {  // did not stop in time: hung
+      for (auto& w : workers) {
+        if (w.running && !w.killed) {
+          kill(w.pid, SIGKILL);
+          w.killed = true;
         }
       }
-      flush_lines(w, w.out_buf, false, true);
-      flush_lines(w, w.err_buf, true, true);
-      result = w.exit_code;
-      stop_all(SIGTERM);
-      stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     }
-    if (std::chrono::steady_clock::now() > stop_at) stop_all(SIGKILL);  // did not stop in time
+    if (stop_at != std::chrono::steady_clock::time_point::max() && now > stop_at + std::chrono::seconds(kKillSeconds)) {
+      for (auto& w : workers) {
+        if (!w.running) continue;
+        w.running = false;
+        w.abandoned = true;
+        w.exit_code = 128 + SIGKILL;
+        --running;
+        print_error_line(
+            fmt::format("ringtrain: worker rank {} (pid {}) is still there {} s after SIGKILL "
+                        "(uninterruptible sleep, e.g. a lost GPU); the launcher stops waiting for it",
+                        w.rank, w.pid, kKillSeconds));
+      }
+    }
   }
-  if (failed_rank >= 0) {
-    const auto& w = workers[static_cast<size_t>(failed_rank)];
-    print_error_line(
-        fmt::format("ringtrain: error: worker rank {} failed with exit code {}{}{}; the "
-                    "other workers were stopped",
-                    failed_rank, w.exit_code, w.last_error.empty() ? "" : ": ", w.last_error));
+  // Note [Whom a failure is blamed on]
+  // A worker that exits with a communication error (3) has lost a peer: it is the cause only if
+  // no other is. First a worker that failed otherwise on its own (a crash, a bad input); then one
+  // that never stopped and had to be killed (it hung: its peers timed out waiting for it, exited
+  // 3, and were reaped first); only then the first communication error.
+  // Workers that ended after being asked to stop (exit 0, interrupted, SIGTERM) are no cause;
+  // among equals, the one reaped first.
+  auto blame = [](const Worker& w) {
+    if (w.killed) return 1;
+    if (w.exit_code == kExitCommError) return 2;
+    return w.exit_code != kExitOk && w.before_stop ? 0 : 3;
+  };
+  const Worker* cause = nullptr;
+  if (!forwarded_signal) {
+    for (const auto& w : workers) {
+      if (blame(w) < 3 &&
+          (cause == nullptr || std::make_pair(blame(w), w.order) < std::make_pair(blame(*cause), cause->order))) {
+        cause = &w;
+      }
+    }
+  }
+  if (cause != nullptr) {
+    failed_rank = cause->rank;
+    result = cause->killed ? kExitCommError : cause->exit_code;
+    print_error_line(fmt::format(
+        "ringtrain: error: worker rank {} {}; the other workers were stopped", failed_rank,
+        cause->killed ? fmt::format("hung (its peers timed out waiting for it; it did not stop in {} s and was "
+                                    "killed{})",
+                                    kStopSeconds, cause->abandoned ? ", in vain" : "")
+                      : fmt::format("failed with exit code {}{}{}", cause->exit_code,
+                                    cause->last_error.empty() ? "" : ": ", cause->last_error)));
   }
   return {result, failed_rank, forwarded_signal != 0};
 }

@@ -99,7 +99,9 @@ BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::ve
       v.copy_(wire->narrow(0, offset, v.numel()).view_as(v)).div_(world);
       offset += v.numel();
     }
+    torch::Tensor q_before;  // this step's warm start
     if (!b.matrices.empty()) {
+      q_before = b.q.clone();
       for (const auto& x : b.matrices) {
         auto p = x.p(*wire);
         orthonormalize_columns(p);
@@ -114,6 +116,26 @@ BucketReduction PowerSgd::start(size_t index, torch::Tensor& flat, const std::ve
       }
     }
     torch::sub_out(b.error, *input, flat);  // what this rank's step did not send
+    // Note [A non-finite step leaves PowerSGD as it was]
+    // A step whose gradients are not finite (skipped by --skip-nonfinite) would leave NaN in the
+    // error feedback and in the shared Q, and every later step would be NaN too: the weights froze
+    // (issue 21, defect 3). Such a step keeps the Q it started from and carries no error. What
+    // was sent decides: a non-finite input reaches P (M Q) or the rest, and the averaged bucket
+    // is P Q^T and the rest, so the payload and Q (a few percent of the bucket) are finite exactly
+    // when the result is. They are equal on every rank, so every rank decides alike. On the CPU
+    // the flag is read at once (its ops are synchronous); on a GPU it stays on the device (no
+    // host sync). Finite steps are unchanged, bitwise.
+    auto finite = torch::isfinite(wire->sum());
+    if (q_before.defined()) finite = finite.logical_and(torch::isfinite(b.q.sum()));
+    if (flat.is_cpu()) {
+      if (!finite.item<bool>()) {
+        if (q_before.defined()) b.q.copy_(q_before);
+        b.error.zero_();
+      }
+    } else {
+      if (q_before.defined()) b.q.copy_(torch::where(finite, b.q, q_before));
+      b.error.mul_(finite).nan_to_num_(0.0, 0.0, 0.0);  // x 1 and no NaN: unchanged; x 0 and NaN -> 0: zero
+    }
   };
   return {std::make_unique<ThenWork>(std::move(first), std::move(then)), bytes};
 }

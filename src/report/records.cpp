@@ -1,6 +1,7 @@
 #include "report/records.h"
 
 #include "core/errors.h"
+#include "core/json_input.h"
 #include "report/writers.h"
 
 namespace rt {
@@ -21,12 +22,12 @@ void from_json(const nlohmann::json& j, CommRecord& r) {
   r.backend = j.at("backend").get<std::string>();
   r.compression = j.value("compression", "none");  // records before schema 2 had none
   r.buckets = j.at("buckets").get<int64_t>();
-  r.bytes_allreduced_per_step = j.at("bytes_allreduced_per_step").get<double>();
-  r.exposed_comm_seconds_per_step = j.at("exposed_comm_seconds_per_step").get<double>();
-  r.compute_seconds_per_step = j.at("compute_seconds_per_step").get<double>();
-  r.allreduce_seconds_per_step = j.at("allreduce_seconds_per_step").get<double>();
-  r.exposed_comm_share = j.at("exposed_comm_share").get<double>();
-  r.overlap_share = j.at("overlap_share").get<double>();
+  r.bytes_allreduced_per_step = json_number(j, "bytes_allreduced_per_step");
+  r.exposed_comm_seconds_per_step = json_number(j, "exposed_comm_seconds_per_step");
+  r.compute_seconds_per_step = json_number(j, "compute_seconds_per_step");
+  r.allreduce_seconds_per_step = json_number(j, "allreduce_seconds_per_step");
+  r.exposed_comm_share = json_number(j, "exposed_comm_share");
+  r.overlap_share = json_number(j, "overlap_share");
 }
 
 void to_json(nlohmann::json& j, const EpochRecord& r) {
@@ -54,14 +55,14 @@ void from_json(const nlohmann::json& j, EpochRecord& r) {
                 "ringtrain",
                 version, kRecordSchemaVersion);
   r.epoch = j.at("epoch").get<int64_t>();
-  r.train_loss = j.at("train_loss").get<double>();
-  r.train_accuracy = j.at("train_accuracy").get<double>();
-  r.test_loss = j.at("test_loss").get<double>();
-  r.test_accuracy = j.at("test_accuracy").get<double>();
-  r.lr = j.at("lr").get<double>();
-  r.train_seconds = j.at("train_seconds").get<double>();
-  r.seconds = j.at("seconds").get<double>();
-  r.images_per_second = j.at("images_per_second").get<double>();
+  r.train_loss = json_number(j, "train_loss");
+  r.train_accuracy = json_number(j, "train_accuracy");
+  r.test_loss = json_number(j, "test_loss");
+  r.test_accuracy = json_number(j, "test_accuracy");
+  r.lr = json_number(j, "lr");
+  r.train_seconds = json_number(j, "train_seconds");
+  r.seconds = json_number(j, "seconds");
+  r.images_per_second = json_number(j, "images_per_second");
   r.world_size = j.at("world_size").get<int64_t>();
   r.global_batch = j.at("global_batch").get<int64_t>();
   r.data_wait_seconds = j.value("data_wait_seconds", 0.0);
@@ -105,12 +106,12 @@ void from_json(const nlohmann::json& j, RunMetrics& m) {
   m.steps = j.at("steps").get<int64_t>();
   m.world_size = j.at("world_size").get<int64_t>();
   m.global_batch = j.at("global_batch").get<int64_t>();
-  m.test_accuracy = j.at("test_accuracy").get<double>();
-  m.best_test_accuracy = j.at("best_test_accuracy").get<double>();
+  m.test_accuracy = json_number(j, "test_accuracy");
+  m.best_test_accuracy = json_number(j, "best_test_accuracy");
   m.best_epoch = j.at("best_epoch").get<int64_t>();
-  m.total_seconds = j.at("total_seconds").get<double>();
-  m.train_seconds = j.at("train_seconds").get<double>();
-  m.train_images_per_second = j.at("train_images_per_second").get<double>();
+  m.total_seconds = json_number(j, "total_seconds");
+  m.train_seconds = json_number(j, "train_seconds");
+  m.train_images_per_second = json_number(j, "train_images_per_second");
   if (j.contains("comm_last_epoch") && j.at("comm_last_epoch").is_object()) {
     m.comm_last_epoch = j.at("comm_last_epoch").get<CommRecord>();
   }

@@ -125,6 +125,7 @@ void Run::build_model() {
     meta.grad_compression = reader->meta().grad_compression;
     meta.grad_compression_world = reader->meta().grad_compression_world;
     resumed_from = reader->path();
+    resumed_checksum = reader->checksum();
     RT_CHECK_USER(meta.state.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
                   cfg.resume, meta.state.epochs_done, cfg.epochs);
     if (meta.state.batch_in_epoch > 0) {  // mid-epoch: the data position must mean the same here
@@ -136,6 +137,12 @@ void Run::build_model() {
                       "of workers)",
                       resumed_from, saved_global_batch, saved_global_batch);
       } else {
+        const int64_t saved_batch = reader->meta().config.value("batch_size", cfg.batch_size);
+        const int64_t saved_accum = reader->meta().config.value("grad_accum", cfg.grad_accum);
+        RT_CHECK_USER(saved_batch == cfg.batch_size && saved_accum == cfg.grad_accum,
+                      "{} was saved mid-epoch with --batch-size {} --grad-accum {}: the rest of the epoch would not be "
+                      "the samples it had left; resume it with those, or change them at an epoch end",
+                      resumed_from, saved_batch, saved_accum);
         RT_CHECK_USER(saved_world == 0 || saved_world == world,
                       "{} was saved mid-epoch by {} workers and this run has {}: the rest of the epoch would not be "
                       "the samples it had left; resume on {} workers, or train with --global-batch to resume on any "
@@ -158,6 +165,13 @@ void Run::start_up() {
     for (const auto& p : model->named_parameters()) agreed["shapes"][p.key()] = p.value().sizes().vec();
     check_ranks_agree(*comm, "configuration, data sizes and parameter shapes", std::hash<std::string>{}(agreed.dump()),
                       device);
+  }
+  if (!cfg.resume.empty()) {  // the same file: the broadcast below covers only weights and buffers
+    check_ranks_agree(
+        *comm,
+        fmt::format("the checkpoint they resume (this rank read {}, checksum {})", resumed_from, resumed_checksum),
+        std::hash<std::string>{}(resumed_checksum), device,
+        "give every rank the same newest checkpoint (one shared folder, or a copy of it on each host)");
   }
   std::vector<torch::Tensor> initial = model->parameters();
   for (auto& b : model->buffers()) initial.push_back(b);

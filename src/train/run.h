@@ -58,9 +58,10 @@ struct Run {
   Precision precision = Precision::kFloat32;
   std::unique_ptr<FusedSgd> optimizer;
   ScheduleSpec schedule;
-  CheckpointMeta meta;       // state (RunState), history, config
-  std::string out;           // the run folder (only rank 0 writes)
-  std::string resumed_from;  // the checkpoint file, when resumed
+  CheckpointMeta meta;           // state (RunState), history, config
+  std::string out;               // the run folder (only rank 0 writes)
+  std::string resumed_from;      // the checkpoint file, when resumed
+  std::string resumed_checksum;  // its CRC-32, agreed by all ranks at start-up
 
   // --- communication and the step
   std::unique_ptr<GradientSync> grad_sync;

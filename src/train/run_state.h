@@ -19,16 +19,18 @@ struct EpochSums {
 };
 
 struct RunState {
-  int64_t epochs_done = 0;     // completed epochs
-  int64_t global_step = 0;     // optimiser steps taken
-  int64_t batch_in_epoch = 0;  // micro-batches done in epoch `epochs_done` (0: at an epoch boundary)
-  int64_t steps_in_epoch = 0;  // optimiser steps done in it (what --global-batch resumes from)
-  int64_t world_size = 0;      // of the run that saved it (0: not recorded, an older checkpoint)
-  EpochSums partial;           // of that unfinished epoch (all zero at a boundary)
+  int64_t epochs_done = 0;              // completed epochs
+  int64_t global_step = 0;              // optimiser steps taken
+  int64_t batch_in_epoch = 0;           // micro-batches done in epoch `epochs_done` (0: at an epoch boundary)
+  int64_t steps_in_epoch = 0;           // optimiser steps done in it (what --global-batch resumes from)
+  int64_t world_size = 0;               // of the run that saved it (0: not recorded, an older checkpoint)
+  int64_t skipped_nonfinite_steps = 0;  // steps left out by --skip-nonfinite so far (in metrics.json)
+  EpochSums partial;                    // of that unfinished epoch (all zero at a boundary)
 };
 
 // The checkpoint's JSON fields of a RunState (flat: epochs_done, global_step, batch_in_epoch,
-// steps_in_epoch, world_size, partial_epoch; the two before partial_epoch may be missing). Reading also takes
+// steps_in_epoch, world_size, skipped_nonfinite_steps, partial_epoch; the three before partial_epoch
+// may be missing). Reading also takes
 // partial_epoch as the [loss x images, correct, images, seconds] array that checkpoints written before this struct
 // hold.
 void write_run_state(nlohmann::json& j, const RunState& s);

@@ -44,6 +44,10 @@ double lr_at_step(const ScheduleSpec& s, int64_t step) {
   return s.lr;  // constant
 }
 
+double lr_at(const ScheduleSpec& s, int64_t epoch, int64_t step_in_epoch) {
+  return lr_at_step(s, epoch * s.steps_per_epoch + step_in_epoch);
+}
+
 int64_t global_batch_size(int64_t batch_per_worker, int64_t world_size, int64_t grad_accum) {
   return batch_per_worker * world_size * grad_accum;
 }

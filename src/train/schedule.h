@@ -23,8 +23,17 @@ struct ScheduleSpec {
   int64_t steps_per_epoch = 1;
 };
 
-// The learning rate for optimiser step `step` (0-based, counted over the whole run).
+// The learning rate for optimiser step `step` (0-based, counted over the whole run in this
+// run's steps per epoch).
 double lr_at_step(const ScheduleSpec& s, int64_t step);
+
+// The learning rate for step `step_in_epoch` of epoch `epoch` (both 0-based): what the loop
+// asks. The schedule's position is the epochs trained so far, measured in this run's steps per
+// epoch, never the raw count of steps taken: a run resumed with other steps per epoch (another
+// worker count, --batch-size, --grad-accum or --global-batch) continues the schedule where the
+// images seen put it (issue 21, defect 1: 2 -> 4 workers after 4 of 10 epochs decayed twice at
+// once). In a run that keeps its steps per epoch, it equals lr_at_step(s, global step).
+double lr_at(const ScheduleSpec& s, int64_t epoch, int64_t step_in_epoch);
 
 // Images per optimiser step over all ranks: per worker and micro-batch, x workers x micro-batches.
 int64_t global_batch_size(int64_t batch_per_worker, int64_t world_size, int64_t grad_accum);

@@ -170,7 +170,6 @@ RunSummary train(const Config& config) {
                  {run.device, run.precision, cfg.channels_last, cfg.label_smoothing}, run.bn_replay.get());
   EvalResult eval;
   bool evaluated = false;
-  int64_t skipped_steps = 0;  // --skip-nonfinite
   for (int64_t epoch = state.epochs_done; epoch < cfg.epochs; ++epoch) {
     // --- one epoch, all ranks: batch -> forward -> loss -> backward (buckets reduce as they
     //     fill) -> wait -> flags -> step. A resumed epoch skips the batches done and continues its sums.
@@ -200,13 +199,13 @@ RunSummary train(const Config& config) {
       if (!batch) break;
       const PlannedBatch& planned = plan.batches[batch->index];
       const MicroBatch micro{planned.index, planned.count, planned.divisor, planned.step_micros};
-      if (micro.first()) step.begin(lr = lr_at_step(run.schedule, state.global_step));
+      if (micro.first()) step.begin(lr = lr_at(run.schedule, epoch, planned.step));
       const auto [logits, loss] = step.run(batch->images, batch->labels, micro, state.global_step + 1, trace);
       stats.add(loss, logits, batch->labels.to(run.device), static_cast<int64_t>(batch->skipped.size()));
       const int64_t done = batch->index + 1;
       if (micro.last()) {
         // --- every step, all ranks: act on the flags of the step before (Note [Flags one step late])
-        bool stop = act_on(run.flags->take(), run, epoch, skipped_steps);
+        bool stop = act_on(run.flags->take(), run, epoch, state.skipped_nonfinite_steps);
         ++state.global_step;
         observers.step_end(epoch, state.global_step);
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
@@ -214,7 +213,7 @@ RunSummary train(const Config& config) {
         //     writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && state.global_step % cfg.checkpoint_every == 0;
         if ((periodic || stop) && done < loader.num_batches()) {
-          stop = act_on(run.flags->take(/*all=*/true), run, epoch, skipped_steps) || stop;
+          stop = act_on(run.flags->take(/*all=*/true), run, epoch, state.skipped_nonfinite_steps) || stop;
           run.agree_on_bn_statistics();
           RunState mid = state;
           mid.batch_in_epoch = done;
@@ -231,7 +230,7 @@ RunSummary train(const Config& config) {
         observers.progress({done, stats.images() * run.world, mean_loss, accuracy, lr, state.global_step});
       }
     }
-    act_on(run.flags->take(/*all=*/true), run, epoch, skipped_steps);
+    act_on(run.flags->take(/*all=*/true), run, epoch, state.skipped_nonfinite_steps);
     observers.batches_end();
     const double train_seconds = earlier_seconds + clock.seconds();
     const EpochSums sums = stats.across_ranks(*run.comm, run.device);
@@ -267,7 +266,7 @@ RunSummary train(const Config& config) {
     run.agree_on_bn_statistics();
     eval = run.evaluate_test_split();
   }
-  return finish_run(run, eval, skipped_steps);
+  return finish_run(run, eval, state.skipped_nonfinite_steps);
 }
 
 }  // namespace rt

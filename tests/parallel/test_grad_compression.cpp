@@ -193,6 +193,33 @@ TEST(PowerSgd, RestoredStateContinuesBitwise) {
   });
 }
 
+// Issue 21, defect 3: one non-finite step (skipped by --skip-nonfinite) poisoned every rank's
+// error feedback and the shared Q, and every later step was NaN. Now it keeps its warm start and
+// carries no error, and the next steps are what PowerSGD gives from there.
+TEST(PowerSgd, ANonFiniteStepLeavesTheStateUsable) {
+  test::run_ranks(2, [](int rank, Communicator& comm) {
+    PowerSgd c(powersgd(2), comm);
+    for (int step = 0; step < 2; ++step) reduce(c, gradients(rank, step));
+    auto bad = gradients(rank, 2);
+    if (rank == 1) bad[2][3][4] = std::nan("");  // one rank's one gradient element
+    const auto [poisoned, bytes] = reduce(c, bad);
+    EXPECT_FALSE(torch::isfinite(poisoned).all().item<bool>());  // this step is skipped by the optimiser
+    const CompressorState after = c.state();
+    for (const auto& [name, t] : after.shared) EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+    ASSERT_EQ(after.local.size(), 1u);
+    EXPECT_EQ(after.local[0].second.abs().max().item<double>(), 0.0) << "the error feedback of the skipped step";
+    torch::Tensor error = after.local[0].second.clone();
+    for (int step = 3; step < 5; ++step) {
+      const auto grads = gradients(rank, step);
+      const torch::Tensor input = FlatBucket(grads).flat + error;
+      const auto [out, sent] = reduce(c, grads);
+      error = c.state().local.at(0).second.clone();
+      EXPECT_TRUE(torch::isfinite(out).all().item<bool>()) << "step " << step;
+      EXPECT_LT(rel_diff(out + error, input), 1e-6) << "step " << step;
+    }
+  });
+}
+
 TEST(PowerSgd, GradientSyncGathersEveryRanksStateForACheckpoint) {
   test::run_ranks(2, [](int rank, Communicator& comm) {
     std::vector<torch::Tensor> params;
