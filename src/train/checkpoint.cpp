@@ -71,7 +71,9 @@ struct TensorList {
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.safetensors"; }
+std::string checkpoint_path(const std::string& dir, int64_t age) {
+  return age == 0 ? dir + "/checkpoint.safetensors" : dir + "/checkpoint." + std::to_string(age) + ".safetensors";
+}
 
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,
                      const CheckpointMeta& meta) {
@@ -119,9 +121,7 @@ std::string weights_fingerprint(Classifier& model) {
 std::vector<std::string> checkpoint_files(const std::string& dir) {
   std::vector<std::string> files;
   if (file_exists(checkpoint_path(dir))) files.push_back(checkpoint_path(dir));
-  for (int i = 1; file_exists(dir + "/checkpoint." + std::to_string(i) + ".safetensors"); ++i) {
-    files.push_back(dir + "/checkpoint." + std::to_string(i) + ".safetensors");
-  }
+  for (int64_t i = 1; file_exists(checkpoint_path(dir, i)); ++i) files.push_back(checkpoint_path(dir, i));
   return files;
 }
 
@@ -134,9 +134,7 @@ void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& 
   const std::string fresh = dir + "/checkpoint.new.safetensors";
   remove_stale_temporaries(dir, "checkpoint.new.safetensors");  // left by a write killed mid-way
   save_checkpoint(fresh, model, opt, meta);
-  auto name = [&](int64_t i) {
-    return i == 0 ? checkpoint_path(dir) : dir + "/checkpoint." + std::to_string(i) + ".safetensors";
-  };
+  auto name = [&](int64_t i) { return checkpoint_path(dir, i); };
   for (int64_t i = keep - 2; i >= 0; --i) {
     if (file_exists(name(i))) {
       RT_CHECK_USER(std::rename(name(i).c_str(), name(i + 1).c_str()) == 0, "cannot rename {} to {}: {}", name(i),

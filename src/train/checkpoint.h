@@ -51,8 +51,9 @@ void save_checkpoint_rotating(const std::string& dir, int64_t keep, Classifier& 
 
 // The checkpoint files of a run folder, newest first (those that exist).
 std::vector<std::string> checkpoint_files(const std::string& dir);
-// The newest checkpoint's name in a run folder (whether it exists or not).
-std::string checkpoint_path(const std::string& dir);
+// The name of a run folder's newest checkpoint, or with `age` i of the i-th older one
+// (checkpoint.i.safetensors), whether it exists or not.
+std::string checkpoint_path(const std::string& dir, int64_t age = 0);
 
 // CRC-32 (hex) of every parameter and buffer, in name order: equal fingerprints mean
 // bitwise-identical models (recorded in metrics.json to compare runs).
