@@ -15,6 +15,7 @@
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
 #include "train/checkpoint.h"
+#include "train/resume_point.h"
 #include "train/run_outputs.h"
 #include "train/trainer.h"
 
@@ -35,25 +36,29 @@ std::vector<std::string> without_option(const std::vector<std::string>& argv, co
   return out;
 }
 
+// The inputs of the resume point: --out's newest checkpoint read for its job.
+ResumeInputs resume_inputs(const Config& cfg, const std::string& job) {
+  ResumeInputs in{cfg.resume, cfg.out, std::nullopt, job};
+  if (!cfg.out.empty() && !checkpoint_files(cfg.out).empty())
+    in.out_job = CheckpointReader::open_newest(cfg.out, torch::kCPU)->meta().job;
+  return in;
+}
+
 // --nproc N: starts N workers of this binary (with the same flags) and watches them; with
-// --max-restarts K restarts them all from the newest checkpoint after a failure.
-int launch_workers(const Config& cfg) {
+// --max-restarts K restarts them all after a failure, with the same flags: the workers of
+// job `job` continue from its newest checkpoint (train/resume_point.h).
+int launch_workers(const Config& cfg, const std::string& job) {
   validate(cfg);
   LaunchSpec spec;
   spec.nproc = static_cast<int>(cfg.nproc);
-  // Workers write into one folder chosen here; a restart resumes from its checkpoints.
+  // Workers write into one folder chosen here.
   const std::string out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
   std::vector<std::string> base = without_option(without_option(process_argv(), "--resume"), "--out");
   base.insert(base.end(), {"--out", out});
   spec.argv = base;
   if (!cfg.resume.empty()) spec.argv.insert(spec.argv.end(), {"--resume", cfg.resume});
+  setenv("RINGTRAIN_JOB_ID", job.c_str(), 1);  // the workers', in every attempt
   spec.max_restarts = static_cast<int>(cfg.max_restarts);
-  spec.restart_argv = [base, out, first = spec.argv]() {
-    if (checkpoint_files(out).empty()) return first;  // failed before any checkpoint
-    auto argv = base;
-    argv.insert(argv.end(), {"--resume", out});
-    return argv;
-  };
   spec.threads_per_worker = static_cast<int>(cfg.threads);  // 0: the launcher splits the cores
   spec.min_nproc = static_cast<int>(cfg.min_nproc);
   if (cfg.global_batch > 0) {  // the world sizes that can share the global batch
@@ -114,21 +119,15 @@ CommandRunner add_train_command(CLI::App& app) {
     }
     if (!layered.empty())
       cfg = o->apply_given(config_from_json(layered, config_file->empty() ? "--recipe" : *config_file));
-    // torchrun restarts failed workers with the same arguments (TORCHELASTIC_RESTART_COUNT > 0),
-    // and with --nnodes MIN:MAX starts every worker anew when a node leaves or joins (a joining
-    // node's workers in their first attempt): under a restarting agent, a worker continues from
-    // the newest checkpoint in --out whenever there is one, as the built-in launcher's
-    // --max-restarts does.
-    std::string resume = cfg.resume;
+    // The resume point (train/resume_point.h). Launchers restart failed workers with the same
+    // arguments (torchrun also starts every worker anew when a node leaves or joins): a worker
+    // whose --out holds its own job's checkpoints continues from them.
     const DistEnv env = read_dist_env();
-    const bool restarting_agent = env.launcher == "torchrun" && (env.restart_count > 0 || env.max_restarts > 0);
-    if (resume.empty() && !cfg.out.empty() && restarting_agent && !checkpoint_files(cfg.out).empty()) {
-      resume = cfg.out;
-      if (env.rank == 0)
-        print_line(
-            fmt::format("ringtrain: torchrun attempt {} of this node: continuing from the newest checkpoint in {}",
-                        env.restart_count, resume));
-    }
+    const std::string job = job_identity(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
+    const std::string resume = resume_dir(resume_inputs(cfg, job));
+    if (!resume.empty() && resume != cfg.resume && env.rank == 0)
+      print_line(fmt::format("ringtrain: continuing this job ({} launch) from the newest checkpoint in {}",
+                             env.launcher, resume));
     if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
       const auto reader = CheckpointReader::open_newest(resume, torch::kCPU);
@@ -137,8 +136,8 @@ CommandRunner add_train_command(CLI::App& app) {
       if (!o->given("--out")) cfg.out = resume;
     }
     // Built-in launcher: this process only starts and watches the workers.
-    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) return launch_workers(cfg);
-    train(cfg);
+    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) return launch_workers(cfg, job);
+    train(cfg, job);
     return 0;
   };
 }

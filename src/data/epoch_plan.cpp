@@ -76,7 +76,7 @@ EpochPlan by_global_batch(const PlanSpec& s, int64_t epoch) {
     const int64_t mine = (last - first - rank + world - 1) / world;  // m = first + rank, rank + N, ...
     const int64_t count = std::max<int64_t>(mine, 1);
     if (mine == 0) {
-      p.batches.push_back({step, 0, count, 1.0, 0, -1, last - first});
+      p.batches.push_back({step, 0, count, 1.0, 0, -1, last - first, step_images});
       continue;
     }
     int64_t index = 0;
@@ -84,7 +84,7 @@ EpochPlan by_global_batch(const PlanSpec& s, int64_t epoch) {
       const int64_t size = starts[m + 1] - starts[m];
       p.samples.insert(p.samples.end(), order.begin() + starts[m], order.begin() + starts[m + 1]);
       const double divisor = step_images / (static_cast<double>(size) * static_cast<double>(world));
-      p.batches.push_back({step, index++, count, divisor, size, m - first, last - first});
+      p.batches.push_back({step, index++, count, divisor, size, m - first, last - first, step_images});
     }
   }
   return p;

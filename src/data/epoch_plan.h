@@ -35,6 +35,7 @@ struct PlannedBatch {
   int64_t size = 0;         // samples (0: an empty batch, Note [World-size-invariant epochs])
   int64_t micro = 0;        // the micro-batch's number in the step across all ranks (global batch only)
   int64_t step_micros = 1;  // micro-batches in the step across all ranks (global batch only)
+  double step_images = 0;   // images planned for the step across all ranks (global batch only; else 0)
 };
 
 struct EpochPlan {

@@ -12,10 +12,10 @@
 // throws a CommError), with a longer timeout than ours, so that it never aborts the process first.
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef RT_WITH_NCCL
@@ -27,6 +27,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -34,6 +35,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "core/errors.h"
@@ -53,11 +55,13 @@ std::string first_line(const std::exception& e) {
   return msg.size() > 300 ? msg.substr(0, 300) + "..." : msg;
 }
 
-// Liveness of the ranks, for naming a stalled peer when a collective times out. Each rank
-// bumps a counter key in the store from a background thread; a rank whose counter does not
-// move is stopped, hung or dead. The thread uses its own store connection, so a blocked
-// heartbeat never holds up training, and it is left detached (never joined) if the store
-// stops answering.
+// Liveness and progress of the ranks, for naming a stalled peer when a collective times out.
+// Each rank bumps a counter key in the store from a background thread, and publishes beside it
+// how many collectives it has started; a rank whose counter does not move is stopped, hung or
+// dead, and a live rank that has started fewer collectives than this one never reached the one
+// that timed out (slow or stuck in its own work: data loading, a deadlock, another code path).
+// The thread uses its own store connection, so a blocked heartbeat never holds up training, and
+// it is left detached (never joined) if the store stops answering.
 class Heartbeat {
  public:
   Heartbeat(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world_size, std::chrono::milliseconds timeout)
@@ -66,6 +70,7 @@ class Heartbeat {
         interval_(std::clamp(timeout / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(2000))) {
     state_->store = store->clone();
     state_->key = key(rank);
+    state_->progress_key = progress_key(rank);
     thread_ = std::thread([s = state_, interval = interval_] { s->run(interval); });
   }
   ~Heartbeat() {
@@ -82,29 +87,34 @@ class Heartbeat {
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
 
+  // This rank starts a collective (the next beat publishes the count).
+  void started_collective() { ++state_->collectives; }
+
   // Which peers look dead: their counters are read twice, a few heartbeats apart. Runs on
   // a fresh connection with a deadline, as the store itself may be hosted by the stalled rank.
   std::string diagnose(const c10::intrusive_ptr<c10d::Store>& store, int self) const {
-    auto probe =
-        std::make_shared<std::packaged_task<std::vector<int>()>>([store, self, n = world_size_, wait = interval_ * 3] {
-          auto conn = store->clone();
-          auto read = [&] {
-            std::vector<int64_t> v(n);
-            for (int r = 0; r < n; ++r) v[r] = conn->add(key(r), 0);
-            return v;
-          };
-          const auto before = read();
-          std::this_thread::sleep_for(wait);
-          const auto after = read();
-          std::vector<int> silent;
-          for (int r = 0; r < n; ++r)
-            if (r != self && after[r] == before[r]) silent.push_back(r);
-          return silent;
-        });
-    auto result = probe->get_future();
-    std::thread([probe] {
+    auto task = std::make_shared<std::packaged_task<Probe()>>([store, self, n = world_size_, wait = interval_ * 3] {
+      auto conn = store->clone();
+      auto read = [&](auto name) {
+        std::vector<int64_t> v(n);
+        for (int r = 0; r < n; ++r) v[r] = conn->add(name(r), 0);
+        return v;
+      };
+      const auto before = read(key);
+      std::this_thread::sleep_for(wait);
+      const auto after = read(key);
+      Probe probe;
+      probe.started = read(progress_key);  // published at least one beat ago
+      for (int r = 0; r < n; ++r) {
+        if (r != self && after[r] == before[r]) probe.silent.push_back(r);
+        if (r != self && after[r] != before[r] && probe.started[r] < probe.started[self]) probe.behind.push_back(r);
+      }
+      return probe;
+    });
+    auto result = task->get_future();
+    std::thread([task] {
       try {
-        (*probe)();
+        (*task)();
       } catch (...) {
       }  // the exception reaches the future
     }).detach();
@@ -112,12 +122,23 @@ class Heartbeat {
       return "the rendezvous store does not answer either: rank 0 (or the torchrun agent "
              "that hosts the store) is stopped, hung or dead";
     }
-    std::vector<int> silent;
+    Probe probe;
     try {
-      silent = result.get();
+      probe = result.get();
     } catch (const std::exception&) {
       return "the rendezvous store cannot be reached: rank 0 (or the torchrun agent that "
              "hosts the store) has most likely died";
+    }
+    const std::vector<int>& silent = probe.silent;
+    if (silent.empty() && !probe.behind.empty()) {  // alive, but not here
+      std::vector<std::string> counts;
+      for (int r : probe.behind) counts.push_back(fmt::format("rank {}: {}", r, probe.started[static_cast<size_t>(r)]));
+      const bool many = probe.behind.size() > 1;
+      return fmt::format(
+          "rank{} {} {} alive but {} not reached this collective (collectives started: {}, this rank: {}): slow or "
+          "stuck in {} own work (data loading, a deadlock) or on another code path",
+          many ? "s" : "", fmt::join(probe.behind, ", "), many ? "are" : "is", many ? "have" : "has",
+          fmt::join(counts, ", "), probe.started[static_cast<size_t>(self)], many ? "their" : "its");
     }
     if (silent.empty())
       return "every peer's heartbeat is still advancing: a peer is alive but "
@@ -131,19 +152,30 @@ class Heartbeat {
   }
 
  private:
+  struct Probe {
+    std::vector<int> silent;       // ranks whose heartbeat stopped
+    std::vector<int> behind;       // ranks alive that started fewer collectives than this one
+    std::vector<int64_t> started;  // collectives each rank has started
+  };
   static std::string key(int rank) { return fmt::format("ringtrain/heartbeat/{}", rank); }
+  static std::string progress_key(int rank) { return fmt::format("ringtrain/collectives/{}", rank); }
 
   struct State {
     c10::intrusive_ptr<c10d::Store> store;
-    std::string key;
+    std::string key, progress_key;
+    std::atomic<int64_t> collectives{0};  // started by this rank
     std::mutex mu;
     std::condition_variable cv;
     bool stop = false, exited = false;
     void run(std::chrono::milliseconds interval) {
       try {
         std::unique_lock lock(mu);
+        int64_t published = 0;
         while (!stop) {
           lock.unlock();
+          const int64_t started = collectives.load();
+          if (started != published) store->add(progress_key, started - published);
+          published = started;
           store->add(key, 1);
           lock.lock();
           cv.wait_for(lock, interval, [&] { return stop; });
@@ -281,9 +313,34 @@ class C10dCommunicator : public Communicator {
     guarded(what, [&] { return pg_->barrier(opts); })->wait();
   }
 
+  void confirm(const std::string& what) override {
+    if (!monitor_) return barrier(what);  // Gloo: the host waited for every collective, and waits for this one
+    // NCCL: a barrier, which the communicator runs after every collective started before it,
+    // waited for on the host. It ends without error only if they all did; after an NCCL error
+    // it fails once c10d's watchdog has aborted the communicator, or runs past the timeout.
+    c10d::BarrierOptions opts;
+    opts.timeout = timeout_;
+    opts.device_ids = {device_.index()};
+    c10::intrusive_ptr<c10d::Work> work;
+    heartbeat_->started_collective();
+    try {
+      work = pg_->barrier(opts);
+      const auto deadline = std::chrono::steady_clock::now() + timeout_;
+      while (!work->isCompleted()) {
+        if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("it did not end within the timeout");
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      if (const auto error = work->exception()) std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      throw CommError(fmt::format("rank {}: {} failed: {}; {} (timeout {} s)", rank_, what, first_line(e),
+                                  heartbeat_->diagnose(store_, rank_), timeout_.count() / 1000.0));
+    }
+  }
+
  private:
   template <typename F>
   std::unique_ptr<PendingWork> guarded(const std::string& what, F launch) {
+    heartbeat_->started_collective();
     try {
       auto work = launch();
       if (monitor_) {
@@ -381,7 +438,120 @@ std::string local_address_towards(const std::string& peer, int port) {
   return host;
 }
 
+// Whether something listens on host:port: a plain TCP connect, given up after `wait` (c10d's
+// client would retry an address that is gone until its timeout, logging every try).
+bool listening(const std::string& host, int port, std::chrono::milliseconds wait) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return false;
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
+  const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  bool ok = connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+  if (!ok && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t len = sizeof err;
+    ok = poll(&p, 1, static_cast<int>(wait.count())) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+         err == 0;
+  }
+  close(fd);
+  return ok;
+}
+
+// Note [A store for each round]: torchrun's agent serves one TCPStore for the whole job
+// (TORCHELASTIC_USE_AGENT_STORE=True, the default), and its keys outlive every attempt. The
+// workers of one round must not read an earlier round's process-group and heartbeat keys,
+// and no count that every worker of a round sees alike tells rounds apart: the restart count
+// is each agent's own (a restarted node's workers count 1, the others still 0, and a node that
+// rejoins starts again at 0). So each round's rank 0 serves a store of its own, on a free port,
+// and leaves its address in the agent's store; the other ranks read it there and connect. An
+// address left by an earlier round names a store that is gone (the agents stop every worker
+// before the next round starts): a rank that cannot reach it within a few seconds reads the
+// key again, until the job's timeout.
+c10::intrusive_ptr<c10d::Store> round_store(const DistEnv& env, std::chrono::milliseconds timeout) {
+  constexpr const char* kKey = "ringtrain/round_store";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  c10d::TCPStoreOptions agent_opts;
+  agent_opts.port = static_cast<uint16_t>(env.master_port);
+  agent_opts.timeout = timeout;
+  auto agent = c10::make_intrusive<c10d::TCPStore>(env.master_addr, agent_opts);
+  c10d::TCPStoreOptions opts;
+  opts.numWorkers = env.world_size;
+  if (env.rank == 0) {
+    const std::string host = local_address_towards(env.master_addr, env.master_port);
+    const int fd = bind_store_socket(host, 0);
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    opts.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    opts.isServer = true;
+    opts.masterListenFd = fd;
+    opts.waitWorkers = false;  // they learn the address below
+    opts.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+    const std::string address = fmt::format("{}:{}", host, opts.port);
+    agent->set(kKey, std::vector<uint8_t>(address.begin(), address.end()));
+    return store;
+  }
+  std::string last_error;
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("no store of this round reached: " + last_error);
+    agent->setTimeout(left);
+    const auto value = agent->get(kKey);
+    const std::string address(value.begin(), value.end());
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("malformed " + std::string(kKey) + ": " + address);
+    const std::string host = address.substr(0, colon);
+    opts.port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+    opts.timeout = std::min(left, std::chrono::milliseconds(5000));
+    if (listening(host, opts.port, std::min(left, std::chrono::milliseconds(2000)))) {
+      try {
+        auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+        store->setTimeout(timeout);
+        return store;
+      } catch (const std::exception& e) {
+        last_error = address + ": " + first_line(e);
+      }
+    } else {
+      last_error = address + " does not answer";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // an earlier round's store: read the key again
+  }
+}
+
 }  // namespace
+
+std::string new_job_identity() {
+  std::random_device random;
+  const uint64_t id = (static_cast<uint64_t>(random()) << 32) ^ random();
+  return fmt::format("{:016x}", id);
+}
+
+std::string job_identity(const DistEnv& env, std::chrono::milliseconds timeout) {
+  if (!env.job_id.empty()) return env.job_id;
+  if (env.launcher != "torchrun") return new_job_identity();
+  if (!env.agent_store) return env.run_id.empty() || env.run_id == "none" ? "" : "torchrun:" + env.run_id;
+  try {
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<uint16_t>(env.master_port);
+    opts.timeout = timeout;
+    c10d::TCPStore agent(env.master_addr, opts);
+    const std::string mine = "torchrun:" + new_job_identity();
+    // The first worker of the job sets it; every other one, in any attempt, reads that one.
+    const auto id = agent.compareSet("ringtrain/job_identity", {}, std::vector<uint8_t>(mine.begin(), mine.end()));
+    return std::string(id.begin(), id.end());
+  } catch (const std::exception& e) {
+    throw CommError(fmt::format("rank {}: torchrun's store at {}:{} cannot be reached: {}", env.rank, env.master_addr,
+                                env.master_port, first_line(e)));
+  }
+}
 
 std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::string& backend,
                                                 const torch::Device& device, std::chrono::milliseconds timeout) {
@@ -392,21 +562,21 @@ std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::s
                 "--backend gloo reduces CPU tensors; with --device cuda use --backend nccl");
   if (chosen == "nccl") configure_nccl_error_handling();  // before the store starts its threads
 
-  c10d::TCPStoreOptions opts;
-  opts.port = static_cast<uint16_t>(env.master_port);
-  opts.isServer = env.rank == 0 && !env.agent_store;
-  opts.numWorkers = env.world_size;
-  opts.timeout = timeout;
-  if (opts.isServer) opts.masterListenFd = bind_store_socket(env.master_addr, env.master_port);
   c10::intrusive_ptr<c10d::Store> store;
   try {
-    store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
-    // torchrun's agent store outlives a restart of the workers: each attempt has its own keys,
-    // under the prefix PyTorch's env:// rendezvous uses, or a restarted job would read the
-    // previous attempt's process-group and heartbeat keys.
     if (env.agent_store) {
-      store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", env.restart_count), store);
+      store = round_store(env, timeout);
+    } else {
+      c10d::TCPStoreOptions opts;
+      opts.port = static_cast<uint16_t>(env.master_port);
+      opts.isServer = env.rank == 0;
+      opts.numWorkers = env.world_size;
+      opts.timeout = timeout;
+      if (opts.isServer) opts.masterListenFd = bind_store_socket(env.master_addr, env.master_port);
+      store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
     }
+  } catch (const UserError&) {
+    throw;
   } catch (const std::exception& e) {
     throw CommError(fmt::format(
         "rank {}: rendezvous at {}:{} failed: {} (check MASTER_ADDR/MASTER_PORT "

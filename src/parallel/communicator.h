@@ -38,6 +38,11 @@ class Communicator {
   // In-place broadcast of every tensor from `root`.
   virtual void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) = 0;
   virtual void barrier(const std::string& what) = 0;
+  // Returns on the host once every collective this rank started has ended without error;
+  // throws CommError when one failed, or when the timeout passes. For what keeps the results
+  // of collectives (a checkpoint): on NCCL a host read of a result does not show that the
+  // collective behind it was aborted (Note [Waits and timeouts]).
+  virtual void confirm(const std::string& what) = 0;
 
   void allreduce_sum(torch::Tensor& t, const std::string& what) { allreduce_sum_async(t, what)->wait(); }
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "parallel/buckets.h"
 
@@ -193,13 +194,22 @@ void GradientSync::load_compression_state(const std::vector<std::pair<std::strin
   if (!compressor_ || saved.empty()) return;
   CompressorState state;
   const std::string own = fmt::format("rank{}/", comm_.rank());
+  // On another number of ranks each rank starts from the mean of the saved ranks' tensors
+  // (for PowerSGD's error feedback, the gradient that the average has not yet received: its
+  // mean over the new ranks stays what it was).
+  std::map<std::string, std::pair<torch::Tensor, int64_t>> mean;  // name -> (sum, ranks)
   for (const auto& [name, t] : saved) {
     if (name.rfind("rank", 0) != 0) {
       state.shared.emplace_back(name, t);
-    } else if (saved_world == comm_.world_size() && name.rfind(own, 0) == 0) {
-      state.local.emplace_back(name.substr(own.size()), t);
+    } else if (saved_world == comm_.world_size()) {
+      if (name.rfind(own, 0) == 0) state.local.emplace_back(name.substr(own.size()), t);
+    } else if (const size_t slash = name.find('/'); slash != std::string::npos) {
+      auto& [sum, ranks] = mean[name.substr(slash + 1)];
+      sum = sum.defined() && sum.sizes() == t.sizes() ? sum + t : t.clone();  // a crafted mismatch: refused below
+      ++ranks;
     }
   }
+  for (auto& [name, sum] : mean) state.local.emplace_back(name, sum.first / static_cast<double>(sum.second));
   std::vector<int64_t> bucket_numels;
   for (const auto& b : buckets_) bucket_numels.push_back(b.flat.numel());
   compressor_->load_state(state, bucket_numels);

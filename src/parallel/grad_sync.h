@@ -72,7 +72,7 @@ class GradientSync {
   // the shared tensors under their names and each rank's own as "rank<r>/<name>"; empty elsewhere.
   std::vector<std::pair<std::string, torch::Tensor>> gather_compression_state();
   // Restores it from what gather_compression_state() gave a checkpoint saved with `saved_world`
-  // ranks; with another world size the ranks' own parts cannot be matched and start afresh.
+  // ranks; with another world size every rank starts from the mean of the saved ranks' own parts.
   void load_compression_state(const std::vector<std::pair<std::string, torch::Tensor>>& saved, int64_t saved_world);
 
  private:

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -345,6 +346,9 @@ int launch_local_workers(const LaunchSpec& spec) {
   for (int restart = 0;; ++restart) {
     attempt.nproc = static_cast<int>(slots.size());
     setenv(kAttemptEnv, std::to_string(restart).c_str(), 1);
+    // Each attempt's own last step: one that fails before it resumes reports none, not the
+    // attempt before's (its rank 0 writes the step it resumes from first: log_attempt_start).
+    if (!spec.last_step_file.empty()) std::remove(spec.last_step_file.c_str());
     membership.add("start", slots);
     const GroupResult r = run_group(attempt, slots);
     if (r.exit_code == kExitOk || r.interrupted || r.exit_code == kExitUserError) return r.exit_code;
@@ -395,7 +399,6 @@ int launch_local_workers(const LaunchSpec& spec) {
         fmt::format("ringtrain: restart {}/{} after rank {} failed (exit code {}): {} workers start again from the "
                     "newest checkpoint",
                     restart + 1, spec.max_restarts, r.failed_rank, r.exit_code, slots.size()));
-    attempt.argv = spec.restart_argv ? spec.restart_argv() : spec.argv;
   }
 }
 

@@ -33,10 +33,9 @@ struct LaunchSpec {
   // that only rank 0 prints); standard error is always prefixed.
   bool prefix_stdout = true;
   // Elastic restart: when a worker fails (for any reason but a user error, exit code 2), stop
-  // all and start the group again with the command line `restart_argv()` returns then (e.g.
-  // with --resume RUN_DIR once a checkpoint exists), up to max_restarts times.
+  // all and start the group again with the same command line, up to max_restarts times (the
+  // workers know their job's checkpoints: train/resume_point.h).
   int max_restarts = 0;
-  std::function<std::vector<std::string>()> restart_argv;
   // Elastic membership (min_nproc > 0): a worker slot that fails kFailuresToDrop times is dropped
   // and the group restarts without it, on the largest world size `world_ok` accepts, down to
   // min_nproc; below it the launcher gives up (kExitCommError) naming the failed slots. Each

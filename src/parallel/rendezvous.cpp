@@ -50,6 +50,8 @@ DistEnv read_dist_env() {
   e.agent_store = agent && std::string(agent) == "True";
   e.restart_count = env_int("TORCHELASTIC_RESTART_COUNT", 0, 0);
   e.max_restarts = env_int("TORCHELASTIC_MAX_RESTARTS", 0, 0);
+  if (const char* id = env_or_null("TORCHELASTIC_RUN_ID")) e.run_id = id;
+  if (const char* id = env_or_null("RINGTRAIN_JOB_ID")) e.job_id = id;
   if (const char* addr = env_or_null("MASTER_ADDR")) e.master_addr = addr;
   e.master_port = env_int("MASTER_PORT", e.master_port, 1);
   RT_CHECK_USER(e.master_port <= 65535, "MASTER_PORT={} is not a TCP port", e.master_port);

@@ -32,6 +32,11 @@ struct DistEnv {
   // torchrun's TORCHELASTIC_MAX_RESTARTS: > 0 when the agent restarts workers (and, with
   // --nnodes MIN:MAX, starts them anew when nodes leave or join).
   int max_restarts = 0;
+  // torchrun's TORCHELASTIC_RUN_ID (its --rdzv-id: "none" unless given; a new UUID with --standalone).
+  std::string run_id;
+  // RINGTRAIN_JOB_ID: set by the built-in launcher for its workers (the same in every attempt),
+  // or by the user (for example to Slurm's job id, kept across a requeue).
+  std::string job_id;
 };
 
 // Reads the environment; throws UserError for malformed or inconsistent values.
@@ -44,8 +49,23 @@ DistEnv read_dist_env();
 // host among them: they would collide on it).
 int gpu_for_local_rank(int local_rank, int visible_gpus, bool visible_set_per_task);
 
+// The job's identity: the same in every attempt of one job (restarts, re-rendezvous after a
+// node leaves or joins), new for every job. The resume point (train/resume_point.h) continues
+// only this job's checkpoints, so a re-run never mistakes another job's for its own.
+//   RINGTRAIN_JOB_ID when set;
+//   torchrun with its agent's store: a random identity its first worker leaves in that store,
+//     which lives as long as the job's rendezvous (every later attempt reads it);
+//   torchrun with a store per round (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1): "torchrun:" and its
+//     --rdzv-id, or "" (it cannot tell its jobs apart) when that is the default "none";
+//   otherwise (one process, mpirun, srun) a new one.
+// Throws CommError when torchrun's store cannot be reached within `timeout`.
+std::string job_identity(const DistEnv& env, std::chrono::milliseconds timeout);
+// A new random identity: 16 hex digits.
+std::string new_job_identity();
+
 // world_size 1: the single-process communicator. Otherwise a TCPStore rendezvous (rank 0
-// serves it, bound to MASTER_ADDR only) and a Gloo or NCCL process group. `backend` is
+// serves it, bound to MASTER_ADDR only; under torchrun's shared agent store, a store of the round
+// that rank 0 serves: Note [A store for each round]) and a Gloo or NCCL process group. `backend` is
 // "gloo", "nccl" or "auto" (NCCL for CUDA devices). Throws CommError on timeout.
 std::unique_ptr<Communicator> make_communicator(const DistEnv& env, const std::string& backend,
                                                 const torch::Device& device, std::chrono::milliseconds timeout);

@@ -18,16 +18,21 @@ namespace rt {
 
 class BatchNormReplay {
  public:
-  // Defers the running statistics of every BatchNorm in `model`.
-  BatchNormReplay(torch::nn::Module& model, Communicator& comm, const torch::Device& device);
-  // At a step's end, all ranks: the step had `micros` micro-batches over all ranks.
-  void step_done(int64_t micros);
+  // Defers the running statistics of every BatchNorm in `model`. `images_may_be_skipped`
+  // (--skip-bad-images): a micro-batch may arrive with no images at all.
+  BatchNormReplay(torch::nn::Module& model, Communicator& comm, const torch::Device& device,
+                  bool images_may_be_skipped = false);
+  // At a step's end, all ranks: the step had `micros` micro-batches over all ranks; `ran[i]`
+  // says whether this rank's i-th had images (an empty one ran no forward pass and left no
+  // statistics, as on one worker: --skip-bad-images, or a rank with no share of the step).
+  void step_done(int64_t micros, const std::vector<bool>& ran);
 
  private:
   std::vector<BatchNormImpl*> layers_;
   Communicator& comm_;
   torch::Device device_;
-  int64_t width_ = 0;  // floats per micro-batch: 2 per channel of every layer
+  bool images_may_be_skipped_;
+  int64_t width_ = 0;  // floats per micro-batch: 2 per channel of every layer, and 1: whether it ran
 };
 
 }  // namespace rt

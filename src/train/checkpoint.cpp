@@ -30,7 +30,7 @@ namespace rt {
 //   grad_compression/<name>                --grad-compression state, if any
 // and in "__metadata__": "format" (ringtrain-checkpoint), "format_version", and "ringtrain":
 // the typed fields as one JSON object (model, num_classes, param_count, class_names, config,
-// history, the RunState, grad_compression_world, torch_version). A CRC-32 of the whole file
+// history, the RunState, the job that wrote it, grad_compression_world, torch_version). A CRC-32 of the whole file
 // sits in the header (Note [Checksum in the header]): a torn or changed file is refused before
 // its JSON is parsed. Tensors are written contiguous, so a channels-last model's weights are
 // stored in the usual (N, C, H, W) order.
@@ -85,6 +85,7 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
                       {"config", meta.config},
                       {"history", meta.history}};
   write_run_state(j, meta.state);
+  j["job"] = meta.job;
   if (!meta.grad_compression.empty()) j["grad_compression_world"] = meta.grad_compression_world;
 
   TensorList tensors;
@@ -215,6 +216,8 @@ void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
     meta_.num_classes = j.at("num_classes").get<int64_t>();
     meta_.param_count = j.at("param_count").get<int64_t>();
     meta_.state = read_run_state(j);
+    meta_.job = j.contains("job") ? j.at("job").get<std::string>() : "";
+    RT_CHECK_USER(meta_.job.size() <= 256, "its job identity is {} bytes long", meta_.job.size());
     meta_.class_names = j.at("class_names").get<std::vector<std::string>>();
     meta_.config = j.at("config");
     RT_CHECK_USER(meta_.config.is_object(), "its config is not an object");

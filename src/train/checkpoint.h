@@ -32,7 +32,8 @@ struct CheckpointMeta {
   int64_t num_classes = 0;
   int64_t param_count = 0;
   RunState state;
-  nlohmann::json config;             // the run's Config as JSON
+  std::string job;        // the job that wrote it (parallel/rendezvous.h job_identity; "" before jobs were recorded)
+  nlohmann::json config;  // the run's Config as JSON
   std::vector<EpochRecord> history;  // history.json entries so far
   std::vector<std::string> class_names;
   // --grad-compression state (parallel/grad_sync.h gather_compression_state), from a run of

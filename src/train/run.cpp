@@ -16,7 +16,8 @@
 
 namespace rt {
 
-Run::Run(const Config& config) : cfg(config) {
+Run::Run(const Config& config, const std::string& job) : cfg(config) {
+  meta.job = job.empty() ? new_job_identity() : job;
   validate(cfg);
   check_model_name(cfg.model);
   install_stop_signal_handlers();
@@ -166,13 +167,14 @@ void Run::start_up() {
     check_ranks_agree(*comm, "configuration, data sizes and parameter shapes", std::hash<std::string>{}(agreed.dump()),
                       device);
   }
-  if (!cfg.resume.empty()) {  // the same file: the broadcast below covers only weights and buffers
-    check_ranks_agree(
-        *comm,
-        fmt::format("the checkpoint they resume (this rank read {}, checksum {})", resumed_from, resumed_checksum),
-        std::hash<std::string>{}(resumed_checksum), device,
-        "give every rank the same newest checkpoint (one shared folder, or a copy of it on each host)");
-  }
+  // The same checkpoint file, or none on every rank (train/resume_point.h: each rank decided on
+  // its own): the broadcast below covers only weights and buffers.
+  check_ranks_agree(*comm,
+                    resumed_from.empty() ? "the checkpoint they resume (this rank starts afresh)"
+                                         : fmt::format("the checkpoint they resume (this rank read {}, checksum {})",
+                                                       resumed_from, resumed_checksum),
+                    std::hash<std::string>{}(resumed_checksum), device,
+                    "give every rank the same newest checkpoint (one shared folder, or a copy of it on each host)");
   std::vector<torch::Tensor> initial = model->parameters();
   for (auto& b : model->buffers()) initial.push_back(b);
   comm->broadcast(initial, 0, "broadcast of the initial parameters");
@@ -181,16 +183,16 @@ void Run::start_up() {
   compression.seed = cfg.seed;
   grad_sync = std::make_unique<GradientSync>(model->parameters(), *comm,
                                              static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024), true, compression);
-  if (!meta.grad_compression.empty()) {  // a resumed run: PowerSGD's Q and each rank's error feedback
+  if (!meta.grad_compression.empty() && world > 1) {  // a resumed run: PowerSGD's Q and each rank's error feedback
     if (meta.grad_compression_world != world && rank == 0) {
-      log_warn(
-          "the checkpoint's gradient compression state is from {} ranks, this run has {}: each rank's error "
-          "feedback starts afresh",
+      log_info(
+          "the checkpoint's gradient compression state is from {} ranks, this run has {}: each rank starts from "
+          "their mean error feedback",
           meta.grad_compression_world, world);
     }
     grad_sync->load_compression_state(meta.grad_compression, meta.grad_compression_world);
     meta.grad_compression.clear();
-  }
+  }  // on 1 worker nothing is compressed: its checkpoints carry the state on as it was
   // --sync-bn sums BatchNorm's batch statistics over ranks in every forward pass.
   const bool sync_bn = cfg.sync_bn && world > 1;
   if (sync_bn) {
@@ -199,7 +201,7 @@ void Run::start_up() {
   } else {
     bn_buffers_ = model->buffers();
   }
-  if (cfg.global_batch > 0) bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device);
+  if (cfg.global_batch > 0) bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device, cfg.skip_bad_images);
   flags = std::make_unique<StepFlags>(*comm, device);
   if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, model->parameters(), cfg.batch_size);
 }
@@ -277,11 +279,16 @@ EvalResult Run::evaluate_test_split() {
 
 void Run::save_checkpoint(const RunState& state) {
   auto compression = grad_sync->gather_compression_state();  // a collective when there is state
+  // Every collective whose results the checkpoint keeps (these, the epoch's sums, BatchNorm's
+  // statistics) ended without error: on NCCL, one that failed may look finished for a while.
+  comm->confirm("confirmation of the collectives before a checkpoint");
   if (rank != 0) return;
   CheckpointMeta m = meta;
   m.state = state;
-  m.grad_compression = std::move(compression);
-  m.grad_compression_world = world;
+  if (world > 1 || meta.grad_compression.empty()) {
+    m.grad_compression = std::move(compression);
+    m.grad_compression_world = world;
+  }
   save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, m);
 }
 

@@ -33,7 +33,7 @@
 namespace rt {
 
 struct Run {
-  explicit Run(const Config& cfg);  // validates `cfg`, then sets up as above
+  Run(const Config& cfg, const std::string& job);  // validates `cfg`, then sets up as above
 
   Config cfg;
   DistEnv env;

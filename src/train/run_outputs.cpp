@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <thread>
 
 #include "core/errors.h"
@@ -32,6 +33,9 @@ bool job_restarted() {
 }
 
 void log_attempt_start(int64_t step, int64_t world) {
+  if (const char* file = std::getenv(kLastStepFileEnv); file && *file) {
+    std::ofstream(file, std::ios::trunc) << step << "\n";  // nothing done yet in this attempt
+  }
   const char* log = std::getenv(kMembershipLogEnv);
   if (!log || !*log) return;
   MembershipEvent resume;

@@ -32,10 +32,15 @@ class StepFlags {
     bool stop = false;       // some rank was asked to stop
   };
 
-  // After step `step`'s gradients are averaged: sums this rank's flags over all ranks (one
-  // allreduce). `nonfinite` is [1] float32 on the device (1 or 0). Returns the agreed
-  // non-finite flag for FusedSgd::set_found_inf: [1] float32, 1 when any rank had one.
-  torch::Tensor exchange(int64_t step, const torch::Tensor& nonfinite, bool stop_requested);
+  // What the ranks agreed on, on the device.
+  struct Agreed {
+    torch::Tensor nonfinite;  // [1] float32, 1 when any rank had a non-finite value (FusedSgd::set_found_inf)
+    torch::Tensor images;     // [1] float32, the step's images summed over the ranks
+  };
+  // After step `step`'s gradients are averaged: sums this rank's flags, and the `images` its
+  // micro-batches had, over all ranks (one allreduce). `nonfinite` is [1] float32 on the
+  // device (1 or 0).
+  Agreed exchange(int64_t step, const torch::Tensor& nonfinite, bool stop_requested, int64_t images = 0);
 
   // The flags the host reads now, oldest first: on the CPU those of every step exchanged so
   // far; on a GPU all but the newest step's (Note [Flags one step late]), or with `all` every
@@ -45,7 +50,7 @@ class StepFlags {
  private:
   struct Pending {
     int64_t step;
-    torch::Tensor host;                // [2] float32: summed flags (pinned memory on a GPU)
+    torch::Tensor host;                // [3] float32: summed flags (pinned memory on a GPU)
     std::optional<c10::Event> copied;  // GPU: the copy to `host` has arrived
   };
   Communicator& comm_;

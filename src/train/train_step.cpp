@@ -30,11 +30,31 @@ void TrainStep::begin(double lr) {
   if (!graph_) optimizer_.zero_grad();  // a CudaGraphStep keeps the gradients: Note [What the graph holds]
 }
 
+// Note [A step over the images it had]: with --global-batch a micro-batch's mean loss is weighted
+// by its planned share of the step (data/epoch_plan.h: its images x workers / the step's), so
+// that the averaged gradient is the mean over the step's images. When --skip-bad-images leaves
+// files out, a micro-batch is weighted by the images it had instead (its mean loss x had x
+// workers / the step's planned images), and after the allreduce the gradients are multiplied by
+// the step's planned images / the images it had over all ranks, a count the step flags'
+// allreduce carries. So the step is the mean over the images it had, whatever the cut into
+// micro-batches and ranks, as on one worker. When nothing was left out the factor is exactly 1
+// and every bit stays as it was.
 CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const torch::Tensor& batch_labels,
                                       MicroBatch micro, int64_t step, TraceRecorder* trace) {
   const auto images = batch_images.to(options_.device, /*non_blocking=*/true);
   const auto labels = batch_labels.to(options_.device, /*non_blocking=*/true);
   grad_sync_.set_sync(micro.last());
+  if (micro.first()) {
+    ran_.clear();
+    step_images_ = 0;
+  }
+  const int64_t had = images.size(0);
+  ran_.push_back(had > 0);
+  step_images_ += had;
+  const bool exact_mean = options_.images_may_be_skipped && micro.step_images > 0;
+  const double divisor = exact_mean && had > 0 && had != micro.images
+                             ? micro.divisor * static_cast<double>(micro.images) / static_cast<double>(had)
+                             : micro.divisor;
   const auto forward_backward = [&](const torch::Tensor& x, const torch::Tensor& y) {
     torch::Tensor logits, loss;
     if (x.size(0) == 0) {  // nothing to learn from: zero gradients through the same hooks
@@ -51,7 +71,7 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
     }
     {
       TraceSpan span(trace, "backward");
-      (micro.divisor != 1 ? loss / micro.divisor : loss).backward();
+      (divisor != 1 ? loss / divisor : loss).backward();
     }
     return CudaGraphStep::Outputs{logits, loss};
   };
@@ -71,14 +91,24 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
   // SIGINT/SIGTERM received by any rank; the host reads them later (Note [Flags one step late]).
   std::vector<torch::Tensor> grads;
   for (const auto& p : model_.parameters()) grads.push_back(p.grad());
-  optimizer_.set_found_inf(flags_.exchange(step, nonfinite_flag(out.second, grads), stop_signal_received() != 0));
+  const StepFlags::Agreed agreed =
+      flags_.exchange(step, nonfinite_flag(out.second, grads), stop_signal_received() != 0, step_images_);
+  optimizer_.set_found_inf(agreed.nonfinite);
+  if (exact_mean) {  // Note [A step over the images it had]
+    const auto factor =
+        torch::where(agreed.images > 0, micro.step_images / agreed.images, torch::ones_like(agreed.images));
+    std::vector<torch::Tensor> defined;
+    for (const auto& g : grads)
+      if (g.defined()) defined.push_back(g);
+    torch::_foreach_mul_(defined, factor.reshape({}));
+  }
   {
     TraceSpan span(trace, "optimizer step");
     optimizer_.step();
   }
   if (bn_replay_) {
     TraceSpan span(trace, "BatchNorm statistics");
-    bn_replay_->step_done(micro.step_micros);
+    bn_replay_->step_done(micro.step_micros, ran_);
   }
   return out;
 }

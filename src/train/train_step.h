@@ -26,6 +26,8 @@ struct MicroBatch {
   int64_t count = 1;        // micro-batches in this step (the last step of an epoch may have fewer)
   double divisor = 1;       // the mean loss is divided by this before backward (data/epoch_plan.h)
   int64_t step_micros = 1;  // micro-batches in the step over all ranks (BatchNormReplay)
+  int64_t images = 0;       // the images planned for it (fewer arrive when --skip-bad-images leaves some out)
+  double step_images = 0;   // the images planned for the step over all ranks (--global-batch; else 0)
   bool first() const { return index == 0; }
   bool last() const { return index == count - 1; }
   // The position of batch `batch` (0-based in the epoch, of `batches`) with `accumulation` per step.
@@ -39,6 +41,10 @@ class TrainStep {
     Precision precision = Precision::kFloat32;
     bool channels_last = false;
     double label_smoothing = 0;
+    // Micro-batches may arrive with fewer images than planned (--skip-bad-images). With
+    // --global-batch the step is then still the mean over the images it had, on any number
+    // of workers: Note [A step over the images it had].
+    bool images_may_be_skipped = false;
   };
   // `graph` may be null (eager steps); it owns the gradients when given. `bn_replay` (may be
   // null) folds in BatchNorm's statistics at each step's end (--global-batch).
@@ -64,6 +70,8 @@ class TrainStep {
   Options options_;
   BatchNormReplay* bn_replay_;
   torch::nn::functional::CrossEntropyFuncOptions loss_options_;
+  std::vector<bool> ran_;    // this rank's micro-batches of the step so far: whether each had images
+  int64_t step_images_ = 0;  // the images they had
 };
 
 }  // namespace rt

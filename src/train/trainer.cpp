@@ -158,16 +158,17 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
 
 }  // namespace
 
-RunSummary train(const Config& config) {
+RunSummary train(const Config& config, const std::string& job) {
   // --- set-up, all ranks: communicator, data shard, model, optimiser, schedule, resumed state
-  Run run(config);
+  Run run(config, job);
   const Config& cfg = run.cfg;
   RunState& state = run.meta.state;
   const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, run.micro_per_epoch / 10);
   TraceRecorder* trace = nullptr;  // --trace: the step's phases as spans (null when not recording)
   Observers observers = make_observers(run, log_every, trace);
   TrainStep step(*run.model, *run.optimizer, *run.grad_sync, *run.flags, run.graph.get(),
-                 {run.device, run.precision, cfg.channels_last, cfg.label_smoothing}, run.bn_replay.get());
+                 {run.device, run.precision, cfg.channels_last, cfg.label_smoothing, cfg.skip_bad_images},
+                 run.bn_replay.get());
   EvalResult eval;
   bool evaluated = false;
   for (int64_t epoch = state.epochs_done; epoch < cfg.epochs; ++epoch) {
@@ -198,7 +199,8 @@ RunSummary train(const Config& config) {
       }
       if (!batch) break;
       const PlannedBatch& planned = plan.batches[batch->index];
-      const MicroBatch micro{planned.index, planned.count, planned.divisor, planned.step_micros};
+      const MicroBatch micro{planned.index,       planned.count, planned.divisor,
+                             planned.step_micros, planned.size,  planned.step_images};
       if (micro.first()) step.begin(lr = lr_at(run.schedule, epoch, planned.step));
       const auto [logits, loss] = step.run(batch->images, batch->labels, micro, state.global_step + 1, trace);
       stats.add(loss, logits, batch->labels.to(run.device), static_cast<int64_t>(batch->skipped.size()));

@@ -16,6 +16,7 @@ struct RunSummary {
 };
 
 // Trains as `cfg` says (validated here); with cfg.resume set, continues that run's checkpoint.
-RunSummary train(const Config& cfg);
+// `job` is recorded in every checkpoint (train/resume_point.h); "" gives the run an identity of its own.
+RunSummary train(const Config& cfg, const std::string& job = "");
 
 }  // namespace rt

@@ -3,6 +3,7 @@
 #   * PowerSGD (rank 2, after 2 uncompressed steps): a run resumed from its mid-epoch
 #     checkpoint of step 6 (PowerSGD's Q and both ranks' error feedback in it) ends with the
 #     uninterrupted run's weights, bitwise; both replicas agree;
+#   * 2 -> 1 -> 2 workers: the 1-worker phase carries PowerSGD's state on unchanged;
 #   * metrics.json records each mode and the bytes it sent per step: bf16 half of none's,
 #     PowerSGD far fewer;
 #   * a bad value is refused with one line and exit 2.
@@ -27,6 +28,31 @@ cp "$work/powersgd/config.json" "$work/resumed/config.json"
 step resumed "$bin" train --resume "$work/resumed" --nproc 2 --threads 1 --timeout 120 || exit 1
 grep -q "resumed from .* at epoch 2 batch 1 (step 6)" "$work/resumed.out" \
   || { echo "FAIL: the resumed run did not start at epoch 2 batch 1 (step 6):"; grep resumed "$work/resumed.out"; fail=1; }
+# 2 -> 1 -> 2 workers (issue 21, defect 10): the 1-worker phase compresses nothing, and its
+# checkpoints carry PowerSGD's state on as it was, so the 2-worker phase after it continues it.
+mkdir -p "$work/alone"
+cp "$work/powersgd/checkpoint.3.safetensors" "$work/alone/checkpoint.safetensors"  # step 5, an epoch end
+cp "$work/powersgd/config.json" "$work/alone/config.json"
+step alone "$bin" train --resume "$work/alone" --nproc 0 --epochs 2 --threads 1 || exit 1
+python3 - "$work/powersgd/checkpoint.3.safetensors" "$work/alone/checkpoint.safetensors" <<'PY' || fail=1
+import json, struct, sys
+def compression(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["ringtrain"]) if "ringtrain" in header.get("__metadata__", {}) else {}
+    tensors = {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+               for k, v in header.items() if k.startswith("grad_compression/")}
+    return tensors, meta.get("grad_compression_world")
+before, world_before = compression(sys.argv[1])
+after, world_after = compression(sys.argv[2])
+print(f"PowerSGD state: {len(before)} tensors from {world_before} workers; after the 1-worker epoch "
+      f"{len(after)} from {world_after}")
+ok = before and before == after and world_before == world_after == 2
+print("ok: the 1-worker phase carried PowerSGD's state on unchanged" if ok else
+      "FAIL: the 1-worker phase lost or changed PowerSGD's state")
+sys.exit(0 if ok else 1)
+PY
 for mode in none bf16; do
   step "$mode" "$bin" "${run[@]}" --epochs 1 --grad-compression "$mode" --out "$work/$mode" || exit 1
 done

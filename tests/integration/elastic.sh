@@ -43,8 +43,8 @@ sys.exit(0 if ok else 1)
 PY
 
 # torchrun --max-restarts 1 --no-python: a killed worker makes the agent restart both workers,
-# under a new attempt prefix in its store; they continue from the newest checkpoint of --out
-# and end with the uninterrupted run's weights.
+# which meet in a store of the new round (Note [A store for each round]) and continue from their
+# job's newest checkpoint in --out, ending with the uninterrupted run's weights.
 if [ -x "$src/.venv/bin/torchrun" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$src/.venv/bin/torchrun" --nproc-per-node 2 --max-restarts 1 --master-port "$port" --no-python \
@@ -57,9 +57,9 @@ if [ -x "$src/.venv/bin/torchrun" ]; then
   victim=$(pgrep -P $agent -f ringtrain | shuf -n 1)
   [ -n "$victim" ] && kill -9 "$victim" && echo "torchrun: killed worker pid $victim"
   wait $agent; rc=$?
-  grep -E "torchrun attempt|resumed from" "$work/torchrun.log"
+  grep -E "continuing this job|resumed from" "$work/torchrun.log"
   [ $rc -eq 0 ] || { echo "FAIL: torchrun job exited $rc"; tail -20 "$work/torchrun.log"; fail=1; }
-  grep -q "torchrun attempt 1 of this node: continuing" "$work/torchrun.log" || { echo "FAIL: torchrun did not restart from the checkpoint"; fail=1; }
+  grep -q "continuing this job (torchrun launch)" "$work/torchrun.log" || { echo "FAIL: torchrun did not restart from the checkpoint"; fail=1; }
   python3 - "$work" <<'PY' || fail=1
 import json, sys
 a = json.load(open(sys.argv[1] + "/reference/metrics.json"))

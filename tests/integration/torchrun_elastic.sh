@@ -10,8 +10,10 @@
 # sums in other orders; global_batch.sh checks 1e-5 on 8).
 # c10d rendezvous in namespaces: the agent on host 0 hosts the store (is_host: both "hosts"
 # share one hostname), each agent names its own address (--local-addr), and the workers use
-# their own store (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1; with the agent's shared store the
-# re-rendezvous when host 1 rejoins timed out here, inside torchrun).
+# their own store (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1): with the agent's shared store, torchrun
+# 2.11 itself cannot take a rejoining host back (its new agent waits for the store's address,
+# which the others published only in their first round; torchrun_restart_hosts.sh covers the
+# shared store). The job's identity is then its --rdzv-id (train/resume_point.h).
 # Needs root; exits 77 (skipped) where namespaces cannot be made or torchrun is missing.
 # Usage: torchrun_elastic.sh RINGTRAIN SOURCE_DIR WORK_DIR
 set -uo pipefail

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "parallel/compression_plan.h"
 #include "parallel/grad_compressor.h"
@@ -245,6 +246,31 @@ TEST(PowerSgd, GradientSyncGathersEveryRanksStateForACheckpoint) {
     EXPECT_EQ(names, (std::vector<std::string>{"powersgd/steps", "powersgd/bucket0/q", "rank0/powersgd/bucket0/error",
                                                "rank1/powersgd/bucket0/error"}));
     EXPECT_FALSE(torch::equal(gathered[2].second, gathered[3].second));  // each rank's own residual
+  });
+}
+
+// On another number of ranks (issue 21, defect 10) each rank starts from the saved ranks' mean
+// error feedback, so the gradient the average has not yet received stays what it was; Q and
+// the step count carry over as they are (no second warm-up).
+TEST(PowerSgd, AnotherWorldSizeStartsFromTheMeanErrorFeedback) {
+  const int64_t numel = FlatBucket(gradients(0, 0)).flat.numel();
+  std::vector<std::pair<std::string, torch::Tensor>> saved = {
+      {"powersgd/steps", torch::tensor({int64_t{7}}, torch::kInt64)}};
+  for (int r = 0; r < 3; ++r)
+    saved.emplace_back(fmt::format("rank{}/powersgd/bucket0/error", r), torch::full({numel}, 1.0f + 3.0f * r));
+  test::run_ranks(2, [&](int rank, Communicator& comm) {
+    std::vector<torch::Tensor> params;
+    for (const auto& s : kShapes) params.push_back(torch::zeros(s, torch::requires_grad()));
+    GradientSync sync(params, comm, 1 << 30, true, powersgd(2));
+    sync.load_compression_state(saved, 3);
+    const auto state = sync.gather_compression_state();
+    if (rank != 0) return;
+    std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
+    EXPECT_EQ(by_name.at("powersgd/steps").item<int64_t>(), 7);
+    for (const char* r : {"rank0", "rank1"}) {
+      const auto& e = by_name.at(std::string(r) + "/powersgd/bucket0/error");
+      EXPECT_TRUE(torch::equal(e, torch::full({numel}, 4.0f))) << r << ": " << e.slice(0, 0, 4);  // (1 + 4 + 7) / 3
+    }
   });
 }
 
