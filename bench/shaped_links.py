@@ -9,7 +9,7 @@ shaped by tc's token bucket to each rate, one compute thread per host. For each 
     per worker (weak scaling), img/s of the last epoch (the first warms up);
   * per rate, `bench --allreduce` from 4 KB to 64 MB (the link's latency and bandwidth, for the
     step-time model);
-  * the step-time model's prediction of every 2-host row (`ringtrain predict`): from the link's
+  * the step-time model's prediction of every 2-host row (`ringtrain forecast`): from the link's
     allreduce measurement, the compressor's measured compute, one worker's speed measured
     while a second 1-host run shares the machine (as the two "hosts" here share its cores;
     measured next to each 1-host run), and the lock-step cost calibrated on 2 hosts over the
@@ -136,7 +136,7 @@ def main():
 
 
 def predict(a, results, work):
-    """The step-time model's img/s for every 2-host row (ringtrain predict)."""
+    """The step-time model's img/s for every 2-host row (ringtrain forecast)."""
     for rate, rows in results["links"].items():
         json.dump({"world_size": 2, "rows": rows}, open(f"{work}/link_{rate}.json", "w"))
     for model, m in results["models"].items():
@@ -148,7 +148,7 @@ def predict(a, results, work):
         timing = []  # the gradient timing, measured by the first prediction, reused by the others
         for key, r in m["two_hosts"].items():
             rate, mode = key.split(" ")
-            out = subprocess.run([a.bin, "predict", "--model", model, "--batch-size", str(a.batch_size), "--nproc", "2",
+            out = subprocess.run([a.bin, "forecast", "--model", model, "--batch-size", str(a.batch_size), "--nproc", "2",
                                   "--compute-img-per-s", str(compute), "--allreduce", f"{work}/link_{rate}.json",
                                   "--grad-compression", mode, "--threads", "1", "--json", *calibrate, *timing],
                                  check=True, capture_output=True, text=True).stdout

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "bench/bench.h"
 #include "cli/commands.h"
 #include "core/config_table.h"
 #include "core/errors.h"
@@ -11,11 +10,12 @@
 #include "core/log.h"
 #include "data/loader.h"
 #include "device/torch_compat.h"
+#include "measure/bench.h"
 #include "model/cuda_graph.h"
 #include "model/registry.h"
+#include "parallel/job.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
-#include "train/job.h"
 #include "train/run_outputs.h"
 
 namespace rt {

@@ -2,6 +2,8 @@
 // metrics, classification report and confusion matrix as training does.
 #include <filesystem>
 
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/interop.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/config_table.h"
@@ -13,8 +15,7 @@
 #include "eval/evaluate.h"
 #include "model/precision.h"
 #include "model/registry.h"
-#include "train/checkpoint.h"
-#include "train/interop.h"
+#include "parallel/job.h"
 #include "train/run_outputs.h"
 
 namespace rt {

@@ -1,4 +1,6 @@
-// `ringtrain export` and `ringtrain import`: weights to and from Python (train/interop.h).
+// `ringtrain export` and `ringtrain import`: weights to and from Python (checkpoint/interop.h).
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/interop.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/config_table.h"
@@ -8,8 +10,6 @@
 #include "data/dataset.h"
 #include "model/registry.h"
 #include "report/writers.h"
-#include "train/checkpoint.h"
-#include "train/interop.h"
 #include "train/optimizer.h"
 
 namespace rt {

@@ -1,9 +1,9 @@
 // `ringtrain scale`: measured scaling (the study itself is bench/scale_study.h): its flags,
 // then scale.json, scale.md and the scaling figures in --out.
-#include "bench/scale_study.h"
 #include "cli/commands.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "measure/scale_study.h"
 #include "report/writers.h"
 #include "train/run_outputs.h"
 

@@ -2,6 +2,7 @@
 // validate, and train.
 #include <cstdlib>
 
+#include "checkpoint/checkpoint.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/config_file.h"
@@ -14,7 +15,6 @@
 #include "data/epoch_plan.h"
 #include "parallel/launcher.h"
 #include "parallel/rendezvous.h"
-#include "train/checkpoint.h"
 #include "train/resume_point.h"
 #include "train/run_outputs.h"
 #include "train/trainer.h"

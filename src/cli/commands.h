@@ -23,7 +23,7 @@ CommandRunner add_eval_command(CLI::App& app);
 CommandRunner add_models_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_scale_command(CLI::App& app);
-CommandRunner add_predict_command(CLI::App& app);
+CommandRunner add_forecast_command(CLI::App& app);
 CommandRunner add_export_command(CLI::App& app);
 CommandRunner add_import_command(CLI::App& app);
 CommandRunner add_report_command(CLI::App& app);

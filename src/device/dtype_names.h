@@ -1,5 +1,5 @@
 // LibTorch's scalar types by the names safetensors gives them ("F32", "I64", ...): the one table
-// the checkpoint format (train/checkpoint.h) and the torch.save reader (core/restricted_unpickler.h
+// the checkpoint format (checkpoint/checkpoint.h) and the torch.save reader (core/restricted_unpickler.h
 // declares storages in these names) share.
 #pragma once
 

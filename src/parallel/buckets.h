@@ -2,7 +2,7 @@
 // registration (about the order in which backward produces their gradients) and grouped into
 // buckets of at most `cap_bytes` (a parameter larger than the cap gets a bucket of its own); a
 // change of `kind` (dtype and device) also starts a new bucket. The one assignment used by
-// GradientSync (parallel/grad_sync.h) and by the scaling model (bench/scaling.h).
+// GradientSync (parallel/grad_sync.h) and by the scaling model (measure/scaling.h).
 #pragma once
 
 #include <cstddef>

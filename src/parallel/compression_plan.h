@@ -1,6 +1,6 @@
 // What each gradient compressor sends, from the gradients' shapes alone: the one rule of which
 // matrices PowerSGD compresses and at which rank (parallel/powersgd.cpp follows it), and the
-// bytes a bucket puts into allreduces (the step-time model, bench/scaling.h, uses them).
+// bytes a bucket puts into allreduces (the step-time model, measure/scaling.h, uses them).
 #pragma once
 
 #include <cstdint>

@@ -23,7 +23,6 @@ void BatchNormReplay::step_done(int64_t micros, const std::vector<bool>& ran) {
   // This rank's micro-batches, one row each: every layer's [mean, variance] side by side.
   std::vector<std::vector<torch::Tensor>> kept;
   for (auto* bn : layers_) kept.push_back(bn->take_statistics());
-  const auto kept_rows = static_cast<int64_t>(kept.front().size());
   const auto ran_rows = static_cast<int64_t>(std::count(ran.begin(), ran.end(), true));
   for (const auto& k : kept) {
     TORCH_INTERNAL_ASSERT(static_cast<int64_t>(k.size()) == ran_rows, "BatchNorm layers kept ", k.size(),

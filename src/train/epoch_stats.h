@@ -8,8 +8,8 @@
 
 #include <utility>
 
+#include "checkpoint/run_state.h"
 #include "parallel/communicator.h"
-#include "train/run_state.h"
 
 namespace rt {
 

@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "checkpoint/interop.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -9,9 +10,8 @@
 #include "core/stop_signal.h"
 #include "model/batchnorm.h"
 #include "model/registry.h"
+#include "parallel/job.h"
 #include "report/writers.h"
-#include "train/interop.h"
-#include "train/job.h"
 #include "train/run_outputs.h"
 
 namespace rt {

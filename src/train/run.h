@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint.h"
 #include "core/config.h"
 #include "data/dataset.h"
 #include "data/epoch_plan.h"
@@ -25,7 +26,6 @@
 #include "parallel/grad_sync.h"
 #include "parallel/rendezvous.h"
 #include "train/batchnorm_replay.h"
-#include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 #include "train/step_flags.h"

@@ -35,16 +35,4 @@ void write_evaluation_outputs(const std::string& dir, const EvalResult& result,
 // fail the finished run: it is named in a warning with the command that retries it.
 void write_plots_or_warn(const std::string& dir);
 
-// Picks the device: "auto" = CUDA when available. Throws UserError for cuda without a GPU.
-torch::Device resolve_device(const std::string& name);
-
-// Sets the intra-op thread count; returns the count in effect. 0 = all cores, or in a worker
-// of the built-in launcher its share of them (RINGTRAIN_WORKER_THREADS).
-int64_t set_compute_threads(int64_t threads);
-
-// The local device: "auto" | "cpu" | "cuda"; on CUDA the GPU of the local rank
-// (gpu_for_local_rank), made the current device. Throws UserError when this host has no GPU
-// for the local rank.
-torch::Device local_device(const std::string& name, int local_rank);
-
 }  // namespace rt

@@ -1,4 +1,4 @@
-// The checkpoint reader (train/checkpoint.h) on any bytes, then loading what it accepted into a
+// The checkpoint reader (checkpoint/checkpoint.h) on any bytes, then loading what it accepted into a
 // small model, its optimiser and the generator: a UserError at any stage, never a crash. Inputs
 // are read as they are and, when they have the checksum's place, sealed with the right CRC, so
 // that mutations reach the header, metadata and tensor checks behind the checksum. The model is a
@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "checkpoint/checkpoint.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/safetensors.h"
 #include "model/classifier.h"
-#include "train/checkpoint.h"
 #include "train/optimizer.h"
 
 namespace {

@@ -1,12 +1,12 @@
-// The torch.save reader (train/torch_save_reader.h: libarchive's zip, the restricted unpickler,
+// The torch.save reader (checkpoint/torch_save_reader.h: libarchive's zip, the restricted unpickler,
 // the storages) on any bytes, reading every tensor it returns: a UserError, never a crash.
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "checkpoint/torch_save_reader.h"
 #include "core/errors.h"
-#include "train/torch_save_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

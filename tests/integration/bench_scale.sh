@@ -45,27 +45,27 @@ echo "== bench --allreduce over 2 ranks"
 check "sizes 4K..64K, busbw = algbw for n = 2" \
   "[r['bytes'] for r in j['rows']] == [4096, 16384, 65536] and j['world_size'] == 2 and all(r['seconds'] > 0 and abs(r['busbw_gbs'] - r['algbw_gbs']) < 1e-12 and abs(r['algbw_gbs'] - r['bytes'] / r['seconds'] / 1e9) < 1e-9 for r in j['rows'])" "$work/allreduce.json"
 
-echo "== predict: the step-time model from given measurements"
+echo "== forecast: the step-time model from given measurements"
 # resnet20: 269,722 float32 gradients in one bucket (1,078,888 bytes), so nothing overlaps. Over 2
 # workers: ring = 2 x 100 us + 1,078,888 B / 125 MB/s = 8.831 ms, all exposed; compute 32 / 50 =
 # 640 ms; 64 images / 648.831 ms = 98.64 img/s.
 # Every gradient ready at the end of backward (a gradient timing written by hand).
-"$bin" predict --model resnet20 --batch-size 32 --nproc 1,2 --compute-img-per-s 50 --link-gbps 1 --threads 1 \
+"$bin" forecast --model resnet20 --batch-size 32 --nproc 1,2 --compute-img-per-s 50 --link-gbps 1 --threads 1 \
   --json > "$work/predict_measured.json" || fail=1
 "$src/.venv/bin/python" -c "
 import json, sys
 j = json.load(open(sys.argv[1]))
 j['gradient_timing']['ready'] = [1.0] * len(j['gradient_timing']['ready'])
 json.dump(j, open(sys.argv[2], 'w'))" "$work/predict_measured.json" "$work/timing_by_hand.json" || fail=1
-"$bin" predict --model resnet20 --batch-size 32 --nproc 1,2 --compute-img-per-s 50 --link-gbps 1 \
+"$bin" forecast --model resnet20 --batch-size 32 --nproc 1,2 --compute-img-per-s 50 --link-gbps 1 \
   --link-latency-us 100 --gradient-timing "$work/timing_by_hand.json" --json > "$work/predict.json" || fail=1
 check "predicted by hand" \
   "abs(j['rows'][1]['exposed_seconds'] - 0.0088311) < 1e-6 and abs(j['rows'][1]['images_per_second'] - 98.640) < 0.01 and abs(j['rows'][0]['images_per_second'] - 50) < 1e-9 and j['buckets'] == 1" "$work/predict.json"
-"$bin" predict --model resnet20 --batch-size 32 --compute-img-per-s 50 --allreduce "$work/allreduce.json" \
+"$bin" forecast --model resnet20 --batch-size 32 --compute-img-per-s 50 --allreduce "$work/allreduce.json" \
   --grad-compression powersgd:2 --threads 1 --json > "$work/predict2.json" || fail=1
 check "predicted over a fitted link with PowerSGD, its compute measured" \
   "j['link']['beta_bytes_per_second'] > 0 and j['compress_seconds'] > 0 and j['compression'] == 'powersgd:2'" "$work/predict2.json"
-expect_exit2 "predict without a link" predict --model resnet20 --compute-img-per-s 50
+expect_exit2 "forecast without a link" forecast --model resnet20 --compute-img-per-s 50
 
 echo "== scale --nproc 1,2 (strong)"
 "$bin" scale --nproc 1,2 --batch-size 16 --rounds 2 --out "$work/scale" --project-to 1,2,4,16 --links fitted,ib \

@@ -64,11 +64,14 @@ cp -r "$work/mixed" "$work/mixed2"
 step resume_mixed "$bin" train --resume "$work/mixed" --epochs 3 --threads 2 --log-every 100 && no_marker resume_mixed
 refused eval_mixed "old TorchScript format" "$bin" eval --checkpoint "$work/mixed2/checkpoint.safetensors" \
   --data "$work/data"
-# A restart under torchrun (max-restarts > 0) continues from --out's newest readable checkpoint.
-step torchrun_restart timeout 300 "$py" -m torch.distributed.run --standalone --nproc-per-node 1 --max-restarts 1 \
-  --no-python "$bin" train --data "$work/data" --model resnet20 --epochs 3 --batch-size 16 --threads 2 \
-  --out "$work/mixed2" --log-every 100 --amp none && no_marker torchrun_restart
-grep -q "continuing from the newest checkpoint" "$work/torchrun_restart.out" \
+# A torchrun worker of the job that wrote --out's checkpoints (its identity kept in
+# RINGTRAIN_JOB_ID, as a requeued job's is) continues from the newest readable one.
+job=$("$py" -c "import json, struct, sys; d = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', d[:8])[0]
+print(json.loads(json.loads(d[8:8 + n])['__metadata__']['ringtrain'])['job'])" "$work/mixed2/checkpoint.1.safetensors")
+step torchrun_restart env RINGTRAIN_JOB_ID="$job" timeout 300 "$py" -m torch.distributed.run --standalone \
+  --nproc-per-node 1 --max-restarts 1 --no-python "$bin" train --data "$work/data" --model resnet20 --epochs 3 \
+  --batch-size 16 --threads 2 --out "$work/mixed2" --log-every 100 --amp none && no_marker torchrun_restart
+grep -q "continuing this job (torchrun launch) from the newest checkpoint" "$work/torchrun_restart.out" \
   || { echo "FAIL: the torchrun worker did not continue from a checkpoint"; fail=1; }
 [ $fail -eq 0 ] && echo "ok: export, --resume and a torchrun restart used the checkpoint before the marker"
 

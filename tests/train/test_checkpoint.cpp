@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 
+#include "checkpoint/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/safetensors.h"
@@ -14,7 +15,6 @@
 #include "device/torch_compat.h"
 #include "model/registry.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
 #include "train/optimizer.h"
 
 namespace rt {

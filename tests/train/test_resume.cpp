@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <tuple>
 
+#include "checkpoint/checkpoint.h"
 #include "core/files.h"
 #include "model/registry.h"
 #include "report/writers.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace rt {

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "bench/scaling.h"
 #include "core/errors.h"
+#include "measure/scaling.h"
 #include "model/registry.h"
 
 namespace rt {

@@ -13,6 +13,18 @@
 
 namespace rt {
 
+// Picks the device: "auto" = CUDA when available. Throws UserError for cuda without a GPU.
+torch::Device resolve_device(const std::string& name);
+
+// Sets the intra-op thread count; returns the count in effect. 0 = all cores, or in a worker
+// of the built-in launcher its share of them (RINGTRAIN_WORKER_THREADS).
+int64_t set_compute_threads(int64_t threads);
+
+// The local device: "auto" | "cpu" | "cuda"; on CUDA the GPU of the local rank
+// (gpu_for_local_rank), made the current device. Throws UserError when this host has no GPU
+// for the local rank.
+torch::Device local_device(const std::string& name, int local_rank);
+
 struct Job {
   DistEnv env;
   int64_t threads = 0;  // intra-op threads in effect

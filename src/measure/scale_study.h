@@ -1,7 +1,7 @@
 // The scaling study behind `ringtrain scale`: runs the same training for each world size
 // (strong scaling: a fixed global batch; weak: a fixed batch per worker) as child processes,
 // benchmarks the step at each batch per worker and allreduce over the same ranks, calibrates
-// the step-time model (bench/scaling.h) on the 1-worker run, checks it against the measured
+// the step-time model (measure/scaling.h) on the 1-worker run, checks it against the measured
 // multi-worker runs, and projects it over chosen links. Its result is one typed record,
 // ScaleResult, written as scale.json (with a schema version) and scale.md.
 #pragma once
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/scaling.h"
+#include "measure/scaling.h"
 
 namespace rt {
 

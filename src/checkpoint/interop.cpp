@@ -1,13 +1,13 @@
-#include "train/interop.h"
+#include "checkpoint/interop.h"
 
 #include <fmt/ranges.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 
+#include "checkpoint/torch_save_reader.h"
 #include "core/errors.h"
 #include "core/files.h"
-#include "train/torch_save_reader.h"
 
 namespace rt {
 

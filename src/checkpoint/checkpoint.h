@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/run_state.h"
 #include "model/classifier.h"
 #include "report/records.h"
-#include "train/run_state.h"
 
 namespace rt {
 

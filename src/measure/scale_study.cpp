@@ -1,4 +1,4 @@
-#include "bench/scale_study.h"
+#include "measure/scale_study.h"
 
 #include <fmt/ranges.h>
 

@@ -1,4 +1,4 @@
-#include "train/torch_save_reader.h"
+#include "checkpoint/torch_save_reader.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,4 +1,4 @@
-#include "bench/bench.h"
+#include "measure/bench.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 

@@ -1,6 +1,6 @@
 // Weights to and from Python: a torch.save-compatible state_dict (parameter and buffer names
 // equal torchvision's for the torchvision-architecture ResNets), written with LibTorch's pickler
-// and read with train/torch_save_reader.h (which runs nothing in the file), so that Python loads
+// and read with checkpoint/torch_save_reader.h (which runs nothing in the file), so that Python loads
 // it with torch.load(weights_only=True) and
 // torchvision.models.resnetXX(num_classes=N) accepts it with load_state_dict(strict=True)
 // (with the CIFAR stem: conv1 a 3x3 stride-1 conv, maxpool Identity).

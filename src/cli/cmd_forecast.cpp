@@ -1,17 +1,18 @@
-// `ringtrain predict`: the step-time model (bench/scaling.h) alone, from measurements given on
+// `ringtrain forecast`: the step-time model (measure/scaling.h) alone, from measurements given on
 // the command line: the training speed of one worker, the link (an allreduce measurement to fit,
 // or a bandwidth and latency) and the gradient compression (its compute measured here unless
 // given). For checking the model against runs measured elsewhere (bench/shaped_links.py), and
 // for asking "what if" without running anything.
 #include <cmath>
 
-#include "bench/bench.h"
-#include "bench/scale_study.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "measure/bench.h"
+#include "measure/scale_study.h"
 #include "model/registry.h"
+#include "parallel/job.h"
 #include "report/writers.h"
 #include "train/run_outputs.h"
 
@@ -19,10 +20,10 @@ namespace rt {
 
 namespace {
 
-struct PredictOptions {
+struct ForecastOptions {
   std::string model = "resnet18";
   int64_t batch_size = 32;               // per worker (weak scaling)
-  std::vector<int64_t> nproc = {1, 2};   // world sizes to predict
+  std::vector<int64_t> nproc = {1, 2};   // world sizes to forecast
   double compute_images_per_second = 0;  // one worker's measured training speed
   std::string allreduce;                 // `bench --allreduce --json` output to fit the link to
   double link_gbps = 0, link_latency_us = 5;
@@ -32,7 +33,7 @@ struct PredictOptions {
   double sync_ms = 0;               // the lock-step cost per step, given ...
   double calibrate_img_per_s = 0;   // ... or calibrated: a measured fp32 run's img/s (all workers)
   std::string calibrate_allreduce;  // over the link of this `bench --allreduce --json` output
-  std::string gradient_timing;      // an earlier `predict --json` output whose gradient timing to reuse
+  std::string gradient_timing;      // an earlier `forecast --json` output whose gradient timing to reuse
   int64_t threads = 1;
   bool json = false;
 };
@@ -51,10 +52,10 @@ LinkModel fitted_link(const std::string& flag, const std::string& path, int64_t*
   }
 }
 
-LinkModel link_of(const PredictOptions& o) {
+LinkModel link_of(const ForecastOptions& o) {
   if (o.allreduce.empty()) {
     RT_CHECK_USER(o.link_gbps > 0 && o.link_latency_us >= 0,
-                  "predict needs a link: --allreduce FILE (from `ringtrain bench --allreduce --json`) or "
+                  "forecast needs a link: --allreduce FILE (from `ringtrain bench --allreduce --json`) or "
                   "--link-gbps G [--link-latency-us U]");
     return link_of_rate(o.link_gbps, o.link_latency_us);
   }
@@ -62,7 +63,7 @@ LinkModel link_of(const PredictOptions& o) {
 }
 
 // The lock-step cost: given, or the residual of a measured fp32 run over another link.
-double sync_seconds_of(const PredictOptions& o, const StepModel& base) {
+double sync_seconds_of(const ForecastOptions& o, const StepModel& base) {
   if (o.calibrate_img_per_s <= 0 && o.calibrate_allreduce.empty()) {
     RT_CHECK_USER(o.sync_ms >= 0 && std::isfinite(o.sync_ms), "--sync-ms must be >= 0, got {}", o.sync_ms);
     return o.sync_ms / 1e3;
@@ -79,8 +80,8 @@ double sync_seconds_of(const PredictOptions& o, const StepModel& base) {
 }
 
 // When each gradient is ready in backward: measured here at --batch-size with --threads, or
-// taken from an earlier `predict --json` of the same model and batch.
-GradientTiming gradient_timing_of(const PredictOptions& o) {
+// taken from an earlier `forecast --json` of the same model and batch.
+GradientTiming gradient_timing_of(const ForecastOptions& o) {
   GradientTiming t;
   if (!o.gradient_timing.empty()) {
     const nlohmann::json j = read_json_file(o.gradient_timing);
@@ -93,7 +94,7 @@ GradientTiming gradient_timing_of(const PredictOptions& o) {
       return t;
     } catch (const std::exception& e) {
       throw UserError(
-          fmt::format("--gradient-timing {}: not a `ringtrain predict --json` output of this model "
+          fmt::format("--gradient-timing {}: not a `ringtrain forecast --json` output of this model "
                       "and batch ({})",
                       o.gradient_timing, e.what()));
     }
@@ -108,7 +109,7 @@ GradientTiming gradient_timing_of(const PredictOptions& o) {
   return bench_gradient_timing(s);
 }
 
-int run_predict(const PredictOptions& o) {
+int run_forecast(const ForecastOptions& o) {
   check_model_name(o.model);
   RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
   RT_CHECK_USER(o.compute_images_per_second > 0 && std::isfinite(o.compute_images_per_second),
@@ -177,12 +178,12 @@ int run_predict(const PredictOptions& o) {
 
 }  // namespace
 
-CommandRunner add_predict_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("predict", "The step-time model alone, from given measurements (weak scaling)");
-  auto o = std::make_shared<PredictOptions>();
+CommandRunner add_forecast_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("forecast", "The step-time model alone, from given measurements (weak scaling)");
+  auto o = std::make_shared<ForecastOptions>();
   cmd->add_option("--model", o->model, "Model (see `ringtrain models`)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "Images per worker per step")->capture_default_str();
-  cmd->add_option("--nproc", o->nproc, "World sizes to predict")->delimiter(',')->capture_default_str();
+  cmd->add_option("--nproc", o->nproc, "World sizes to forecast")->delimiter(',')->capture_default_str();
   cmd->add_option("--compute-img-per-s", o->compute_images_per_second,
                   "One worker's measured training speed at --batch-size (img/s)")
       ->required();
@@ -202,16 +203,16 @@ CommandRunner add_predict_command(CLI::App& app) {
   cmd->add_option("--calibrate-allreduce", o->calibrate_allreduce,
                   "... over the link of this `bench --allreduce --json` output (its world size is the run's)");
   cmd->add_option("--gradient-timing", o->gradient_timing,
-                  "Reuse the gradient timing of an earlier `predict --json` output (default: measured here)");
+                  "Reuse the gradient timing of an earlier `forecast --json` output (default: measured here)");
   cmd->add_option("--threads", o->threads, "Threads for measuring the compression and the gradient timing")
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->footer(
       "Example:\n"
       "  ringtrain bench --allreduce --nproc 2 --json > link.json\n"
-      "  ringtrain predict --model resnet18 --batch-size 32 --compute-img-per-s 57 --allreduce link.json "
+      "  ringtrain forecast --model resnet18 --batch-size 32 --compute-img-per-s 57 --allreduce link.json "
       "--grad-compression powersgd:4");
-  return [o] { return run_predict(*o); };
+  return [o] { return run_forecast(*o); };
 }
 
 }  // namespace rt

@@ -1,4 +1,4 @@
-#include "bench/scaling.h"
+#include "measure/scaling.h"
 
 #include <algorithm>
 #include <cmath>

@@ -61,7 +61,7 @@ Rate bench_compression(const StepBenchSpec& s, const GradCompression& compressio
 // registration order) the share of the backward pass elapsed when its gradient was produced,
 // and backward's share of the training step (forward, loss, backward, optimiser step); the
 // medians over the timed steps. What the step-time model needs to know how early each gradient
-// bucket can start its allreduce (bench/scaling.h).
+// bucket can start its allreduce (measure/scaling.h).
 struct GradientTiming {
   std::vector<double> ready;  // per parameter, in [0, 1]
   double backward_share = 0;
