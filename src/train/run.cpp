@@ -16,8 +16,8 @@
 
 namespace rt {
 
-Run::Run(const Config& config, const std::string& job) : cfg(config) {
-  meta.job = job.empty() ? new_job_identity() : job;
+Run::Run(const Config& config, const std::string& job_id) : cfg(config) {
+  job = job_id.empty() ? new_job_identity() : job_id;
   validate(cfg);
   check_model_name(cfg.model);
   install_stop_signal_handlers();
@@ -111,27 +111,24 @@ void Run::build_model() {
   precision = resolve_precision(cfg.amp, device);
   optimizer = make_sgd(*model, cfg);
   schedule = ScheduleSpec{cfg.schedule, lr, cfg.milestones, cfg.gamma, cfg.warmup_epochs, cfg.epochs, steps_per_epoch};
-  meta.model = cfg.model;
-  meta.num_classes = cfg.num_classes;
-  meta.param_count = count_parameters(*model);
-  meta.class_names = train_set.class_names;
+  param_count = count_parameters(*model);
   out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
   if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
     const auto reader = CheckpointReader::open_newest(cfg.resume, device);
     reader->load_model(*model);
     reader->load_optimizer(*optimizer, *model);
     reader->restore_rng();
-    meta.state = reader->meta().state;
-    meta.history = reader->meta().history;
-    meta.grad_compression = reader->meta().grad_compression;
-    meta.grad_compression_world = reader->meta().grad_compression_world;
+    resumed = reader->meta().state;
+    resumed_history = reader->meta().history;
+    carried_compression_ = reader->meta().grad_compression;
+    carried_compression_world_ = reader->meta().grad_compression_world;
     resumed_from = reader->path();
     resumed_checksum = reader->checksum();
-    RT_CHECK_USER(meta.state.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
-                  cfg.resume, meta.state.epochs_done, cfg.epochs);
-    if (meta.state.batch_in_epoch > 0) {  // mid-epoch: the data position must mean the same here
+    RT_CHECK_USER(resumed.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
+                  cfg.resume, resumed.epochs_done, cfg.epochs);
+    if (resumed.batch_in_epoch > 0) {  // mid-epoch: the data position must mean the same here
       const int64_t saved_global_batch = reader->meta().config.value("global_batch", int64_t{0});
-      const int64_t saved_world = meta.state.world_size;
+      const int64_t saved_world = resumed.world_size;
       if (cfg.global_batch > 0 || saved_global_batch > 0) {
         RT_CHECK_USER(saved_global_batch == cfg.global_batch,
                       "{} was saved mid-epoch with --global-batch {}; resume it with --global-batch {} (on any number "
@@ -183,15 +180,15 @@ void Run::start_up() {
   compression.seed = cfg.seed;
   grad_sync = std::make_unique<GradientSync>(model->parameters(), *comm,
                                              static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024), true, compression);
-  if (!meta.grad_compression.empty() && world > 1) {  // a resumed run: PowerSGD's Q and each rank's error feedback
-    if (meta.grad_compression_world != world && rank == 0) {
+  if (!carried_compression_.empty() && world > 1) {  // a resumed run: PowerSGD's Q and each rank's error feedback
+    if (carried_compression_world_ != world && rank == 0) {
       log_info(
           "the checkpoint's gradient compression state is from {} ranks, this run has {}: each rank starts from "
           "their mean error feedback",
-          meta.grad_compression_world, world);
+          carried_compression_world_, world);
     }
-    grad_sync->load_compression_state(meta.grad_compression, meta.grad_compression_world);
-    meta.grad_compression.clear();
+    grad_sync->load_compression_state(carried_compression_, carried_compression_world_);
+    carried_compression_.clear();
   }  // on 1 worker nothing is compressed: its checkpoints carry the state on as it was
   // --sync-bn sums BatchNorm's batch statistics over ranks in every forward pass.
   const bool sync_bn = cfg.sync_bn && world > 1;
@@ -208,7 +205,7 @@ void Run::start_up() {
 
 // The run folder's config.json (only rank 0 writes) and the run's first lines on the console.
 void Run::write_run_folder() {
-  nlohmann::json config_json = to_json(cfg);
+  config_json = to_json(cfg);
   config_json["out"] = out;
   config_json["threads"] = threads;
   config_json["device"] = device.str();
@@ -216,7 +213,7 @@ void Run::write_run_folder() {
   environment["data_format"] = data_format;
   environment["train_images"] = train_set.size();
   environment["test_images"] = test_set.size();
-  environment["param_count"] = meta.param_count;
+  environment["param_count"] = param_count;
   environment["steps_per_epoch"] = steps_per_epoch;
   environment["world_size"] = world;
   environment["backend"] = comm->backend();
@@ -226,13 +223,12 @@ void Run::write_run_folder() {
   environment["precision"] = precision_name(precision);
   environment["gradient_buckets"] = grad_sync->num_buckets();
   config_json["environment"] = environment;
-  meta.config = config_json;
   if (rank == 0) {
     make_dirs(out);
     write_json_file(out + "/config.json", config_json);
   }
   log_info("ringtrain train: {} ({} params) on {}, {} threads per worker, {}{}{}{}", cfg.model,
-           with_thousands(meta.param_count), device.str(), threads, precision_name(precision),
+           with_thousands(param_count), device.str(), threads, precision_name(precision),
            cfg.channels_last ? ", channels_last" : "", graph ? ", CUDA graph" : "",
            cfg.recipe.empty() ? "" : ", recipe " + cfg.recipe);
   log_info(
@@ -242,10 +238,10 @@ void Run::write_run_folder() {
   log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", data_root, data_format, train_set.size(),
            test_set.size(), steps_per_epoch);
   if (!resumed_from.empty()) {
-    log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from, meta.state.epochs_done + 1,
-             meta.state.batch_in_epoch, meta.state.global_step);
+    log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from, resumed.epochs_done + 1,
+             resumed.batch_in_epoch, resumed.global_step);
   }
-  if (rank == 0) log_attempt_start(meta.state.global_step, world);  // under an elastic launcher
+  if (rank == 0) log_attempt_start(resumed.global_step, world);  // under an elastic launcher
   log_info("writing to {}", out);
 }
 
@@ -261,9 +257,8 @@ LoaderSpec Run::loader_spec(int64_t epoch, const EpochPlan& plan) const {
   spec.skip_bad = cfg.skip_bad_images;
   spec.pin_memory = device.is_cuda();
   spec.on_device = train_set.on_device();
-  if (epoch == meta.state.epochs_done && meta.state.batch_in_epoch > 0) {  // a resumed epoch
-    spec.first_batch =
-        cfg.global_batch > 0 ? plan.first_batch_of_step(meta.state.steps_in_epoch) : meta.state.batch_in_epoch;
+  if (epoch == resumed.epochs_done && resumed.batch_in_epoch > 0) {  // a resumed epoch
+    spec.first_batch = cfg.global_batch > 0 ? plan.first_batch_of_step(resumed.steps_in_epoch) : resumed.batch_in_epoch;
   }
   return spec;
 }
@@ -277,17 +272,27 @@ EvalResult Run::evaluate_test_split() {
   return r;
 }
 
-void Run::save_checkpoint(const RunState& state) {
+void Run::save_checkpoint(const RunState& state, const std::vector<EpochRecord>& history) {
   auto compression = grad_sync->gather_compression_state();  // a collective when there is state
   // Every collective whose results the checkpoint keeps (these, the epoch's sums, BatchNorm's
   // statistics) ended without error: on NCCL, one that failed may look finished for a while.
   comm->confirm("confirmation of the collectives before a checkpoint");
   if (rank != 0) return;
-  CheckpointMeta m = meta;
+  CheckpointMeta m;
+  m.model = cfg.model;
+  m.num_classes = cfg.num_classes;
+  m.param_count = param_count;
   m.state = state;
-  if (world > 1 || meta.grad_compression.empty()) {
+  m.job = job;
+  m.config = config_json;
+  m.history = history;
+  m.class_names = train_set.class_names;
+  if (world > 1 || carried_compression_.empty()) {
     m.grad_compression = std::move(compression);
     m.grad_compression_world = world;
+  } else {
+    m.grad_compression = carried_compression_;
+    m.grad_compression_world = carried_compression_world_;
   }
   save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, m);
 }

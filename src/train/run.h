@@ -33,7 +33,7 @@
 namespace rt {
 
 struct Run {
-  Run(const Config& cfg, const std::string& job);  // validates `cfg`, then sets up as above
+  Run(const Config& cfg, const std::string& job_id);  // validates `cfg`, then sets up as above
 
   Config cfg;
   DistEnv env;
@@ -53,15 +53,23 @@ struct Run {
   int64_t global_batch = 0;     // images per optimiser step over all ranks
   double lr = 0;                // the peak learning rate, scaled to the global batch
 
-  // --- model, optimiser, schedule; what a checkpoint holds besides them
+  // --- model, optimiser, schedule
   std::shared_ptr<Classifier> model;
+  int64_t param_count = 0;
   Precision precision = Precision::kFloat32;
   std::unique_ptr<FusedSgd> optimizer;
   ScheduleSpec schedule;
-  CheckpointMeta meta;           // state (RunState), history, config
-  std::string out;               // the run folder (only rank 0 writes)
+
+  // --- where the run starts: the resumed checkpoint's position and history (zero and empty
+  //     for a fresh run). The loop (train/trainer.cpp) owns the run state from there on, and
+  //     a checkpoint's metadata is built only when one is saved.
+  RunState resumed;
+  std::vector<EpochRecord> resumed_history;
   std::string resumed_from;      // the checkpoint file, when resumed
   std::string resumed_checksum;  // its CRC-32, agreed by all ranks at start-up
+  std::string job;               // this job's identity, recorded in every checkpoint (train/resume_point.h)
+  std::string out;               // the run folder (only rank 0 writes)
+  nlohmann::json config_json;    // config.json, which every checkpoint records as its config
 
   // --- communication and the step
   std::unique_ptr<GradientSync> grad_sync;
@@ -79,9 +87,10 @@ struct Run {
   void agree_on_bn_statistics();
   // All ranks: the test split, a shard each, counts summed (after agree_on_bn_statistics).
   EvalResult evaluate_test_split();
-  // All ranks: gather the gradient compressor's state (a collective only when there is any);
-  // then only rank 0 writes `state` (and history) with the weights and optimiser into the run folder.
-  void save_checkpoint(const RunState& state);
+  // All ranks: gather the gradient compressor's state (a collective only when there is any) and
+  // confirm every collective before it; then only rank 0 writes `state` and `history` with the
+  // weights and optimiser into the run folder.
+  void save_checkpoint(const RunState& state, const std::vector<EpochRecord>& history);
 
  private:
   // The set-up's parts, in order (run.cpp).
@@ -91,6 +100,10 @@ struct Run {
   void start_up();
   void write_run_folder();
   std::vector<torch::Tensor> bn_buffers_;
+  // On one worker nothing is compressed: a resumed run's compressor state is carried on as it
+  // was into its checkpoints, for a later run on more workers (parallel/grad_sync.h).
+  std::vector<std::pair<std::string, torch::Tensor>> carried_compression_;
+  int64_t carried_compression_world_ = 0;
 };
 
 }  // namespace rt

@@ -61,7 +61,7 @@ Observers make_observers(Run& run, int64_t log_every, TraceRecorder*& trace) {
   }
   if (!run.cfg.trace.empty()) {  // all ranks
     auto t = std::make_unique<StepTrace>(run.cfg.trace, run.cfg.trace_steps, *run.comm, *run.grad_sync, run.device,
-                                         run.meta.state.global_step);
+                                         run.resumed.global_step);
     trace = t->recorder();
     observers.add(std::move(t));
   }
@@ -100,8 +100,9 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
 }
 
 // End of the run: every replica's fingerprint (all ranks); metrics.json, reports, figures (only rank 0).
-RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
-  RunTotals totals = run_totals(run.meta.history);
+RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRecord>& history,
+                      const EvalResult& eval) {
+  RunTotals totals = run_totals(history);
   // A job the built-in launcher restarted counts by its own clock what the epochs' do not: the
   // restarts, stalls, work done again after a failure. It all goes to training time.
   if (const double job = job_seconds(); job_restarted() && job > totals.seconds) {
@@ -122,9 +123,9 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
     }
     RunMetrics m;
     m.model = run.cfg.model;
-    m.param_count = run.meta.param_count;
-    m.epochs = run.meta.state.epochs_done;
-    m.steps = run.meta.state.global_step;
+    m.param_count = run.param_count;
+    m.epochs = state.epochs_done;
+    m.steps = state.global_step;
     m.world_size = run.world;
     m.global_batch = run.global_batch;
     m.test_accuracy = summary.test_accuracy;
@@ -133,13 +134,13 @@ RunSummary finish_run(Run& run, const EvalResult& eval, int64_t skipped_steps) {
     m.total_seconds = totals.seconds;
     m.train_seconds = totals.train_seconds;
     m.train_images_per_second = summary.train_images_per_second;
-    if (!run.meta.history.empty()) m.comm_last_epoch = run.meta.history.back().comm;
+    if (!history.empty()) m.comm_last_epoch = history.back().comm;
     m.weights_fingerprint = fingerprints[0];
     m.replica_fingerprints = fingerprints;
-    m.skipped_nonfinite_steps = skipped_steps;
+    m.skipped_nonfinite_steps = state.skipped_nonfinite_steps;
     double waited = 0;
     m.skipped_images = run.skipped_at_load;  // with those left out while training, epoch by epoch
-    for (const auto& h : run.meta.history) {
+    for (const auto& h : history) {
       m.skipped_images += h.skipped_images;
       waited += h.data_wait_seconds;
     }
@@ -162,7 +163,9 @@ RunSummary train(const Config& config, const std::string& job) {
   // --- set-up, all ranks: communicator, data shard, model, optimiser, schedule, resumed state
   Run run(config, job);
   const Config& cfg = run.cfg;
-  RunState& state = run.meta.state;
+  // The run state, owned here: where the run stands, and its history so far.
+  RunState state = run.resumed;
+  std::vector<EpochRecord> history = run.resumed_history;
   const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, run.micro_per_epoch / 10);
   TraceRecorder* trace = nullptr;  // --trace: the step's phases as spans (null when not recording)
   Observers observers = make_observers(run, log_every, trace);
@@ -222,7 +225,7 @@ RunSummary train(const Config& config, const std::string& job) {
           mid.steps_in_epoch = planned.step + 1;
           mid.partial = stats.across_ranks(*run.comm, run.device);
           mid.partial.seconds = earlier_seconds + clock.seconds();
-          run.save_checkpoint(mid);
+          run.save_checkpoint(mid, history);
           if (stop) throw Interrupted(stopped_message(epoch, state.global_step, run.out));
         }
       }
@@ -245,7 +248,7 @@ RunSummary train(const Config& config, const std::string& job) {
     ++state.epochs_done;
     const EpochRecord record = epoch_record(run, epoch, sums, eval, lr, train_seconds,
                                             earlier_seconds + clock.seconds(), loader.wait_seconds());
-    run.meta.history.push_back(record);
+    history.push_back(record);
     log_info(
         "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.4g} | {:.0f} img/s | {}",
         epoch + 1, cfg.epochs, record.train_loss, 100 * record.train_accuracy, record.test_loss,
@@ -254,8 +257,8 @@ RunSummary train(const Config& config, const std::string& job) {
 
     // --- every epoch: only rank 0 writes history and checkpoint (all ranks gather the
     //     compressor's state for it); then all ranks: a stop signal?
-    if (run.rank == 0) write_json_file(run.out + "/history.json", run.meta.history);
-    run.save_checkpoint(state);
+    if (run.rank == 0) write_json_file(run.out + "/history.json", history);
+    run.save_checkpoint(state, history);
     if (epoch + 1 < cfg.epochs && any_rank_true(*run.comm, {stop_signal_received() != 0}, run.device)[0]) {
       throw Interrupted(stopped_message(epoch, state.global_step, run.out));
     }
@@ -268,7 +271,7 @@ RunSummary train(const Config& config, const std::string& job) {
     run.agree_on_bn_statistics();
     eval = run.evaluate_test_split();
   }
-  return finish_run(run, eval, state.skipped_nonfinite_steps);
+  return finish_run(run, state, history, eval);
 }
 
 }  // namespace rt
