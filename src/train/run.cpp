@@ -74,26 +74,9 @@ void Run::load_data() {
     }
     at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: let cuDNN pick its fastest kernels
   }
-  const ShardSpec shard{train_set.size(), world, rank, /*shuffle=*/true, /*drop_last=*/false, cfg.seed};
-  plan_spec = PlanSpec{shard, cfg.batch_size, cfg.grad_accum, cfg.global_batch};
-  if (cfg.global_batch > 0) {  // Note [World-size-invariant epochs]
-    accumulation = accumulation_for(cfg.global_batch, cfg.batch_size, world);
-    RT_CHECK_USER(cfg.global_batch <= train_set.size(),
-                  "--global-batch {} is larger than the {} training images; lower it", cfg.global_batch,
-                  train_set.size());
-    global_batch = cfg.global_batch;
-  } else {
-    RT_CHECK_USER(cfg.batch_size <= shard_size(shard),
-                  "--batch-size {} is larger than the {} training images of each of the {} workers; "
-                  "lower it",
-                  cfg.batch_size, shard_size(shard), world);
-    accumulation = cfg.grad_accum;
-    global_batch = global_batch_size(cfg.batch_size, world, cfg.grad_accum);
-  }
-  const EpochPlan first = plan(0);  // the same number of batches and steps every epoch
-  micro_per_epoch = static_cast<int64_t>(first.batches.size());
-  steps_per_epoch = first.steps;
-  lr = scaled_learning_rate(cfg.lr, global_batch, cfg.lr_ref_batch);
+  partition =
+      decide_partition(train_set.size(), world, rank, cfg.batch_size, cfg.grad_accum, cfg.global_batch, cfg.seed);
+  lr = scaled_learning_rate(cfg.lr, partition.global_batch, cfg.lr_ref_batch);
 }
 
 // Model (seeded initialisation), optimiser, schedule; with --resume, their state from the checkpoint.
@@ -110,7 +93,8 @@ void Run::build_model() {
   if (cfg.channels_last) to_channels_last(*model);
   precision = resolve_precision(cfg.amp, device);
   optimizer = make_sgd(*model, cfg);
-  schedule = ScheduleSpec{cfg.schedule, lr, cfg.milestones, cfg.gamma, cfg.warmup_epochs, cfg.epochs, steps_per_epoch};
+  schedule = ScheduleSpec{cfg.schedule,      lr,         cfg.milestones,           cfg.gamma,
+                          cfg.warmup_epochs, cfg.epochs, partition.steps_per_epoch};
   param_count = count_parameters(*model);
   out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
   if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
@@ -190,15 +174,14 @@ void Run::start_up() {
     grad_sync->load_compression_state(carried_compression_, carried_compression_world_);
     carried_compression_.clear();
   }  // on 1 worker nothing is compressed: its checkpoints carry the state on as it was
-  // --sync-bn sums BatchNorm's batch statistics over ranks in every forward pass.
-  const bool sync_bn = cfg.sync_bn && world > 1;
-  if (sync_bn) {
+  bn_policy = decide_batchnorm_policy(cfg.sync_bn, cfg.global_batch, world);
+  if (bn_policy.sync_batch_statistics) {
     set_sync_batchnorm(*model,
                        [this](torch::Tensor& t) { comm->allreduce_sum(t, "allreduce of SyncBatchNorm statistics"); });
-  } else {
-    bn_buffers_ = model->buffers();
   }
-  if (cfg.global_batch > 0) bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device, cfg.skip_bad_images);
+  if (bn_policy.broadcast_running) bn_buffers_ = model->buffers();
+  if (bn_policy.replay_running)
+    bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device, cfg.skip_bad_images);
   flags = std::make_unique<StepFlags>(*comm, device);
   if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, model->parameters(), cfg.batch_size);
 }
@@ -214,11 +197,11 @@ void Run::write_run_folder() {
   environment["train_images"] = train_set.size();
   environment["test_images"] = test_set.size();
   environment["param_count"] = param_count;
-  environment["steps_per_epoch"] = steps_per_epoch;
+  environment["steps_per_epoch"] = partition.steps_per_epoch;
   environment["world_size"] = world;
   environment["backend"] = comm->backend();
   environment["launcher"] = env.launcher;
-  environment["global_batch"] = global_batch;
+  environment["global_batch"] = partition.global_batch;
   environment["scaled_lr"] = lr;
   environment["precision"] = precision_name(precision);
   environment["gradient_buckets"] = grad_sync->num_buckets();
@@ -234,9 +217,11 @@ void Run::write_run_folder() {
   log_info(
       "world size {} ({} backend, {} launch), batch {} per worker x {} accumulation = global "
       "batch {}, lr {:.4g} (--lr {} for {} images)",
-      world, comm->backend(), env.launcher, cfg.batch_size, accumulation, global_batch, lr, cfg.lr, cfg.lr_ref_batch);
+      world, comm->backend(), env.launcher, cfg.batch_size, partition.accumulation, partition.global_batch, lr, cfg.lr,
+      cfg.lr_ref_batch);
+  if (world > 1) log_info("{}", bn_policy.describe());
   log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", data_root, data_format, train_set.size(),
-           test_set.size(), steps_per_epoch);
+           test_set.size(), partition.steps_per_epoch);
   if (!resumed_from.empty()) {
     log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from, resumed.epochs_done + 1,
              resumed.batch_in_epoch, resumed.global_step);

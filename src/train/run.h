@@ -25,8 +25,10 @@
 #include "parallel/communicator.h"
 #include "parallel/grad_sync.h"
 #include "parallel/rendezvous.h"
+#include "train/batchnorm_policy.h"
 #include "train/batchnorm_replay.h"
 #include "train/optimizer.h"
+#include "train/partition.h"
 #include "train/schedule.h"
 #include "train/step_flags.h"
 
@@ -46,12 +48,8 @@ struct Run {
   std::string data_root, data_format;
   int64_t skipped_at_load = 0;  // image files left out while loading (--skip-bad-images), in metrics.json
   Dataset train_set, test_set;
-  PlanSpec plan_spec;           // how an epoch is cut into micro-batches and steps (data/epoch_plan.h)
-  int64_t accumulation = 1;     // micro-batches per step on each rank (--grad-accum, or from --global-batch)
-  int64_t micro_per_epoch = 0;  // this rank's micro-batches per epoch
-  int64_t steps_per_epoch = 0;  // optimiser steps per epoch
-  int64_t global_batch = 0;     // images per optimiser step over all ranks
-  double lr = 0;                // the peak learning rate, scaled to the global batch
+  Partition partition;  // how every epoch is cut into micro-batches and steps (train/partition.h)
+  double lr = 0;        // the peak learning rate, scaled to the global batch
 
   // --- model, optimiser, schedule
   std::shared_ptr<Classifier> model;
@@ -72,6 +70,7 @@ struct Run {
   nlohmann::json config_json;    // config.json, which every checkpoint records as its config
 
   // --- communication and the step
+  BatchNormPolicy bn_policy;  // how the replicas' BatchNorm layers stay one model (train/batchnorm_policy.h)
   std::unique_ptr<GradientSync> grad_sync;
   std::unique_ptr<StepFlags> flags;
   std::unique_ptr<CudaGraphStep> graph;        // --cuda-graph; from its creation a side stream is current
@@ -79,11 +78,11 @@ struct Run {
   nlohmann::json environment;                  // recorded in config.json and metrics.json
 
   // This rank's share of `epoch`, and its loader, continuing where the resumed state stands.
-  EpochPlan plan(int64_t epoch) const { return plan_epoch(plan_spec, epoch); }
+  EpochPlan plan(int64_t epoch) const { return plan_epoch(partition.plan, epoch); }
   LoaderSpec loader_spec(int64_t epoch, const EpochPlan& plan) const;
-  // All ranks: rank 0's BatchNorm running statistics everywhere (none with --sync-bn, where
-  // they agree by construction). Training never reads them, so this happens only where they
-  // are read or kept: before each evaluation and each checkpoint.
+  // All ranks, where the BatchNorm policy says so (not with synced batch statistics, where they
+  // agree by construction): rank 0's running statistics everywhere. Training never reads them,
+  // so this happens only where they are read or kept: before each evaluation and checkpoint.
   void agree_on_bn_statistics();
   // All ranks: the test split, a shard each, counts summed (after agree_on_bn_statistics).
   EvalResult evaluate_test_split();

@@ -84,7 +84,7 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
   r.seconds = seconds;
   r.images_per_second = sums.images / train_seconds;
   r.world_size = run.world;
-  r.global_batch = run.global_batch;
+  r.global_batch = run.partition.global_batch;
   r.data_wait_seconds = data_wait_seconds;
   r.skipped_images = static_cast<int64_t>(sums.skipped_images);
   r.comm = {run.comm->backend(),
@@ -127,7 +127,7 @@ RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRe
     m.epochs = state.epochs_done;
     m.steps = state.global_step;
     m.world_size = run.world;
-    m.global_batch = run.global_batch;
+    m.global_batch = run.partition.global_batch;
     m.test_accuracy = summary.test_accuracy;
     m.best_test_accuracy = summary.best_test_accuracy;
     m.best_epoch = totals.best_epoch;
@@ -166,7 +166,8 @@ RunSummary train(const Config& config, const std::string& job) {
   // The run state, owned here: where the run stands, and its history so far.
   RunState state = run.resumed;
   std::vector<EpochRecord> history = run.resumed_history;
-  const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, run.micro_per_epoch / 10);
+  const int64_t log_every =
+      cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, run.partition.micro_per_epoch / 10);
   TraceRecorder* trace = nullptr;  // --trace: the step's phases as spans (null when not recording)
   Observers observers = make_observers(run, log_every, trace);
   TrainStep step(*run.model, *run.optimizer, *run.grad_sync, *run.flags, run.graph.get(),
