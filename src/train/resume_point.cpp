@@ -17,4 +17,23 @@ std::string resume_dir(const ResumeInputs& in) {
   return "";
 }
 
+void check_resume_position(const std::string& file, const Position& saved, const Position& here) {
+  if (saved.batch_in_epoch == 0) return;
+  if (here.global_batch > 0 || saved.global_batch > 0) {
+    RT_CHECK_USER(saved.global_batch == here.global_batch,
+                  "{} was saved mid-epoch with --global-batch {}; resume it with --global-batch {} (on any number of "
+                  "workers)",
+                  file, saved.global_batch, saved.global_batch);
+    return;
+  }
+  RT_CHECK_USER(saved.batch_size == here.batch_size && saved.grad_accum == here.grad_accum,
+                "{} was saved mid-epoch with --batch-size {} --grad-accum {}: the rest of the epoch would not be the "
+                "samples it had left; resume it with those, or change them at an epoch end",
+                file, saved.batch_size, saved.grad_accum);
+  RT_CHECK_USER(saved.world_size == 0 || saved.world_size == here.world_size,
+                "{} was saved mid-epoch by {} workers and this run has {}: the rest of the epoch would not be the "
+                "samples it had left; resume on {} workers, or train with --global-batch to resume on any number",
+                file, saved.world_size, here.world_size, saved.world_size);
+}
+
 }  // namespace rt

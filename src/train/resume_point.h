@@ -30,4 +30,18 @@ struct ResumeInputs {
 // The folder to continue from ("" for a fresh run); throws UserError in case 3.
 std::string resume_dir(const ResumeInputs& in);
 
+// Where a run's data position stands and how its epochs are cut.
+struct Position {
+  int64_t batch_in_epoch = 0;  // micro-batches done in the epoch (0: at an epoch end)
+  int64_t world_size = 0;      // 0: not recorded (an older checkpoint)
+  int64_t global_batch = 0;    // --global-batch (0: per rank)
+  int64_t batch_size = 0, grad_accum = 1;
+};
+// Whether checkpoint `file`, saved at `saved`, can continue as `here` cuts its epochs: from
+// the middle of an epoch only if the rest of it is the samples it had left (the same global
+// batch on any number of workers; per rank, the same batch, accumulation and world size). At
+// an epoch end anything may change: the schedule then continues by the epochs done. Throws
+// UserError naming what to pass.
+void check_resume_position(const std::string& file, const Position& saved, const Position& here);
+
 }  // namespace rt

@@ -12,6 +12,7 @@
 #include "model/registry.h"
 #include "parallel/job.h"
 #include "report/writers.h"
+#include "train/resume_point.h"
 #include "train/run_outputs.h"
 
 namespace rt {
@@ -110,28 +111,11 @@ void Run::build_model() {
     resumed_checksum = reader->checksum();
     RT_CHECK_USER(resumed.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
                   cfg.resume, resumed.epochs_done, cfg.epochs);
-    if (resumed.batch_in_epoch > 0) {  // mid-epoch: the data position must mean the same here
-      const int64_t saved_global_batch = reader->meta().config.value("global_batch", int64_t{0});
-      const int64_t saved_world = resumed.world_size;
-      if (cfg.global_batch > 0 || saved_global_batch > 0) {
-        RT_CHECK_USER(saved_global_batch == cfg.global_batch,
-                      "{} was saved mid-epoch with --global-batch {}; resume it with --global-batch {} (on any number "
-                      "of workers)",
-                      resumed_from, saved_global_batch, saved_global_batch);
-      } else {
-        const int64_t saved_batch = reader->meta().config.value("batch_size", cfg.batch_size);
-        const int64_t saved_accum = reader->meta().config.value("grad_accum", cfg.grad_accum);
-        RT_CHECK_USER(saved_batch == cfg.batch_size && saved_accum == cfg.grad_accum,
-                      "{} was saved mid-epoch with --batch-size {} --grad-accum {}: the rest of the epoch would not be "
-                      "the samples it had left; resume it with those, or change them at an epoch end",
-                      resumed_from, saved_batch, saved_accum);
-        RT_CHECK_USER(saved_world == 0 || saved_world == world,
-                      "{} was saved mid-epoch by {} workers and this run has {}: the rest of the epoch would not be "
-                      "the samples it had left; resume on {} workers, or train with --global-batch to resume on any "
-                      "number",
-                      resumed_from, saved_world, world, saved_world);
-      }
-    }
+    const nlohmann::json& saved = reader->meta().config;
+    check_resume_position(resumed_from,
+                          {resumed.batch_in_epoch, resumed.world_size, saved.value("global_batch", int64_t{0}),
+                           saved.value("batch_size", cfg.batch_size), saved.value("grad_accum", cfg.grad_accum)},
+                          {0, world, cfg.global_batch, cfg.batch_size, cfg.grad_accum});
   }
 }
 

@@ -58,4 +58,27 @@ TEST(ResumePoint, WithoutAnIdentityNothingContinuesOnItsOwn) {
   EXPECT_EQ(resume_dir(inputs("runs/a", std::string("j0"), "")), "runs/a");  // --resume still does
 }
 
+// A checkpoint from the middle of an epoch continues only where the rest of that epoch is the
+// samples it had left; at an epoch end anything may change.
+TEST(ResumePoint, AMidEpochPositionNeedsTheSameCut) {
+  const Position per_rank{5, 2, 0, 16, 1}, global{5, 2, 64, 16, 1};
+  EXPECT_NO_THROW(check_resume_position("c", per_rank, {0, 2, 0, 16, 1}));
+  EXPECT_NO_THROW(check_resume_position("c", global, {0, 4, 64, 8, 1}));            // any world, any micro-batch size
+  EXPECT_NO_THROW(check_resume_position("c", {0, 2, 0, 16, 1}, {0, 3, 0, 32, 2}));  // an epoch end
+  EXPECT_NO_THROW(check_resume_position("c", {5, 0, 0, 16, 1}, {0, 3, 0, 16, 1}));  // world not recorded
+  const auto refusal = [](const Position& saved, const Position& here) -> std::string {
+    try {
+      check_resume_position("ckpt", saved, here);
+    } catch (const UserError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  EXPECT_NE(refusal(global, {0, 2, 32, 16, 1}).find("resume it with --global-batch 64"), std::string::npos);
+  EXPECT_NE(refusal(per_rank, {0, 2, 64, 16, 1}).find("--global-batch 0"), std::string::npos);
+  EXPECT_NE(refusal(per_rank, {0, 2, 0, 32, 1}).find("with --batch-size 16 --grad-accum 1"), std::string::npos);
+  EXPECT_NE(refusal(per_rank, {0, 3, 0, 16, 1}).find("saved mid-epoch by 2 workers and this run has 3"),
+            std::string::npos);
+}
+
 }  // namespace rt
