@@ -287,12 +287,10 @@ CommandRunner add_bench_command(CLI::App& app) {
                   "Images for the data pipeline (synthetic, or a class-balanced subset of --data)")
       ->capture_default_str();
   cmd->add_option("--image-size", o->image_size, "Data pipeline on image files: input side S (0 = 224)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
   cmd->add_option("--loader-threads", o->loader_threads,
                   "Data pipeline: threads building batches (0 = 1 for data in memory, all cores for files)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
   cmd->add_option("--dct-scaling", o->dct_scaling,
                   "Data pipeline on JPEG files: decode at 1/2-1/8 scale where the crop allows: true|false")
       ->capture_default_str();

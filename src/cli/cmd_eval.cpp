@@ -92,12 +92,8 @@ CommandRunner add_eval_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "Expected model (default: the checkpoint's)");
   cmd->add_option("--limit-test", o->limit_test,
                   "Class-balanced subset of N test images (0 = all; default: as the run)");
-  cmd->add_option("--batch-size", o->batch_size, "Images per evaluation batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-size", o->batch_size, "Images per evaluation batch")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--save-logits", o->save_logits,
                   "Also write the logits and labels (torch.load-able dict) to this file");
   cmd->add_option("--amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");

@@ -63,8 +63,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(parsed_argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? rt::kExitOk : rt::kExitUserError;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // One line, as every other refusal (CLI11 would add a second, "Run with --help ...").
+    std::string command = "ringtrain";
+    for (const auto& [sub, run] : runners) {
+      if (sub->parsed()) command += " " + sub->get_name();
+    }
+    rt::print_error_line(fmt::format("ringtrain: error: {} (see {} --help)", e.what(), command));
+    return rt::kExitUserError;
   }
   try {
     for (const auto& [sub, run] : runners) {

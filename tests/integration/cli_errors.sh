@@ -18,6 +18,10 @@ expect_error() {
   err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
   if [ $rc -ne 2 ]; then echo "FAIL: ringtrain $* exited $rc, expected 2 ($err)"; fail=1; return; fi
   if ! grep -q -- "$pattern" <<<"$err"; then echo "FAIL: ringtrain $*: '$err' lacks '$pattern'"; fail=1; fi
+  # (with --nproc each worker's line passes through before the launcher's own)
+  if [[ "$*" != *--nproc* ]] && [ "$(wc -l <<<"$err")" -ne 1 ]; then
+    echo "FAIL: ringtrain $*: not one line: '$err'"; fail=1
+  fi
   echo "ok: ringtrain $* -> $(head -1 <<<"$err")"
 }
 mkdir -p "$work/empty"
@@ -29,6 +33,8 @@ expect_error "unknown model 'resnet51'" train --data "$work/empty" --model resne
 expect_error "--milestones must be strictly increasing" train --data "$work/empty" --milestones 8,5 --out "$work/run6"
 expect_error "--schedule must be one of" train --data "$work/empty" --schedule steps --out "$work/run7"
 expect_error "not expected" train --bogus-flag
+expect_error "--batch-size must be in 1..65536, got -1" eval --checkpoint "$work/none.pt" --batch-size -1
+expect_error "Could not convert: --batch-size = abc (see ringtrain eval --help)" eval --batch-size abc
 expect_error "checkpoint .* does not exist" eval --checkpoint "$work/none.pt"
 head -c 4096 /dev/urandom > "$work/bad.pt"
 expect_error "bad.pt is not a ringtrain checkpoint" eval --checkpoint "$work/bad.pt"
