@@ -36,14 +36,6 @@ std::vector<std::string> without_option(const std::vector<std::string>& argv, co
   return out;
 }
 
-// The inputs of the resume point: --out's newest checkpoint read for its job.
-ResumeInputs resume_inputs(const Config& cfg, const std::string& job) {
-  ResumeInputs in{cfg.resume, cfg.out, std::nullopt, job};
-  if (!cfg.out.empty() && !checkpoint_files(cfg.out).empty())
-    in.out_job = CheckpointReader::open_newest(cfg.out, torch::kCPU)->meta().job;
-  return in;
-}
-
 // --nproc N: starts N workers of this binary (with the same flags) and watches them; with
 // --max-restarts K restarts them all after a failure, with the same flags: the workers of
 // job `job` continue from its newest checkpoint (train/resume_point.h).
@@ -124,13 +116,18 @@ CommandRunner add_train_command(CLI::App& app) {
     // whose --out holds its own job's checkpoints continues from them.
     const DistEnv env = read_dist_env();
     const std::string job = job_identity(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout * 1000)));
-    const std::string resume = resume_dir(resume_inputs(cfg, job));
+    std::unique_ptr<CheckpointReader> newest_in_out;  // read once: for its job, and to continue it
+    if (!cfg.out.empty() && !checkpoint_files(cfg.out).empty())
+      newest_in_out = CheckpointReader::open_newest(cfg.out, torch::kCPU);
+    const std::string resume =
+        resume_dir({cfg.resume, cfg.out, newest_in_out ? std::optional(newest_in_out->meta().job) : std::nullopt, job});
     if (!resume.empty() && resume != cfg.resume && env.rank == 0)
       print_line(fmt::format("ringtrain: continuing this job ({} launch) from the newest checkpoint in {}",
                              env.launcher, resume));
     if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
-      const auto reader = CheckpointReader::open_newest(resume, torch::kCPU);
+      const auto reader = newest_in_out && resume == cfg.out ? std::move(newest_in_out)
+                                                             : CheckpointReader::open_newest(resume, torch::kCPU);
       cfg = o->apply_given(config_from_json(reader->meta().config, reader->path()));
       cfg.resume = resume;
       if (!o->given("--out")) cfg.out = resume;

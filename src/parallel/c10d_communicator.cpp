@@ -462,6 +462,14 @@ bool listening(const std::string& host, int port, std::chrono::milliseconds wait
   return ok;
 }
 
+// A client of torchrun's agent store (MASTER_ADDR:MASTER_PORT under TORCHELASTIC_USE_AGENT_STORE).
+c10::intrusive_ptr<c10d::TCPStore> agent_store(const DistEnv& env, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions opts;
+  opts.port = static_cast<uint16_t>(env.master_port);
+  opts.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+}
+
 // Note [A store for each round]: torchrun's agent serves one TCPStore for the whole job
 // (TORCHELASTIC_USE_AGENT_STORE=True, the default), and its keys outlive every attempt. The
 // workers of one round must not read an earlier round's process-group and heartbeat keys,
@@ -475,10 +483,7 @@ bool listening(const std::string& host, int port, std::chrono::milliseconds wait
 c10::intrusive_ptr<c10d::Store> round_store(const DistEnv& env, std::chrono::milliseconds timeout) {
   constexpr const char* kKey = "ringtrain/round_store";
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  c10d::TCPStoreOptions agent_opts;
-  agent_opts.port = static_cast<uint16_t>(env.master_port);
-  agent_opts.timeout = timeout;
-  auto agent = c10::make_intrusive<c10d::TCPStore>(env.master_addr, agent_opts);
+  auto agent = agent_store(env, timeout);
   c10d::TCPStoreOptions opts;
   opts.numWorkers = env.world_size;
   if (env.rank == 0) {
@@ -539,13 +544,10 @@ std::string job_identity(const DistEnv& env, std::chrono::milliseconds timeout) 
   if (env.launcher != "torchrun") return new_job_identity();
   if (!env.agent_store) return env.run_id.empty() || env.run_id == "none" ? "" : "torchrun:" + env.run_id;
   try {
-    c10d::TCPStoreOptions opts;
-    opts.port = static_cast<uint16_t>(env.master_port);
-    opts.timeout = timeout;
-    c10d::TCPStore agent(env.master_addr, opts);
     const std::string mine = "torchrun:" + new_job_identity();
     // The first worker of the job sets it; every other one, in any attempt, reads that one.
-    const auto id = agent.compareSet("ringtrain/job_identity", {}, std::vector<uint8_t>(mine.begin(), mine.end()));
+    const auto id = agent_store(env, timeout)
+                        ->compareSet("ringtrain/job_identity", {}, std::vector<uint8_t>(mine.begin(), mine.end()));
     return std::string(id.begin(), id.end());
   } catch (const std::exception& e) {
     throw CommError(fmt::format("rank {}: torchrun's store at {}:{} cannot be reached: {}", env.rank, env.master_addr,

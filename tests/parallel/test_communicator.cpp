@@ -12,17 +12,26 @@
 
 namespace rt {
 
+namespace {
+
+// Rank `rank` of 2 on a Gloo group rendezvousing on 127.0.0.1:`port`.
+std::unique_ptr<Communicator> rank_of_two(int rank, int port, std::chrono::seconds timeout) {
+  DistEnv env;
+  env.rank = rank;
+  env.world_size = 2;
+  env.master_port = port;
+  return make_communicator(env, "gloo", torch::kCPU, timeout);
+}
+
+}  // namespace
+
 TEST(Communicator, ConfirmPassesWhenAllIsWellAndFailsWhenAPeerIsGone) {
   const int port = free_local_port();
   std::string error0, error1;
   double seconds0 = 0;
   std::thread r1([&] {
     try {
-      DistEnv env;
-      env.rank = 1;
-      env.world_size = 2;
-      env.master_port = port;
-      auto comm = make_communicator(env, "gloo", torch::kCPU, std::chrono::seconds(20));
+      auto comm = rank_of_two(1, port, std::chrono::seconds(20));
       auto t = torch::ones({4});
       comm->allreduce_sum(t, "allreduce of the test");
       comm->confirm("first confirmation of the test");
@@ -32,11 +41,7 @@ TEST(Communicator, ConfirmPassesWhenAllIsWellAndFailsWhenAPeerIsGone) {
     }
   });
   try {
-    DistEnv env;
-    env.rank = 0;
-    env.world_size = 2;
-    env.master_port = port;
-    auto comm = make_communicator(env, "gloo", torch::kCPU, std::chrono::seconds(20));
+    auto comm = rank_of_two(0, port, std::chrono::seconds(20));
     auto t = torch::ones({4});
     comm->allreduce_sum(t, "allreduce of the test");
     comm->confirm("first confirmation of the test");
@@ -68,11 +73,7 @@ TEST(Communicator, ATimedOutCollectiveNamesTheRankThatIsAliveButBehind) {
   std::string error1;
   std::thread r1([&] {
     try {
-      DistEnv env;
-      env.rank = 1;
-      env.world_size = 2;
-      env.master_port = port;
-      auto comm = make_communicator(env, "gloo", torch::kCPU, std::chrono::seconds(3));
+      auto comm = rank_of_two(1, port, std::chrono::seconds(3));
       auto t = torch::ones({4});
       comm->allreduce_sum(t, "first allreduce of the test");
       while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // busy elsewhere
@@ -82,11 +83,7 @@ TEST(Communicator, ATimedOutCollectiveNamesTheRankThatIsAliveButBehind) {
   });
   std::string error0;
   try {
-    DistEnv env;
-    env.rank = 0;
-    env.world_size = 2;
-    env.master_port = port;
-    auto comm = make_communicator(env, "gloo", torch::kCPU, std::chrono::seconds(3));
+    auto comm = rank_of_two(0, port, std::chrono::seconds(3));
     auto t = torch::ones({4});
     comm->allreduce_sum(t, "first allreduce of the test");
     try {
