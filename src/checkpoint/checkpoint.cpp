@@ -86,7 +86,7 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
                       {"history", meta.history}};
   write_run_state(j, meta.state);
   j["job"] = meta.job;
-  if (!meta.grad_compression.empty()) j["grad_compression_world"] = meta.grad_compression_world;
+  if (!meta.grad_compression.empty()) j["grad_compression_world"] = meta.grad_compression.world;
 
   TensorList tensors;
   for (const auto& p : model.named_parameters()) tensors.add(kModelPrefix + p.key(), p.value());
@@ -99,7 +99,7 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
     if (buffer.defined()) tensors.add(kMomentumPrefix + p.key(), buffer);
   }
   tensors.add(kRngName, cpu_rng_state());
-  for (const auto& [name, t] : meta.grad_compression) tensors.add(kCompressionPrefix + name, t);
+  for (const auto& [name, t] : meta.grad_compression.tensors) tensors.add(kCompressionPrefix + name, t);
 
   const std::string bytes = encode_safetensors(
       tensors.blobs, {{"format", kFormat}, {"format_version", kFormatVersion}, {"ringtrain", j.dump()}},
@@ -227,12 +227,11 @@ void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
                   meta_.num_classes);
     for (const auto& [name, t] : tensors_) {
       if (starts_with(name, kCompressionPrefix))
-        meta_.grad_compression.emplace_back(name.substr(std::strlen(kCompressionPrefix)), t.to(device_));
+        meta_.grad_compression.tensors.emplace_back(name.substr(std::strlen(kCompressionPrefix)), t.to(device_));
     }
-    meta_.grad_compression_world = j.value("grad_compression_world", int64_t{0});
-    RT_CHECK_USER(
-        meta_.grad_compression.empty() || (meta_.grad_compression_world >= 1 && meta_.grad_compression_world <= 65536),
-        "its gradient compression state names {} workers", meta_.grad_compression_world);
+    const int64_t world = meta_.grad_compression.world = j.value("grad_compression_world", int64_t{0});
+    RT_CHECK_USER(meta_.grad_compression.empty() || (world >= 1 && world <= 65536),
+                  "its gradient compression state names {} workers", world);
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: checkpoint metadata is damaged ({})", path_, e.what()));
   } catch (const UserError& e) {

@@ -27,6 +27,14 @@
 
 namespace rt {
 
+// The gradient compressor's state (parallel/grad_sync.h gather_compression_state) as a run of
+// `world` ranks saved it: empty for none/bf16/fp16 and before PowerSGD starts.
+struct SavedCompression {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  int64_t world = 0;
+  bool empty() const { return tensors.empty(); }
+};
+
 struct CheckpointMeta {
   std::string model;  // registry name
   int64_t num_classes = 0;
@@ -36,10 +44,7 @@ struct CheckpointMeta {
   nlohmann::json config;  // the run's Config as JSON
   std::vector<EpochRecord> history;  // history.json entries so far
   std::vector<std::string> class_names;
-  // --grad-compression state (parallel/grad_sync.h gather_compression_state), from a run of
-  // `grad_compression_world` ranks; empty for none/bf16/fp16 and before PowerSGD starts.
-  std::vector<std::pair<std::string, torch::Tensor>> grad_compression;
-  int64_t grad_compression_world = 0;
+  SavedCompression grad_compression;  // --grad-compression's state
 };
 
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,

@@ -124,17 +124,21 @@ CommandRunner add_train_command(CLI::App& app) {
     if (!resume.empty() && resume != cfg.resume && env.rank == 0)
       print_line(fmt::format("ringtrain: continuing this job ({} launch) from the newest checkpoint in {}",
                              env.launcher, resume));
+    std::unique_ptr<CheckpointReader> reader;  // the checkpoint continued: read once, for its config and state
     if (!resume.empty()) {
       // Continue with the run's own configuration; flags given now override it.
-      const auto reader = newest_in_out && resume == cfg.out ? std::move(newest_in_out)
-                                                             : CheckpointReader::open_newest(resume, torch::kCPU);
+      reader = newest_in_out && resume == cfg.out ? std::move(newest_in_out)
+                                                  : CheckpointReader::open_newest(resume, torch::kCPU);
       cfg = o->apply_given(config_from_json(reader->meta().config, reader->path()));
       cfg.resume = resume;
       if (!o->given("--out")) cfg.out = resume;
     }
     // Built-in launcher: this process only starts and watches the workers.
-    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) return launch_workers(cfg, job);
-    train(cfg, job);
+    if (cfg.nproc > 0 && std::getenv(kWorkerEnv) == nullptr) {
+      reader.reset();  // each worker reads it
+      return launch_workers(cfg, job);
+    }
+    train(cfg, job, std::move(reader));
     return 0;
   };
 }

@@ -2,6 +2,9 @@
 
 #include <ATen/core/PhiloxRNGEngine.h>
 
+#include <numeric>
+
+#include "core/errors.h"
 #include "core/seed.h"
 
 namespace rt {
@@ -84,6 +87,15 @@ torch::Tensor DeviceEpochPlan::batch(const torch::Tensor& images, int64_t begin,
   const auto b_idx = torch::arange(count, i64).view({count, 1, 1, 1});
   const auto c_idx = torch::arange(3, i64).view({1, 3, 1, 1});
   return padded.index({b_idx, c_idx, rows.view({count, 1, kSide, 1}), cols.view({count, 1, 1, kSide})}).contiguous();
+}
+
+torch::Tensor first_images(const Dataset& data, int64_t count) {
+  TORCH_CHECK(!data.streamed(), "first_images: the data set is not in memory");
+  const int64_t n = std::min(count, data.size());
+  const auto images = data.images.narrow(0, 0, n).cpu().contiguous();
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  std::iota(indices.begin(), indices.end(), int64_t{0});
+  return make_batch(images, indices.data(), n, data.norm, /*augment=*/false, 0, 0);
 }
 
 }  // namespace rt

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 
+#include "data/dataset.h"
 #include "data/normalization.h"
 
 namespace rt {
@@ -25,6 +26,11 @@ CropFlip draw_crop_flip(uint64_t seed, int64_t epoch, int64_t sample_index);
 // Returns [B, 3, 32, 32] float32, (pixel/255 - mean)/std, augmented when `augment`.
 torch::Tensor make_batch(const torch::Tensor& images, const int64_t* indices, int64_t count, const Normalization& norm,
                          bool augment, uint64_t seed, int64_t epoch);
+
+// The first `count` images of a data set in memory (on any device), normalised and not
+// augmented, on the CPU: [min(count, N), 3, 32, 32] float32 (a model that initialises from the
+// data, model/classifier.h).
+torch::Tensor first_images(const Dataset& data, int64_t count);
 
 // The device path, for a data set kept in GPU memory: the same batches as make_batch (bitwise,
 // on the CPU, where both run), built with tensor operations on the data's device. An epoch's

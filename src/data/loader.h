@@ -61,6 +61,7 @@ class BatchLoader {
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   int64_t num_batches() const { return num_batches_; }
+  int64_t first_batch() const { return spec_.first_batch; }  // where it starts (resuming inside an epoch)
   int64_t threads() const { return static_cast<int64_t>(workers_.size()); }
   // Seconds next() has spent waiting for a batch not yet built (the model waiting for data).
   double wait_seconds() const { return wait_seconds_; }

@@ -75,12 +75,12 @@ Rate bench_train_step(const StepBenchSpec& s) {
   auto w = make_synthetic(s);
   w.model->train();
   // The training step itself (train/train_step.h), in one process: no buckets, flags kept local.
-  FusedSgd opt(w.model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
+  FusedSgd opt(trainable_parameters(*w.model), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
   const auto comm = make_single_process_communicator();
-  GradientSync grad_sync(w.model->parameters(), *comm, /*bucket_cap_bytes=*/25 << 20);
+  GradientSync grad_sync(trainable_parameters(*w.model), *comm, /*bucket_cap_bytes=*/25 << 20);
   StepFlags flags(*comm, s.device);
   std::unique_ptr<CudaGraphStep> graph;
-  if (s.cuda_graph) graph = std::make_unique<CudaGraphStep>(s.device, w.model->parameters(), s.batch_size);
+  if (s.cuda_graph) graph = std::make_unique<CudaGraphStep>(s.device, trainable_parameters(*w.model), s.batch_size);
   TrainStep train_step(*w.model, opt, grad_sync, flags, graph.get(), {s.device, s.precision, s.channels_last, 0.0});
   int64_t steps = 0;
   const auto step = [&] {
@@ -98,8 +98,8 @@ Rate bench_train_step(const StepBenchSpec& s) {
 GradientTiming bench_gradient_timing(const StepBenchSpec& s) {
   auto w = make_synthetic(s);
   w.model->train();
-  FusedSgd opt(w.model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
-  const auto params = w.model->parameters();
+  FusedSgd opt(trainable_parameters(*w.model), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
+  const auto params = trainable_parameters(*w.model);
   using Clock = std::chrono::steady_clock;
   std::vector<Clock::time_point> ready(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
@@ -154,7 +154,7 @@ Rate bench_compression(const StepBenchSpec& s, const GradCompression& compressio
   auto model = make_model(s.model, 10, false);
   std::vector<BucketParam> sizes;
   std::vector<std::vector<int64_t>> shapes;
-  for (const auto& p : model->parameters()) {
+  for (const auto& p : trainable_parameters(*model)) {
     sizes.push_back({p.numel() * 4, 0});
     shapes.push_back(p.sizes().vec());
   }

@@ -300,7 +300,7 @@ GradientBuckets gradient_buckets(const std::string& model_name, double cap_bytes
   for (const auto& m : model->modules(/*include_self=*/false))
     g.batchnorm = g.batchnorm || m->as<torch::nn::BatchNorm2dImpl>();
   std::vector<std::vector<int64_t>> param_shapes;
-  for (const auto& p : model->parameters()) {
+  for (const auto& p : trainable_parameters(*model)) {
     g.param_bytes.push_back(static_cast<double>(p.numel() * 4));
     param_shapes.push_back(p.sizes().vec());
   }

@@ -10,6 +10,14 @@ int64_t count_parameters(const nn::Module& m) {
   return n;
 }
 
+std::vector<torch::Tensor> trainable_parameters(const nn::Module& m) {
+  std::vector<torch::Tensor> v;
+  for (const auto& p : m.parameters()) {
+    if (p.requires_grad()) v.push_back(p);
+  }
+  return v;
+}
+
 namespace {
 
 nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {

@@ -9,16 +9,16 @@ void EpochStats::add(const torch::Tensor& loss, const torch::Tensor& logits, con
   if (b == 0) return;  // an empty batch (data/epoch_plan.h)
   const auto finite = torch::isfinite(loss.detach());
   const auto l = loss.detach().to(torch::kFloat64) * static_cast<double>(b);
-  const auto c = logits.detach().argmax(1).eq(labels).sum().to(torch::kFloat64);
+  const auto c = logits.detach().argmax(1).eq(labels.to(device_)).sum().to(torch::kFloat64);
   auto batch = torch::stack({l, c, torch::full({}, static_cast<double>(b), l.options())});
   batch = torch::where(finite, batch, torch::zeros_like(batch));
   sums_ = sums_.defined() ? sums_ + batch : batch;
   images_ += b;
 }
 
-void EpochStats::restore(const EpochSums& partial, const torch::Device& device) {
+void EpochStats::restore(const EpochSums& partial) {
   sums_ = torch::tensor({partial.loss_x_images, partial.correct, partial.images}, torch::TensorOptions(torch::kFloat64))
-              .to(device);
+              .to(device_);
   skipped_ = static_cast<int64_t>(partial.skipped_images);
 }
 
@@ -29,11 +29,11 @@ std::pair<double, double> EpochStats::means() const {
   return v[2] > 0 ? std::make_pair(v[0] / v[2], v[1] / v[2]) : std::make_pair(0.0, 0.0);
 }
 
-EpochSums EpochStats::across_ranks(Communicator& comm, const torch::Device& device) const {
-  const auto f64 = torch::TensorOptions(torch::kFloat64).device(device);
+EpochSums EpochStats::across_ranks() const {
+  const auto f64 = torch::TensorOptions(torch::kFloat64).device(device_);
   auto t = torch::cat(
       {sums_.defined() ? sums_ : torch::zeros({3}, f64), torch::full({1}, static_cast<double>(skipped_), f64)});
-  comm.allreduce_sum(t, "allreduce of epoch training statistics");
+  comm_.allreduce_sum(t, "allreduce of epoch training statistics");
   t = t.cpu();
   return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>(), 0, t[3].item<double>()};
 }

@@ -15,19 +15,24 @@ namespace rt {
 
 class EpochStats {
  public:
-  // After a micro-batch: its mean loss ([] float32) and logits [B, C] against labels [B], and the
-  // image files left out of it as unreadable (--skip-bad-images).
+  // Sums on `device`, over the ranks of `comm`.
+  EpochStats(Communicator& comm, const torch::Device& device) : comm_(comm), device_(device) {}
+  // After a micro-batch: its mean loss ([] float32) and logits [B, C] against labels [B] (on any
+  // device), and the image files left out of it as unreadable (--skip-bad-images).
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels, int64_t skipped = 0);
   // Continues an epoch from a checkpoint's sums over all ranks (given to rank 0 only).
-  void restore(const EpochSums& partial, const torch::Device& device);
+  void restore(const EpochSums& partial);
   // {mean loss, accuracy} of this rank's epoch so far (reads the device).
   std::pair<double, double> means() const;
   // The sums over all ranks (a collective: every rank calls it); `seconds` is left 0.
-  EpochSums across_ranks(Communicator& comm, const torch::Device& device) const;
-  // Images trained on by this rank since the epoch (or its resumption) began: for throughput.
-  int64_t images() const { return images_; }
+  EpochSums across_ranks() const;
+  // Images trained on by all ranks since the epoch (or its resumption) began, counted as this
+  // rank's x the world size: for throughput on the progress line.
+  int64_t images() const { return images_ * comm_.world_size(); }
 
  private:
+  Communicator& comm_;
+  torch::Device device_;
   torch::Tensor sums_;   // [3] float64 on the device: loss x images, correct, images counted
   int64_t skipped_ = 0;  // this rank's skipped images (with a restored epoch's, on rank 0)
   int64_t images_ = 0;

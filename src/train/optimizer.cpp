@@ -43,9 +43,9 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
 
 std::unique_ptr<FusedSgd> make_sgd(Classifier& model, const Config& c) {
   auto options = torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weight_decay);
-  if (!c.no_decay_bn_bias) return std::make_unique<FusedSgd>(model.parameters(), options);
+  if (!c.no_decay_bn_bias) return std::make_unique<FusedSgd>(trainable_parameters(model), options);
   std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model.parameters()) (p.dim() <= 1 ? no_decay : decay).push_back(p);
+  for (const auto& p : trainable_parameters(model)) (p.dim() <= 1 ? no_decay : decay).push_back(p);
   auto no_decay_options = std::make_unique<torch::optim::SGDOptions>(options);
   no_decay_options->weight_decay(0);
   std::vector<torch::optim::OptimizerParamGroup> groups;

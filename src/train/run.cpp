@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/seed.h"
 #include "core/stop_signal.h"
+#include "data/augment.h"
 #include "model/batchnorm.h"
 #include "model/registry.h"
 #include "parallel/job.h"
@@ -17,14 +18,14 @@
 
 namespace rt {
 
-Run::Run(const Config& config, const std::string& job_id) : cfg(config) {
+Run::Run(const Config& config, const std::string& job_id, CheckpointReader* resume) : cfg(config) {
   job = job_id.empty() ? new_job_identity() : job_id;
   validate(cfg);
   check_model_name(cfg.model);
   install_stop_signal_handlers();
   join_job();
   load_data();
-  build_model();
+  build_model(resume);
   start_up();
   write_run_folder();
 }
@@ -80,12 +81,19 @@ void Run::load_data() {
   lr = scaled_learning_rate(cfg.lr, partition.global_batch, cfg.lr_ref_batch);
 }
 
-// Model (seeded initialisation), optimiser, schedule; with --resume, their state from the checkpoint.
-void Run::build_model() {
+// Model (seeded initialisation), optimiser, schedule; with `resume`, their state from it.
+void Run::build_model(CheckpointReader* resume) {
   torch::manual_seed(derive_seed(cfg.seed, SeedPurpose::kInit));
   model = make_model(cfg.model, cfg.num_classes, cfg.zero_init_residual, cfg.stem);
+  if (model->initialises_from_data() && !resume) {  // a whitening layer: from the data, as the paper does
+    RT_CHECK_USER(!train_set.streamed(),
+                  "{} initialises its first layer from training images held in memory (32x32 data sets), and {} "
+                  "holds image files of another size; use another --model",
+                  cfg.model, data_root);
+    model->initialise_from_data(first_images(train_set, 5000));
+  }
   if (!cfg.init_from.empty()) {  // fine-tuning: every rank reads the file (rank 0's copy is broadcast anyway)
-    RT_CHECK_USER(cfg.resume.empty(), "--init-from and --resume both given: a resumed run has its own weights");
+    RT_CHECK_USER(!resume, "--init-from and --resume both given: a resumed run has its own weights");
     for (const auto& fresh : import_state_dict(*model, cfg.init_from, /*new_head=*/true)) {
       if (rank == 0) log_info("--init-from {}: {} starts fresh (another class count)", cfg.init_from, fresh);
     }
@@ -98,25 +106,7 @@ void Run::build_model() {
                           cfg.warmup_epochs, cfg.epochs, partition.steps_per_epoch};
   param_count = count_parameters(*model);
   out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
-  if (!cfg.resume.empty()) {  // every rank reads the checkpoint (a shared or copied folder)
-    const auto reader = CheckpointReader::open_newest(cfg.resume, device);
-    reader->load_model(*model);
-    reader->load_optimizer(*optimizer, *model);
-    reader->restore_rng();
-    resumed = reader->meta().state;
-    resumed_history = reader->meta().history;
-    carried_compression_ = reader->meta().grad_compression;
-    carried_compression_world_ = reader->meta().grad_compression_world;
-    resumed_from = reader->path();
-    resumed_checksum = reader->checksum();
-    RT_CHECK_USER(resumed.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}",
-                  cfg.resume, resumed.epochs_done, cfg.epochs);
-    const nlohmann::json& saved = reader->meta().config;
-    check_resume_position(resumed_from,
-                          {resumed.batch_in_epoch, resumed.world_size, saved.value("global_batch", int64_t{0}),
-                           saved.value("batch_size", cfg.batch_size), saved.value("grad_accum", cfg.grad_accum)},
-                          {0, world, cfg.global_batch, cfg.batch_size, cfg.grad_accum});
-  }
+  if (resume) resumed = resume_run(*resume, *model, *optimizer, cfg, world);
 }
 
 // All ranks: agree on what must be equal, then rank 0's parameters and buffers everywhere;
@@ -135,29 +125,16 @@ void Run::start_up() {
   // The same checkpoint file, or none on every rank (train/resume_point.h: each rank decided on
   // its own): the broadcast below covers only weights and buffers.
   check_ranks_agree(*comm,
-                    resumed_from.empty() ? "the checkpoint they resume (this rank starts afresh)"
-                                         : fmt::format("the checkpoint they resume (this rank read {}, checksum {})",
-                                                       resumed_from, resumed_checksum),
-                    std::hash<std::string>{}(resumed_checksum), device,
+                    resumed.empty() ? "the checkpoint they resume (this rank starts afresh)"
+                                    : fmt::format("the checkpoint they resume (this rank read {}, checksum {})",
+                                                  resumed.file, resumed.checksum),
+                    std::hash<std::string>{}(resumed.checksum), device,
                     "give every rank the same newest checkpoint (one shared folder, or a copy of it on each host)");
   std::vector<torch::Tensor> initial = model->parameters();
   for (auto& b : model->buffers()) initial.push_back(b);
   comm->broadcast(initial, 0, "broadcast of the initial parameters");
-  GradCompression compression = GradCompression::parse(cfg.grad_compression);
-  compression.warmup_steps = cfg.powersgd_warmup;
-  compression.seed = cfg.seed;
-  grad_sync = std::make_unique<GradientSync>(model->parameters(), *comm,
-                                             static_cast<int64_t>(cfg.bucket_mb * 1024 * 1024), true, compression);
-  if (!carried_compression_.empty() && world > 1) {  // a resumed run: PowerSGD's Q and each rank's error feedback
-    if (carried_compression_world_ != world && rank == 0) {
-      log_info(
-          "the checkpoint's gradient compression state is from {} ranks, this run has {}: each rank starts from "
-          "their mean error feedback",
-          carried_compression_world_, world);
-    }
-    grad_sync->load_compression_state(carried_compression_, carried_compression_world_);
-    carried_compression_.clear();
-  }  // on 1 worker nothing is compressed: its checkpoints carry the state on as it was
+  exchange =
+      std::make_unique<GradientExchange>(trainable_parameters(*model), *comm, cfg, std::move(resumed.compression));
   bn_policy = decide_batchnorm_policy(cfg.sync_bn, cfg.global_batch, world);
   if (bn_policy.sync_batch_statistics) {
     set_sync_batchnorm(*model,
@@ -167,7 +144,11 @@ void Run::start_up() {
   if (bn_policy.replay_running)
     bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device, cfg.skip_bad_images);
   flags = std::make_unique<StepFlags>(*comm, device);
-  if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, model->parameters(), cfg.batch_size);
+  if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, trainable_parameters(*model), cfg.batch_size);
+  step = std::make_unique<TrainStep>(
+      *model, *optimizer, exchange->sync(), *flags, graph.get(),
+      TrainStep::Options{device, precision, cfg.channels_last, cfg.label_smoothing, cfg.skip_bad_images},
+      bn_replay.get());
 }
 
 // The run folder's config.json (only rank 0 writes) and the run's first lines on the console.
@@ -188,7 +169,7 @@ void Run::write_run_folder() {
   environment["global_batch"] = partition.global_batch;
   environment["scaled_lr"] = lr;
   environment["precision"] = precision_name(precision);
-  environment["gradient_buckets"] = grad_sync->num_buckets();
+  environment["gradient_buckets"] = exchange->sync().num_buckets();
   config_json["environment"] = environment;
   if (rank == 0) {
     make_dirs(out);
@@ -206,15 +187,15 @@ void Run::write_run_folder() {
   if (world > 1) log_info("{}", bn_policy.describe());
   log_info("data: {} ({}), {} train / {} test images, {} steps/epoch", data_root, data_format, train_set.size(),
            test_set.size(), partition.steps_per_epoch);
-  if (!resumed_from.empty()) {
-    log_info("resumed from {} at epoch {} batch {} (step {})", resumed_from, resumed.epochs_done + 1,
-             resumed.batch_in_epoch, resumed.global_step);
+  if (!resumed.empty()) {
+    log_info("resumed from {} at epoch {} batch {} (step {})", resumed.file, resumed.state.epochs_done + 1,
+             resumed.state.batch_in_epoch, resumed.state.global_step);
   }
-  if (rank == 0) log_attempt_start(resumed.global_step, world);  // under an elastic launcher
+  if (rank == 0) log_attempt_start(resumed.state.global_step, world);  // under an elastic launcher
   log_info("writing to {}", out);
 }
 
-LoaderSpec Run::loader_spec(int64_t epoch, const EpochPlan& plan) const {
+std::unique_ptr<BatchLoader> Run::loader(int64_t epoch, const EpochPlan& plan) const {
   LoaderSpec spec;
   spec.batch_size = cfg.batch_size;
   for (const auto& b : plan.batches) spec.batch_sizes.push_back(b.size);
@@ -226,23 +207,29 @@ LoaderSpec Run::loader_spec(int64_t epoch, const EpochPlan& plan) const {
   spec.skip_bad = cfg.skip_bad_images;
   spec.pin_memory = device.is_cuda();
   spec.on_device = train_set.on_device();
-  if (epoch == resumed.epochs_done && resumed.batch_in_epoch > 0) {  // a resumed epoch
-    spec.first_batch = cfg.global_batch > 0 ? plan.first_batch_of_step(resumed.steps_in_epoch) : resumed.batch_in_epoch;
+  const RunState& r = resumed.state;
+  if (epoch == r.epochs_done && r.batch_in_epoch > 0) {  // a resumed epoch
+    spec.first_batch = cfg.global_batch > 0 ? plan.first_batch_of_step(r.steps_in_epoch) : r.batch_in_epoch;
   }
-  return spec;
+  return std::make_unique<BatchLoader>(train_set, plan.samples, spec);
 }
+
+bool Run::any_rank(bool value) const { return any_rank_true(*comm, {value}, device)[0]; }
 
 void Run::agree_on_bn_statistics() { comm->broadcast(bn_buffers_, 0, "broadcast of BatchNorm statistics"); }
 
-EvalResult Run::evaluate_test_split() {
-  EvalResult r = evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world),
-                          precision, cfg.channels_last, /*keep_logits=*/false, cfg.loader_threads, cfg.skip_bad_images);
+EvalResult Run::evaluate() {
+  agree_on_bn_statistics();
+  EvalResult r =
+      rt::evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world), precision,
+                   cfg.channels_last, /*keep_logits=*/false, cfg.loader_threads, cfg.skip_bad_images);
   reduce_across_ranks(r, *comm, device);
   return r;
 }
 
 void Run::save_checkpoint(const RunState& state, const std::vector<EpochRecord>& history) {
-  auto compression = grad_sync->gather_compression_state();  // a collective when there is state
+  agree_on_bn_statistics();  // again after an evaluation: one small broadcast per epoch
+  SavedCompression compression = exchange->checkpoint_state();  // a collective when there is state
   // Every collective whose results the checkpoint keeps (these, the epoch's sums, BatchNorm's
   // statistics) ended without error: on NCCL, one that failed may look finished for a while.
   comm->confirm("confirmation of the collectives before a checkpoint");
@@ -256,13 +243,7 @@ void Run::save_checkpoint(const RunState& state, const std::vector<EpochRecord>&
   m.config = config_json;
   m.history = history;
   m.class_names = train_set.class_names;
-  if (world > 1 || carried_compression_.empty()) {
-    m.grad_compression = std::move(compression);
-    m.grad_compression_world = world;
-  } else {
-    m.grad_compression = carried_compression_;
-    m.grad_compression_world = carried_compression_world_;
-  }
+  m.grad_compression = std::move(compression);
   save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, m);
 }
 

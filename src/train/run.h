@@ -23,19 +23,23 @@
 #include "model/cuda_graph.h"
 #include "model/precision.h"
 #include "parallel/communicator.h"
-#include "parallel/grad_sync.h"
 #include "parallel/rendezvous.h"
 #include "train/batchnorm_policy.h"
 #include "train/batchnorm_replay.h"
+#include "train/epoch_stats.h"
+#include "train/gradient_exchange.h"
 #include "train/optimizer.h"
 #include "train/partition.h"
+#include "train/resumed_run.h"
 #include "train/schedule.h"
 #include "train/step_flags.h"
+#include "train/train_step.h"
 
 namespace rt {
 
 struct Run {
-  Run(const Config& cfg, const std::string& job_id);  // validates `cfg`, then sets up as above
+  // Validates `cfg`, then sets up as above; `resume` (may be null) is the checkpoint to continue.
+  Run(const Config& cfg, const std::string& job_id, CheckpointReader* resume);
 
   Config cfg;
   DistEnv env;
@@ -51,58 +55,54 @@ struct Run {
   Partition partition;  // how every epoch is cut into micro-batches and steps (train/partition.h)
   double lr = 0;        // the peak learning rate, scaled to the global batch
 
-  // --- model, optimiser, schedule
+  // --- model, optimiser, schedule, and where the run starts (train/resumed_run.h): the loop
+  //     owns the run state from there on; a checkpoint's metadata is built only when one is saved
   std::shared_ptr<Classifier> model;
   int64_t param_count = 0;
   Precision precision = Precision::kFloat32;
   std::unique_ptr<FusedSgd> optimizer;
   ScheduleSpec schedule;
-
-  // --- where the run starts: the resumed checkpoint's position and history (zero and empty
-  //     for a fresh run). The loop (train/trainer.cpp) owns the run state from there on, and
-  //     a checkpoint's metadata is built only when one is saved.
-  RunState resumed;
-  std::vector<EpochRecord> resumed_history;
-  std::string resumed_from;      // the checkpoint file, when resumed
-  std::string resumed_checksum;  // its CRC-32, agreed by all ranks at start-up
-  std::string job;               // this job's identity, recorded in every checkpoint (train/resume_point.h)
-  std::string out;               // the run folder (only rank 0 writes)
-  nlohmann::json config_json;    // config.json, which every checkpoint records as its config
+  ResumedRun resumed;
+  std::string job;             // this job's identity, recorded in every checkpoint (train/resume_point.h)
+  std::string out;             // the run folder (only rank 0 writes)
+  nlohmann::json config_json;  // config.json, which every checkpoint records as its config
 
   // --- communication and the step
   BatchNormPolicy bn_policy;  // how the replicas' BatchNorm layers stay one model (train/batchnorm_policy.h)
-  std::unique_ptr<GradientSync> grad_sync;
+  std::unique_ptr<GradientExchange> exchange;  // buckets, compression and its state (train/gradient_exchange.h)
   std::unique_ptr<StepFlags> flags;
   std::unique_ptr<CudaGraphStep> graph;        // --cuda-graph; from its creation a side stream is current
   std::unique_ptr<BatchNormReplay> bn_replay;  // --global-batch: BatchNorm statistics in the global order
+  std::unique_ptr<TrainStep> step;             // all of the above, one optimiser step at a time
   nlohmann::json environment;                  // recorded in config.json and metrics.json
 
   // This rank's share of `epoch`, and its loader, continuing where the resumed state stands.
   EpochPlan plan(int64_t epoch) const { return plan_epoch(partition.plan, epoch); }
-  LoaderSpec loader_spec(int64_t epoch, const EpochPlan& plan) const;
-  // All ranks, where the BatchNorm policy says so (not with synced batch statistics, where they
-  // agree by construction): rank 0's running statistics everywhere. Training never reads them,
-  // so this happens only where they are read or kept: before each evaluation and checkpoint.
-  void agree_on_bn_statistics();
-  // All ranks: the test split, a shard each, counts summed (after agree_on_bn_statistics).
-  EvalResult evaluate_test_split();
-  // All ranks: gather the gradient compressor's state (a collective only when there is any) and
-  // confirm every collective before it; then only rank 0 writes `state` and `history` with the
-  // weights and optimiser into the run folder.
+  std::unique_ptr<BatchLoader> loader(int64_t epoch, const EpochPlan& plan) const;
+  // The epoch's running sums, on this device, summed over this job's ranks.
+  EpochStats epoch_stats() const { return EpochStats(*comm, device); }
+  // All ranks: whether `value` holds on any rank.
+  bool any_rank(bool value) const;
+  // All ranks: the test split, a shard each, counts summed; first rank 0's BatchNorm statistics
+  // everywhere where the policy says so.
+  EvalResult evaluate();
+  // All ranks: rank 0's BatchNorm statistics everywhere where the policy says so, the gradient
+  // compressor's state gathered, every collective before confirmed; then only rank 0 writes
+  // `state` and `history` with the weights and optimiser into the run folder.
   void save_checkpoint(const RunState& state, const std::vector<EpochRecord>& history);
 
  private:
   // The set-up's parts, in order (run.cpp).
   void join_job();
   void load_data();
-  void build_model();
+  void build_model(CheckpointReader* resume);
   void start_up();
   void write_run_folder();
+  // Where the BatchNorm policy says so (not with synced batch statistics, where they agree by
+  // construction): rank 0's running statistics everywhere. Training never reads them, so this
+  // happens only where they are read or kept: before each evaluation and checkpoint.
+  void agree_on_bn_statistics();
   std::vector<torch::Tensor> bn_buffers_;
-  // On one worker nothing is compressed: a resumed run's compressor state is carried on as it
-  // was into its checkpoints, for a later run on more workers (parallel/grad_sync.h).
-  std::vector<std::pair<std::string, torch::Tensor>> carried_compression_;
-  int64_t carried_compression_world_ = 0;
 };
 
 }  // namespace rt

@@ -25,6 +25,11 @@ TrainStep::TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_
       bn_replay_(bn_replay),
       loss_options_(torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing)) {}
 
+void TrainStep::begin_epoch() {
+  model_.train();
+  grad_sync_.reset_stats();
+}
+
 void TrainStep::begin(double lr) {
   set_learning_rate(optimizer_, lr);
   if (!graph_) optimizer_.zero_grad();  // a CudaGraphStep keeps the gradients: Note [What the graph holds]
@@ -59,7 +64,7 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
     torch::Tensor logits, loss;
     if (x.size(0) == 0) {  // nothing to learn from: zero gradients through the same hooks
       torch::Tensor zero = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(options_.device));
-      for (const auto& p : model_.parameters()) zero = zero + p.sum() * 0;
+      for (const auto& p : trainable_parameters(model_)) zero = zero + p.sum() * 0;
       zero.backward();
       return CudaGraphStep::Outputs{torch::zeros({0, model_.num_classes()}, zero.options()), zero.detach()};
     }
@@ -90,7 +95,7 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
   // All ranks agree (one allreduce) on a non-finite loss or gradient on any rank, and on a
   // SIGINT/SIGTERM received by any rank; the host reads them later (Note [Flags one step late]).
   std::vector<torch::Tensor> grads;
-  for (const auto& p : model_.parameters()) grads.push_back(p.grad());
+  for (const auto& p : trainable_parameters(model_)) grads.push_back(p.grad());
   const StepFlags::Agreed agreed =
       flags_.exchange(step, nonfinite_flag(out.second, grads), stop_signal_received() != 0, step_images_);
   optimizer_.set_found_inf(agreed.nonfinite);

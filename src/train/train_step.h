@@ -51,6 +51,8 @@ class TrainStep {
   TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags, CudaGraphStep* graph,
             Options options, BatchNormReplay* bn_replay = nullptr);
 
+  // Before an epoch's first step: the model in training mode, the exchange's figures reset.
+  void begin_epoch();
   // Before a step's first micro-batch: its learning rate, and gradients set to none.
   void begin(double lr);
   // One micro-batch of step number `step` (1-based); on the step's last micro-batch also the
@@ -60,6 +62,8 @@ class TrainStep {
   // gradients, so that the rank still takes part in the allreduce; its loss is 0.
   CudaGraphStep::Outputs run(const torch::Tensor& images, const torch::Tensor& labels, MicroBatch micro, int64_t step,
                              TraceRecorder* trace);
+  // The agreed flags of finished steps (train/step_flags.h: one step late, or `all` of them).
+  std::vector<StepFlags::Flags> take_flags(bool all = false) { return flags_.take(all); }
 
  private:
   Classifier& model_;

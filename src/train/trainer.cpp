@@ -60,8 +60,8 @@ Observers make_observers(Run& run, int64_t log_every, TraceRecorder*& trace) {
     observers.add(std::make_unique<SampleLog>(run.cfg.sample_log, run.rank, run.world));
   }
   if (!run.cfg.trace.empty()) {  // all ranks
-    auto t = std::make_unique<StepTrace>(run.cfg.trace, run.cfg.trace_steps, *run.comm, *run.grad_sync, run.device,
-                                         run.resumed.global_step);
+    auto t = std::make_unique<StepTrace>(run.cfg.trace, run.cfg.trace_steps, *run.comm, run.exchange->sync(),
+                                         run.device, run.resumed.state.global_step);
     trace = t->recorder();
     observers.add(std::move(t));
   }
@@ -71,7 +71,8 @@ Observers make_observers(Run& run, int64_t log_every, TraceRecorder*& trace) {
 // The record of a finished epoch: training sums over all ranks, the evaluation, communication.
 EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const EvalResult& eval, double lr,
                          double train_seconds, double seconds, double data_wait_seconds) {
-  const CommStats& cs = run.grad_sync->stats();
+  GradientSync& sync = run.exchange->sync();
+  const CommStats& cs = sync.stats();
   const double steps = static_cast<double>(std::max<int64_t>(cs.steps, 1));
   EpochRecord r;
   r.epoch = epoch + 1;
@@ -88,7 +89,7 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
   r.data_wait_seconds = data_wait_seconds;
   r.skipped_images = static_cast<int64_t>(sums.skipped_images);
   r.comm = {run.comm->backend(),
-            run.grad_sync->compression(),
+            sync.compression(),
             cs.buckets,
             static_cast<double>(cs.bytes_allreduced) / steps,
             cs.exposed_comm_seconds / steps,
@@ -159,47 +160,45 @@ RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRe
 
 }  // namespace
 
-RunSummary train(const Config& config, const std::string& job) {
+RunSummary train(const Config& config, const std::string& job, std::unique_ptr<CheckpointReader> resume) {
   // --- set-up, all ranks: communicator, data shard, model, optimiser, schedule, resumed state
-  Run run(config, job);
+  if (!resume && !config.resume.empty()) resume = CheckpointReader::open_newest(config.resume, torch::kCPU);
+  Run run(config, job, resume.get());
+  resume.reset();
   const Config& cfg = run.cfg;
   // The run state, owned here: where the run stands, and its history so far.
-  RunState state = run.resumed;
-  std::vector<EpochRecord> history = run.resumed_history;
+  RunState state = run.resumed.state;
+  std::vector<EpochRecord> history = std::move(run.resumed.history);
   const int64_t log_every =
       cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, run.partition.micro_per_epoch / 10);
   TraceRecorder* trace = nullptr;  // --trace: the step's phases as spans (null when not recording)
   Observers observers = make_observers(run, log_every, trace);
-  TrainStep step(*run.model, *run.optimizer, *run.grad_sync, *run.flags, run.graph.get(),
-                 {run.device, run.precision, cfg.channels_last, cfg.label_smoothing, cfg.skip_bad_images},
-                 run.bn_replay.get());
+  TrainStep& step = *run.step;
   EvalResult eval;
   bool evaluated = false;
   for (int64_t epoch = state.epochs_done; epoch < cfg.epochs; ++epoch) {
     // --- one epoch, all ranks: batch -> forward -> loss -> backward (buckets reduce as they
     //     fill) -> wait -> flags -> step. A resumed epoch skips the batches done and continues its sums.
     Stopwatch clock;
-    run.model->train();
-    run.grad_sync->reset_stats();
+    step.begin_epoch();
     const EpochPlan plan = run.plan(epoch);  // this rank's micro-batches and their steps
-    const LoaderSpec spec = run.loader_spec(epoch, plan);
-    BatchLoader loader(run.train_set, plan.samples, spec);
+    const auto loader = run.loader(epoch, plan);
     const double earlier_seconds = state.partial.seconds;
-    EpochStats stats;
-    if (state.batch_in_epoch > 0 && run.rank == 0) stats.restore(state.partial, run.device);
+    EpochStats stats = run.epoch_stats();
+    if (state.batch_in_epoch > 0 && run.rank == 0) stats.restore(state.partial);
     state.batch_in_epoch = 0;
     state.steps_in_epoch = 0;
     state.world_size = run.world;
     state.partial = {};
-    observers.epoch_begin(epoch, loader.num_batches());
-    observers.epoch_plan(epoch, plan, spec.first_batch);
+    observers.epoch_begin(epoch, loader->num_batches());
+    observers.epoch_plan(epoch, plan, loader->first_batch());
     double lr = 0;
     while (true) {
       observers.step_begin();
       std::optional<Batch> batch;
       {
         TraceSpan span(trace, "data wait");
-        batch = loader.next();
+        batch = loader->next();
       }
       if (!batch) break;
       const PlannedBatch& planned = plan.batches[batch->index];
@@ -207,48 +206,46 @@ RunSummary train(const Config& config, const std::string& job) {
                              planned.step_micros, planned.size,  planned.step_images};
       if (micro.first()) step.begin(lr = lr_at(run.schedule, epoch, planned.step));
       const auto [logits, loss] = step.run(batch->images, batch->labels, micro, state.global_step + 1, trace);
-      stats.add(loss, logits, batch->labels.to(run.device), static_cast<int64_t>(batch->skipped.size()));
+      stats.add(loss, logits, batch->labels, static_cast<int64_t>(batch->skipped.size()));
       const int64_t done = batch->index + 1;
       if (micro.last()) {
         // --- every step, all ranks: act on the flags of the step before (Note [Flags one step late])
-        bool stop = act_on(run.flags->take(), run, epoch, state.skipped_nonfinite_steps);
+        bool stop = act_on(step.take_flags(), run, epoch, state.skipped_nonfinite_steps);
         ++state.global_step;
         observers.step_end(epoch, state.global_step);
         // --- every --checkpoint-every steps inside an epoch, or when a rank got SIGINT/SIGTERM:
         //     all ranks sum the epoch so far (and gather the compressor's state), only rank 0
         //     writes; on a signal all ranks stop
         const bool periodic = cfg.checkpoint_every > 0 && state.global_step % cfg.checkpoint_every == 0;
-        if ((periodic || stop) && done < loader.num_batches()) {
-          stop = act_on(run.flags->take(/*all=*/true), run, epoch, state.skipped_nonfinite_steps) || stop;
-          run.agree_on_bn_statistics();
+        if ((periodic || stop) && done < loader->num_batches()) {
+          stop = act_on(step.take_flags(/*all=*/true), run, epoch, state.skipped_nonfinite_steps) || stop;
           RunState mid = state;
           mid.batch_in_epoch = done;
           mid.steps_in_epoch = planned.step + 1;
-          mid.partial = stats.across_ranks(*run.comm, run.device);
+          mid.partial = stats.across_ranks();
           mid.partial.seconds = earlier_seconds + clock.seconds();
           run.save_checkpoint(mid, history);
           if (stop) throw Interrupted(stopped_message(epoch, state.global_step, run.out));
         }
       }
       // --- at progress lines, all ranks: the running means (a device read: only here)
-      if (done % log_every == 0 || done == loader.num_batches() || observers.wants_progress()) {
+      if (done % log_every == 0 || done == loader->num_batches() || observers.wants_progress()) {
         const auto [mean_loss, accuracy] = stats.means();
-        observers.progress({done, stats.images() * run.world, mean_loss, accuracy, lr, state.global_step});
+        observers.progress({done, stats.images(), mean_loss, accuracy, lr, state.global_step});
       }
     }
-    act_on(run.flags->take(/*all=*/true), run, epoch, state.skipped_nonfinite_steps);
+    act_on(step.take_flags(/*all=*/true), run, epoch, state.skipped_nonfinite_steps);
     observers.batches_end();
     const double train_seconds = earlier_seconds + clock.seconds();
-    const EpochSums sums = stats.across_ranks(*run.comm, run.device);
+    const EpochSums sums = stats.across_ranks();
 
     // --- every epoch, all ranks: rank 0's BatchNorm statistics everywhere, evaluate a shard
     //     each, sum the counts
-    run.agree_on_bn_statistics();
-    eval = run.evaluate_test_split();
+    eval = run.evaluate();
     evaluated = true;
     ++state.epochs_done;
     const EpochRecord record = epoch_record(run, epoch, sums, eval, lr, train_seconds,
-                                            earlier_seconds + clock.seconds(), loader.wait_seconds());
+                                            earlier_seconds + clock.seconds(), loader->wait_seconds());
     history.push_back(record);
     log_info(
         "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.4g} | {:.0f} img/s | {}",
@@ -260,7 +257,7 @@ RunSummary train(const Config& config, const std::string& job) {
     //     compressor's state for it); then all ranks: a stop signal?
     if (run.rank == 0) write_json_file(run.out + "/history.json", history);
     run.save_checkpoint(state, history);
-    if (epoch + 1 < cfg.epochs && any_rank_true(*run.comm, {stop_signal_received() != 0}, run.device)[0]) {
+    if (epoch + 1 < cfg.epochs && run.any_rank(stop_signal_received() != 0)) {
       throw Interrupted(stopped_message(epoch, state.global_step, run.out));
     }
   }
@@ -268,10 +265,7 @@ RunSummary train(const Config& config, const std::string& job) {
   // --- end of run: the trace if its steps ran out (all ranks), the final evaluation (all
   //     ranks), metrics and reports (only rank 0)
   observers.run_end(state.global_step);
-  if (!evaluated) {
-    run.agree_on_bn_statistics();
-    eval = run.evaluate_test_split();
-  }
+  if (!evaluated) eval = run.evaluate();
   return finish_run(run, state, history, eval);
 }
 

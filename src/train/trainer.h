@@ -2,8 +2,10 @@
 // evaluation, history and checkpoint; final metrics and reports.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "checkpoint/checkpoint.h"
 #include "core/config.h"
 
 namespace rt {
@@ -15,8 +17,9 @@ struct RunSummary {
   double train_images_per_second = 0;
 };
 
-// Trains as `cfg` says (validated here); with cfg.resume set, continues that run's checkpoint.
-// `job` is recorded in every checkpoint (train/resume_point.h); "" gives the run an identity of its own.
-RunSummary train(const Config& cfg, const std::string& job = "");
+// Trains as `cfg` says (validated here), continuing `resume` (the checkpoint the resume point
+// chose, train/resume_point.h), or without it the newest checkpoint of cfg.resume if set.
+// `job` is recorded in every checkpoint; "" gives the run an identity of its own.
+RunSummary train(const Config& cfg, const std::string& job = "", std::unique_ptr<CheckpointReader> resume = nullptr);
 
 }  // namespace rt
