@@ -192,7 +192,7 @@ def measure(a, py_env, native_bf16, everything):
                 continue
             common = ["--model", model, "--batch-size", str(a.batch_size), "--threads", str(a.threads),
                       "--device", a.device, "--amp", amp, "--warmup", str(a.warmup),
-                      "--reps", str(a.reps), "--steps", str(a.steps), "--json"] + (["--channels-last"] if cl else []) \
+                      "--reps", str(a.reps), "--steps", str(a.steps), "--json"] + ["--channels-last", "true" if cl else "false"] \
                 + (["--cuda-graph"] if a.cuda_graph else [])
             ours, theirs = [], []
             everything["in_progress"] = {"model": model, "config": cfg, "modes": a.modes,

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/config_table.h"
 #include "core/errors.h"
 #include "core/grad_compression.h"
@@ -157,11 +158,7 @@ int run_allreduce(const BenchOptions& o) {
 
 int run_compute(const BenchOptions& o) {
   check_model_name(o.model);
-  check_flag_range("--batch-size", o.batch_size, 1, kMaxBatch, "a batch is allocated whole");
-  check_flag_range("--threads", o.threads, 0, kMaxThreads, "more threads than cores only slows a machine down");
-  check_flag_range("--loader-threads", o.loader_threads, 0, kMaxThreads,
-                   "more threads than cores only slows a machine down");
-  check_flag_range("--image-size", o.image_size, 0, kMaxImageSize, "one 4096x4096 image is 200 MB as floats");
+  check_flag_range("--data-images", o.data_images, 1, kMaxImages, "more images than any data set ringtrain reads");
   RT_CHECK_USER(o.warmup >= 0 && o.reps >= 1 && o.steps >= 1, "--warmup must be >= 0, --reps and --steps >= 1");
   for (const auto& m : o.modes) {
     RT_CHECK_USER(m == "train" || m == "forward" || m == "data" || m == "compress" || m == "timing",
@@ -172,8 +169,6 @@ int run_compute(const BenchOptions& o) {
   }
   std::vector<GradCompression> compressors;
   for (const auto& text : o.compression) compressors.push_back(GradCompression::parse(text));
-  RT_CHECK_USER(o.bucket_mb > 0 && std::isfinite(o.bucket_mb), "--bucket-mb must be a positive number, got {}",
-                o.bucket_mb);
   const int64_t threads = set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
   if (o.cuda_graph) CudaGraphStep::check_device(device);  // before any mode runs
@@ -265,13 +260,14 @@ int run_compute(const BenchOptions& o) {
 CommandRunner add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure step, forward, data-pipeline or allreduce throughput");
   auto o = std::make_shared<BenchOptions>();
-  cmd->add_option("--model", o->model, "Model name (see `ringtrain models`)")->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Images per step of this one process")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
-  cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
-  cmd->add_flag("--channels-last", o->channels_last, "Weights and inputs in channels_last (NHWC)");
-  cmd->add_option("--amp", o->amp, "Autocast precision: none | bf16 | auto")->capture_default_str();
-  cmd->add_flag("--cuda-graph", o->cuda_graph, "train mode: replay forward + backward as a CUDA graph (CUDA only)");
+  auto flags = std::make_shared<SharedFlags>(cmd);  // the flags it shares with `train` (cli/options.h)
+  flags->add("model", o->model);
+  flags->add("batch_size", o->batch_size, "Images per step of this one process");
+  flags->add("threads", o->threads);
+  flags->add("device", o->device);
+  flags->add("channels_last", o->channels_last);
+  flags->add("amp", o->amp);
+  flags->add("cuda_graph", o->cuda_graph, "train mode: replay forward + backward as a CUDA graph (CUDA only)");
   cmd->add_option("--mode", o->modes,
                   "What to measure: train, forward, data, compress (the --grad-compression compressors), timing "
                   "(when each gradient is ready in backward)")
@@ -280,23 +276,18 @@ CommandRunner add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "Untimed steps (allreduce: iterations) first")->capture_default_str();
   cmd->add_option("--reps", o->reps, "Timed repetitions")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Steps per repetition")->capture_default_str();
-  cmd->add_option("--data", o->data,
-                  "Data pipeline on this data folder (CIFAR binary or an image folder of any size; default: "
-                  "synthetic 32x32 images)");
+  flags->add("data", o->data,
+             "Data pipeline on this data folder (CIFAR binary or an image folder of any size; default: synthetic "
+             "32x32 images)");
   cmd->add_option("--data-images", o->data_images,
                   "Images for the data pipeline (synthetic, or a class-balanced subset of --data)")
       ->capture_default_str();
-  cmd->add_option("--image-size", o->image_size, "Data pipeline on image files: input side S (0 = 224)")
-      ->capture_default_str();
-  cmd->add_option("--loader-threads", o->loader_threads,
-                  "Data pipeline: threads building batches (0 = 1 for data in memory, all cores for files)")
-      ->capture_default_str();
-  cmd->add_option("--dct-scaling", o->dct_scaling,
-                  "Data pipeline on JPEG files: decode at 1/2-1/8 scale where the crop allows: true|false")
-      ->capture_default_str();
+  flags->add("image_size", o->image_size, "Data pipeline on image files: input side S (0 = 224)");
+  flags->add("loader_threads", o->loader_threads);
+  flags->add("dct_scaling", o->dct_scaling);
   cmd->add_flag("--allreduce", o->allreduce, "Benchmark allreduce instead (needs 2+ ranks: --nproc or a launcher)");
-  cmd->add_option("--nproc", o->nproc, "--allreduce: spawn N local ranks")->capture_default_str();
-  cmd->add_option("--backend", o->backend, "--allreduce: auto | gloo | nccl")->capture_default_str();
+  flags->add("nproc", o->nproc, "--allreduce: spawn N local ranks");
+  flags->add("backend", o->backend);
   cmd->add_option("--min-size", o->min_size, "--allreduce: smallest message (e.g. 4K)")->capture_default_str();
   cmd->add_option("--max-size", o->max_size, "--allreduce: largest message (e.g. 256M)")->capture_default_str();
   cmd->add_option("--iters", o->iters, "--allreduce: timed iterations per size")->capture_default_str();
@@ -304,19 +295,21 @@ CommandRunner add_bench_command(CLI::App& app) {
                   "--allreduce: average a gradient bucket through each of these compressors instead; --mode "
                   "compress: time each (none,bf16,fp16,powersgd:R; comma-separated)")
       ->delimiter(',');
-  cmd->add_option("--bucket-mb", o->bucket_mb, "--mode compress: gradient bucket cap in MB")->capture_default_str();
-  cmd->add_option("--timeout", o->timeout, "--allreduce: seconds for rendezvous and each collective")
-      ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the synthetic weights and data")->capture_default_str();
+  flags->add("bucket_mb", o->bucket_mb, "--mode compress: gradient bucket cap in MB");
+  flags->add("timeout", o->timeout);
+  flags->add("seed", o->seed, "Seed of the synthetic weights and data");
   cmd->add_flag("--json", o->json, "Print one JSON object instead of the table");
   cmd->footer(
       "Examples:\n"
       "  ringtrain bench --model resnet18 --batch-size 128 --threads 2\n"
-      "  ringtrain bench --model resnet50 --amp bf16 --channels-last --mode train --json\n"
+      "  ringtrain bench --model resnet50 --amp bf16 --channels-last true --mode train --json\n"
       "  ringtrain bench --mode data --data imagenet-like/ --image-size 128 --batch-size 64\n"
       "  ringtrain bench --allreduce --nproc 2 --max-size 64M\n"
       "  ringtrain bench --allreduce --nproc 2 --grad-compression none,bf16,powersgd:4 --min-size 1M --max-size 64M");
-  return [o] { return o->allreduce ? run_allreduce(*o) : run_compute(*o); };
+  return [o, flags] {
+    flags->check();
+    return o->allreduce ? run_allreduce(*o) : run_compute(*o);
+  };
 }
 
 }  // namespace rt

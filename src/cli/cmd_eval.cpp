@@ -5,6 +5,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/interop.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/config.h"
 #include "core/config_table.h"
 #include "core/errors.h"
@@ -25,12 +26,10 @@ namespace {
 struct EvalOptions {
   std::string checkpoint, data, out, model, device = "auto", amp, save_logits;
   int64_t limit_test = -1;  // -1 = as the checkpoint's run
-  int64_t batch_size = 500, threads = 0;
+  int64_t eval_batch_size = 500, threads = 0;
 };
 
 int run_eval(const EvalOptions& o) {
-  check_flag_range("--batch-size", o.batch_size, 1, kMaxBatch, "a batch is allocated whole");
-  check_flag_range("--threads", o.threads, 0, kMaxThreads, "more threads than cores only slows a machine down");
   set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
   CheckpointReader reader(o.checkpoint, device);
@@ -56,7 +55,7 @@ int run_eval(const EvalOptions& o) {
   // The run's precision and memory format, so that its final accuracy is reproduced exactly.
   if (run_cfg.channels_last) to_channels_last(*model);
   const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
-  const EvalResult r = evaluate(*model, test, o.batch_size, device, {}, precision, run_cfg.channels_last,
+  const EvalResult r = evaluate(*model, test, o.eval_batch_size, device, {}, precision, run_cfg.channels_last,
                                 /*keep_logits=*/!o.save_logits.empty(),
                                 default_loader_threads(test, at::get_num_threads()), run_cfg.skip_bad_images);
   if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", r.labels}});
@@ -87,21 +86,22 @@ CommandRunner add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Test mode: evaluate a checkpoint on the test split");
   auto o = std::make_shared<EvalOptions>();
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.safetensors of a run")->required();
-  cmd->add_option("--data", o->data, "Data folder (default: the run's --data)");
+  auto flags = std::make_shared<SharedFlags>(cmd);  // the flags it shares with `train` (cli/options.h)
+  flags->add("data", o->data, "Data folder (default: the run's --data)");
   cmd->add_option("--out", o->out, "Folder for the reports (default: <checkpoint folder>/eval)");
   cmd->add_option("--model", o->model, "Expected model (default: the checkpoint's)");
-  cmd->add_option("--limit-test", o->limit_test,
-                  "Class-balanced subset of N test images (0 = all; default: as the run)");
-  cmd->add_option("--batch-size", o->batch_size, "Images per evaluation batch")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  flags->add("limit_test", o->limit_test, "Class-balanced subset of N test images (0 = all; default: as the run)");
+  flags->add("eval_batch_size", o->eval_batch_size);
+  flags->add("threads", o->threads);
   cmd->add_option("--save-logits", o->save_logits,
                   "Also write the logits and labels (torch.load-able dict) to this file");
-  cmd->add_option("--amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
-  cmd->add_option("--device", o->device, "auto | cpu | cuda")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  flags->add("amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
+  flags->add("device", o->device);
   cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.safetensors --data data/cifar10");
-  return [o] { return run_eval(*o); };
+  return [o, flags] {
+    flags->check();
+    return run_eval(*o);
+  };
 }
 
 }  // namespace rt

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -111,12 +112,10 @@ GradientTiming gradient_timing_of(const ForecastOptions& o) {
 
 int run_forecast(const ForecastOptions& o) {
   check_model_name(o.model);
-  RT_CHECK_USER(o.batch_size > 0, "--batch-size must be positive, got {}", o.batch_size);
   RT_CHECK_USER(o.compute_images_per_second > 0 && std::isfinite(o.compute_images_per_second),
                 "--compute-img-per-s must be one worker's measured training speed (img/s), got {}",
                 o.compute_images_per_second);
   RT_CHECK_USER(!o.nproc.empty() && o.nproc.front() >= 1, "--nproc needs world sizes, e.g. 1,2");
-  RT_CHECK_USER(o.bucket_mb > 0, "--bucket-mb must be positive, got {}", o.bucket_mb);
   const GradCompression compression = GradCompression::parse(o.compression);
   const LinkModel link = link_of(o);
   const GradientBuckets g = gradient_buckets(o.model, o.bucket_mb * 1024 * 1024, compression);
@@ -181,8 +180,9 @@ int run_forecast(const ForecastOptions& o) {
 CommandRunner add_forecast_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("forecast", "The step-time model alone, from given measurements (weak scaling)");
   auto o = std::make_shared<ForecastOptions>();
-  cmd->add_option("--model", o->model, "Model (see `ringtrain models`)")->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Images per worker per step")->capture_default_str();
+  auto flags = std::make_shared<SharedFlags>(cmd);  // the flags it shares with `train` (cli/options.h)
+  flags->add("model", o->model);
+  flags->add("batch_size", o->batch_size, "Images per worker per step");
   cmd->add_option("--nproc", o->nproc, "World sizes to forecast")->delimiter(',')->capture_default_str();
   cmd->add_option("--compute-img-per-s", o->compute_images_per_second,
                   "One worker's measured training speed at --batch-size (img/s)")
@@ -191,10 +191,10 @@ CommandRunner add_forecast_command(CLI::App& app) {
   cmd->add_option("--link-gbps", o->link_gbps, "The link instead: bandwidth in Gbit/s");
   cmd->add_option("--link-latency-us", o->link_latency_us, "... and latency per hop in microseconds")
       ->capture_default_str();
-  cmd->add_option("--grad-compression", o->compression, "none | bf16 | fp16 | powersgd:R")->capture_default_str();
+  flags->add("grad_compression", o->compression, "none | bf16 | fp16 | powersgd:R");
   cmd->add_option("--compress-ms", o->compress_ms,
                   "Compressing and decompressing a step's buckets, ms (default: measured here)");
-  cmd->add_option("--bucket-mb", o->bucket_mb, "Gradient bucket cap in MB")->capture_default_str();
+  flags->add("bucket_mb", o->bucket_mb);
   cmd->add_option("--sync-ms", o->sync_ms,
                   "The per-step cost of keeping workers in lock-step that the other terms miss, ms")
       ->capture_default_str();
@@ -204,15 +204,17 @@ CommandRunner add_forecast_command(CLI::App& app) {
                   "... over the link of this `bench --allreduce --json` output (its world size is the run's)");
   cmd->add_option("--gradient-timing", o->gradient_timing,
                   "Reuse the gradient timing of an earlier `forecast --json` output (default: measured here)");
-  cmd->add_option("--threads", o->threads, "Threads for measuring the compression and the gradient timing")
-      ->capture_default_str();
+  flags->add("threads", o->threads, "Threads for measuring the compression and the gradient timing");
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->footer(
       "Example:\n"
       "  ringtrain bench --allreduce --nproc 2 --json > link.json\n"
       "  ringtrain forecast --model resnet18 --batch-size 32 --compute-img-per-s 57 --allreduce link.json "
       "--grad-compression powersgd:4");
-  return [o] { return run_forecast(*o); };
+  return [o, flags] {
+    flags->check();
+    return run_forecast(*o);
+  };
 }
 
 }  // namespace rt

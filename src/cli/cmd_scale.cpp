@@ -1,6 +1,7 @@
 // `ringtrain scale`: measured scaling (the study itself is bench/scale_study.h): its flags,
 // then scale.json, scale.md and the scaling figures in --out.
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "measure/scale_study.h"
@@ -31,9 +32,9 @@ CommandRunner add_scale_command(CLI::App& app) {
   auto o = std::make_shared<ScaleStudyOptions>();
   cmd->add_option("--nproc", o->nproc, "World sizes to run, starting with 1")->delimiter(',')->capture_default_str();
   cmd->add_flag("--weak", o->weak, "Weak scaling: --batch-size per worker (default: strong, --batch-size global)");
-  cmd->add_option("--batch-size", o->batch_size, "Global batch (strong) or batch per worker (--weak)")
-      ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Compute threads per worker")->capture_default_str();
+  auto flags = std::make_shared<SharedFlags>(cmd);  // the flags it shares with `train` (cli/options.h)
+  flags->add("batch_size", o->batch_size, "Global batch (strong) or batch per worker (--weak)");
+  flags->add("threads", o->threads, "Compute threads per worker");
   cmd->add_option("--out", o->out, "Folder for the runs, scale.json and scale.md (default runs/<time>-scale)");
   cmd->add_option("--project-to", o->project_to, "World sizes of the projection")
       ->delimiter(',')
@@ -56,7 +57,10 @@ CommandRunner add_scale_command(CLI::App& app) {
       "  ringtrain scale --nproc 1,2 --batch-size 128 -- --data data/cifar10 --model resnet18 --epochs 2 --limit-train "
       "2560\n"
       "  ringtrain scale --nproc 1,2 --weak --batch-size 64 --link-gbps 25 -- --data data/cifar10 --model resnet50");
-  return [o] { return run_scale(*o, passthrough_args()); };
+  return [o, flags] {
+    flags->check();
+    return run_scale(*o, passthrough_args());
+  };
 }
 
 }  // namespace rt

@@ -68,4 +68,42 @@ class ConfigOptions {
   std::vector<Setter> setters_;
 };
 
+// The flags that `eval`, `bench`, `scale` and `forecast` share with `train`: the same name,
+// help and range, taken from the config table's row (core/config_table.h), bound to a
+// variable of the command's own. One vocabulary of flags: `--threads` or `--amp` mean the same
+// everywhere, and a value out of range gets the same line as `train` gives.
+class SharedFlags {
+ public:
+  explicit SharedFlags(CLI::App* cmd) : cmd_(cmd) {}
+
+  // --<key> bound to `target` (its value is the default shown); `help` replaces the row's where
+  // the command says more (e.g. "default: as the run").
+  template <typename T>
+  CLI::Option* add(const std::string& key, T& target, const std::string& help = "") {
+    const ConfigField& f = config_field(key);
+    const auto member = std::get<T Config::*>(f.member);  // the variable's type is the row's
+    CLI::Option* opt = nullptr;
+    if constexpr (std::is_same_v<T, bool>) {
+      if (f.is_switch) opt = cmd_->add_flag(f.flag(), target, help.empty() ? f.help : help);
+    }
+    if (!opt) opt = cmd_->add_option(f.flag(), target, help.empty() ? f.help : help)->capture_default_str();
+    if constexpr (std::is_same_v<T, std::vector<int64_t>>) opt->delimiter(',');
+    checks_.push_back([&f, member, opt, &target] {
+      if (opt->count() == 0) return;  // a default may mean "as the run" (e.g. -1)
+      Config c;
+      c.*member = target;
+      check_field(f, c);
+    });
+    return opt;
+  }
+  // Throws UserError for the first flag given out of its range.
+  void check() const {
+    for (const auto& c : checks_) c();
+  }
+
+ private:
+  CLI::App* cmd_;
+  std::vector<std::function<void()>> checks_;
+};
+
 }  // namespace rt

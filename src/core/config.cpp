@@ -95,10 +95,10 @@ Config config_from_json(const nlohmann::json& j, const std::string& source) {
   return c;
 }
 
-namespace {
-
-// A field's own range (FieldRule), with the message that names its flag, the value and the range.
-void check_rule(const ConfigField& f, const Config& c) {
+void check_field(const ConfigField& f, const Config& c) {
+  if (const auto* member = std::get_if<double Config::*>(&f.member)) {
+    RT_CHECK_USER(std::isfinite(c.**member), "{} must be a finite number, got {}", f.flag(), c.**member);
+  }
   using Kind = FieldRule::Kind;
   const FieldRule& r = f.rule;
   std::visit(
@@ -138,17 +138,10 @@ void check_rule(const ConfigField& f, const Config& c) {
       f.member);
 }
 
-}  // namespace
-
 void validate(const Config& c) {
   // Every number must be finite (`--lr inf` would pass `--lr > 0` and run until it diverged),
   // and each field in its own range (core/config_table.h).
-  for (const auto& f : config_fields()) {
-    if (const auto* member = std::get_if<double Config::*>(&f.member)) {
-      RT_CHECK_USER(std::isfinite(c.**member), "{} must be a finite number, got {}", f.flag(), c.**member);
-    }
-    check_rule(f, c);
-  }
+  for (const auto& f : config_fields()) check_field(f, c);
   // What involves several fields.
   RT_CHECK_USER(!c.nesterov || c.momentum > 0, "--nesterov needs a positive --momentum");
   GradCompression::parse(c.grad_compression);  // throws naming the choices

@@ -1,6 +1,7 @@
 #include "core/config_table.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "core/errors.h"
 
@@ -164,6 +165,13 @@ const std::vector<ConfigField>& config_fields() {
        "Diagnostic: every rank appends the samples of each micro-batch it trains to DIR/samples.rank<R>.jsonl"},
   };
   return fields;
+}
+
+const ConfigField& config_field(const std::string& key) {
+  for (const auto& f : config_fields()) {
+    if (key == f.key) return f;
+  }
+  throw std::logic_error("no option '" + key + "' in the config table");
 }
 
 }  // namespace rt

@@ -72,5 +72,10 @@ struct ConfigField {
 
 // In the order `train --help` lists them.
 const std::vector<ConfigField>& config_fields();
+// The row of `key` (a programming error, std::logic_error, if there is none).
+const ConfigField& config_field(const std::string& key);
+// Throws UserError unless `c`'s value of `f` is in its range (and finite): "FLAG must be ...,
+// got V". validate() checks every row; other commands' flags of the same name, theirs.
+void check_field(const ConfigField& f, const Config& c);
 
 }  // namespace rt

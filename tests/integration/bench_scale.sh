@@ -25,7 +25,7 @@ check "three modes, positive medians, per-rep rates" \
   "[r['mode'] for r in j['results']] == ['train','forward','data'] and all(r['images_per_second']['median'] > 0 and len(r['images_per_second']['reps']) == 2 for r in j['results']) and j['param_count'] == 269722" "$work/bench.json"
 
 echo "== bench: bf16 autocast, channels_last"
-"$bin" bench --model resnet20 --batch-size 4 --threads 1 --warmup 1 --reps 1 --steps 1 --amp bf16 --channels-last --mode train --json > "$work/bf16.json" || fail=1
+"$bin" bench --model resnet20 --batch-size 4 --threads 1 --warmup 1 --reps 1 --steps 1 --amp bf16 --channels-last true --mode train --json > "$work/bf16.json" || fail=1
 check "bf16 + channels_last recorded" "j['amp'] == 'bf16' and j['channels_last'] and j['results'][0]['images_per_second']['median'] > 0" "$work/bf16.json"
 
 echo "== bench --mode compress"

@@ -33,8 +33,8 @@ expect_error "unknown model 'resnet51'" train --data "$work/empty" --model resne
 expect_error "--milestones must be strictly increasing" train --data "$work/empty" --milestones 8,5 --out "$work/run6"
 expect_error "--schedule must be one of" train --data "$work/empty" --schedule steps --out "$work/run7"
 expect_error "not expected" train --bogus-flag
-expect_error "--batch-size must be in 1..65536, got -1" eval --checkpoint "$work/none.pt" --batch-size -1
-expect_error "Could not convert: --batch-size = abc (see ringtrain eval --help)" eval --batch-size abc
+expect_error "--eval-batch-size must be positive, got -1" eval --checkpoint "$work/none.pt" --eval-batch-size -1
+expect_error "Could not convert: --eval-batch-size = abc (see ringtrain eval --help)" eval --eval-batch-size abc
 expect_error "checkpoint .* does not exist" eval --checkpoint "$work/none.pt"
 head -c 4096 /dev/urandom > "$work/bad.pt"
 expect_error "bad.pt is not a ringtrain checkpoint" eval --checkpoint "$work/bad.pt"
@@ -141,9 +141,9 @@ expect_crafted "--grad-accum must be at most 4096" train --data "$work/data" --g
 expect_crafted "--global-batch must be at most 67108864" train --data "$work/data" --global-batch 100000000000 --out "$work/run_l11"
 printf 'prefetch: 100000\nthreads: 2\n' > "$work/prefetch.yaml"
 expect_crafted "--prefetch must be at most 64, got 100000" train --data "$work/data" --config "$work/prefetch.yaml" --out "$work/run_l12"
-expect_crafted "--batch-size must be in 1..65536, got 100000000" eval --checkpoint "$work/none.pt" --batch-size 100000000
-expect_crafted "--threads must be in 0..1024, got 5000" eval --checkpoint "$work/none.pt" --threads 5000
-expect_crafted "--batch-size must be in 1..65536" bench --mode forward --batch-size 10000000
+expect_crafted "--eval-batch-size must be at most 65536, got 100000000" eval --checkpoint "$work/none.pt" --eval-batch-size 100000000
+expect_crafted "--threads must be at most 1024, got 5000" eval --checkpoint "$work/none.pt" --threads 5000
+expect_crafted "--batch-size must be at most 65536" bench --mode forward --batch-size 10000000
 # --trace-steps: a hand parser (a long value overflowed the stack inside std::regex).
 expect_crafted "--trace-steps '1111111111111111111111111111111111111...': expected FIRST-LAST" \
   train --data "$work/data" --trace-steps "$(head -c 100000 /dev/zero | tr '\0' '1')" --out "$work/run_t1"
