@@ -20,6 +20,7 @@ using SumOverRanks = std::function<void(torch::Tensor&)>;
 class BatchNormImpl : public torch::nn::BatchNorm2dImpl {
  public:
   explicit BatchNormImpl(int64_t features) : torch::nn::BatchNorm2dImpl(torch::nn::BatchNorm2dOptions(features)) {}
+  explicit BatchNormImpl(const torch::nn::BatchNorm2dOptions& options) : torch::nn::BatchNorm2dImpl(options) {}
   torch::Tensor forward(const torch::Tensor& x);
   // nullptr: local statistics (plain BatchNorm2d).
   void set_sum_over_ranks(SumOverRanks reducer) { sum_over_ranks_ = std::move(reducer); }
