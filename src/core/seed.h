@@ -7,7 +7,7 @@
 
 namespace rt {
 
-enum class SeedPurpose : uint64_t { kInit = 1, kShuffle = 2, kAugment = 3, kSubset = 4, kPowerSgd = 5 };
+enum class SeedPurpose : uint64_t { kInit = 1, kShuffle = 2, kAugment = 3, kSubset = 4, kPowerSgd = 5, kFlip = 6 };
 
 // Mixes the inputs with the SplitMix64 finaliser (Steele et al. 2014), the standard way to
 // turn structured integers into well-spread 64-bit seeds.

@@ -65,7 +65,7 @@ Batch BatchLoader::build(int64_t b) const {
   batch.index = b;
   if (data_.streamed()) {
     FileBatch fb = make_file_batch(data_, indices_.data() + begin, count,
-                                   {spec_.augment, spec_.seed, spec_.epoch, spec_.skip_bad, spec_.pin_memory});
+                                   {spec_.augment.enabled, spec_.seed, spec_.epoch, spec_.skip_bad, spec_.pin_memory});
     batch.images = std::move(fb.images);
     batch.labels = std::move(fb.labels);
     batch.skipped = std::move(fb.skipped);

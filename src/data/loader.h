@@ -31,7 +31,7 @@ struct LoaderSpec {
   // The batches' sizes in order, when they are not all batch_size (data/epoch_plan.h; 0: an
   // empty batch); they add up to the samples given. Empty: cut into batch_size (and drop_last).
   std::vector<int64_t> batch_sizes;
-  bool augment = false;
+  Augmentation augment;    // 32x32 images in memory; image files: on (random resized crop + flip) or off
   bool drop_last = false;  // drop a last batch smaller than batch_size
   uint64_t seed = 0;
   int64_t epoch = 0;

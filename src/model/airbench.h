@@ -39,7 +39,8 @@ class AirbenchNet : public Classifier {
   std::string arch() const override { return "airbench94"; }
   int64_t num_classes() const override { return num_classes_; }
   bool initialises_from_data() const override { return true; }
-  // The whitening filters from `images`' patches (the paper uses 5,000 training images).
+  // The whitening filters from `images`' patches (the paper uses 5,000 training images; the
+  // trainer draws them with the seed, data/augment.h sample_images).
   void initialise_from_data(const torch::Tensor& images) override;
 
   torch::nn::Conv2d whiten{nullptr};

@@ -63,6 +63,10 @@ void Run::load_data() {
   cfg.mean = fmt::format("{},{},{}", train_set.norm.mean[0], train_set.norm.mean[1], train_set.norm.mean[2]);
   cfg.std = fmt::format("{},{},{}", train_set.norm.std[0], train_set.norm.std[1], train_set.norm.std[2]);
   cfg.stem = resolve_stem(cfg.stem, cfg.image_size, cfg.model);
+  RT_CHECK_USER(!train_set.streamed() || (cfg.translate == 4 && cfg.pad_mode == "zeros" && cfg.flip == "random"),
+                "--translate, --pad-mode and --flip shape the augmentation of 32x32 images in memory; {} holds image "
+                "files of another size (a random resized crop and flip): leave them at 4, zeros and random",
+                data_root);
   if (cfg.loader_threads == 0) cfg.loader_threads = default_loader_threads(train_set, threads);
   RT_CHECK_USER(test_set.size() >= world && train_set.size() >= world,
                 "world size {} is larger than the data ({} train, {} test images); use fewer workers", world,
@@ -90,7 +94,7 @@ void Run::build_model(CheckpointReader* resume) {
                   "{} initialises its first layer from training images held in memory (32x32 data sets), and {} "
                   "holds image files of another size; use another --model",
                   cfg.model, data_root);
-    model->initialise_from_data(first_images(train_set, 5000));
+    model->initialise_from_data(sample_images(train_set, 5000, cfg.seed));
   }
   if (!cfg.init_from.empty()) {  // fine-tuning: every rank reads the file (rank 0's copy is broadcast anyway)
     RT_CHECK_USER(!resume, "--init-from and --resume both given: a resumed run has its own weights");
@@ -199,7 +203,7 @@ std::unique_ptr<BatchLoader> Run::loader(int64_t epoch, const EpochPlan& plan) c
   LoaderSpec spec;
   spec.batch_size = cfg.batch_size;
   for (const auto& b : plan.batches) spec.batch_sizes.push_back(b.size);
-  spec.augment = cfg.augment;
+  spec.augment = augmentation(cfg);
   spec.seed = cfg.seed;
   spec.epoch = epoch;
   spec.prefetch = cfg.prefetch;

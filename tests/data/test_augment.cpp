@@ -74,6 +74,67 @@ TEST(Augment, DeterministicPerSeedEpochAndSample) {
   for (int v : dx_seen) EXPECT_NEAR(v, 111, 45);  // uniform over 0..8
 }
 
+// airbench94's augmentation (Jordan 2024): shifts of up to 2 pixels with reflect padding
+// (torch's F.pad(..., 'reflect'), reflection_pad2d here), and the alternating flip.
+namespace {
+
+Augmentation airbench_augmentation() {
+  Augmentation a(true);
+  a.pad = 2;
+  a.reflect = true;
+  a.flip = Augmentation::Flip::kAlternate;
+  return a;
+}
+
+}  // namespace
+
+TEST(Augment, ReflectPaddedShiftsMatchTorchsReflectionPad) {
+  const auto images = random_images(64);
+  std::vector<int64_t> idx(64);
+  for (int64_t i = 0; i < 64; ++i) idx[i] = (i * 11) % 64;
+  const Augmentation aug = airbench_augmentation();
+  const Normalization norm;
+  const auto batch = make_batch(images, idx.data(), 64, norm, aug, 4, 3);
+  const auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}).view({3, 1, 1});
+  const auto std = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}).view({3, 1, 1});
+  std::vector<int> dy_seen(5, 0);
+  double max_diff = 0;
+  for (int64_t b = 0; b < 64; ++b) {
+    const CropFlip cf = draw_crop_flip(aug, 4, 3, idx[b]);
+    ASSERT_TRUE(cf.dy >= 0 && cf.dy <= 4 && cf.dx >= 0 && cf.dx <= 4);
+    ++dy_seen[cf.dy];
+    using torch::indexing::Slice;
+    const auto padded = torch::reflection_pad2d(images[idx[b]].to(torch::kFloat).unsqueeze(0), {2, 2, 2, 2})[0];
+    auto crop = padded.index({Slice(), Slice(cf.dy, cf.dy + 32), Slice(cf.dx, cf.dx + 32)});
+    if (cf.flip) crop = crop.flip({2});
+    max_diff = std::max(max_diff, (batch[b] - (crop / 255.0 - mean) / std).abs().max().item<double>());
+  }
+  EXPECT_LT(max_diff, 1e-5);
+  for (int v : dy_seen) EXPECT_GT(v, 0);  // every shift of -2..2 occurs
+}
+
+TEST(Augment, AlternatingFlipMirrorsEachSampleInEveryOtherEpoch) {
+  const Augmentation aug = airbench_augmentation();
+  int flipped_first = 0;
+  for (int64_t i = 0; i < 1000; ++i) {
+    const bool first = draw_crop_flip(aug, 7, 0, i).flip;
+    flipped_first += first;
+    for (int64_t epoch = 1; epoch < 6; ++epoch) {
+      ASSERT_EQ(draw_crop_flip(aug, 7, epoch, i).flip, first != (epoch % 2 == 1))
+          << "sample " << i << " epoch " << epoch;
+    }
+  }
+  EXPECT_NEAR(flipped_first, 500, 80);  // each sample's own coin
+  Augmentation none = aug;
+  none.flip = Augmentation::Flip::kNone;
+  for (int64_t i = 0; i < 100; ++i) EXPECT_FALSE(draw_crop_flip(none, 7, 1, i).flip);
+  // The default draws are the ones runs have always had (pad 4: 9 positions).
+  for (int64_t i = 0; i < 100; ++i) {
+    const CropFlip a = draw_crop_flip(Augmentation(true), 9, 1, i), b = draw_crop_flip(9, 1, i);
+    EXPECT_TRUE(a.dy == b.dy && a.dx == b.dx && a.flip == b.flip);
+  }
+}
+
 TEST(Loader, YieldsEveryBatchInOrderWithPrefetch) {
   Dataset d;
   d.images = random_images(50);
@@ -107,13 +168,13 @@ TEST(Augment, DevicePathEqualsTheFusedLoopBitwise) {
   // on the CPU where both run: same random choices, same float arithmetic, same bits.
   const auto images = random_images(40);
   std::vector<int64_t> idx = {3, 0, 39, 17, 17, 8, 25, 1, 30, 12};
-  for (bool augment : {false, true}) {
+  for (const Augmentation& augment : {Augmentation(false), Augmentation(true), airbench_augmentation()}) {
     for (int64_t epoch : {0, 5}) {
       const DeviceEpochPlan plan(torch::kCPU, idx, Normalization{}, augment, 11, epoch);
       const auto a = make_batch(images, idx.data(), 10, Normalization{}, augment, 11, epoch);
       const auto b = plan.batch(images, 0, 10);
-      EXPECT_TRUE(torch::equal(a, b)) << "augment " << augment << " epoch " << epoch << " max diff "
-                                      << (a - b).abs().max().item<float>();
+      EXPECT_TRUE(torch::equal(a, b)) << "augment " << augment.enabled << " pad " << augment.pad << " epoch " << epoch
+                                      << " max diff " << (a - b).abs().max().item<float>();
       // A batch from the middle of the epoch's plan: positions 3..7.
       const auto part = make_batch(images, idx.data() + 3, 5, Normalization{}, augment, 11, epoch);
       EXPECT_TRUE(torch::equal(part, plan.batch(images, 3, 5)));
