@@ -28,6 +28,7 @@ namespace rt {
 //   optimizer/momentum/<parameter name>    SGD's momentum buffers (those that exist)
 //   rng/cpu                                the CPU generator's state (uint8)
 //   grad_compression/<name>                --grad-compression state, if any
+//   lookahead/<parameter or buffer name>   --ema-every's weight average, if any
 // and in "__metadata__": "format" (ringtrain-checkpoint), "format_version", and "ringtrain":
 // the typed fields as one JSON object (model, num_classes, param_count, class_names, config,
 // history, the RunState, the job that wrote it, grad_compression_world, torch_version). A CRC-32 of the whole file
@@ -43,6 +44,7 @@ constexpr const char* kModelPrefix = "model/";
 constexpr const char* kMomentumPrefix = "optimizer/momentum/";
 constexpr const char* kRngName = "rng/cpu";
 constexpr const char* kCompressionPrefix = "grad_compression/";
+constexpr const char* kLookaheadPrefix = "lookahead/";
 // A checkpoint is refused before it is read when larger than this (a ResNet-152 with its
 // momentum is under 0.5 GiB): a sparse or wrong file must not be allocated.
 constexpr uint64_t kMaxCheckpointBytes = uint64_t{16} << 30;
@@ -100,6 +102,7 @@ void save_checkpoint(const std::string& path, Classifier& model, torch::optim::O
   }
   tensors.add(kRngName, cpu_rng_state());
   for (const auto& [name, t] : meta.grad_compression.tensors) tensors.add(kCompressionPrefix + name, t);
+  for (const auto& [name, t] : meta.lookahead) tensors.add(kLookaheadPrefix + name, t);
 
   const std::string bytes = encode_safetensors(
       tensors.blobs, {{"format", kFormat}, {"format_version", kFormatVersion}, {"ringtrain", j.dump()}},
@@ -199,7 +202,7 @@ void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
                 path_, version == file.metadata.end() ? "?" : version->second, kFormatVersion);
   for (const auto& e : file.tensors) {
     RT_CHECK_USER(starts_with(e.name, kModelPrefix) || starts_with(e.name, kMomentumPrefix) || e.name == kRngName ||
-                      starts_with(e.name, kCompressionPrefix),
+                      starts_with(e.name, kCompressionPrefix) || starts_with(e.name, kLookaheadPrefix),
                   "{}: holds a tensor '{}' that is no part of a checkpoint", path_, e.name);
     auto t = torch::empty(e.shape, torch::TensorOptions().dtype(dtype_of(e.dtype)));
     std::memcpy(t.data_ptr(), bytes.data() + file.data_offset + e.begin, e.end - e.begin);
@@ -228,6 +231,8 @@ void CheckpointReader::read(const std::vector<unsigned char>& bytes) {
     for (const auto& [name, t] : tensors_) {
       if (starts_with(name, kCompressionPrefix))
         meta_.grad_compression.tensors.emplace_back(name.substr(std::strlen(kCompressionPrefix)), t.to(device_));
+      if (starts_with(name, kLookaheadPrefix))
+        meta_.lookahead.emplace_back(name.substr(std::strlen(kLookaheadPrefix)), t);
     }
     const int64_t world = meta_.grad_compression.world = j.value("grad_compression_world", int64_t{0});
     RT_CHECK_USER(meta_.grad_compression.empty() || (world >= 1 && world <= 65536),

@@ -44,7 +44,8 @@ struct CheckpointMeta {
   nlohmann::json config;  // the run's Config as JSON
   std::vector<EpochRecord> history;  // history.json entries so far
   std::vector<std::string> class_names;
-  SavedCompression grad_compression;  // --grad-compression's state
+  SavedCompression grad_compression;                             // --grad-compression's state
+  std::vector<std::pair<std::string, torch::Tensor>> lookahead;  // --ema-every's weight average, by name
 };
 
 void save_checkpoint(const std::string& path, Classifier& model, torch::optim::Optimizer& opt,

@@ -42,16 +42,21 @@ struct Config {
   bool nesterov = false;
   double weight_decay = 1e-4;
   bool no_decay_bn_bias = false;             // exempt BatchNorm parameters and biases from weight decay
+  double bn_bias_lr_mult = 1;                // BatchNorm biases: lr x this, the same decay per step
+  int64_t whiten_bias_epochs = 0;            // a whitening layer's bias is trained this many epochs (0: all)
   std::string schedule = "multistep";        // multistep | cosine | onecycle | constant
   std::vector<int64_t> milestones = {5, 8};  // multistep: epochs where lr *= gamma
   double gamma = 0.1;                        // multistep factor
-  double warmup_epochs = 0;                  // linear warmup from lr/steps to lr (not for onecycle)
-  double label_smoothing = 0;                // cross-entropy label smoothing in [0, 1)
-  bool skip_nonfinite = false;               // skip a step whose loss or gradient is not finite (else stop)
-  std::string amp = "auto";                  // autocast: auto (bf16 where native) | bf16 | none
-  bool channels_last = false;                // weights and inputs in NHWC memory format
-  bool cuda_graph = false;                   // replay forward + backward as a CUDA graph (model/cuda_graph.h)
-  std::string recipe;                        // the named preset the run started from (core/recipes.h); "" = none
+  double warmup_epochs = 0;                  // linear warmup from lr/steps to lr (not for onecycle, triangle)
+  double triangle_start = 0.2, triangle_peak = 0.23, triangle_end = 0.07;  // triangle: lr factors, peak position
+  double label_smoothing = 0;                                              // cross-entropy label smoothing in [0, 1)
+  int64_t ema_every = 0;                  // lookahead to a weight average every N steps (0: off; train/lookahead.h)
+  double ema_rate = 0.95, ema_power = 3;  // its decay: rate^N x (step / steps)^power
+  bool skip_nonfinite = false;            // skip a step whose loss or gradient is not finite (else stop)
+  std::string amp = "auto";               // autocast: auto (bf16 where native) | bf16 | none
+  bool channels_last = false;             // weights and inputs in NHWC memory format
+  bool cuda_graph = false;                // replay forward + backward as a CUDA graph (model/cuda_graph.h)
+  std::string recipe;                     // the named preset the run started from (core/recipes.h); "" = none
 
   // --- distribution (world size comes from the launcher's environment or --nproc)
   int64_t nproc = 0;                      // built-in launcher: spawn this many local workers (0 = off)

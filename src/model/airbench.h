@@ -42,6 +42,7 @@ class AirbenchNet : public Classifier {
   // The whitening filters from `images`' patches (the paper uses 5,000 training images; the
   // trainer draws them with the seed, data/augment.h sample_images).
   void initialise_from_data(const torch::Tensor& images) override;
+  std::vector<torch::Tensor> whitening_parameters() override { return {whiten->bias}; }
 
   torch::nn::Conv2d whiten{nullptr};
 

@@ -17,6 +17,8 @@ class Classifier : public torch::nn::Module {
   // Called once, on a freshly built model, before any weights are loaded or broadcast.
   virtual bool initialises_from_data() const { return false; }
   virtual void initialise_from_data(const torch::Tensor& images) { (void)images; }
+  // The trained parameters of that data-initialised layer (--whiten-bias-epochs), if any.
+  virtual std::vector<torch::Tensor> whitening_parameters() { return {}; }
 };
 
 // Number of parameters (what torchvision users count with p.numel()), frozen ones included.

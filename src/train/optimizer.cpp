@@ -1,5 +1,8 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
+#include <set>
+
 namespace rt {
 
 torch::Tensor FusedSgd::step(LossClosure closure) {
@@ -41,8 +44,63 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
   return loss;
 }
 
+void FusedSgd::set_lr(double lr, int64_t epoch) {
+  auto& groups = param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const GroupRule r = i < rules_.size() ? rules_[i] : GroupRule{};
+    groups[i].options().set_lr(r.until_epoch > 0 && epoch >= r.until_epoch ? 0.0 : lr * r.scale);
+  }
+}
+
+namespace {
+
+// The groups of --bn-bias-lr-mult and --whiten-bias-epochs: each parameter's (weight decay,
+// rule), groups in order of first appearance.
+std::unique_ptr<FusedSgd> make_grouped_sgd(Classifier& model, const Config& c, const torch::optim::SGDOptions& base) {
+  std::set<const void*> bn_biases, whitening;
+  for (const auto& m : model.modules(/*include_self=*/false)) {
+    if (const auto* bn = m->as<torch::nn::BatchNorm2dImpl>(); bn && bn->bias.defined())
+      bn_biases.insert(bn->bias.unsafeGetTensorImpl());
+  }
+  if (c.whiten_bias_epochs > 0) {
+    for (const auto& p : model.whitening_parameters()) whitening.insert(p.unsafeGetTensorImpl());
+  }
+  struct Group {
+    double weight_decay;
+    FusedSgd::GroupRule rule;
+    std::vector<torch::Tensor> params;
+  };
+  std::vector<Group> groups;
+  for (const auto& p : trainable_parameters(model)) {
+    const bool bn_bias = bn_biases.count(p.unsafeGetTensorImpl()) > 0;
+    FusedSgd::GroupRule rule;
+    rule.scale = bn_bias ? c.bn_bias_lr_mult : 1.0;
+    rule.until_epoch = whitening.count(p.unsafeGetTensorImpl()) > 0 ? c.whiten_bias_epochs : 0;
+    const double wd = c.no_decay_bn_bias && p.dim() <= 1 ? 0.0 : c.weight_decay / rule.scale;
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) {
+      return g.weight_decay == wd && g.rule.scale == rule.scale && g.rule.until_epoch == rule.until_epoch;
+    });
+    if (it == groups.end()) it = groups.insert(groups.end(), Group{wd, rule, {}});
+    it->params.push_back(p);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  std::vector<FusedSgd::GroupRule> rules;
+  for (auto& g : groups) {
+    auto options = std::make_unique<torch::optim::SGDOptions>(base);
+    options->weight_decay(g.weight_decay);
+    param_groups.emplace_back(g.params, std::move(options));
+    rules.push_back(g.rule);
+  }
+  auto sgd = std::make_unique<FusedSgd>(std::move(param_groups), base);
+  sgd->set_group_rules(std::move(rules));
+  return sgd;
+}
+
+}  // namespace
+
 std::unique_ptr<FusedSgd> make_sgd(Classifier& model, const Config& c) {
   auto options = torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weight_decay);
+  if (c.bn_bias_lr_mult != 1 || c.whiten_bias_epochs > 0) return make_grouped_sgd(model, c, options);
   if (!c.no_decay_bn_bias) return std::make_unique<FusedSgd>(trainable_parameters(model), options);
   std::vector<torch::Tensor> decay, no_decay;
   for (const auto& p : trainable_parameters(model)) (p.dim() <= 1 ? no_decay : decay).push_back(p);

@@ -37,10 +37,27 @@ class FusedSgd : public torch::optim::SGD {
   // The skip flag the next step()s read (undefined: never skip).
   void set_found_inf(torch::Tensor found_inf) { found_inf_ = std::move(found_inf); }
 
+  // How a parameter group's learning rate follows the schedule's: x `scale`, and 0 from epoch
+  // `until_epoch` on (0: never). Groups without a rule follow it as it is.
+  struct GroupRule {
+    double scale = 1;
+    int64_t until_epoch = 0;
+  };
+  void set_group_rules(std::vector<GroupRule> rules) { rules_ = std::move(rules); }
+  // Sets every group's learning rate for a step of `epoch` (0-based) at the schedule's `lr`.
+  void set_lr(double lr, int64_t epoch);
+
  private:
   torch::Tensor found_inf_;
+  std::vector<GroupRule> rules_;
 };
 
+// The optimiser of `model`'s trainable parameters as `c` says. Groups: by default one; with
+// --no-decay-bn-bias the decayed and the exempt; with --bn-bias-lr-mult M the BatchNorm biases
+// apart, at M x the learning rate and weight decay / M (the same decay per step: Jordan 2024's
+// "decoupled" bias learning rate); with --whiten-bias-epochs N a whitening layer's parameters
+// apart, their learning rate 0 from epoch N on (what airbench94 does by no longer computing
+// their gradient: the parameters stay as they are).
 std::unique_ptr<FusedSgd> make_sgd(Classifier& model, const Config& c);
 
 // Sets the learning rate of every parameter group.

@@ -11,7 +11,7 @@ ResumedRun resume_run(CheckpointReader& reader, Classifier& model, FusedSgd& opt
   reader.load_optimizer(optimizer, model);
   reader.restore_rng();
   const CheckpointMeta& meta = reader.meta();
-  ResumedRun r{reader.path(), reader.checksum(), meta.state, meta.history, meta.grad_compression};
+  ResumedRun r{reader.path(), reader.checksum(), meta.state, meta.history, meta.grad_compression, meta.lookahead};
   RT_CHECK_USER(r.state.epochs_done <= cfg.epochs, "{} has already trained {} epochs, more than --epochs {}", r.file,
                 r.state.epochs_done, cfg.epochs);
   const nlohmann::json& saved = meta.config;

@@ -21,6 +21,7 @@ struct ResumedRun {
   RunState state;        // zero for a fresh run
   std::vector<EpochRecord> history;
   SavedCompression compression;
+  std::vector<std::pair<std::string, torch::Tensor>> lookahead;  // --ema-every's average (train/lookahead.h)
   bool empty() const { return file.empty(); }
 };
 

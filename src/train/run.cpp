@@ -106,8 +106,16 @@ void Run::build_model(CheckpointReader* resume) {
   if (cfg.channels_last) to_channels_last(*model);
   precision = resolve_precision(cfg.amp, device);
   optimizer = make_sgd(*model, cfg);
-  schedule = ScheduleSpec{cfg.schedule,      lr,         cfg.milestones,           cfg.gamma,
-                          cfg.warmup_epochs, cfg.epochs, partition.steps_per_epoch};
+  schedule = ScheduleSpec{cfg.schedule,
+                          lr,
+                          cfg.milestones,
+                          cfg.gamma,
+                          cfg.warmup_epochs,
+                          cfg.epochs,
+                          partition.steps_per_epoch,
+                          cfg.triangle_start,
+                          cfg.triangle_peak,
+                          cfg.triangle_end};
   param_count = count_parameters(*model);
   out = !cfg.out.empty() ? cfg.out : !cfg.resume.empty() ? cfg.resume : default_run_dir();
   if (resume) resumed = resume_run(*resume, *model, *optimizer, cfg, world);
@@ -149,10 +157,16 @@ void Run::start_up() {
     bn_replay = std::make_unique<BatchNormReplay>(*model, *comm, device, cfg.skip_bad_images);
   flags = std::make_unique<StepFlags>(*comm, device);
   if (cfg.cuda_graph) graph = std::make_unique<CudaGraphStep>(device, trainable_parameters(*model), cfg.batch_size);
+  if (cfg.ema_every > 0) {  // from the agreed weights; a resumed run continues its average
+    lookahead = std::make_unique<Lookahead>(*model, cfg.ema_every, cfg.ema_rate, cfg.ema_power,
+                                            cfg.epochs * partition.steps_per_epoch);
+    if (!resumed.lookahead.empty()) lookahead->load_state(resumed.lookahead);
+  }
+  resumed.lookahead.clear();
   step = std::make_unique<TrainStep>(
       *model, *optimizer, exchange->sync(), *flags, graph.get(),
       TrainStep::Options{device, precision, cfg.channels_last, cfg.label_smoothing, cfg.skip_bad_images},
-      bn_replay.get());
+      bn_replay.get(), lookahead.get());
 }
 
 // The run folder's config.json (only rank 0 writes) and the run's first lines on the console.
@@ -248,6 +262,7 @@ void Run::save_checkpoint(const RunState& state, const std::vector<EpochRecord>&
   m.history = history;
   m.class_names = train_set.class_names;
   m.grad_compression = std::move(compression);
+  if (lookahead) m.lookahead = lookahead->state();
   save_checkpoint_rotating(out, cfg.keep_checkpoints, *model, *optimizer, m);
 }
 

@@ -28,6 +28,7 @@
 #include "train/batchnorm_replay.h"
 #include "train/epoch_stats.h"
 #include "train/gradient_exchange.h"
+#include "train/lookahead.h"
 #include "train/optimizer.h"
 #include "train/partition.h"
 #include "train/resumed_run.h"
@@ -73,6 +74,7 @@ struct Run {
   std::unique_ptr<StepFlags> flags;
   std::unique_ptr<CudaGraphStep> graph;        // --cuda-graph; from its creation a side stream is current
   std::unique_ptr<BatchNormReplay> bn_replay;  // --global-batch: BatchNorm statistics in the global order
+  std::unique_ptr<Lookahead> lookahead;        // --ema-every: the weights' average (train/lookahead.h)
   std::unique_ptr<TrainStep> step;             // all of the above, one optimiser step at a time
   nlohmann::json environment;                  // recorded in config.json and metrics.json
 

@@ -22,10 +22,21 @@ double onecycle(const ScheduleSpec& s, int64_t step) {
   return anneal_cos(s.lr, min_lr, (t - up_end) / (down_end - up_end));
 }
 
+// airbench94.py's triangle(steps, start, end, peak) at `step`.
+double triangle(const ScheduleSpec& s, int64_t step) {
+  const int64_t total = s.epochs * s.steps_per_epoch;
+  const auto peak = static_cast<int64_t>(s.triangle_peak * static_cast<double>(total));  // int() truncates
+  const auto t = static_cast<double>(step);
+  if (step < peak) return s.lr * (s.triangle_start + (1.0 - s.triangle_start) * t / static_cast<double>(peak));
+  if (total == peak) return s.lr * s.triangle_end;
+  return s.lr * (1.0 + (s.triangle_end - 1.0) * (t - static_cast<double>(peak)) / static_cast<double>(total - peak));
+}
+
 }  // namespace
 
 double lr_at_step(const ScheduleSpec& s, int64_t step) {
   if (s.kind == "onecycle") return onecycle(s, step);
+  if (s.kind == "triangle") return triangle(s, step);
   const auto warmup_steps =
       static_cast<int64_t>(std::llround(s.warmup_epochs * static_cast<double>(s.steps_per_epoch)));
   if (step < warmup_steps) return s.lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);

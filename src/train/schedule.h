@@ -4,6 +4,8 @@
 //   cosine:    torch's CosineAnnealingLR(T_max = steps after warmup, eta_min 0), per step
 //   onecycle:  torch's OneCycleLR defaults (cos, pct_start 0.3, div 25, final_div 1e4), per step
 //   constant:  lr
+//   triangle:  Jordan 2024 (airbench94): lr x a factor linear from `triangle_start` at step 0 to
+//              1 at int(triangle_peak x total steps), then linear to `triangle_end` at the total
 // Linear warmup (all but onecycle): for the first warmup steps lr * (step + 1) / warmup_steps.
 #pragma once
 
@@ -21,6 +23,7 @@ struct ScheduleSpec {
   double warmup_epochs = 0;
   int64_t epochs = 10;
   int64_t steps_per_epoch = 1;
+  double triangle_start = 0.2, triangle_peak = 0.23, triangle_end = 0.07;
 };
 
 // The learning rate for optimiser step `step` (0-based, counted over the whole run in this

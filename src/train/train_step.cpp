@@ -15,7 +15,7 @@ MicroBatch MicroBatch::of(int64_t batch, int64_t batches, int64_t accumulation) 
 }
 
 TrainStep::TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags,
-                     CudaGraphStep* graph, Options options, BatchNormReplay* bn_replay)
+                     CudaGraphStep* graph, Options options, BatchNormReplay* bn_replay, Lookahead* lookahead)
     : model_(model),
       optimizer_(optimizer),
       grad_sync_(grad_sync),
@@ -23,6 +23,7 @@ TrainStep::TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_
       graph_(graph),
       options_(options),
       bn_replay_(bn_replay),
+      lookahead_(lookahead),
       loss_options_(torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing)) {}
 
 void TrainStep::begin_epoch() {
@@ -30,8 +31,8 @@ void TrainStep::begin_epoch() {
   grad_sync_.reset_stats();
 }
 
-void TrainStep::begin(double lr) {
-  set_learning_rate(optimizer_, lr);
+void TrainStep::begin(double lr, int64_t epoch) {
+  optimizer_.set_lr(lr, epoch);
   if (!graph_) optimizer_.zero_grad();  // a CudaGraphStep keeps the gradients: Note [What the graph holds]
 }
 
@@ -115,6 +116,7 @@ CudaGraphStep::Outputs TrainStep::run(const torch::Tensor& batch_images, const t
     TraceSpan span(trace, "BatchNorm statistics");
     bn_replay_->step_done(micro.step_micros, ran_);
   }
+  if (lookahead_) lookahead_->after_step(step);
   return out;
 }
 

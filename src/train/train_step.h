@@ -15,6 +15,7 @@
 #include "model/precision.h"
 #include "parallel/grad_sync.h"
 #include "train/batchnorm_replay.h"
+#include "train/lookahead.h"
 #include "train/optimizer.h"
 #include "train/step_flags.h"
 
@@ -48,13 +49,15 @@ class TrainStep {
   };
   // `graph` may be null (eager steps); it owns the gradients when given. `bn_replay` (may be
   // null) folds in BatchNorm's statistics at each step's end (--global-batch).
+  // `lookahead` (may be null) follows each optimiser step (--ema-every).
   TrainStep(Classifier& model, FusedSgd& optimizer, GradientSync& grad_sync, StepFlags& flags, CudaGraphStep* graph,
-            Options options, BatchNormReplay* bn_replay = nullptr);
+            Options options, BatchNormReplay* bn_replay = nullptr, Lookahead* lookahead = nullptr);
 
   // Before an epoch's first step: the model in training mode, the exchange's figures reset.
   void begin_epoch();
-  // Before a step's first micro-batch: its learning rate, and gradients set to none.
-  void begin(double lr);
+  // Before a step's first micro-batch of epoch `epoch` (0-based): the schedule's learning rate
+  // (each parameter group's follows it, train/optimizer.h), and gradients set to none.
+  void begin(double lr, int64_t epoch = 0);
   // One micro-batch of step number `step` (1-based); on the step's last micro-batch also the
   // gradient wait, the flags and the optimiser step. Returns its (logits, mean loss), valid
   // until the next call. `trace` (may be null) records the phases as spans. An empty batch
@@ -73,6 +76,7 @@ class TrainStep {
   CudaGraphStep* graph_;
   Options options_;
   BatchNormReplay* bn_replay_;
+  Lookahead* lookahead_;
   torch::nn::functional::CrossEntropyFuncOptions loss_options_;
   std::vector<bool> ran_;    // this rank's micro-batches of the step so far: whether each had images
   int64_t step_images_ = 0;  // the images they had

@@ -204,7 +204,7 @@ RunSummary train(const Config& config, const std::string& job, std::unique_ptr<C
       const PlannedBatch& planned = plan.batches[batch->index];
       const MicroBatch micro{planned.index,       planned.count, planned.divisor,
                              planned.step_micros, planned.size,  planned.step_images};
-      if (micro.first()) step.begin(lr = lr_at(run.schedule, epoch, planned.step));
+      if (micro.first()) step.begin(lr = lr_at(run.schedule, epoch, planned.step), epoch);
       const auto [logits, loss] = step.run(batch->images, batch->labels, micro, state.global_step + 1, trace);
       stats.add(loss, logits, batch->labels, static_cast<int64_t>(batch->skipped.size()));
       const int64_t done = batch->index + 1;

@@ -148,4 +148,72 @@ TEST(FusedSgd, NonfiniteFlagSeesTheLossAndEveryGradient) {
   EXPECT_TRUE(torch::equal(bad[0], torch::ones({3})));  // the check leaves gradients as they are
 }
 
+// --bn-bias-lr-mult as Jordan 2024 sets up torch.optim.SGD: the BatchNorm biases in a group of
+// their own at 64x the learning rate and weight decay / 64 (the same decay per step). The
+// reference picks them by name (resnet20's bn1, bn2 ... .bias), as the paper picks "norm".
+TEST(FusedSgd, BatchNormBiasesLearnAtTheirMultipleAsThePapersGroups) {
+  Config cfg;
+  cfg.lr = 0.05;
+  cfg.momentum = 0.85;
+  cfg.nesterov = true;
+  cfg.weight_decay = 5e-3;
+  cfg.bn_bias_lr_mult = 64;
+  torch::manual_seed(7);
+  auto fused_model = make_model("resnet20", 10), loop_model = make_model("resnet20", 10);
+  std::vector<torch::Tensor> bn_biases, others;
+  {
+    torch::NoGradGuard no_grad;
+    auto src = fused_model->parameters();
+    auto dst = loop_model->named_parameters();
+    for (size_t i = 0; i < src.size(); ++i) dst[i].value().copy_(src[i]);
+    for (const auto& p : dst) {
+      const std::string& n = p.key();
+      const bool bn_bias = n.size() > 5 && n.compare(n.size() - 5, 5, ".bias") == 0 &&
+                           (n.rfind("bn", 0) == 0 || n.find(".bn") != std::string::npos);
+      (bn_bias ? bn_biases : others).push_back(p.value());
+    }
+  }
+  ASSERT_EQ(bn_biases.size(), 19u);  // resnet20: bn1 and two per block of nine
+  auto fused = make_sgd(*fused_model, cfg);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(
+      bn_biases,
+      std::make_unique<torch::optim::SGDOptions>(
+          torch::optim::SGDOptions(64 * cfg.lr).momentum(0.85).nesterov(true).weight_decay(cfg.weight_decay / 64)));
+  groups.emplace_back(
+      others, std::make_unique<torch::optim::SGDOptions>(
+                  torch::optim::SGDOptions(cfg.lr).momentum(0.85).nesterov(true).weight_decay(cfg.weight_decay)));
+  torch::optim::SGD loop(groups, torch::optim::SGDOptions(cfg.lr));
+  for (int64_t step = 0; step < 4; ++step) {
+    const double lr = cfg.lr / (1 + step);
+    fused->set_lr(lr, 0);
+    loop.param_groups()[0].options().set_lr(64 * lr);
+    loop.param_groups()[1].options().set_lr(lr);
+    backward(*fused_model, step, false);
+    backward(*loop_model, step, false);
+    fused->step();
+    loop.step();
+  }
+  expect_same(*fused_model, *loop_model, "BatchNorm biases at 64x");
+}
+
+// --whiten-bias-epochs 2: airbench94's whitening bias learns in epochs 0 and 1, then stays.
+TEST(FusedSgd, AWhiteningBiasStopsLearningAfterItsEpochs) {
+  Config cfg;
+  cfg.whiten_bias_epochs = 2;
+  torch::manual_seed(3);
+  auto model = make_model("airbench94", 10);
+  auto sgd = make_sgd(*model, cfg);
+  auto bias = model->named_parameters()["whiten.bias"];
+  auto head = model->named_parameters()["head.weight"];
+  for (int64_t epoch = 0; epoch < 4; ++epoch) {
+    const auto bias_before = bias.clone(), head_before = head.clone();
+    sgd->set_lr(0.1, epoch);
+    backward(*model, epoch, false);
+    sgd->step();
+    EXPECT_EQ(torch::equal(bias, bias_before), epoch >= 2) << "epoch " << epoch;
+    EXPECT_FALSE(torch::equal(head, head_before)) << "epoch " << epoch;
+  }
+}
+
 }  // namespace rt

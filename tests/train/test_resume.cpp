@@ -122,4 +122,61 @@ TEST(Resume, FromAMidEpochCheckpointMatchesUninterruptedRunBitwise) {
   }
 }
 
+// Issue 22: the airbench94 network and recipe's training ideas, all at once, resumed from the
+// middle of each epoch (before and after the whitening bias stops learning): the weight
+// average (--ema-every), the triangular schedule, the BatchNorm biases' own learning rate, the
+// alternating flip and reflect-padded shifts all continue exactly.
+TEST(Resume, TheAirbenchIdeasResumeFromAMidEpochCheckpointBitwise) {
+  test::TempDir dir;
+  make_dirs(dir / "data");
+  test::write_synthetic_cifar_binary(dir / "data", 40, 50);  // 200 train images: 7 steps of 32
+  auto airbench_run = [&](const std::string& out) {
+    Config c = small_run(dir / "data", out, 2);
+    c.model = "airbench94";
+    c.ema_every = 2;
+    c.schedule = "triangle";
+    c.bn_bias_lr_mult = 64;
+    c.whiten_bias_epochs = 1;
+    c.translate = 2;
+    c.pad_mode = "reflect";
+    c.flip = "alternate";
+    c.label_smoothing = 0.2;
+    c.momentum = 0.85;
+    c.nesterov = true;
+    c.lr = 0.2;
+    c.weight_decay = 5e-3;
+    return c;
+  };
+  Config full = airbench_run(dir / "full");
+  full.checkpoint_every = 3;
+  full.keep_checkpoints = 100;
+  train(full);
+  // Newest first: end of epoch 2 (step 14), steps 12, 9, end of epoch 1 (7), 6, 3.
+  const auto files = checkpoint_files(dir / "full");
+  ASSERT_EQ(files.size(), 6u);
+  for (const auto& [index, step] : std::vector<std::pair<size_t, int64_t>>{{2, 9}, {5, 3}}) {
+    const std::string part = dir / ("part" + std::to_string(step));
+    make_dirs(part);
+    std::filesystem::copy_file(files[index], part + "/checkpoint.safetensors");
+    {
+      CheckpointReader r(part + "/checkpoint.safetensors", torch::kCPU);
+      EXPECT_EQ(r.meta().state.global_step, step);
+      EXPECT_FALSE(r.meta().lookahead.empty());
+    }
+    Config resume = airbench_run(part);
+    resume.resume = part;
+    train(resume);
+    const auto a = load_weights(dir / "full/checkpoint.safetensors"),
+               b = load_weights(part + "/checkpoint.safetensors");
+    auto pb = b->named_parameters();
+    for (const auto& p : a->named_parameters()) {
+      EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << "resumed at step " << step << ": " << p.key();
+    }
+    auto bb = b->named_buffers();
+    for (const auto& p : a->named_buffers()) {
+      EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << "resumed at step " << step << ": " << p.key();
+    }
+  }
+}
+
 }  // namespace rt

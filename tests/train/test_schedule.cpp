@@ -73,4 +73,26 @@ TEST(Schedule, LearningRateScalesWithTheGlobalBatch) {
   EXPECT_NE(scaled_learning_rate(0.1, global_batch_size(64, 4, 1), 128), scaled_learning_rate(0.1, 64, 128));
 }
 
+// airbench94.py's triangle(steps=10, start=0.2, end=0.07, peak=0.23): the peak at int(2.3) = 2.
+TEST(Schedule, TriangleAsThePapersFunction) {
+  ScheduleSpec s;
+  s.kind = "triangle";
+  s.lr = 2;
+  s.epochs = 2;
+  s.steps_per_epoch = 5;
+  const double expected[] = {0.2,
+                             0.6,
+                             1.0,
+                             1 - 0.93 / 8,
+                             1 - 2 * 0.93 / 8,
+                             1 - 3 * 0.93 / 8,
+                             1 - 4 * 0.93 / 8,
+                             1 - 5 * 0.93 / 8,
+                             1 - 6 * 0.93 / 8,
+                             1 - 7 * 0.93 / 8,
+                             0.07};
+  for (int64_t step = 0; step <= 10; ++step) EXPECT_NEAR(lr_at_step(s, step), 2 * expected[step], 1e-12) << step;
+  EXPECT_DOUBLE_EQ(lr_at(s, 1, 2), lr_at_step(s, 7));
+}
+
 }  // namespace rt
