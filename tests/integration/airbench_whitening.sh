@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # airbench94's whitening layer against the paper's own code (K. Jordan 2024, airbench94.py:
-# get_patches, get_whitening_parameters, init_whitening_conv), run in Python on the same
+# get_patches, get_whitening_parameters, init_whitening_conv; bench/airbench_reference.py carries
+# them unchanged), run in Python on the same
 # images: ringtrain trains airbench94 for one epoch on a data set whose patch covariance has
 # well separated eigenvalues (the filters are frozen: training leaves them as initialised),
 # `export`s it, and Python checks
@@ -39,7 +40,7 @@ PY
 step train "$bin" train --data "$work/data" --model airbench94 --epochs 1 --batch-size 100 --threads 2 --amp none \
   --out "$work/run" --log-every 100 || exit 1
 step export "$bin" export "$work/run" --to "$work/exported.pt" || exit 1
-"$py" - "$work" <<'PY' || fail=1
+PYTHONPATH="$src/bench" "$py" - "$work" <<'PY' || fail=1
 import json, sys, torch
 w = sys.argv[1]
 ours = torch.load(f"{w}/exported.pt")["whiten.weight"].double()
@@ -50,22 +51,13 @@ raw = b"".join(open(f"{w}/data/data_batch_{i}.bin", "rb").read() for i in range(
 records = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(-1, 3073)
 train_images = ((records[:, 1:].view(-1, 3, 32, 32).float() / 255) - mean) / std
 
-# --- the paper's code (airbench94.py), unchanged in method
-def get_patches(x, patch_shape):
-    c, (h, w) = x.shape[1], patch_shape
-    return x.unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c, h, w).float()
-def get_whitening_parameters(patches):
-    n, c, h, w = patches.shape
-    patches_flat = patches.view(n, -1)
-    est_patch_covariance = (patches_flat.T @ patches_flat) / n
-    eigenvalues, eigenvectors = torch.linalg.eigh(est_patch_covariance, UPLO="U")
-    return eigenvalues.flip(0).view(-1, 1, 1, 1), eigenvectors.T.reshape(c * h * w, c, h, w).flip(0)
+# the paper's code, as bench/airbench_reference.py carries it
+from airbench_reference import get_patches, get_whitening_parameters
 eps = 5e-4
 patches = get_patches(train_images[:5000], patch_shape=(2, 2))
 eigenvalues, eigenvectors = get_whitening_parameters(patches)
 eigenvectors_scaled = eigenvectors / torch.sqrt(eigenvalues + eps)
 paper = torch.cat((eigenvectors_scaled, -eigenvectors_scaled)).double()
-# ---
 
 values = eigenvalues.flatten().double()
 gaps = ((values[:-1] - values[1:]) / values[:-1]).min().item()

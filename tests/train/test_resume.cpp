@@ -38,6 +38,18 @@ std::shared_ptr<Classifier> load_weights(const std::string& path) {
   return m;
 }
 
+// Every parameter and buffer of the checkpoints `full` and `part` bitwise equal.
+void expect_same_weights(const std::string& full, const std::string& part, const std::string& what) {
+  const auto a = load_weights(full), b = load_weights(part);
+  auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), pb[p.key()]))
+        << what << ": " << p.key() << " max diff " << (p.value() - pb[p.key()]).abs().max().item<double>();
+  }
+  auto bb = b->named_buffers();
+  for (const auto& p : a->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << what << ": " << p.key();
+}
+
 }  // namespace
 
 TEST(Resume, ResumedRunMatchesUninterruptedRunBitwise) {
@@ -51,15 +63,7 @@ TEST(Resume, ResumedRunMatchesUninterruptedRunBitwise) {
   resume.resume = dir / "part";
   const RunSummary resumed = train(resume);
 
-  const auto a = load_weights(dir / "full/checkpoint.safetensors"),
-             b = load_weights(dir / "part/checkpoint.safetensors");
-  auto pb = b->named_parameters();
-  for (const auto& p : a->named_parameters()) {
-    EXPECT_TRUE(torch::equal(p.value(), pb[p.key()]))
-        << p.key() << " max diff " << (p.value() - pb[p.key()]).abs().max().item<double>();
-  }
-  auto bb = b->named_buffers();
-  for (const auto& p : a->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+  expect_same_weights(dir / "full/checkpoint.safetensors", dir / "part/checkpoint.safetensors", "resumed");
   EXPECT_EQ(full.test_accuracy, resumed.test_accuracy);
 
   for (const char* f : {"config.json", "history.json", "metrics.json", "classification_report.txt",
@@ -106,12 +110,8 @@ TEST(Resume, FromAMidEpochCheckpointMatchesUninterruptedRunBitwise) {
     Config resume = small_run(dir / "data", part, 2);
     resume.resume = part;
     train(resume);
-    const auto a = load_weights(dir / "full/checkpoint.safetensors"),
-               b = load_weights(part + "/checkpoint.safetensors");
-    auto pb = b->named_parameters();
-    for (const auto& p : a->named_parameters()) {
-      EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << "resumed at step " << step << ": " << p.key();
-    }
+    expect_same_weights(dir / "full/checkpoint.safetensors", part + "/checkpoint.safetensors",
+                        "resumed at step " + std::to_string(step));
     const auto h_full = read_json_file(dir / "full/history.json"), h_part = read_json_file(part + "/history.json");
     ASSERT_EQ(h_part.size(), 2u);
     for (size_t e = 0; e < 2; ++e) {
@@ -166,16 +166,8 @@ TEST(Resume, TheAirbenchIdeasResumeFromAMidEpochCheckpointBitwise) {
     Config resume = airbench_run(part);
     resume.resume = part;
     train(resume);
-    const auto a = load_weights(dir / "full/checkpoint.safetensors"),
-               b = load_weights(part + "/checkpoint.safetensors");
-    auto pb = b->named_parameters();
-    for (const auto& p : a->named_parameters()) {
-      EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << "resumed at step " << step << ": " << p.key();
-    }
-    auto bb = b->named_buffers();
-    for (const auto& p : a->named_buffers()) {
-      EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << "resumed at step " << step << ": " << p.key();
-    }
+    expect_same_weights(dir / "full/checkpoint.safetensors", part + "/checkpoint.safetensors",
+                        "resumed at step " + std::to_string(step));
   }
 }
 
