@@ -24,7 +24,7 @@ namespace rt {
 namespace {
 
 struct EvalOptions {
-  std::string checkpoint, data, out, model, device = "auto", amp, save_logits;
+  std::string checkpoint, data, out, model, device = "auto", amp, save_logits, tta;
   int64_t limit_test = -1;  // -1 = as the checkpoint's run
   int64_t eval_batch_size = 500, threads = 0;
 };
@@ -55,9 +55,15 @@ int run_eval(const EvalOptions& o) {
   // The run's precision and memory format, so that its final accuracy is reproduced exactly.
   if (run_cfg.channels_last) to_channels_last(*model);
   const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
-  const EvalResult r = evaluate(*model, test, o.eval_batch_size, device, {}, precision, run_cfg.channels_last,
-                                /*keep_logits=*/!o.save_logits.empty(),
-                                default_loader_threads(test, at::get_num_threads()), run_cfg.skip_bad_images);
+  EvalSpec spec;
+  spec.batch_size = o.eval_batch_size;
+  spec.precision = precision;
+  spec.channels_last = run_cfg.channels_last;
+  spec.tta = parse_tta(o.tta.empty() ? run_cfg.tta : o.tta);  // the run's final test, unless told otherwise
+  spec.keep_logits = !o.save_logits.empty();
+  spec.loader_threads = default_loader_threads(test, at::get_num_threads());
+  spec.skip_bad = run_cfg.skip_bad_images;
+  const EvalResult r = evaluate(*model, test, device, spec);
   if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", r.labels}});
   const std::string out =
       !o.out.empty() ? o.out : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
@@ -71,10 +77,12 @@ int run_eval(const EvalOptions& o) {
                             {"test_images", test.size()},
                             {"test_accuracy", r.accuracy()},
                             {"precision", precision_name(precision)},
+                            {"tta", tta_name(spec.tta)},
                             {"weights_fingerprint", weights_fingerprint(*model)},
                             {"environment", environment_json(device)}});
-  print_line(fmt::format("{}: {} after {} epochs, {} test images: loss {:.4f}, accuracy {:.2f}%", o.checkpoint,
-                         model_name, meta.state.epochs_done, test.size(), r.loss(), 100 * r.accuracy()));
+  print_line(fmt::format("{}: {} after {} epochs, {} test images ({}, TTA {}): loss {:.4f}, accuracy {:.2f}%",
+                         o.checkpoint, model_name, meta.state.epochs_done, test.size(), precision_name(precision),
+                         tta_name(spec.tta), r.loss(), 100 * r.accuracy()));
   print_line(fmt::format("wrote {0}/metrics.json, {0}/classification_report.txt, {0}/confusion_matrix.csv", out));
   write_plots_or_warn(out);
   return 0;
@@ -96,6 +104,7 @@ CommandRunner add_eval_command(CLI::App& app) {
   cmd->add_option("--save-logits", o->save_logits,
                   "Also write the logits and labels (torch.load-able dict) to this file");
   flags->add("amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
+  flags->add("tta", o->tta, "Test-time augmentation: none | flip | flip-translate (default: as the run's final test)");
   flags->add("device", o->device);
   cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.safetensors --data data/cifar10");
   return [o, flags] {

@@ -37,6 +37,7 @@ struct Config {
   int64_t epochs = 10;
   int64_t batch_size = 128;       // images per worker per micro-batch (PyTorch convention)
   int64_t eval_batch_size = 500;  // images per evaluation forward pass
+  std::string tta = "none";       // the final test's test-time augmentation: none | flip | flip-translate
   double lr = 0.1;                // peak learning rate (after warmup; max lr for onecycle)
   double momentum = 0.9;
   bool nesterov = false;

@@ -102,6 +102,10 @@ const std::vector<ConfigField>& config_fields() {
        false, positive().at_most(kMaxBatch, kBatchWhy)},
       {"eval_batch_size", &C::eval_batch_size, "Images per evaluation batch", false,
        positive().at_most(kMaxBatch, kBatchWhy)},
+      {"tta", &C::tta,
+       "Test-time augmentation of the final test: none | flip (mean with the mirror) | flip-translate (and "
+       "shifted by 1 px: Jordan 2024)",
+       false, one_of({"none", "flip", "flip-translate"})},
       {"lr", &C::lr, "Learning rate (peak; max for onecycle)", false, positive()},
       {"momentum", &C::momentum, "SGD momentum", false, unit_interval()},
       {"nesterov", &C::nesterov, "Nesterov momentum", true},

@@ -51,9 +51,8 @@ std::vector<int64_t> eval_shard(int64_t size, int rank, int world_size) {
   return idx;
 }
 
-EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, const torch::Device& device,
-                    const std::vector<int64_t>& indices, Precision precision, bool channels_last, bool keep_logits,
-                    int64_t loader_threads, bool skip_bad) {
+EvalResult evaluate(Classifier& model, const Dataset& data, const torch::Device& device, const EvalSpec& spec,
+                    const std::vector<int64_t>& indices) {
   std::vector<int64_t> order = indices;
   if (order.empty()) {
     order.resize(static_cast<size_t>(data.size()));
@@ -65,33 +64,33 @@ EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, 
   EvalResult r;
   r.confusion.assign(static_cast<size_t>(data.num_classes()),
                      std::vector<int64_t>(static_cast<size_t>(data.num_classes()), 0));
-  LoaderSpec spec;
-  spec.batch_size = batch_size;
-  spec.on_device = data.on_device();
-  spec.threads = loader_threads;
-  spec.skip_bad = skip_bad;
-  spec.pin_memory = device.is_cuda();
-  BatchLoader loader(data, std::move(order), spec);
+  LoaderSpec load;
+  load.batch_size = spec.batch_size;
+  load.on_device = data.on_device();
+  load.threads = spec.loader_threads;
+  load.skip_bad = spec.skip_bad;
+  load.pin_memory = device.is_cuda();
+  BatchLoader loader(data, std::move(order), load);
+  const auto forward = [&](const torch::Tensor& x) {
+    AutocastGuard autocast(device, spec.precision);
+    return model.forward(to_model_format(x, spec.channels_last));
+  };
   std::vector<torch::Tensor> kept, kept_labels;
   while (auto batch = loader.next()) {
     const auto images = batch->images.to(device, /*non_blocking=*/true);
     const auto labels = batch->labels.to(device, /*non_blocking=*/true);
-    torch::Tensor logits;
-    {
-      AutocastGuard autocast(device, precision);
-      logits = model.forward(to_model_format(images, channels_last)).to(torch::kFloat32);
-    }
+    const torch::Tensor logits = tta_logits(forward, images, spec.tta);  // float32
     r.loss_sum += torch::nn::functional::cross_entropy(
                       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                       .item<double>();
     r.samples += labels.size(0);
     accumulate_confusion(r.confusion, logits, labels);
-    if (keep_logits) {
+    if (spec.keep_logits) {
       kept.push_back(logits.cpu());
       kept_labels.push_back(labels.cpu());
     }
   }
-  if (keep_logits) {
+  if (spec.keep_logits) {
     r.logits = torch::cat(kept);
     r.labels = torch::cat(kept_labels);
   }

@@ -5,6 +5,7 @@
 
 #include "data/dataset.h"
 #include "eval/metrics.h"
+#include "eval/tta.h"
 #include "model/classifier.h"
 #include "model/precision.h"
 #include "parallel/communicator.h"
@@ -21,15 +22,22 @@ struct EvalResult {
   double accuracy() const;
 };
 
-// Runs `model` in eval mode (running BN statistics, no grad) over `indices` of `data`
-// (all of it when empty) in batches of `batch_size` on `device`.
-// Forward passes run under `precision`'s autocast with inputs in the model's memory format.
-// Image files are decoded by `loader_threads` threads; with `skip_bad`, unreadable ones are left
-// out (and not counted in `samples`).
-EvalResult evaluate(Classifier& model, const Dataset& data, int64_t batch_size, const torch::Device& device,
-                    const std::vector<int64_t>& indices = {}, Precision precision = Precision::kFloat32,
-                    bool channels_last = false, bool keep_logits = false, int64_t loader_threads = 1,
-                    bool skip_bad = false);
+// How an evaluation runs. Forward passes run under `precision`'s autocast with inputs in the
+// model's memory format; `tta` averages the logits of transformed copies (eval/tta.h).
+struct EvalSpec {
+  int64_t batch_size = 500;
+  Precision precision = Precision::kFloat32;
+  bool channels_last = false;
+  Tta tta = Tta::kNone;
+  bool keep_logits = false;    // keep the logits and labels in the result
+  int64_t loader_threads = 1;  // threads decoding image files
+  bool skip_bad = false;       // leave out unreadable image files (not counted in `samples`)
+};
+
+// Runs `model` in eval mode (running BN statistics, no grad) over `indices` of `data` (all of
+// it when empty) on `device`, as `spec` says.
+EvalResult evaluate(Classifier& model, const Dataset& data, const torch::Device& device, const EvalSpec& spec,
+                    const std::vector<int64_t>& indices = {});
 
 // Sums loss, sample count and confusion matrix over all ranks (each evaluated its own shard),
 // so that every rank holds the metrics of the whole split, exactly as one process computes them.

@@ -81,6 +81,9 @@ void to_json(nlohmann::json& j, const RunMetrics& m) {
        {"test_accuracy", m.test_accuracy},
        {"best_test_accuracy", m.best_test_accuracy},
        {"best_epoch", m.best_epoch},
+       {"tta", m.tta},
+       {"test_accuracy_without_tta", m.test_accuracy_without_tta},
+       {"tta_seconds", m.tta_seconds},
        {"total_seconds", m.total_seconds},
        {"train_seconds", m.train_seconds},
        {"train_images_per_second", m.train_images_per_second},
@@ -109,6 +112,10 @@ void from_json(const nlohmann::json& j, RunMetrics& m) {
   m.test_accuracy = json_number(j, "test_accuracy");
   m.best_test_accuracy = json_number(j, "best_test_accuracy");
   m.best_epoch = j.at("best_epoch").get<int64_t>();
+  m.tta = j.value("tta", std::string("none"));
+  m.test_accuracy_without_tta =
+      j.contains("test_accuracy_without_tta") ? json_number(j, "test_accuracy_without_tta") : m.test_accuracy;
+  m.tta_seconds = j.value("tta_seconds", 0.0);
   m.total_seconds = json_number(j, "total_seconds");
   m.train_seconds = json_number(j, "train_seconds");
   m.train_images_per_second = json_number(j, "train_images_per_second");

@@ -4,7 +4,8 @@
 // kRecordSchemaVersion; records written before it (no version) read as version 1. Version 2
 // adds comm.compression (read as "none" from older records); version 3 metrics.json's
 // membership (empty from older records); version 4 the data wait and skipped images (0 from
-// older records).
+// older records); version 5 metrics.json's test-time augmentation ("none", the plain accuracy
+// and 0 s from older records).
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@
 
 namespace rt {
 
-constexpr int kRecordSchemaVersion = 4;
+constexpr int kRecordSchemaVersion = 5;
 
 // Communication accounting of an epoch, per optimiser step (parallel/grad_sync.h).
 struct CommRecord {
@@ -54,8 +55,11 @@ void from_json(const nlohmann::json& j, EpochRecord& r);
 struct RunMetrics {
   std::string model;
   int64_t param_count = 0, epochs = 0, steps = 0, world_size = 1, global_batch = 0;
-  double test_accuracy = 0, best_test_accuracy = 0;
+  double test_accuracy = 0, best_test_accuracy = 0;  // the final test's (with `tta`); the epochs' best (without)
   int64_t best_epoch = 0;
+  std::string tta = "none";              // the final test's test-time augmentation (eval/tta.h)
+  double test_accuracy_without_tta = 0;  // the last epoch's plain evaluation
+  double tta_seconds = 0;                // the final test with TTA (after the epochs' time)
   double total_seconds = 0, train_seconds = 0, train_images_per_second = 0;
   CommRecord comm_last_epoch;
   std::string weights_fingerprint;                // rank 0's

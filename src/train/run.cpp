@@ -236,11 +236,16 @@ bool Run::any_rank(bool value) const { return any_rank_true(*comm, {value}, devi
 
 void Run::agree_on_bn_statistics() { comm->broadcast(bn_buffers_, 0, "broadcast of BatchNorm statistics"); }
 
-EvalResult Run::evaluate() {
+EvalResult Run::evaluate(Tta tta) {
   agree_on_bn_statistics();
-  EvalResult r =
-      rt::evaluate(*model, test_set, cfg.eval_batch_size, device, eval_shard(test_set.size(), rank, world), precision,
-                   cfg.channels_last, /*keep_logits=*/false, cfg.loader_threads, cfg.skip_bad_images);
+  EvalSpec spec;
+  spec.batch_size = cfg.eval_batch_size;
+  spec.precision = precision;
+  spec.channels_last = cfg.channels_last;
+  spec.tta = tta;
+  spec.loader_threads = cfg.loader_threads;
+  spec.skip_bad = cfg.skip_bad_images;
+  EvalResult r = rt::evaluate(*model, test_set, device, spec, eval_shard(test_set.size(), rank, world));
   reduce_across_ranks(r, *comm, device);
   return r;
 }

@@ -86,8 +86,8 @@ struct Run {
   // All ranks: whether `value` holds on any rank.
   bool any_rank(bool value) const;
   // All ranks: the test split, a shard each, counts summed; first rank 0's BatchNorm statistics
-  // everywhere where the policy says so.
-  EvalResult evaluate();
+  // everywhere where the policy says so. `tta`: the logits of transformed copies (eval/tta.h).
+  EvalResult evaluate(Tta tta = Tta::kNone);
   // All ranks: rank 0's BatchNorm statistics everywhere where the policy says so, the gradient
   // compressor's state gathered, every collective before confirmed; then only rank 0 writes
   // `state` and `history` with the weights and optimiser into the run folder.

@@ -101,8 +101,8 @@ EpochRecord epoch_record(Run& run, int64_t epoch, const EpochSums& sums, const E
 }
 
 // End of the run: every replica's fingerprint (all ranks); metrics.json, reports, figures (only rank 0).
-RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRecord>& history,
-                      const EvalResult& eval) {
+RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRecord>& history, const EvalResult& eval,
+                      double tta_seconds) {
   RunTotals totals = run_totals(history);
   // A job the built-in launcher restarted counts by its own clock what the epochs' do not: the
   // restarts, stalls, work done again after a failure. It all goes to training time.
@@ -132,6 +132,9 @@ RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRe
     m.test_accuracy = summary.test_accuracy;
     m.best_test_accuracy = summary.best_test_accuracy;
     m.best_epoch = totals.best_epoch;
+    m.tta = run.cfg.tta;
+    m.test_accuracy_without_tta = history.empty() ? summary.test_accuracy : history.back().test_accuracy;
+    m.tta_seconds = tta_seconds;
     m.total_seconds = totals.seconds;
     m.train_seconds = totals.train_seconds;
     m.train_images_per_second = summary.train_images_per_second;
@@ -152,9 +155,13 @@ RunSummary finish_run(Run& run, const RunState& state, const std::vector<EpochRe
     write_evaluation_outputs(run.out, eval, run.test_set.class_names, m);
     write_plots_or_warn(run.out);
   }
-  log_info("done: test accuracy {:.2f}% (best {:.2f}% at epoch {}), {:.0f} img/s, {} in total; see {}/",
-           100 * summary.test_accuracy, 100 * summary.best_test_accuracy, totals.best_epoch,
-           summary.train_images_per_second, format_duration(totals.seconds), run.out);
+  const std::string tta =
+      run.cfg.tta == "none" || history.empty()
+          ? ""
+          : fmt::format(" with {} TTA ({:.2f}% without)", run.cfg.tta, 100 * history.back().test_accuracy);
+  log_info("done: test accuracy {:.2f}%{} (best {:.2f}% at epoch {}), {:.0f} img/s, {} in total; see {}/",
+           100 * summary.test_accuracy, tta, 100 * summary.best_test_accuracy, totals.best_epoch,
+           summary.train_images_per_second, format_duration(totals.seconds + tta_seconds), run.out);
   return summary;
 }
 
@@ -263,10 +270,12 @@ RunSummary train(const Config& config, const std::string& job, std::unique_ptr<C
   }
 
   // --- end of run: the trace if its steps ran out (all ranks), the final evaluation (all
-  //     ranks), metrics and reports (only rank 0)
+  //     ranks; with --tta of the transformed copies too), metrics and reports (only rank 0)
   observers.run_end(state.global_step);
-  if (!evaluated) eval = run.evaluate();
-  return finish_run(run, state, history, eval);
+  const Tta tta = parse_tta(cfg.tta);
+  Stopwatch tta_clock;
+  if (!evaluated || tta != Tta::kNone) eval = run.evaluate(tta);
+  return finish_run(run, state, history, eval, tta != Tta::kNone ? tta_clock.seconds() : 0.0);
 }
 
 }  // namespace rt

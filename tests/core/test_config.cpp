@@ -50,7 +50,7 @@ TEST(Config, TheTableDrivesKeysAndFlags) {
   const nlohmann::json defaults = to_json(Config{});
   EXPECT_EQ(config_fields().size(), defaults.size());
   for (const auto& [key, value] : defaults.items()) EXPECT_EQ(keys.count(key), 1u) << key;
-  EXPECT_EQ(keys.size(), 70u);  // Config's fields
+  EXPECT_EQ(keys.size(), 71u);  // Config's fields
   const auto it = std::find_if(config_fields().begin(), config_fields().end(),
                                [](const ConfigField& f) { return std::string(f.key) == "limit_train"; });
   ASSERT_NE(it, config_fields().end());
@@ -135,6 +135,32 @@ TEST(Recipes, FastSetsItsIngredients) {
   EXPECT_DOUBLE_EQ(c.label_smoothing, 0.1);
   EXPECT_TRUE(c.channels_last);
   EXPECT_EQ(c.amp, "auto");
+}
+
+TEST(Recipes, Airbench94IsThePapersHyperparametersOnTheMeanLoss) {
+  const Config c = config_from_json(recipe_options("airbench94"));
+  EXPECT_EQ(c.model, "airbench94");
+  EXPECT_EQ(c.batch_size, 1024);
+  EXPECT_EQ(c.lr_ref_batch, 1024);
+  // The paper: lr 11.5 and wd 0.0153 per 1024 images on the summed loss, divided by
+  // 1024 (1 + 1/(1 - momentum)); the per-step decay lr x wd is the same in both terms.
+  const double momentum = 0.85, kilostep = 1024 * (1 + 1 / (1 - momentum));
+  const double paper_lr = 11.5 / kilostep, paper_decay_per_step = 0.0153 * 1024 / kilostep;
+  EXPECT_DOUBLE_EQ(c.momentum, momentum);
+  EXPECT_NEAR(c.lr, paper_lr * 1024, 1e-12);  // the mean loss of 1024 images: gradients 1/1024 of the sum's
+  EXPECT_NEAR(c.lr * c.weight_decay, paper_decay_per_step, 1e-12);
+  EXPECT_TRUE(c.nesterov);
+  EXPECT_FALSE(c.no_decay_bn_bias);
+  EXPECT_DOUBLE_EQ(c.bn_bias_lr_mult, 64);
+  EXPECT_EQ(c.whiten_bias_epochs, 3);
+  EXPECT_EQ(c.schedule, "triangle");
+  EXPECT_DOUBLE_EQ(c.label_smoothing, 0.2);
+  EXPECT_EQ(c.ema_every, 5);
+  EXPECT_EQ(c.translate, 2);
+  EXPECT_EQ(c.pad_mode, "reflect");
+  EXPECT_EQ(c.flip, "alternate");
+  EXPECT_EQ(c.tta, "flip-translate");
+  EXPECT_TRUE(c.channels_last);
 }
 
 TEST(Recipes, EveryRecipeIsAValidConfigAndUnknownNamesAreListed) {

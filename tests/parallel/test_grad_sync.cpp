@@ -268,14 +268,17 @@ TEST(DistEval, ShardedEvaluationEqualsSingleProcess) {
   data.class_names = std::vector<std::string>(10, "c");
   torch::manual_seed(0);
   auto model = make_model("resnet20", 10);
-  const EvalResult single = evaluate(*model, data, 8, torch::kCPU);
+  EvalSpec spec;
+  spec.batch_size = 8;
+  const EvalResult single = evaluate(*model, data, torch::kCPU, spec);
   std::vector<std::shared_ptr<Classifier>> models;
   for (int r = 0; r < 3; ++r) {
     torch::manual_seed(0);
     models.push_back(make_model("resnet20", 10));
   }
   test::run_ranks(3, [&](int rank, Communicator& comm) {
-    EvalResult r = evaluate(*models[static_cast<size_t>(rank)], data, 8, torch::kCPU, eval_shard(data.size(), rank, 3));
+    EvalResult r =
+        evaluate(*models[static_cast<size_t>(rank)], data, torch::kCPU, spec, eval_shard(data.size(), rank, 3));
     reduce_across_ranks(r, comm, torch::kCPU);
     EXPECT_EQ(r.confusion, single.confusion);
     EXPECT_EQ(r.samples, 37);
