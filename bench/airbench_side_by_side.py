@@ -13,9 +13,16 @@ same machine so that its drift falls on both:
           ringtrain's 10 epochs are 490 steps (the last batch of each epoch 848 images); the
           Python loader drops a last partial batch, so it runs --epochs 10.2: also 490 steps.
 
-Results go to --out (one file per run); a run whose result is there is not run again, so a
-study can be continued in a later session (a ringtrain run that was stopped resumes from its
-checkpoint, its wall time summed over the pieces). `summary` prints the tables from --out.
+Results go to --results (one small JSON file per run, kept in the repository under
+bench/results/airbench94-<cpu>/, <cpu> being avx2, avx512f or avx512_bf16, so that figures of
+different machines are never pooled); the run folders and logs go to --runs. A run whose result
+is there is not run again, so a study can be continued in a later session on a machine of the
+same kind (a ringtrain run that was stopped resumes from its checkpoint, its wall time then
+unknown). `summary` prints the tables from --results. While the file --runs/HOLD exists the
+study waits between runs (touch it to build or test on the same cores without slowing a run).
+
+Precision follows ringtrain's --amp auto: bf16 autocast where the CPU has AVX512-BF16, fp32
+otherwise; the Python run is given the same (--precision bf16 or fp32).
 
     .venv/bin/python bench/airbench_side_by_side.py ratio --data data/cifar10 --pairs 3
     .venv/bin/python bench/airbench_side_by_side.py seeds --data data/cifar10 --rt-seeds 0-4 --py-seeds 0-2
@@ -39,6 +46,16 @@ def seeds(text):
     return list(range(int(lo), int(hi or lo) + 1))
 
 
+def wait_while_held(a):
+    """Holds the study between runs while the file --runs/HOLD exists (touch it to build or test on
+    the same cores without slowing a timed run; remove it to go on)."""
+    hold = os.path.join(a.runs, "HOLD")
+    if os.path.exists(hold):
+        print(f"airbench_side_by_side: held by {hold}", flush=True)
+        while os.path.exists(hold):
+            time.sleep(5)
+
+
 def timed(argv, log):
     start = time.perf_counter()
     with open(log, "a") as f:
@@ -49,12 +66,13 @@ def timed(argv, log):
 
 
 def run_ringtrain(a, name, seed, extra):
-    run = os.path.join(a.out, name)
-    result = run + ".json"
+    run = os.path.join(a.runs, name)
+    result = os.path.join(a.results, name + ".json")
     if os.path.exists(result):
         return json.load(open(result))
     # A run stopped before (a session's end) resumes from its checkpoint; its wall time is then
     # not known (the stopped piece's is lost) and is reported as null.
+    wait_while_held(a)
     resumed = os.path.exists(os.path.join(run, "checkpoint.safetensors"))
     argv = [a.bin, "train", "--data", a.data, "--recipe", "airbench94", "--seed", str(seed), "--out", run,
             "--threads", str(a.threads), *extra, *(["--resume", run] if resumed else [])]
@@ -72,12 +90,15 @@ def run_ringtrain(a, name, seed, extra):
 
 
 def run_python(a, name, seed, extra):
-    result = os.path.join(a.out, name + ".json")
+    result = os.path.join(a.results, name + ".json")
     if os.path.exists(result):
         return json.load(open(result))
-    raw = os.path.join(a.out, name + ".raw.json")
-    argv = [PY, REFERENCE, "--data", a.data, "--threads", str(a.threads), "--seed", str(seed), "--json", raw, *extra]
-    wall = timed(argv, os.path.join(a.out, name + ".log"))
+    wait_while_held(a)
+    raw = os.path.join(a.runs, name + ".raw.json")
+    precision = "bf16" if cpu_flags() == "avx512_bf16" else "fp32"
+    argv = [PY, REFERENCE, "--data", a.data, "--threads", str(a.threads), "--seed", str(seed), "--json", raw,
+            "--precision", precision, *extra]
+    wall = timed(argv, os.path.join(a.runs, name + ".log"))
     p = json.load(open(raw))
     r = {"program": "python", "seed": seed, "test_accuracy_tta": p["test_accuracy_tta"],
          "test_accuracy": p["test_accuracy"], "epoch_train_seconds": p["epoch_seconds"],
@@ -129,7 +150,7 @@ def spread(values, fmt="{:.2f}"):
 
 
 def summary(a):
-    rt, py = load(a.out, "ratio_rt_"), load(a.out, "ratio_py_")
+    rt, py = load(a.results, "ratio_rt_"), load(a.results, "ratio_py_")
     if rt and py:
         print("| pair | ringtrain epoch 2 (s) | Python epoch 2 (s) | Python / ringtrain |")
         print("|---|---|---|---|")
@@ -141,7 +162,7 @@ def summary(a):
         print(f"\nmedian ratio {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}); "
               f"data wait in epoch 2: ringtrain {spread([100 * r['data_wait_seconds'][1] / r['epoch_train_seconds'][1] for r in rt])}%, "
               f"Python {spread([100 * p['data_wait_seconds'][1] / p['epoch_train_seconds'][1] for p in py])}%\n")
-    for name, rows in (("ringtrain", load(a.out, "rt_seed")), ("Python", load(a.out, "py_seed"))):
+    for name, rows in (("ringtrain", load(a.results, "rt_seed")), ("Python", load(a.results, "py_seed"))):
         if not rows:
             continue
         print(f"{name}: {len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}), {rows[0]['precision']}, "
@@ -154,6 +175,16 @@ def summary(a):
         print(f"  wall seconds            {spread(walls, '{:.0f}')}"
               f"{f' ({len(rows) - len(walls)} resumed runs left out)' if len(walls) < len(rows) else ''}")
         print(f"  data wait share         {spread([100 * r['data_wait_share'] for r in rows], '{:.2f}')}%")
+    seeds_ratio(a)
+
+
+def seeds_ratio(a):
+    rt, py = load(a.results, "rt_seed"), load(a.results, "py_seed")
+    if rt and py:
+        r = statistics.mean([x["train_seconds"] for x in rt])
+        p = statistics.mean([x["train_seconds"] for x in py])
+        print(f"\nwhole runs (490 steps each): Python / ringtrain training seconds {p / r:.3f} "
+              f"(means {p:.0f} s / {r:.0f} s)")
 
 
 def main():
@@ -161,13 +192,15 @@ def main():
     ap.add_argument("what", choices=["ratio", "seeds", "summary"])
     ap.add_argument("--data", default=os.path.join(SRC, "data", "cifar10"))
     ap.add_argument("--bin", default=os.path.join(SRC, "build", "ringtrain"))
-    ap.add_argument("--out", default=os.path.join(SRC, "runs", "airbench_side_by_side"))
+    ap.add_argument("--results", default=os.path.join(SRC, "bench", "results", f"airbench94-{cpu_flags()}"))
+    ap.add_argument("--runs", default=os.path.join(SRC, "runs", "airbench_side_by_side"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--rt-seeds", default="0-4")
     ap.add_argument("--py-seeds", default="0-2")
     a = ap.parse_args()
-    os.makedirs(a.out, exist_ok=True)
+    os.makedirs(a.results, exist_ok=True)
+    os.makedirs(a.runs, exist_ok=True)
     {"ratio": ratio, "seeds": seed_runs, "summary": summary}[a.what](a)
     if a.what != "summary":
         summary(a)
