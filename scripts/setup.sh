@@ -13,7 +13,7 @@ TORCHVISION_VERSION=0.26.0  # the torchvision release that matches it
 TENSORBOARD_VERSION=2.21.0  # reads our event files in the tests
 SAFETENSORS_VERSION=0.8.0   # reads our checkpoints in the tests (Hugging Face's own reader)
 DEB_PACKAGES=(build-essential cmake pkg-config python3-venv zstd
-  libcli11-dev nlohmann-json3-dev libfmt-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev zlib1g-dev libgtest-dev libgloo-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libwebp-dev libtiff-dev zlib1g-dev libgtest-dev libgloo-dev
   libyaml-cpp-dev libjemalloc-dev libplplot-dev plplot-driver-cairo fonts-dejavu-core
   libprotobuf-dev protobuf-compiler libboost-dev libcurl4-openssl-dev libarchive-dev libssl-dev
   openmpi-bin iproute2 clang-format)

@@ -89,13 +89,6 @@ torch::Tensor make_tensor(const PickleTensor& t, const std::map<std::string, std
   return storage->second.as_strided(t.sizes, t.strides, t.offset);
 }
 
-const PickleValue* dict_entry(const PickleValue& dict, const std::string& key) {
-  for (size_t i = 0; i + 1 < dict.items.size(); i += 2) {
-    if (dict.items[i]->kind == PickleValue::Kind::kString && dict.items[i]->text == key) return dict.items[i + 1];
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 std::vector<std::pair<std::string, torch::Tensor>> read_torch_save_state_dict(const std::vector<unsigned char>& bytes,
@@ -112,7 +105,7 @@ std::vector<std::pair<std::string, torch::Tensor>> read_torch_save_state_dict(co
                 : dict->kind == Kind::kList ? "list"
                                             : "value that is no dict");
   for (const char* nested : {"state_dict", "model"}) {  // {"state_dict": {...}, "epoch": ...}
-    const PickleValue* inner = dict_entry(*dict, nested);
+    const PickleValue* inner = pickle_dict_get(*dict, nested);
     if (inner && inner->kind == Kind::kDict) {
       dict = inner;
       break;

@@ -27,6 +27,7 @@ struct EvalOptions {
   std::string checkpoint, data, out, model, device = "auto", amp, save_logits, tta;
   int64_t limit_test = -1;  // -1 = as the checkpoint's run
   int64_t eval_batch_size = 500, threads = 0;
+  bool dct_scaling = true, dct_scaling_given = false;  // --dct-scaling, else as the run
 };
 
 int run_eval(const EvalOptions& o) {
@@ -44,7 +45,9 @@ int run_eval(const EvalOptions& o) {
 
   // The run's input size and normalisation statistics (config.json records them resolved).
   const std::string data_dir = o.data.empty() ? run_cfg.data : o.data;
-  const DataSplits splits = load_splits(data_dir, data_request(run_cfg));
+  DataRequest request = data_request(run_cfg);
+  if (o.dct_scaling_given) request.dct_scaling = o.dct_scaling;
+  const DataSplits splits = load_splits(data_dir, request);
   RT_CHECK_USER(splits.test.num_classes() == meta.num_classes,
                 "{} holds {} classes but {} was trained for {}; use data with the same classes", data_dir,
                 splits.test.num_classes(), o.checkpoint, meta.num_classes);
@@ -78,11 +81,14 @@ int run_eval(const EvalOptions& o) {
                             {"test_accuracy", r.accuracy()},
                             {"precision", precision_name(precision)},
                             {"tta", tta_name(spec.tta)},
+                            {"dct_scaling", test.streamed() && test.dct_scaling},
                             {"weights_fingerprint", weights_fingerprint(*model)},
                             {"environment", environment_json(device)}});
-  print_line(fmt::format("{}: {} after {} epochs, {} test images ({}, TTA {}): loss {:.4f}, accuracy {:.2f}%",
+  const std::string decoding =
+      !test.streamed() ? "" : (test.dct_scaling ? ", JPEGs DCT-scaled" : ", JPEGs decoded at full size");
+  print_line(fmt::format("{}: {} after {} epochs, {} test images ({}, TTA {}{}): loss {:.4f}, accuracy {:.2f}%",
                          o.checkpoint, model_name, meta.state.epochs_done, test.size(), precision_name(precision),
-                         tta_name(spec.tta), r.loss(), 100 * r.accuracy()));
+                         tta_name(spec.tta), decoding, r.loss(), 100 * r.accuracy()));
   print_line(fmt::format("wrote {0}/metrics.json, {0}/classification_report.txt, {0}/confusion_matrix.csv", out));
   write_plots_or_warn(out);
   return 0;
@@ -105,10 +111,14 @@ CommandRunner add_eval_command(CLI::App& app) {
                   "Also write the logits and labels (torch.load-able dict) to this file");
   flags->add("amp", o->amp, "Autocast precision: auto | bf16 | none (default: as the run)");
   flags->add("tta", o->tta, "Test-time augmentation: none | flip | flip-translate (default: as the run's final test)");
+  auto* dct = flags->add("dct_scaling", o->dct_scaling,
+                         "Streamed JPEGs: decode at a reduced DCT scale where the crop allows (default: as the run); "
+                         "false gives torchvision's pixels exactly");
   flags->add("device", o->device);
   cmd->footer("Example:\n  ringtrain eval --checkpoint runs/demo/checkpoint.safetensors --data data/cifar10");
-  return [o, flags] {
+  return [o, flags, dct] {
     flags->check();
+    o->dct_scaling_given = dct->count() > 0;
     return run_eval(*o);
   };
 }

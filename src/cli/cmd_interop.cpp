@@ -58,6 +58,9 @@ int run_import(const ImportOptions& o) {
   cfg.stem = o.stem;
   cfg.data = o.data;
   cfg.out = o.to;
+  // Weights made in Python: evaluated in float32 as Python does (not in bf16 where the CPU has it;
+  // `eval --amp` chooses otherwise).
+  cfg.amp = "none";
   auto opt = make_sgd(*model, cfg);
   CheckpointMeta meta;
   meta.model = o.model;

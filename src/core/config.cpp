@@ -144,6 +144,7 @@ void validate(const Config& c) {
   for (const auto& f : config_fields()) check_field(f, c);
   // What involves several fields.
   RT_CHECK_USER(!c.nesterov || c.momentum > 0, "--nesterov needs a positive --momentum");
+  RT_CHECK_USER(c.num_classes != 1, "--num-classes must be 0 (the data's class count) or at least 2, got 1");
   GradCompression::parse(c.grad_compression);  // throws naming the choices
   if (c.schedule == "multistep") {
     for (size_t i = 0; i < c.milestones.size(); ++i) {

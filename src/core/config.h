@@ -30,7 +30,7 @@ struct Config {
   std::string model = "resnet50";   // see `ringtrain models`
   std::string stem = "auto";        // ResNet stem: cifar (3x3) | imagenet (7x7/2 + max-pool) | auto (by image size)
   std::string init_from;            // start from a torch.save'd state_dict; a head of another class count starts fresh
-  int64_t num_classes = 10;         // must equal the data set's class count
+  int64_t num_classes = 0;          // 0: the data set's class count (written back); else must equal it
   bool zero_init_residual = false;  // zero the last BN weight of each residual block
 
   // --- optimisation (reference: SGD 0.9, wd 1e-4, lr 0.1, multistep [5,8] x0.1, batch 128)

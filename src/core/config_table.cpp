@@ -94,8 +94,9 @@ const std::vector<ConfigField>& config_fields() {
       {"init_from", &C::init_from,
        "Start from the weights of a torch.save'd state_dict (e.g. torchvision's); a head (fc) of another class "
        "count starts fresh"},
-      {"num_classes", &C::num_classes, "Classes (must match the data)", false,
-       at_least(2).at_most(kMaxClasses, kClassesWhy)},
+      {"num_classes", &C::num_classes,
+       "Classes of the model's head: 0 (the default) takes the data's class count; another value must match it", false,
+       non_negative().at_most(kMaxClasses, kClassesWhy)},
       {"zero_init_residual", &C::zero_init_residual, "Zero-init the last BN of each residual block", true},
       {"epochs", &C::epochs, "Epochs to train", false, positive().at_most(kMaxEpochs, kEpochsWhy)},
       {"batch_size", &C::batch_size, "Images per worker per micro-batch (global batch = this x workers x --grad-accum)",

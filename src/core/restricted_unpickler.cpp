@@ -1,5 +1,8 @@
 #include "core/restricted_unpickler.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -29,9 +32,9 @@ const std::map<std::string, std::string>& storage_classes() {
   return classes;
 }
 
-// The globals a file may name besides the storage classes (torch's weights-only allow-list, as
-// far as a state_dict needs it).
-bool allowed_global(const std::string& name) {
+// The globals a state_dict file may name besides the storage classes (torch's weights-only
+// allow-list, as far as a state_dict needs it).
+bool allowed_state_dict_global(const std::string& name) {
   static const char* const names[] = {"collections.OrderedDict",
                                       "torch._utils._rebuild_tensor_v2",
                                       "torch._utils._rebuild_parameter",
@@ -46,9 +49,42 @@ bool allowed_global(const std::string& name) {
   return storage_classes().count(name) > 0;
 }
 
+// The globals numpy's pickles of arrays name (numpy 1 as numpy.core, numpy 2 as numpy._core), and
+// the one Python 3 writes bytes with at protocol 2.
+bool allowed_numpy_global(const std::string& name) {
+  static const char* const names[] = {"numpy.core.multiarray._reconstruct",
+                                      "numpy._core.multiarray._reconstruct",
+                                      "numpy.core.numeric._frombuffer",
+                                      "numpy._core.numeric._frombuffer",
+                                      "numpy.ndarray",
+                                      "numpy.dtype",
+                                      "_codecs.encode"};
+  for (const char* n : names) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
+bool is_reconstruct(const std::string& name) {
+  return name == "numpy.core.multiarray._reconstruct" || name == "numpy._core.multiarray._reconstruct";
+}
+bool is_frombuffer(const std::string& name) {
+  return name == "numpy.core.numeric._frombuffer" || name == "numpy._core.numeric._frombuffer";
+}
+
+// numpy's type codes for numbers: a kind (b bool, i signed, u unsigned, f float) and a size.
+bool known_dtype(const std::string& code) {
+  static const char* const codes[] = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8"};
+  for (const char* c : codes) {
+    if (code == c) return true;
+  }
+  return false;
+}
+
 class Unpickler {
  public:
-  Unpickler(const std::string& bytes, const std::string& what) : in_(bytes), what_(what) {}
+  Unpickler(const std::string& bytes, const std::string& what, PickleVocabulary vocabulary)
+      : in_(bytes), what_(what), numpy_(vocabulary == PickleVocabulary::kNumpyArrays) {}
 
   Pickle run() {
     while (true) {
@@ -65,10 +101,10 @@ class Unpickler {
 
  private:
   [[noreturn]] void refuse(const std::string& why) const {
-    throw UserError(
-        fmt::format("{}: {} (at byte {} of data.pkl); only state_dicts of tensors, numbers and strings are "
-                    "read, nothing that runs code",
-                    what_, why, at_));
+    throw UserError(fmt::format("{}: {} (at byte {} of {}); only {} are read, nothing that runs code", what_, why, at_,
+                                numpy_ ? "the pickle" : "data.pkl",
+                                numpy_ ? "dicts and lists of numbers, strings and numpy arrays"
+                                       : "state_dicts of tensors, numbers and strings"));
   }
 
   const char* take(uint64_t n) {
@@ -143,7 +179,8 @@ class Unpickler {
   }
   PickleValue* global(const std::string& module, const std::string& name) {
     const std::string full = module + "." + name;
-    if (!allowed_global(full)) refuse(fmt::format("it names the global {}, which a state_dict does not need", full));
+    if (!(numpy_ ? allowed_numpy_global(full) : allowed_state_dict_global(full)))
+      refuse(fmt::format("it names the global {}, which {} does not need", full, numpy_ ? "an array" : "a state_dict"));
     auto* v = make(Kind::kGlobal);
     v->text = full;
     return v;
@@ -151,7 +188,8 @@ class Unpickler {
 
   void set_item(PickleValue* dict, PickleValue* key, PickleValue* value) {
     if (dict->kind != Kind::kDict) refuse("SETITEM on something that is not a dict");
-    if (key->kind != Kind::kString && key->kind != Kind::kInt) refuse("a dict key that is not a string or an integer");
+    if (key->kind != Kind::kString && key->kind != Kind::kInt && !(numpy_ && key->kind == Kind::kBytes))
+      refuse("a dict key that is not a string or an integer");
     grow(dict, value);
     dict->items.push_back(key);
     dict->items.push_back(value);
@@ -216,6 +254,7 @@ class Unpickler {
     if (args->kind != Kind::kTuple) refuse("REDUCE with arguments that are not a tuple");
     const std::string& name = f->text;
     const auto& a = args->items;
+    if (numpy_) return call_numpy(name, a);
     if (name == "collections.OrderedDict") {
       if (!a.empty()) refuse("OrderedDict with arguments");
       return container(Kind::kDict, {});
@@ -240,6 +279,105 @@ class Unpickler {
       return container(Kind::kTuple, a[0]->items);
     }
     refuse(fmt::format("a call of {}", name));
+  }
+
+  static bool is_text(const PickleValue* v) { return v->kind == Kind::kString || v->kind == Kind::kBytes; }
+
+  static bool is_flag(const PickleValue* v) { return v->kind == Kind::kBool || v->kind == Kind::kInt; }
+
+  // numpy.dtype(code, align=False, copy=True) (Python 2's numpy wrote the flags as 0 and 1); its
+  // state (BUILD) gives the byte order.
+  PickleValue* make_dtype(const std::vector<PickleValue*>& a) {
+    if (a.size() != 3 || !is_text(a[0]) || !is_flag(a[1]) || !is_flag(a[2]))
+      refuse("numpy.dtype with arguments other than (code, align, copy)");
+    if (!known_dtype(a[0]->text)) refuse(fmt::format("an array of dtype \"{}\", not a number type", a[0]->text));
+    auto* v = make(Kind::kDtype);
+    v->array.dtype = a[0]->text;
+    return v;
+  }
+
+  // An array's shape and bytes, checked: numel x item size == the bytes' length.
+  void fill_array(PickleArray& array, const PickleValue* dtype, const PickleValue* shape, const PickleValue* data) {
+    if (dtype->kind != Kind::kDtype) refuse("an array whose dtype is not a numpy.dtype");
+    if (!is_text(data)) refuse("an array whose data is not bytes (an array of objects?)");
+    array.dtype = dtype->array.dtype;
+    array.byte_order = dtype->array.byte_order;
+    array.shape = ints(shape, "shape");
+    uint64_t bytes = static_cast<uint64_t>(array.item_size());
+    for (const int64_t d : array.shape) {
+      if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes)) refuse("an array larger than can exist");
+    }
+    if (bytes != data->text.size()) {
+      refuse(fmt::format("an array of shape ({}) and dtype {} holding {} bytes, not {}", fmt::join(array.shape, ", "),
+                         array.dtype, data->text.size(), bytes));
+    }
+    array.data = data;
+  }
+
+  PickleValue* call_numpy(const std::string& name, const std::vector<PickleValue*>& a) {
+    if (name == "numpy.dtype") return make_dtype(a);
+    if (is_reconstruct(name)) {  // _reconstruct(numpy.ndarray, (0,), b"b"): an empty array its BUILD fills
+      if (a.size() != 3 || a[0]->kind != Kind::kGlobal || a[0]->text != "numpy.ndarray")
+        refuse("_reconstruct of something other than a numpy.ndarray");
+      return make(Kind::kArray);
+    }
+    if (is_frombuffer(name)) {  // _frombuffer(buffer, dtype, shape, order)
+      if (a.size() != 4 || !is_text(a[3]) || (a[3]->text != "C" && a[3]->text != "F"))
+        refuse("_frombuffer with arguments other than (buffer, dtype, shape, order)");
+      auto* v = make(Kind::kArray);
+      fill_array(v->array, a[1], a[2], a[0]);
+      v->array.fortran = a[3]->text == "F";
+      return v;
+    }
+    if (name == "_codecs.encode") {  // (text, "latin1"): Python 3's bytes at protocol 2
+      if (a.size() != 2 || a[0]->kind != Kind::kString || !is_text(a[1]) ||
+          (a[1]->text != "latin1" && a[1]->text != "latin-1")) {
+        refuse("_codecs.encode of other than text to latin1");
+      }
+      return latin1(a[0]->text);
+    }
+    refuse(fmt::format("a call of {}", name));
+  }
+
+  // UTF-8 text of code points below 256 as the bytes latin1 encodes it to.
+  PickleValue* latin1(const std::string& utf8) {
+    auto* v = make(Kind::kBytes);
+    v->text.reserve(utf8.size());
+    for (size_t i = 0; i < utf8.size(); ++i) {
+      const auto c = static_cast<unsigned char>(utf8[i]);
+      if (c < 0x80) {
+        v->text.push_back(static_cast<char>(c));
+      } else if ((c == 0xc2 || c == 0xc3) && i + 1 < utf8.size() &&
+                 (static_cast<unsigned char>(utf8[i + 1]) & 0xc0) == 0x80) {
+        v->text.push_back(static_cast<char>(((c & 0x03) << 6) | (static_cast<unsigned char>(utf8[++i]) & 0x3f)));
+      } else {
+        refuse("_codecs.encode of text that is not latin1");
+      }
+    }
+    return v;
+  }
+
+  // BUILD of a numpy.dtype: (3, byte order, None, None, None, -1, -1, 0) as numpy writes it; of
+  // an array made by _reconstruct: (1, shape, dtype, fortran, data).
+  void build_numpy(PickleValue* target, const PickleValue* state) {
+    const auto& s = state->items;
+    if (state->kind != Kind::kTuple) refuse("BUILD with a state that is not a tuple");
+    if (target->kind == Kind::kDtype) {
+      if (s.size() < 2 || !is_int(s[0]) || !is_text(s[1]) || s[1]->text.size() != 1 ||
+          std::string("|<>=").find(s[1]->text[0]) == std::string::npos) {
+        refuse("a numpy.dtype state without a byte order");
+      }
+      for (size_t i = 2; i < s.size(); ++i) {
+        if (s[i]->kind != Kind::kNone && !is_int(s[i])) refuse("a numpy.dtype with fields or a subarray");
+      }
+      target->array.byte_order = s[1]->text[0] == '=' ? '<' : s[1]->text[0];
+      return;
+    }
+    if (target->kind != Kind::kArray || target->array.data != nullptr) refuse("BUILD of an object");
+    if (s.size() != 5 || !is_int(s[0]) || s[0]->integer != 1 || !is_flag(s[3]))
+      refuse("a numpy array state other than (1, shape, dtype, fortran, data)");
+    fill_array(target->array, s[2], s[1], s[4]);
+    target->array.fortran = s[3]->kind == Kind::kBool ? s[3]->boolean : s[3]->integer != 0;
   }
 
   // BINPERSID: ('storage', storage class, key, location, numel)
@@ -328,6 +466,18 @@ class Unpickler {
         return push(string(Kind::kBytes, uint_le(1)));
       case 0x8e:
         return push(string(Kind::kBytes, uint_le(8)));
+      case 0x96:  // BYTEARRAY8 (protocol 5, numpy's in-band buffers)
+        if (!numpy_) refuse("opcode 0x96, which a state_dict does not need");
+        return push(string(Kind::kBytes, uint_le(8)));
+      case 'U':  // SHORT_BINSTRING, 'T' BINSTRING: Python 2's str, read as latin1 text (as torchvision does)
+        if (!numpy_) refuse("opcode 0x55, which a state_dict does not need");
+        return push(string(Kind::kString, uint_le(1)));
+      case 'T': {
+        if (!numpy_) refuse("opcode 0x54, which a state_dict does not need");
+        const auto n = static_cast<int32_t>(static_cast<uint32_t>(uint_le(4)));
+        if (n < 0) refuse("a BINSTRING of negative length");
+        return push(string(Kind::kString, static_cast<uint64_t>(n)));
+      }
       case ')':
         return push(container(Kind::kTuple, {}));
       case 0x85:
@@ -392,6 +542,10 @@ class Unpickler {
       case 'Q':
         return push(persistent(pop()));
       case 'b': {  // BUILD: the state of an OrderedDict (its _metadata) or a tensor, which a state_dict drops
+        if (numpy_) {
+          auto* state = pop();
+          return build_numpy(top(), state);
+        }
         pop();
         const auto* target = top();
         if (target->kind != Kind::kDict && target->kind != Kind::kTensor) refuse("BUILD of an object");
@@ -419,6 +573,7 @@ class Unpickler {
 
   const std::string& in_;
   const std::string& what_;
+  const bool numpy_;
   size_t at_ = 0;
   Pickle pickle_;
   std::vector<PickleValue*> stack_;
@@ -429,6 +584,20 @@ class Unpickler {
 
 }  // namespace
 
-Pickle unpickle_restricted(const std::string& bytes, const std::string& what) { return Unpickler(bytes, what).run(); }
+int64_t PickleArray::item_size() const { return dtype.size() == 2 ? dtype[1] - '0' : 0; }
+
+Pickle unpickle_restricted(const std::string& bytes, const std::string& what, PickleVocabulary vocabulary) {
+  return Unpickler(bytes, what, vocabulary).run();
+}
+
+const PickleValue* pickle_dict_get(const PickleValue& dict, const std::string& key) {
+  if (dict.kind != PickleValue::Kind::kDict) return nullptr;
+  for (size_t i = 0; i + 1 < dict.items.size(); i += 2) {
+    const auto kind = dict.items[i]->kind;
+    if ((kind == PickleValue::Kind::kString || kind == PickleValue::Kind::kBytes) && dict.items[i]->text == key)
+      return dict.items[i + 1];
+  }
+  return nullptr;
+}
 
 }  // namespace rt

@@ -116,9 +116,9 @@ Normalization statistics_of_files(const Dataset& d, uint64_t seed, bool skip_bad
 Normalization resolve_normalization(const DataSplits& s, const DataRequest& r) {
   std::string mode = r.normalize;
   if (mode == "auto") {
-    mode = s.format == "cifar10-binary" || s.format == "image-folder" ? "cifar10"
-           : s.train.streamed()                                       ? "imagenet"
-                                                                      : "computed";
+    mode = s.format == "cifar10-binary" || s.format == "cifar10-python" || s.format == "image-folder" ? "cifar10"
+           : s.train.streamed()                                                                       ? "imagenet"
+                                                                                                      : "computed";
   }
   Normalization n;  // CIFAR-10's
   if (mode == "imagenet") {
@@ -150,12 +150,21 @@ DataSplits read_splits(const std::string& dir, const DataRequest& r) {
       return read_cifar100_binary(candidate);
     }
   }
+  for (const std::string& candidate : {dir, dir + "/cifar-10-batches-py"}) {
+    if (file_exists(candidate + "/data_batch_1") || file_exists(candidate + "/test_batch")) {
+      return read_cifar10_python(candidate);
+    }
+  }
+  for (const std::string& candidate : {dir, dir + "/cifar-100-python"}) {
+    if (file_exists(candidate + "/train") || file_exists(candidate + "/test")) return read_cifar100_python(candidate);
+  }
   if (dir_exists(dir + "/train"))
     return read_image_folder(dir, /*allow_in_memory=*/r.image_size == 0 || r.image_size == 32, r.skip_bad_images);
   throw UserError(
-      fmt::format("--data {}: found neither CIFAR binary batches (data_batch_1.bin ... test_batch.bin or train.bin + "
-                  "test.bin, also looked in cifar-10-batches-bin/ and cifar-100-binary/) nor an image folder "
-                  "(train/<class>/, val/<class>/ or test/<class>/)",
+      fmt::format("--data {}: found neither CIFAR batches (binary: data_batch_1.bin ... test_batch.bin or train.bin + "
+                  "test.bin, also looked in cifar-10-batches-bin/ and cifar-100-binary/; python: data_batch_1 ... "
+                  "test_batch or train + test, also looked in cifar-10-batches-py/ and cifar-100-python/) nor an "
+                  "image folder (train/<class>/, val/<class>/ or test/<class>/)",
                   dir));
 }
 

@@ -32,9 +32,11 @@ struct Dataset {
 
 struct DataSplits {
   Dataset train;
-  Dataset test;        // the image folder's val/ or test/
-  std::string format;  // "cifar10-binary", "cifar100-binary", "image-folder" (32x32, in memory), "image-files"
-  std::string root;    // the folder the splits were read from
+  Dataset test;  // the image folder's val/ or test/
+  // "cifar10-binary", "cifar100-binary", "cifar10-python", "cifar100-python", "image-folder" (32x32,
+  // in memory), "image-files"
+  std::string format;
+  std::string root;  // the folder the splits were read from
   // Image files left out of the splits while loading (--skip-bad-images: named as images but not
   // files, or not decodable into memory), "path: why"; each is named in a warning and counted in
   // metrics.json's skipped_images. Streamed files stay in the split and are left out (and
@@ -64,6 +66,10 @@ DataRequest data_request(const Config& cfg);
 //    `dir` or in `dir`/cifar-10-batches-bin (the official archive unpacked into `dir`);
 //  - CIFAR-100 binary: train.bin + test.bin (+ optional fine_label_names.txt), in `dir` or in
 //    `dir`/cifar-100-binary;
+//  - CIFAR-10 python version (what torchvision's CIFAR10(download=True) leaves): data_batch_1..5
+//    + test_batch (+ optional batches.meta), in `dir` or in `dir`/cifar-10-batches-py;
+//  - CIFAR-100 python version: train + test files (+ optional meta), in `dir` or in
+//    `dir`/cifar-100-python;
 //  - image folder: `dir`/train/<class>/*.jpg|*.jpeg|*.png and `dir`/val/<class>/... (or test/).
 //    32x32 images (and no other --image-size) are decoded once into memory; images of other
 //    sizes are streamed from their files at request.image_size (default 224).
@@ -75,6 +81,8 @@ DataSplits load_splits(const std::string& dir, const DataRequest& request = {});
 // The readers behind load_splits, for callers that know the layout.
 DataSplits read_cifar10_binary(const std::string& dir);
 DataSplits read_cifar100_binary(const std::string& dir);
+DataSplits read_cifar10_python(const std::string& dir);
+DataSplits read_cifar100_python(const std::string& dir);
 // 32x32 images (its first readable training image, in index order, says) are decoded into
 // memory when `allow_in_memory`; otherwise only the files are indexed, to be streamed. With
 // `skip_bad`, image files that cannot be read there are left out (DataSplits::skipped).

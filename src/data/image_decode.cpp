@@ -13,8 +13,39 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "data/image_formats.h"
 
 namespace rt {
+
+void cmyk_inverted_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t pixels) {
+  for (int64_t p = 0; p < pixels; ++p, cmyk += 4, rgb += 3) {
+    const int nk = cmyk[3];  // stored inverted: 255 - K
+    for (int c = 0; c < 3; ++c) {
+      const int ink = 255 - cmyk[c];
+      const int tmp = ink * nk + 128;
+      const int v = nk - (((tmp >> 8) + tmp) >> 8);
+      rgb[c] = static_cast<uint8_t>(std::clamp(v, 0, 255));
+    }
+  }
+}
+
+const char* image_format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return "JPEG";
+    case ImageFormat::kPng:
+      return "PNG";
+    case ImageFormat::kWebp:
+      return "WebP";
+    case ImageFormat::kTiff:
+      return "TIFF";
+    case ImageFormat::kBmp:
+      return "BMP";
+    case ImageFormat::kNetpbm:
+      return "PBM/PGM/PPM";
+  }
+  return "image";
+}
 
 namespace {
 
@@ -25,20 +56,6 @@ bool is_png(const std::vector<unsigned char>& bytes) {
 
 bool is_jpeg(const std::vector<unsigned char>& bytes) {
   return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
-}
-
-// PIL's CMYK -> RGB (libImaging/Convert.c, cmyk2rgb) on its Adobe-inverted CMYK ("CMYK;I":
-// the stored bytes are 255 - ink): R = (255 - K) - (C x (255 - K)) / 255, rounded as PIL does.
-void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t pixels) {
-  for (int64_t p = 0; p < pixels; ++p, cmyk += 4, rgb += 3) {
-    const int nk = cmyk[3];  // stored inverted: 255 - K
-    for (int c = 0; c < 3; ++c) {
-      const int ink = 255 - cmyk[c];
-      const int tmp = ink * nk + 128;
-      const int v = nk - (((tmp >> 8) + tmp) >> 8);
-      rgb[c] = static_cast<uint8_t>(std::clamp(v, 0, 255));
-    }
-  }
 }
 
 // libjpeg reports a fatal error through error_exit, which must not return: it jumps back to
@@ -130,7 +147,7 @@ bool run_jpeg(const unsigned char* data, size_t size, int eighths, const CropBox
       jpeg_read_scanlines(&cinfo, &r, 1);
       uint8_t* dst = out + static_cast<int64_t>(y) * region->width * 3;
       if (cmyk) {
-        cmyk_to_rgb(first, dst, region->width);
+        cmyk_inverted_to_rgb(first, dst, region->width);  // R = (255 - K) - C (255 - K) / 255, PIL's rounding
       } else {
         std::memcpy(dst, first, static_cast<size_t>(region->width) * 3);
       }
@@ -271,9 +288,7 @@ ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>&
     info.height = header.height;
     info.format = ImageFormat::kPng;
     if (header.raw_bytes > 1032 * file_bytes) encodable = 0;
-  } else {
-    RT_CHECK_USER(is_jpeg(bytes), "{}: neither a JPEG nor a PNG ({} bytes{}); replace or remove the file", path,
-                  bytes.size(), bytes.empty() ? ", empty" : "");
+  } else if (is_jpeg(bytes)) {
     JpegHeader header;
     JpegErrors errors;
     RT_CHECK_USER(run_jpeg(bytes.data(), bytes.size(), 8, nullptr, nullptr, nullptr, &header, &errors),
@@ -282,9 +297,31 @@ ImageInfo probe_image(const std::string& path, const std::vector<unsigned char>&
     info.height = header.height;
     info.format = ImageFormat::kJpeg;
     if (!header.arithmetic) encodable = 8192 * file_bytes;
+  } else {
+    FormatHeader header;
+    if (is_webp(bytes)) {
+      header = probe_webp(path, bytes);
+      info.format = ImageFormat::kWebp;
+    } else if (is_tiff(bytes)) {
+      header = probe_tiff(path, bytes);
+      info.format = ImageFormat::kTiff;
+    } else if (is_bmp(bytes)) {
+      header = probe_bmp(path, bytes);
+      info.format = ImageFormat::kBmp;
+    } else {
+      RT_CHECK_USER(is_netpbm(bytes),
+                    "{}: not an image ringtrain reads (JPEG, PNG, WebP, TIFF, BMP, PBM/PGM/PPM) ({} bytes{}); replace "
+                    "or remove the file",
+                    path, bytes.size(), bytes.empty() ? ", empty" : "");
+      header = probe_netpbm(path, bytes);
+      info.format = ImageFormat::kNetpbm;
+    }
+    info.width = header.width;
+    info.height = header.height;
+    encodable = header.encodable;
   }
   const int64_t pixels = static_cast<int64_t>(info.width) * info.height;
-  const char* format = info.format == ImageFormat::kPng ? "PNG" : "JPEG";
+  const char* format = image_format_name(info.format);
   RT_CHECK_USER(pixels <= kMaxImagePixels,
                 "{}: image is {}x{}, more than {} pixels (PIL refuses such a 'decompression bomb' too); "
                 "resize or remove it",
@@ -322,7 +359,25 @@ torch::Tensor decode_rgb(const std::string& path, const std::vector<unsigned cha
                          int eighths, const std::optional<CropBox>& region) {
   TORCH_INTERNAL_ASSERT(eighths >= 1 && eighths <= 8 && (eighths == 8 || info.format == ImageFormat::kJpeg));
   if (info.format == ImageFormat::kJpeg) return decode_jpeg(path, bytes, info, eighths, region);
-  const auto rgb = decode_png(path, bytes, info);
+  const FormatHeader header{info.width, info.height};
+  torch::Tensor rgb;
+  switch (info.format) {
+    case ImageFormat::kPng:
+      rgb = decode_png(path, bytes, info);
+      break;
+    case ImageFormat::kWebp:
+      rgb = decode_webp(path, bytes, header);
+      break;
+    case ImageFormat::kTiff:
+      rgb = decode_tiff(path, bytes, header);
+      break;
+    case ImageFormat::kBmp:
+      rgb = decode_bmp(path, bytes, header);
+      break;
+    default:
+      rgb = decode_netpbm(path, bytes, header);
+      break;
+  }
   if (!region) return rgb;
   return rgb.narrow(0, region->top, region->height).narrow(1, region->left, region->width);
 }

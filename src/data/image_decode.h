@@ -1,4 +1,5 @@
-// Decoding one image file to RGB pixels, as PIL's Image.open(f).convert("RGB") would give them:
+// Decoding one image file to RGB pixels, as PIL's Image.open(f).convert("RGB") would give them
+// (WebP, TIFF, BMP and netpbm decode whole in data/image_formats.h; JPEG and PNG here):
 // JPEG with libjpeg-turbo's libjpeg API (baseline or progressive; greyscale replicated to RGB;
 // CMYK/YCCK with PIL's Adobe polarity and its CMYK->RGB formula), PNG with libpng (grey and
 // palette expanded, alpha dropped, 16 bits cut to the high byte as PIL does for RGB; PIL's own
@@ -18,7 +19,14 @@
 
 namespace rt {
 
-enum class ImageFormat { kJpeg, kPng };
+enum class ImageFormat { kJpeg, kPng, kWebp, kTiff, kBmp, kNetpbm };
+
+// "JPEG", "PNG", "WebP", "TIFF", "BMP", "PBM/PGM/PPM".
+const char* image_format_name(ImageFormat format);
+
+// PIL's CMYK -> RGB (libImaging/Convert.c, cmyk2rgb) on Adobe-inverted CMYK (the stored bytes
+// are 255 - ink, as Adobe's JPEGs store them): `pixels` x 4 bytes in, x 3 out.
+void cmyk_inverted_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t pixels);
 
 // The largest image decoded: PIL's limit (Image.MAX_IMAGE_PIXELS x 2, past which it raises
 // DecompressionBombError), and at most kMaxImageBytes of RGB pixels at full size (89 Mpx).
@@ -60,9 +68,9 @@ int scaled_size(int size, int eighths);
 // 8 for a PNG.
 int reduced_scale(const ImageInfo& info, double crop_w, double crop_h, int out_w, int out_h);
 
-// The pixels, [height, width, 3] uint8 (interleaved RGB; a view with strides for a PNG's
-// region); a JPEG at scale eighths/8 (its size then scaled_size of each side), a PNG always at
-// full size (eighths must be 8). With `region` (in the decoded image's pixels), only that
+// The pixels, [height, width, 3] uint8 (interleaved RGB; a view with strides for the region of
+// an image decoded whole); a JPEG at scale eighths/8 (its size then scaled_size of each side),
+// the other formats always at full size (eighths must be 8). With `region` (in the decoded image's pixels), only that
 // rectangle. Throws UserError naming `path` when the data is corrupt or truncated (a libjpeg
 // warning, such as "premature end of data", counts as corrupt).
 torch::Tensor decode_rgb(const std::string& path, const std::vector<unsigned char>& bytes, const ImageInfo& info,

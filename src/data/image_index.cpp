@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kCacheName = "ringtrain-image-index";  // the header, before its version
-constexpr const char* kCacheHeader = "ringtrain-image-index 3";
+constexpr const char* kCacheHeader = "ringtrain-image-index 4";
 constexpr int64_t kMaxCacheBytes = int64_t{1} << 30;  // some 20 million files
 constexpr int64_t kMaxClasses = 1000000;
 
@@ -104,8 +104,10 @@ ImageIndex list_split(const std::string& dir, bool skip_bad) {
                 index.class_names.size());
   for (size_t label = 0; label < index.class_names.size(); ++label) {
     auto paths = list_class(fs::path(dir) / index.class_names[label], skip_bad, index);
-    RT_CHECK_USER(!paths.empty(), "{}/{}: class folder holds no {}.jpg/.jpeg/.png images", dir,
-                  index.class_names[label], skip_bad ? "readable " : "");
+    RT_CHECK_USER(!paths.empty(),
+                  "{}/{}: class folder holds no {}images (.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, as "
+                  "torchvision's ImageFolder)",
+                  dir, index.class_names[label], skip_bad ? "readable " : "");
     for (auto& p : paths) {
       index.paths.push_back(std::move(p));
       index.labels.push_back(static_cast<int64_t>(label));
@@ -273,7 +275,10 @@ bool read_cache(const std::string& path, const std::string& dir, ImageIndex& ind
 bool is_image_name(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+  for (const char* e : {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}) {
+    if (ext == e) return true;
+  }
+  return false;
 }
 
 std::string index_cache_text(const IndexCache& cache) {

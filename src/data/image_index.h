@@ -21,12 +21,12 @@ struct ImageIndex {
   std::vector<std::string> skipped;      // with skip_bad: image names left out, "path: why"
 };
 
-// Whether a file name counts as an image: .jpg, .jpeg or .png in any case (as torchvision's
-// ImageFolder, which skips other names).
+// Whether a file name counts as an image: torchvision's IMG_EXTENSIONS (.jpg .jpeg .png .ppm .bmp
+// .pgm .tif .tiff .webp) in any case, as its ImageFolder, which skips other names.
 bool is_image_name(const std::string& path);
 
 // Lists (or reads from the cache) <root>/<split>. A file counts as an image by its name
-// (.jpg/.jpeg/.png, any case); such a name on something that is not a regular file (a link to
+// (is_image_name); such a name on something that is not a regular file (a link to
 // nothing, a FIFO, a device) is a UserError naming it, or with `skip_bad` is left out and named
 // in `skipped`. Fewer than 2 classes, a class without images, a folder that cannot be read and a
 // folder reached twice through links (a loop) are UserErrors too. A cache that is not valid (see
@@ -34,7 +34,7 @@ bool is_image_name(const std::string& path);
 ImageIndex index_split(const std::string& root, const std::string& split, bool skip_bad = false);
 
 // Note [Index cache]: the cache file's content, every path relative to the split folder.
-// Text lines: "ringtrain-image-index 3"; "classes N", N class names; "folders K", K lines
+// Text lines: "ringtrain-image-index 4"; "classes N", N class names; "folders K", K lines
 // "<mtime ns>\t<folder>" (the first "." the split itself); "files M", M lines
 // "<label>\t<path>". Names are percent-escaped (control bytes, DEL and '%' as %XX), so that any
 // byte of a file name (a newline, a tab) round-trips.

@@ -51,9 +51,10 @@ void Run::join_job() {
 // back into cfg, so that config.json and the checkpoints say what was used.
 void Run::load_data() {
   const DataSplits splits = load_splits(cfg.data, data_request(cfg));
-  RT_CHECK_USER(splits.train.num_classes() == cfg.num_classes,
-                "--num-classes {} but {} holds {} classes; pass --num-classes {}", cfg.num_classes, splits.root,
-                splits.train.num_classes(), splits.train.num_classes());
+  RT_CHECK_USER(cfg.num_classes == 0 || splits.train.num_classes() == cfg.num_classes,
+                "--num-classes {} but {} holds {} classes; pass --num-classes {} or leave it out", cfg.num_classes,
+                splits.root, splits.train.num_classes(), splits.train.num_classes());
+  cfg.num_classes = splits.train.num_classes();  // config.json and the checkpoints say what was used
   data_root = splits.root;
   data_format = splits.format;
   skipped_at_load = static_cast<int64_t>(splits.skipped.size());

@@ -90,7 +90,8 @@ TEST(Config, BadValuesAreRejectedWithTheirName) {
   expect_error([](Config& c) { c.recipe = "fastest"; }, "--recipe");
   // Each kind of range in the table (core/config_table.h).
   expect_error([](Config& c) { c.limit_test = -1; }, "--limit-test must be >= 0, got -1");
-  expect_error([](Config& c) { c.num_classes = 1; }, "--num-classes must be at least 2, got 1");
+  expect_error([](Config& c) { c.grad_accum = 0; }, "--grad-accum must be at least 1, got 0");
+  expect_error([](Config& c) { c.num_classes = 1; }, "--num-classes must be 0 (the data's class count) or at least 2");
   expect_error([](Config& c) { c.nproc = 2000; }, "--nproc must be in 0..1024, got 2000");
   expect_error([](Config& c) { c.momentum = 1; }, "--momentum must be in [0, 1), got 1");
   expect_error([](Config& c) { c.amp = "fp16"; }, "--amp must be one of auto, bf16, none; got 'fp16'");
@@ -265,7 +266,7 @@ TEST(Config, CountsHaveUpperLimits) {
   expect_error([](Config& c) { c.batch_size = 65537; }, "--batch-size must be at most 65536, got 65537");
   expect_error([](Config& c) { c.eval_batch_size = int64_t{1} << 40; }, "--eval-batch-size must be at most 65536");
   expect_error([](Config& c) { c.num_classes = 100001; }, "--num-classes must be at most 100000, got 100001");
-  expect_error([](Config& c) { c.num_classes = -3; }, "--num-classes must be at least 2, got -3");
+  expect_error([](Config& c) { c.num_classes = -3; }, "--num-classes must be >= 0, got -3");
   expect_error([](Config& c) { c.epochs = 1000000; }, "--epochs must be at most 100000, got 1000000");
   expect_error([](Config& c) { c.grad_accum = 5000; }, "--grad-accum must be at most 4096, got 5000");
   expect_error([](Config& c) { c.global_batch = int64_t{1} << 40; }, "--global-batch must be at most 67108864");

@@ -55,6 +55,132 @@ def with_gamma_chunk(path, gamma):
     open(path, "wb").write(data[:ihdr_end] + chunk + data[ihdr_end:])
 
 
+def write_tiff(path, width, height, photometric, bits, samples, data, tile=None, colormap=None, extra=None):
+    """An uncompressed little-endian TIFF written field by field (what PIL cannot write: tiles,
+    2- and 4-bit samples): `data` is the packed rows; with `tile` (side), RGB bytes cut into tiles."""
+    entries = [(256, 4, [width]), (257, 4, [height]), (258, 3, [bits] * samples), (259, 3, [1]),
+               (262, 3, [photometric]), (277, 3, [samples]), (284, 3, [1])]
+    if colormap is not None:
+        entries.append((320, 3, colormap))
+    if extra is not None:
+        entries.append((338, 3, [extra]))
+    blobs = []
+    if tile:
+        bpp = samples * bits // 8
+        rows = np.frombuffer(data, np.uint8).reshape(height, width * bpp)
+        tiles = []
+        for y0 in range(0, height, tile):
+            for x0 in range(0, width, tile):
+                t = np.zeros((tile, tile * bpp), np.uint8)
+                part = rows[y0:y0 + tile, x0 * bpp:(x0 + tile) * bpp]
+                t[:part.shape[0], :part.shape[1]] = part
+                tiles.append(t.tobytes())
+        entries += [(322, 4, [tile]), (323, 4, [tile]), (324, 4, "offsets"), (325, 4, [len(t) for t in tiles])]
+        blobs = tiles
+    else:
+        entries += [(273, 4, "offsets"), (278, 4, [height]), (279, 4, [len(data)])]
+        blobs = [data]
+    entries.sort()
+    ifd_at = 8
+    extra_at = ifd_at + 2 + 12 * len(entries) + 4
+    sizes = {3: 2, 4: 4}
+    external = b""
+    count_of = {tag: (len(blobs) if v == "offsets" else len(v)) for tag, _, v in entries}
+    # Where the pixel data goes: after the IFD and its external values.
+    ext_len = sum(sizes[t] * count_of[tag] for tag, t, _ in entries if sizes[t] * count_of[tag] > 4)
+    data_at = extra_at + ext_len
+    offsets, at = [], data_at
+    for b in blobs:
+        offsets.append(at)
+        at += len(b)
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, values in entries:
+        values = offsets if values == "offsets" else values
+        packed = b"".join(struct.pack("<H" if typ == 3 else "<I", v) for v in values)
+        if len(packed) <= 4:
+            ifd += struct.pack("<HHI", tag, typ, len(values)) + packed.ljust(4, b"\0")
+        else:
+            ifd += struct.pack("<HHII", tag, typ, len(values), extra_at + len(external))
+            external += packed
+    ifd += struct.pack("<I", 0)
+    with open(path, "wb") as f:
+        f.write(b"II*\0" + struct.pack("<I", ifd_at) + ifd + external + b"".join(blobs))
+
+
+def write_bmp(path, width, height, bits, pixel_data, palette=None, compression=0, header=40, top_down=False,
+              masks=None, colors=None):
+    """A BMP written field by field (what PIL does not write: 4- and 16-bit, RLE, bit masks, the
+    OS/2 core header, top-down rows). `pixel_data`: the stored rows (or the RLE stream)."""
+    pal = b""
+    if palette is not None:
+        pal = b"".join(bytes([b, g, r]) + (b"" if header == 12 else b"\0") for r, g, b in palette)
+    if header == 12:
+        info = struct.pack("<IHHHH", 12, width, height, 1, bits)
+    else:
+        info = struct.pack("<IiiHHIIiiII", header, width, -height if top_down else height, 1, bits, compression,
+                           len(pixel_data), 2835, 2835, colors if colors is not None else 0, 0)
+        if header > 40:
+            m = list(masks or [0, 0, 0, 0]) + [0] * 4
+            info += struct.pack("<IIII", *m[:4])
+            info += b"\0" * (header - len(info))
+        elif masks is not None:
+            info += struct.pack("<III", *masks[:3])
+    offset = 14 + len(info) + len(pal)
+    with open(path, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", offset + len(pixel_data), 0, 0, offset) + info + pal + pixel_data)
+
+
+def bmp_rows(rows_bytes):
+    """Bottom-up rows padded to 4 bytes."""
+    return b"".join(r + b"\0" * (-len(r) % 4) for r in reversed(rows_bytes))
+
+
+def write_netpbm_plain(path, magic, width, height, maxval, values, comment=True):
+    head = f"{magic}\n# made by make_image_references.py\n{width} {height}\n" + ("" if maxval is None else f"{maxval}\n")
+    body = []
+    for i, v in enumerate(values):
+        body.append(str(v))
+        if comment and i == len(values) // 2:
+            body.append("# a comment in the data\n")
+    sep = "" if magic == "P1" else " "
+    with open(path, "w") as f:
+        f.write(head + sep.join(body) + "\n")
+
+
+def rows_of(pixels):
+    return [bytes(r) for r in np.ascontiguousarray(pixels, dtype=np.uint8).reshape(pixels.shape[0], -1)]
+
+
+def rgb16(img, green_bits):
+    """RGB as 16-bit little-endian 5-5-5 or 5-6-5 pixels."""
+    a = np.asarray(img).astype(np.uint16)
+    r, g, b = a[..., 0] >> 3, a[..., 1] >> (8 - green_bits), a[..., 2] >> 3
+    v = (r << (5 + green_bits)) | (g << 5) | b
+    return v.astype("<u2").view(np.uint8).reshape(a.shape[0], -1)
+
+
+def premultiplied(img):
+    a = np.asarray(Image.merge("RGBA", (*img.split(), img.convert("L"))), np.uint16)
+    a[..., :3] = a[..., :3] * a[..., 3:] // 255
+    return a.astype(np.uint8).tobytes()
+
+
+# RLE streams for a 16x8 image (bottom row first): encoded runs, a run clipped at its row's end,
+# absolute runs of odd and even length (padded to 16 bits of the file), a delta, line ends, the
+# end of the bitmap after the last pixel (PIL refuses a bitmap that ends early).
+RLE8 = bytes([4, 10, 3, 200, 0, 5, 1, 2, 3, 4, 5, 0, 4, 9, 0, 0,          # row 0: 4+3+5+4 = 16
+              20, 7, 0, 0,                                                 # row 1: a run of 20, clipped to 16
+              0, 4, 11, 12, 13, 14, 12, 8, 0, 0,                           # row 2: absolute 4, run 12
+              0, 2, 3, 1, 5, 6, 0, 0,                                      # row 3: 5, delta 3 right 1 up, 6
+              0, 0,                                                        # a line end that ends nothing
+              16, 99, 0, 0, 16, 98, 0, 0, 16, 97, 0, 1])                   # rows 5-7, then end of bitmap
+RLE4 = bytes([5, 0x12, 0, 3, 0x34, 0x50, 8, 0xAB, 0, 0,                    # row 0: 5 + abs 3 (odd) + 8
+              16, 0xCD, 0, 0,                                              # row 1
+              0, 6, 0x12, 0x34, 0x56, 0, 10, 0x7F, 0, 0,                   # row 2: abs 6 + run 10
+              0, 2, 2, 1, 4, 0x99, 0, 0,                                   # rows 3-4: delta, run 4
+              16, 0x21, 0, 0, 16, 0x43, 0, 0, 16, 0x65, 0, 1])             # rows 5-7, end of bitmap
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -91,6 +217,72 @@ def main():
         "rgb16.png": lambda p: write_png16(p, np.asarray(img, dtype=np.uint16) * 257 + np.arange(131, dtype=np.uint16)
                                            [None, :, None]),
         "gamma.png": lambda p: (img.save(p), with_gamma_chunk(p, 1.0)),
+        # WebP (PIL's libwebp): lossy, lossless, with alpha, an animation (its first frame).
+        "lossy.webp": lambda p: img.save(p, quality=80),
+        "lossless.webp": lambda p: img.save(p, lossless=True),
+        "alpha.webp": lambda p: img.convert("RGBA").save(p, quality=70),
+        "alpha_lossless.webp": lambda p: Image.merge("RGBA", (*img.split(), img.convert("L"))).save(p, lossless=True),
+        "animated.webp": lambda p: img.save(p, save_all=True, append_images=[img.rotate(90)], duration=100),
+        # TIFF (PIL's libtiff): compressions, modes.
+        "rgb.tif": lambda p: img.save(p),
+        "lzw.tif": lambda p: img.save(p, compression="tiff_lzw"),
+        "deflate.tif": lambda p: img.save(p, compression="tiff_adobe_deflate"),
+        "packbits.tif": lambda p: img.save(p, compression="packbits"),
+        "jpeg.tif": lambda p: img.save(p, compression="jpeg", quality=90),
+        "grey.tif": lambda p: img.convert("L").save(p, compression="tiff_lzw"),
+        "bilevel.tif": lambda p: img.convert("1").save(p, compression="group4"),
+        "bilevel_raw.tif": lambda p: img.convert("1").save(p),
+        "palette.tif": lambda p: img.convert("P", palette=Image.Palette.ADAPTIVE, colors=50).save(p),
+        "rgba.tif": lambda p: Image.merge("RGBA", (*img.split(), img.convert("L"))).save(p, compression="tiff_lzw"),
+        "grey_alpha.tif": lambda p: img.convert("LA").save(p),
+        "cmyk.tif": lambda p: img.convert("CMYK").save(p),
+        "tiled.tif": lambda p: write_tiff(p, 131, 97, 2, 8, 3, img.tobytes(), tile=32),
+        "grey4.tif": lambda p: write_tiff(p, 131, 97, 1, 4, 1, np.packbits(np.unpackbits(
+            (np.asarray(img.convert("L")) >> 4).astype(np.uint8)[..., None], axis=-1)[..., 4:].reshape(97, -1),
+            axis=-1).tobytes()),
+        "palette4.tif": lambda p: write_tiff(p, 131, 97, 3, 4, 1, np.packbits(np.unpackbits(
+            (np.asarray(img.convert("L")) >> 4).astype(np.uint8)[..., None], axis=-1)[..., 4:].reshape(97, -1),
+            axis=-1).tobytes(), colormap=[(i * 4099) % 65536 for i in range(48)]),
+        "associated_alpha.tif": lambda p: write_tiff(p, 131, 97, 2, 8, 4, premultiplied(img), extra=1),
+        # BMP: what PIL writes, and what it reads but does not write.
+        "rgb.bmp": lambda p: img.save(p),
+        "grey.bmp": lambda p: img.convert("L").save(p),
+        "palette.bmp": lambda p: img.convert("P", palette=Image.Palette.ADAPTIVE, colors=50).save(p),
+        "bilevel.bmp": lambda p: img.convert("1").save(p),
+        "rgba.bmp": lambda p: img.convert("RGBA").save(p),
+        "top_down.bmp": lambda p: write_bmp(p, 131, 97, 24, b"".join(
+            r + b"\0" * (-len(r) % 4) for r in rows_of(np.asarray(img)[..., ::-1])), top_down=True),
+        "core.bmp": lambda p: write_bmp(p, 131, 97, 24, bmp_rows(rows_of(np.asarray(img)[..., ::-1])), header=12),
+        "rgb555.bmp": lambda p: write_bmp(p, 131, 97, 16, bmp_rows(rows_of(rgb16(img, 5)))),
+        "rgb565.bmp": lambda p: write_bmp(p, 131, 97, 16, bmp_rows(rows_of(rgb16(img, 6))), compression=3,
+                                          masks=[0xF800, 0x7E0, 0x1F]),
+        "bitfields_v5.bmp": lambda p: write_bmp(p, 131, 97, 32, bmp_rows(rows_of(np.concatenate(
+            [np.asarray(img), np.full((97, 131, 1), 255, np.uint8)], axis=-1))), compression=3, header=124,
+            masks=[0xFF, 0xFF00, 0xFF0000, 0xFF000000]),
+        "palette4.bmp": lambda p: write_bmp(p, 131, 97, 4, bmp_rows([bytes(np.packbits(np.unpackbits(
+            r[:, None], axis=-1)[:, 4:].reshape(-1))) for r in (np.asarray(img.convert("L")) >> 4).astype(np.uint8)]),
+            palette=[(i * 16, 255 - i * 16, (i * 77) % 256) for i in range(16)]),
+        "rle8.bmp": lambda p: write_bmp(p, 16, 8, 8, RLE8, palette=[(i, (i * 3) % 256, 255 - i) for i in range(256)],
+                                        compression=1),
+        "rle4.bmp": lambda p: write_bmp(p, 16, 8, 4, RLE4, palette=[(i * 16, 128, 255 - i * 16) for i in range(16)],
+                                        compression=2),
+        # Netpbm: binary as PIL writes them, plain and other maxvals by hand.
+        "rgb.ppm": lambda p: img.save(p),
+        "grey.pgm": lambda p: img.convert("L").save(p),
+        "bilevel.pbm": lambda p: img.convert("1").save(p),
+        "grey16.pgm": lambda p: open(p, "wb").write(b"P5 131 97 65535\n" + (np.asarray(img.convert("L"), ">u2")
+                                                                             * 3).tobytes()),
+        "grey1000.pgm": lambda p: open(p, "wb").write(b"P5\n131 97\n1000\n" + (np.asarray(img.convert("L"), ">u2")
+                                                                                * 3).tobytes()),
+        "rgb100.ppm": lambda p: open(p, "wb").write(b"P6 131 97 100\n" + (np.asarray(img) * 100 // 255).astype(
+            np.uint8).tobytes()),
+        "rgb65535.ppm": lambda p: open(p, "wb").write(b"P6 131 97 65535\n" + (np.asarray(img, ">u2") * 257
+                                                                              + 3).tobytes()),
+        "plain.pbm": lambda p: write_netpbm_plain(p, "P1", 131, 97, None, (np.asarray(img.convert("1")) == 0)
+                                                  .astype(int).reshape(-1).tolist()),
+        "plain.pgm": lambda p: write_netpbm_plain(p, "P2", 131, 97, 300, (np.asarray(img.convert("L"), int) + 40)
+                                                  .reshape(-1).tolist()),
+        "plain.ppm": lambda p: write_netpbm_plain(p, "P3", 131, 97, 255, np.asarray(img, int).reshape(-1).tolist()),
     }
     for name, save in files.items():
         save(os.path.join(out, name))

@@ -6,7 +6,9 @@
 OUTDIR/torch_save/: small torch.save files (a dict, an OrderedDict state_dict with _metadata,
 one nested under "state_dict", protocol 4, shared and offset storages, each dtype);
 OUTDIR/unpickler/: their data.pkl; OUTDIR/safetensors/ and OUTDIR/checkpoint/: small
-safetensors files, one with a checkpoint's metadata and checksum.
+safetensors files, one with a checkpoint's metadata and checksum; OUTDIR/numpy_pickle/: small
+CIFAR-like batches (a dict of a uint8 array, label lists and strings) pickled as Python 2 wrote
+the CIFAR python version and as Python 3 does at protocols 2, 4 and 5.
 """
 import collections
 import io
@@ -20,10 +22,31 @@ import zlib
 import torch
 
 
+def numpy_pickle_seeds(out):
+    import pickle
+    import numpy as np
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+    from make_cifar_python import Python2Pickler
+    batches = {
+        "batch": {"batch_label": "training batch 1 of 5", "labels": [3, 1, 4], "filenames": ["a.png", "b.png", "c.png"],
+                  "data": np.arange(3 * 12, dtype=np.uint8).reshape(3, 12)},
+        "meta": {"label_names": ["cat", "dog"], "num_vis": 3072, "num_cases_per_batch": 10000},
+        "arrays": {"fine_labels": np.array([1, 2, 300], dtype="<i8"), "f": np.ones((2, 2), dtype=">f4"),
+                   "fortran": np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3))},
+    }
+    for name, obj in batches.items():
+        with open(os.path.join(out, f"{name}_py2.pkl"), "wb") as f:
+            Python2Pickler(f, protocol=2).dump(obj)
+        for protocol in (2, 4, 5):
+            with open(os.path.join(out, f"{name}_p{protocol}.pkl"), "wb") as f:
+                pickle.dump(obj, f, protocol=protocol)
+
+
 def main():
     out = sys.argv[1]
-    for d in ("torch_save", "unpickler", "safetensors", "checkpoint"):
+    for d in ("torch_save", "unpickler", "safetensors", "checkpoint", "numpy_pickle"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
+    numpy_pickle_seeds(os.path.join(out, "numpy_pickle"))
     base = torch.arange(12.0)
     seeds = {
         "dict": {"a": torch.arange(6.0).view(2, 3), "b": torch.tensor([1, 2], dtype=torch.int64)},

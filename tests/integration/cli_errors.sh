@@ -134,7 +134,7 @@ expect_crafted "--prefetch must be at most 64, got 1000000" train --data "$work/
 expect_crafted "--image-size must be at most 4096, got 1000000" train --data "$work/data" --image-size 1000000 --out "$work/run_l4"
 expect_crafted "--batch-size must be at most 65536, got 100000000" train --data "$work/data" --batch-size 100000000 --out "$work/run_l5"
 expect_crafted "--eval-batch-size must be at most 65536" train --data "$work/data" --eval-batch-size 9000000000 --out "$work/run_l6"
-expect_crafted "--num-classes must be at least 2, got -5" train --data "$work/data" --num-classes -5 --out "$work/run_l7"
+expect_crafted "--num-classes must be >= 0, got -5" train --data "$work/data" --num-classes -5 --out "$work/run_l7"
 expect_crafted "--num-classes must be at most 100000, got 1000000000" train --data "$work/data" --num-classes 1000000000 --out "$work/run_l8"
 expect_crafted "--epochs must be at most 100000" train --data "$work/data" --epochs 9000000000000 --out "$work/run_l9"
 expect_crafted "--grad-accum must be at most 4096" train --data "$work/data" --grad-accum 100000000 --out "$work/run_l10"

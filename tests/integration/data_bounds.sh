@@ -93,7 +93,7 @@ trains cache_outside "$bin" "${train[@]}" --data "$d" --out "$work/cache_outside
 grep -q "warning: ignoring the file-index cache $d/.ringtrain-index/train.tsv" "$work/cache_outside.err" \
   || { echo "FAIL: the ../ cache is not named in a warning:"; cat "$work/cache_outside.err"; fail=1; }
 cmp -s "$work/honest.tsv" "$d/.ringtrain-index/train.tsv" || { echo "FAIL: the cache was not rebuilt"; fail=1; }
-printf 'ringtrain-image-index 3\nclasses 2\na\nb\nfolders 3\n1\t.\n1\ta\n1\tb\nfiles 0\n' > "$d/.ringtrain-index/train.tsv"
+printf 'ringtrain-image-index 4\nclasses 2\na\nb\nfolders 3\n1\t.\n1\ta\n1\tb\nfiles 0\n' > "$d/.ringtrain-index/train.tsv"
 trains cache_empty "$bin" "${train[@]}" --data "$d" --out "$work/cache_empty.run" && trained_on cache_empty 12
 grep -q "ignoring the file-index cache" "$work/cache_empty.err" || { echo "FAIL: the empty cache is not named"; fail=1; }
 echo "ok cache: a ../ entry and an empty list ignored, named, rebuilt"
@@ -106,7 +106,7 @@ trains newline_cached "$bin" "${train[@]}" --data "$d" --out "$work/newline_cach
 [ -s "$work/newline_cached.err" ] && { echo "FAIL: the cache with an escaped name was not used:"; cat "$work/newline_cached.err"; fail=1; }
 printf 'not a png' > "$d/train/a/new
 line.png"
-refused newline_bad 'train/a/new\nline.png: neither a JPEG nor a PNG' "$bin" "${train[@]}" --data "$d" --out "$work/x"
+refused newline_bad 'train/a/new\nline.png: not an image ringtrain reads' "$bin" "${train[@]}" --data "$d" --out "$work/x"
 
 echo "== 2. a FIFO named .jpg"
 d=$work/fifo; make_folder "$d" 32
@@ -176,7 +176,7 @@ echo "== 5. --skip-bad-images on every path"
 d=$work/skip; make_folder "$d" 32
 printf 'not a jpeg' > "$d/train/a/0.jpg"   # the first image: the one probed for the size
 printf '\x89PNG\r\n\x1a\n cut' > "$d/val/b/1.png"
-refused skip_off_first "train/a/0.jpg: neither a JPEG nor a PNG" "$bin" "${train[@]}" --data "$d" --out "$work/x"
+refused skip_off_first "train/a/0.jpg: not an image ringtrain reads" "$bin" "${train[@]}" --data "$d" --out "$work/x"
 ln -s "$d/gone.jpg" "$d/train/b/9.jpg"
 refused skip_off_link "train/b/9.jpg: named as an image but not a readable file (a symbolic link to nothing)" \
   "$bin" "${train[@]}" --data "$d" --out "$work/x"
