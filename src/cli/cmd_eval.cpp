@@ -5,6 +5,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/interop.h"
 #include "cli/commands.h"
+#include "cli/inference.h"
 #include "cli/options.h"
 #include "core/config.h"
 #include "core/config_table.h"
@@ -33,15 +34,12 @@ struct EvalOptions {
 int run_eval(const EvalOptions& o) {
   set_compute_threads(o.threads);
   const torch::Device device = resolve_device(o.device);
-  CheckpointReader reader(o.checkpoint, device);
-  const CheckpointMeta& meta = reader.meta();
-  const std::string model_name = o.model.empty() ? meta.model : o.model;
-  check_model_name(model_name);
-  const Config run_cfg = config_from_json(meta.config, o.checkpoint);
-  auto model =
-      make_model(model_name, meta.num_classes, false, resolve_stem(run_cfg.stem, run_cfg.image_size, model_name));
-  model->to(device);
-  reader.load_model(*model);  // refuses another architecture or class count
+  const InferenceModel m = load_inference_model(o.checkpoint, o.model, device, o.amp);
+  const CheckpointMeta& meta = m.meta;
+  const Config& run_cfg = m.run_cfg;
+  const std::string& model_name = m.model_name;
+  Classifier& model = *m.model;
+  const Precision precision = m.precision;
 
   // The run's input size and normalisation statistics (config.json records them resolved).
   const std::string data_dir = o.data.empty() ? run_cfg.data : o.data;
@@ -55,9 +53,6 @@ int run_eval(const EvalOptions& o) {
   const int64_t limit = o.limit_test >= 0 ? o.limit_test : run_cfg.limit_test;
   const Dataset test = balanced_subset(splits.test, limit, run_cfg.seed);
 
-  // The run's precision and memory format, so that its final accuracy is reproduced exactly.
-  if (run_cfg.channels_last) to_channels_last(*model);
-  const Precision precision = resolve_precision(o.amp.empty() ? run_cfg.amp : o.amp, device);
   EvalSpec spec;
   spec.batch_size = o.eval_batch_size;
   spec.precision = precision;
@@ -66,7 +61,7 @@ int run_eval(const EvalOptions& o) {
   spec.keep_logits = !o.save_logits.empty();
   spec.loader_threads = default_loader_threads(test, at::get_num_threads());
   spec.skip_bad = run_cfg.skip_bad_images;
-  const EvalResult r = evaluate(*model, test, device, spec);
+  const EvalResult r = evaluate(model, test, device, spec);
   if (!o.save_logits.empty()) save_tensor_dict(o.save_logits, {{"logits", r.logits}, {"labels", r.labels}});
   const std::string out =
       !o.out.empty() ? o.out : (std::filesystem::path(o.checkpoint).parent_path() / "eval").string();
@@ -74,7 +69,7 @@ int run_eval(const EvalOptions& o) {
   write_evaluation_outputs(out, r, test.class_names,
                            {{"checkpoint", o.checkpoint},
                             {"model", model_name},
-                            {"param_count", count_parameters(*model)},
+                            {"param_count", count_parameters(model)},
                             {"epochs", meta.state.epochs_done},
                             {"data", data_dir},
                             {"test_images", test.size()},
@@ -82,7 +77,7 @@ int run_eval(const EvalOptions& o) {
                             {"precision", precision_name(precision)},
                             {"tta", tta_name(spec.tta)},
                             {"dct_scaling", test.streamed() && test.dct_scaling},
-                            {"weights_fingerprint", weights_fingerprint(*model)},
+                            {"weights_fingerprint", weights_fingerprint(model)},
                             {"environment", environment_json(device)}});
   const std::string decoding =
       !test.streamed() ? "" : (test.dct_scaling ? ", JPEGs DCT-scaled" : ", JPEGs decoded at full size");

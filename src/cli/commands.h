@@ -20,6 +20,7 @@ void set_passthrough_args(std::vector<std::string> args);
 
 CommandRunner add_train_command(CLI::App& app);
 CommandRunner add_eval_command(CLI::App& app);
+CommandRunner add_predict_command(CLI::App& app);
 CommandRunner add_models_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_scale_command(CLI::App& app);

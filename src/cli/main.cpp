@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for all subcommands");
   std::map<const CLI::App*, rt::CommandRunner> runners;
-  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_models_command, rt::add_bench_command,
-                   rt::add_scale_command, rt::add_forecast_command, rt::add_export_command, rt::add_import_command,
-                   rt::add_report_command, rt::add_download_command}) {
+  for (auto add : {rt::add_train_command, rt::add_eval_command, rt::add_predict_command, rt::add_models_command,
+                   rt::add_bench_command, rt::add_scale_command, rt::add_forecast_command, rt::add_export_command,
+                   rt::add_import_command, rt::add_report_command, rt::add_download_command}) {
     const size_t before = app.get_subcommands({}).size();
     rt::CommandRunner run = add(app);
     runners[app.get_subcommands({}).at(before)] = std::move(run);

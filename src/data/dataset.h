@@ -24,6 +24,9 @@ struct Dataset {
   int64_t image_size = 32;               // the side of a model input
   Normalization norm;                    // the per-channel statistics inputs are normalised with
   bool dct_scaling = true;               // streamed JPEGs: decode at 1/2..1/8 scale where the crop allows
+  // Streamed evaluation: Resize(eval_resize) (the shorter side) then CenterCrop(image_size); 0 is
+  // torchvision's ImageNet evaluation, int(image_size / 0.875).
+  int64_t eval_resize = 0;
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
   bool streamed() const { return files != nullptr; }

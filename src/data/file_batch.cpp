@@ -44,6 +44,7 @@ SampleTransform sample_transform(const Dataset& data, bool train) {
   t.image_size = static_cast<int>(data.image_size);
   t.train = train;
   t.exact = !data.dct_scaling;
+  t.eval_resize = static_cast<int>(data.eval_resize);
   return t;
 }
 

@@ -121,8 +121,8 @@ void transform_image_file(const std::string& path, const std::vector<unsigned ch
     write_normalized(resized_crop(rgb, CropBox{0, 0, region.height, region.width}, S, S), flip, norm, out);
     return;
   }
-  // Evaluation: Resize(int(S / 0.875)) of the whole image, then CenterCrop(S).
-  const auto [rh, rw] = resized_size(info.width, info.height, eval_resize_side(S));
+  // Evaluation: Resize(int(S / 0.875)) (or eval_resize) of the whole image, then CenterCrop(S).
+  const auto [rh, rw] = resized_size(info.width, info.height, t.eval_resize > 0 ? t.eval_resize : eval_resize_side(S));
   RT_CHECK_USER(static_cast<int64_t>(rh) * rw * 3 <= kMaxImageBytes,
                 "{}: a {}x{} image would be resized to {}x{} for evaluation, more than the {} MiB of pixels decoded "
                 "per image; crop or remove it",

@@ -59,13 +59,15 @@ torch::Tensor resized_crop(const torch::Tensor& rgb, const CropBox& box, int out
 void write_normalized(const torch::Tensor& rgb, bool flip, const Normalization& norm, float* out);
 
 // One sample of a batch from the decoded file, as the loader builds it (image_size S):
-// training: a random resized crop + flip drawn from `random`; evaluation: resize + centre crop.
+// training: a random resized crop + flip drawn from `random`; evaluation: resize (to
+// eval_resize, else int(S / 0.875)) + centre crop.
 // A JPEG is decoded at the smallest DCT scale that keeps the crop at least S pixels (see
 // reduced_scale) unless `exact`, the full-size path that equals torchvision's pixels.
 struct SampleTransform {
   int image_size = 224;
   bool train = true;
   bool exact = false;
+  int eval_resize = 0;  // evaluation's Resize side; 0: eval_resize_side(image_size)
   ResizedCropRange range;
 };
 void transform_image_file(const std::string& path, const std::vector<unsigned char>& bytes, const SampleTransform& t,

@@ -1,5 +1,6 @@
 // libFuzzer harness for the image decoders (data/image_decode.h): the input's first 4 bytes
-// choose what is decoded, the rest is the file (JPEG or PNG, recognised by content). The header
+// choose what is decoded, the rest is the file (JPEG, PNG, WebP, TIFF, BMP or netpbm, recognised
+// by content). The header
 // is probed, then the whole image is decoded at full size, and a region of it at the DCT scale
 // and position those bytes choose. A UserError is the answer to a bad file; anything else (a
 // crash, a sanitizer report, an internal assertion, another exception) is a finding.
@@ -25,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const rt::ImageInfo info = rt::probe_image("fuzz-input", bytes);
     rt::decode_rgb("fuzz-input", bytes, info);
-    // A region at 1/8, 1/4, 1/2 or full scale (a PNG's always at full size).
+    // A region at 1/8, 1/4, 1/2 or full scale (the other formats' always at full size).
     const int eighths = info.format == rt::ImageFormat::kJpeg ? 1 << (scale % 4) : 8;
     const int w = rt::scaled_size(info.width, eighths), h = rt::scaled_size(info.height, eighths);
     rt::CropBox box;

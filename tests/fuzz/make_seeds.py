@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of fuzz_image_decode: small JPEGs and PNGs of each kind the decoders
-handle (baseline, progressive, greyscale, CMYK JPEG; RGB, grey, palette, RGBA, 16-bit PNG),
+"""Writes the seed inputs of fuzz_image_decode: small images of each kind the decoders handle
+(baseline, progressive, greyscale, CMYK JPEG; RGB, grey, palette, RGBA, 16-bit PNG; lossy,
+lossless and animated WebP; TIFF of each compression and mode PIL writes; BMP of 1, 8, 24 and
+32 bits; binary and plain PBM/PGM/PPM),
 each a few hundred bytes to a few KB, behind the harness's 4 leading bytes (DCT scale, region
 top, left, extent). Made at need rather than committed: needs Pillow (the project's .venv).
 
@@ -39,6 +41,26 @@ def main():
         "palette.png": encoded(gradient("RGB", 12, 12).convert("P"), "PNG"),
         "rgba.png": encoded(gradient("RGBA", 10, 6), "PNG"),
         "grey16.png": encoded(gradient("L", 8, 8).convert("I;16"), "PNG"),
+        "lossy.webp": encoded(gradient("RGB", 20, 12), "WEBP", quality=70),
+        "lossless.webp": encoded(gradient("RGBA", 12, 9), "WEBP", lossless=True),
+        "animated.webp": encoded(gradient("RGB", 10, 10), "WEBP", save_all=True,
+                                 append_images=[gradient("RGB", 10, 10).rotate(90)]),
+        "lzw.tif": encoded(gradient("RGB", 14, 9), "TIFF", compression="tiff_lzw"),
+        "jpeg.tif": encoded(gradient("RGB", 16, 16), "TIFF", compression="jpeg"),
+        "g4.tif": encoded(gradient("1", 20, 10), "TIFF", compression="group4"),
+        "palette.tif": encoded(gradient("P", 9, 9), "TIFF", compression="packbits"),
+        "cmyk.tif": encoded(gradient("CMYK", 6, 6), "TIFF"),
+        "rgba.tif": encoded(gradient("RGBA", 7, 5), "TIFF", compression="tiff_adobe_deflate"),
+        "rgb.bmp": encoded(gradient("RGB", 11, 7), "BMP"),
+        "palette.bmp": encoded(gradient("P", 9, 5), "BMP"),
+        "bilevel.bmp": encoded(gradient("1", 17, 3), "BMP"),
+        "rgba.bmp": encoded(gradient("RGBA", 5, 5), "BMP"),
+        "rgb.ppm": encoded(gradient("RGB", 9, 7), "PPM"),
+        "grey.pgm": encoded(gradient("L", 9, 7), "PPM"),
+        "bilevel.pbm": encoded(gradient("1", 13, 3), "PPM"),
+        "plain.ppm": b"P3\n# plain\n3 2\n255\n0 1 2 3 4 5 6 7 8\n9 10 11 12 13 14 15 16 17\n",
+        "plain.pbm": b"P1\n4 2\n0101\n1 0 1 0\n",
+        "plain16.pgm": b"P2 2 2 1000 0 999 1000 5\n",
     }
     for i, (name, data) in enumerate(sorted(seeds.items())):
         prefix = bytes([i % 4, 3 + i, 5 + 2 * i, 7 + 3 * i])  # scale, top, left, extent
