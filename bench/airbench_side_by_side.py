@@ -7,6 +7,11 @@ same machine so that its drift falls on both:
   ratio   PAIRS pairs of short runs (2 epochs of 10,240 training images, 1,000 test images):
           the steady epoch's training seconds (epoch 2; epoch 1 includes the paper loader's
           one-time preprocessing), their ratio per pair, and the data wait.
+  workers the recipe data-parallel: --nproc 2 --global-batch 1024 --batch-size 512 (one thread
+          each) against one worker with --global-batch 1024 --batch-size 512 (two micro-batches
+          a step, two threads): the same BatchNorm batches and steps, so the weights should end
+          within float noise of each other (the allreduce adds in another order); the largest
+          difference of each tensor relative to its scale, and both accuracies.
   seeds   whole runs, 10 epochs of all 50,000 images and the flip-translate TTA test of all
           10,000, for --rt-seeds and --py-seeds: test accuracy with and without TTA, training
           and evaluation seconds, and wall time from start to exit (data loading included).
@@ -26,6 +31,7 @@ otherwise; the Python run is given the same (--precision bf16 or fp32).
 
     .venv/bin/python bench/airbench_side_by_side.py ratio --data data/cifar10 --pairs 3
     .venv/bin/python bench/airbench_side_by_side.py seeds --data data/cifar10 --rt-seeds 0-4 --py-seeds 0-2
+    .venv/bin/python bench/airbench_side_by_side.py workers --data data/cifar10
     .venv/bin/python bench/airbench_side_by_side.py summary
 """
 import argparse
@@ -65,7 +71,7 @@ def timed(argv, log):
     return time.perf_counter() - start
 
 
-def run_ringtrain(a, name, seed, extra):
+def run_ringtrain(a, name, seed, extra, threads=None):
     run = os.path.join(a.runs, name)
     result = os.path.join(a.results, name + ".json")
     if os.path.exists(result):
@@ -75,7 +81,7 @@ def run_ringtrain(a, name, seed, extra):
     wait_while_held(a)
     resumed = os.path.exists(os.path.join(run, "checkpoint.safetensors"))
     argv = [a.bin, "train", "--data", a.data, "--recipe", "airbench94", "--seed", str(seed), "--out", run,
-            "--threads", str(a.threads), *extra, *(["--resume", run] if resumed else [])]
+            "--threads", str(threads or a.threads), *extra, *(["--resume", run] if resumed else [])]
     wall = timed(argv, run + ".log")
     m = json.load(open(os.path.join(run, "metrics.json")))
     h = json.load(open(os.path.join(run, "history.json")))
@@ -122,6 +128,31 @@ def ratio(a):
     for i in range(1, a.pairs + 1):
         run_ringtrain(a, f"ratio_rt_{i}", i, [*SHORT, "--epochs", "2"])
         run_python(a, f"ratio_py_{i}", i, [*SHORT, "--epochs", "2"])
+
+
+def workers(a):
+    one = run_ringtrain(a, "workers_1", 0, ["--global-batch", "1024", "--batch-size", "512"])
+    two = run_ringtrain(a, "workers_2", 0, ["--global-batch", "1024", "--batch-size", "512", "--nproc", "2"], threads=1)
+    result = os.path.join(a.results, "workers_weights.json")
+    if not os.path.exists(result):
+        from safetensors.numpy import load_file
+        import numpy as np
+        w1 = load_file(os.path.join(a.runs, "workers_1", "checkpoint.safetensors"))
+        w2 = load_file(os.path.join(a.runs, "workers_2", "checkpoint.safetensors"))
+        rel = {}
+        for k, v in w1.items():
+            if not k.startswith("model/") or v.dtype.kind != "f":
+                continue
+            scale = float(np.abs(v).max()) or 1.0
+            rel[k] = float(np.abs(v.astype(np.float64) - w2[k].astype(np.float64)).max()) / scale
+        worst = sorted(rel.items(), key=lambda kv: -kv[1])[:5]
+        json.dump({"tensors": len(rel), "worst_relative_difference": worst,
+                   "median_relative_difference": statistics.median(rel.values())}, open(result, "w"), indent=2)
+    r = json.load(open(result))
+    print(f"1 worker: {100 * one['test_accuracy_tta']:.2f}% TTA ({100 * one['test_accuracy']:.2f}% plain), "
+          f"{one['train_seconds']:.0f} s; 2 workers: {100 * two['test_accuracy_tta']:.2f}% "
+          f"({100 * two['test_accuracy']:.2f}%), {two['train_seconds']:.0f} s; weights: {r['tensors']} tensors, "
+          f"median relative difference {r['median_relative_difference']:.2e}, worst {r['worst_relative_difference'][0]}")
 
 
 def seed_runs(a):
@@ -189,7 +220,7 @@ def seeds_ratio(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["ratio", "seeds", "summary"])
+    ap.add_argument("what", choices=["ratio", "seeds", "workers", "summary"])
     ap.add_argument("--data", default=os.path.join(SRC, "data", "cifar10"))
     ap.add_argument("--bin", default=os.path.join(SRC, "build", "ringtrain"))
     ap.add_argument("--results", default=os.path.join(SRC, "bench", "results", f"airbench94-{cpu_flags()}"))
@@ -201,7 +232,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.results, exist_ok=True)
     os.makedirs(a.runs, exist_ok=True)
-    {"ratio": ratio, "seeds": seed_runs, "summary": summary}[a.what](a)
+    {"ratio": ratio, "seeds": seed_runs, "workers": workers, "summary": summary}[a.what](a)
     if a.what != "summary":
         summary(a)
 
