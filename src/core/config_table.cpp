@@ -59,7 +59,9 @@ const std::vector<ConfigField>& config_fields() {
   using C = Config;
   static const std::vector<ConfigField> fields = {
       {"recipe", &C::recipe, "Named preset of options; --config and the flags given override it:"},
-      {"data", &C::data, "CIFAR-10 folder: binary batches or train/ and test/ image folders"},
+      {"data", &C::data,
+       "Data folder: CIFAR-10/100 (binary, or the python version torchvision downloads) or an image folder "
+       "(train/<class>/, val/ or test/)"},
       {"limit_train", &C::limit_train, "Use a class-balanced subset of N training images (0 = all)", false,
        non_negative().at_most(kMaxImages, kImagesWhy)},
       {"limit_test", &C::limit_test, "Use a class-balanced subset of N test images (0 = all)", false,
