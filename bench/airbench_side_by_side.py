@@ -193,13 +193,19 @@ def summary(a):
         print(f"\nmedian ratio {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}); "
               f"data wait in epoch 2: ringtrain {spread([100 * r['data_wait_seconds'][1] / r['epoch_train_seconds'][1] for r in rt])}%, "
               f"Python {spread([100 * p['data_wait_seconds'][1] / p['epoch_train_seconds'][1] for p in py])}%\n")
-    for name, rows in (("ringtrain", load(a.results, "rt_seed")), ("Python", load(a.results, "py_seed"))):
-        if not rows:
+    for name, all_rows in (("ringtrain", load(a.results, "rt_seed")), ("Python", load(a.results, "py_seed"))):
+        if not all_rows:
             continue
+        rows = all_rows
         print(f"{name}: {len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}), {rows[0]['precision']}, "
               f"{rows[0]['cpu']}")
         print(f"  test accuracy with TTA  {spread([100 * r['test_accuracy_tta'] for r in rows])}%")
         print(f"  without TTA             {spread([100 * r['test_accuracy'] for r in rows])}%")
+        # A run that shared the cores with other work keeps its accuracy but not its times
+        # ("timing_valid": false, with a "note" saying why).
+        rows = [r for r in all_rows if r.get("timing_valid", True)]
+        if len(rows) < len(all_rows):
+            print(f"  times below from {len(rows)} of the {len(all_rows)} runs (the others shared the cores)")
         print(f"  training seconds        {spread([r['train_seconds'] for r in rows], '{:.0f}')}")
         print(f"  TTA test seconds        {spread([r['tta_seconds'] for r in rows], '{:.0f}')}")
         walls = [r["wall_seconds"] for r in rows if r["wall_seconds"] is not None]
@@ -212,8 +218,8 @@ def summary(a):
 def seeds_ratio(a):
     rt, py = load(a.results, "rt_seed"), load(a.results, "py_seed")
     if rt and py:
-        r = statistics.mean([x["train_seconds"] for x in rt])
-        p = statistics.mean([x["train_seconds"] for x in py])
+        r = statistics.mean([x["train_seconds"] for x in rt if x.get("timing_valid", True)])
+        p = statistics.mean([x["train_seconds"] for x in py if x.get("timing_valid", True)])
         print(f"\nwhole runs (490 steps each): Python / ringtrain training seconds {p / r:.3f} "
               f"(means {p:.0f} s / {r:.0f} s)")
 
