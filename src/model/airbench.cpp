@@ -88,7 +88,9 @@ void AirbenchNet::initialise_from_data(const torch::Tensor& images) {
 }
 
 torch::Tensor AirbenchNet::forward(torch::Tensor x) {
-  x = torch::gelu(whiten(x));
+  // Frozen (set_whitening_trainable(false)), the bias is read detached: the same convolution
+  // (nn::Conv2d's own call), and no gradient flows into this layer or out of group1's input.
+  x = torch::gelu(whitening_trainable_ ? whiten(x) : torch::conv2d(x, whiten->weight, whiten->bias.detach()));
   x = group3->forward(group2->forward(group1->forward(x)));
   x = x.amax({2, 3});  // the paper's max-pool of 3 over the 3x3 that remain of a 32x32 input
   return head(x) * kHeadScale;

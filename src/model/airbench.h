@@ -43,11 +43,13 @@ class AirbenchNet : public Classifier {
   // trainer draws them with the seed, data/augment.h sample_images).
   void initialise_from_data(const torch::Tensor& images) override;
   std::vector<torch::Tensor> whitening_parameters() override { return {whiten->bias}; }
+  void set_whitening_trainable(bool trainable) override { whitening_trainable_ = trainable; }
 
   torch::nn::Conv2d whiten{nullptr};
 
  private:
   int64_t num_classes_;
+  bool whitening_trainable_ = true;
   torch::nn::Sequential group1{nullptr}, group2{nullptr}, group3{nullptr};
   torch::nn::Linear head{nullptr};
 };

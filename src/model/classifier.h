@@ -19,6 +19,11 @@ class Classifier : public torch::nn::Module {
   virtual void initialise_from_data(const torch::Tensor& images) { (void)images; }
   // The trained parameters of that data-initialised layer (--whiten-bias-epochs), if any.
   virtual std::vector<torch::Tensor> whitening_parameters() { return {}; }
+  // Whether the forward pass lets gradients into that layer (true until told otherwise). Off,
+  // its output needs no gradient and backward stops one layer earlier, as airbench94 does by
+  // setting requires_grad to false (the parameters themselves stay trainable, so every list of
+  // them, the optimiser's state and the checkpoint keep one shape all run long).
+  virtual void set_whitening_trainable(bool trainable) { (void)trainable; }
 };
 
 // Number of parameters (what torchvision users count with p.numel()), frozen ones included.

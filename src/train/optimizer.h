@@ -56,8 +56,8 @@ class FusedSgd : public torch::optim::SGD {
 // --no-decay-bn-bias the decayed and the exempt; with --bn-bias-lr-mult M the BatchNorm biases
 // apart, at M x the learning rate and weight decay / M (the same decay per step: Jordan 2024's
 // "decoupled" bias learning rate); with --whiten-bias-epochs N a whitening layer's parameters
-// apart, their learning rate 0 from epoch N on (what airbench94 does by no longer computing
-// their gradient: the parameters stay as they are).
+// apart, their learning rate 0 from epoch N on, so that they stay as they are (TrainStep also
+// stops their gradient then, as airbench94 does, which saves the backward into that layer).
 std::unique_ptr<FusedSgd> make_sgd(Classifier& model, const Config& c);
 
 // Sets the learning rate of every parameter group.

@@ -164,10 +164,10 @@ void Run::start_up() {
     if (!resumed.lookahead.empty()) lookahead->load_state(resumed.lookahead);
   }
   resumed.lookahead.clear();
-  step = std::make_unique<TrainStep>(
-      *model, *optimizer, exchange->sync(), *flags, graph.get(),
-      TrainStep::Options{device, precision, cfg.channels_last, cfg.label_smoothing, cfg.skip_bad_images},
-      bn_replay.get(), lookahead.get());
+  step = std::make_unique<TrainStep>(*model, *optimizer, exchange->sync(), *flags, graph.get(),
+                                     TrainStep::Options{device, precision, cfg.channels_last, cfg.label_smoothing,
+                                                        cfg.skip_bad_images, cfg.whiten_bias_epochs},
+                                     bn_replay.get(), lookahead.get());
 }
 
 // The run folder's config.json (only rank 0 writes) and the run's first lines on the console.

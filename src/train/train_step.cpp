@@ -33,6 +33,7 @@ void TrainStep::begin_epoch() {
 
 void TrainStep::begin(double lr, int64_t epoch) {
   optimizer_.set_lr(lr, epoch);
+  if (options_.whiten_bias_epochs > 0) model_.set_whitening_trainable(epoch < options_.whiten_bias_epochs);
   if (!graph_) optimizer_.zero_grad();  // a CudaGraphStep keeps the gradients: Note [What the graph holds]
 }
 

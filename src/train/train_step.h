@@ -46,6 +46,9 @@ class TrainStep {
     // --global-batch the step is then still the mean over the images it had, on any number
     // of workers: Note [A step over the images it had].
     bool images_may_be_skipped = false;
+    // --whiten-bias-epochs: from this epoch (0-based) on, no gradient flows into the model's
+    // whitening layer (0: it trains all run long). The optimiser's rule keeps it unchanged.
+    int64_t whiten_bias_epochs = 0;
   };
   // `graph` may be null (eager steps); it owns the gradients when given. `bn_replay` (may be
   // null) folds in BatchNorm's statistics at each step's end (--global-batch).
@@ -56,7 +59,8 @@ class TrainStep {
   // Before an epoch's first step: the model in training mode, the exchange's figures reset.
   void begin_epoch();
   // Before a step's first micro-batch of epoch `epoch` (0-based): the schedule's learning rate
-  // (each parameter group's follows it, train/optimizer.h), and gradients set to none.
+  // (each parameter group's follows it, train/optimizer.h), gradients set to none, and the
+  // whitening layer closed to gradients once its epochs are over.
   void begin(double lr, int64_t epoch = 0);
   // One micro-batch of step number `step` (1-based); on the step's last micro-batch also the
   // gradient wait, the flags and the optimiser step. Returns its (logits, mean loss), valid

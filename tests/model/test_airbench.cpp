@@ -4,6 +4,9 @@
 // eigen-decomposition of the paper's code: tests/integration/airbench_whitening.sh.)
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "model/airbench.h"
 #include "model/registry.h"
 
@@ -99,6 +102,32 @@ TEST(Airbench, InitialisingFromTheDataSetsTheWhiteningFiltersOnly) {
   EXPECT_TRUE(torch::equal(model->named_parameters()["whiten.weight"], expected));
   EXPECT_TRUE(torch::equal(model->named_parameters()["group1.conv1.weight"], before));
   EXPECT_FALSE(make_model("resnet20", 10)->initialises_from_data());
+}
+
+// Closed to gradients, the whitening layer gets none and every other parameter the same
+// gradient to the bit: backward only stops earlier (what --whiten-bias-epochs relies on).
+TEST(Airbench, AClosedWhiteningLayerGetsNoGradientAndTheRestTheSame) {
+  const auto images = correlated_images(4, 32, 5).to(torch::kFloat32);
+  const auto labels = torch::tensor({1, 3, 5, 7}, torch::kLong);
+  std::map<std::string, torch::Tensor> grads[2];
+  for (const bool trainable : {true, false}) {
+    torch::manual_seed(0);
+    auto model = make_model("airbench94", 10);
+    model->initialise_from_data(images);
+    model->set_whitening_trainable(trainable);
+    torch::nn::functional::cross_entropy(model->forward(images), labels).backward();
+    for (const auto& item : model->named_parameters()) grads[trainable ? 0 : 1][item.key()] = item.value().grad();
+  }
+  EXPECT_TRUE(grads[0]["whiten.bias"].defined());
+  EXPECT_FALSE(grads[1]["whiten.bias"].defined());
+  EXPECT_FALSE(grads[1]["whiten.weight"].defined());
+  for (const auto& [name, g] : grads[0]) {
+    const bool norm_weight = name.find(".norm") != std::string::npos && name.find(".weight") != std::string::npos;
+    if (name.rfind("whiten.", 0) == 0 || norm_weight)
+      continue;  // the whitening layer, and BatchNorm's weights (fixed at 1, never trained)
+    ASSERT_TRUE(g.defined()) << name;
+    EXPECT_TRUE(torch::equal(g, grads[1][name])) << name;
+  }
 }
 
 }  // namespace rt
