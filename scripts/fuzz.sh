@@ -40,7 +40,7 @@ cmake --build "$B" -j "$(nproc)" --target "${names[@]/#/fuzz_}" -- --no-print-di
 
 # Seeds made now (nothing binary is committed): tensor files from torch, images from PIL.
 "$PY" tests/fuzz/make_tensor_seeds.py "$B/seeds" > /dev/null
-[ -f tests/fuzz/make_seeds.py ] && "$PY" tests/fuzz/make_seeds.py "$B/seeds/image_decode" > /dev/null
+[ -f tests/fuzz/make_seeds.py ] && "$PY" tests/fuzz/make_seeds.py "$B/seeds/image_decode" "$B/seeds/image_cache" > /dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -17,14 +17,17 @@ struct Config {
   int64_t limit_test = 0;   // class-balanced subset of the test split; 0 = all
   bool augment = true;      // 32x32: random crop (4-pixel zero padding) + flip; larger: random resized crop + flip
   int64_t translate = 4;    // 32x32: shifts of up to N pixels each way (a crop of the image padded by N)
-  std::string pad_mode = "zeros";  // 32x32: the padding of those shifts: zeros | reflect
-  std::string flip = "random";     // 32x32: random | alternate (every other epoch, Jordan 2024) | none
-  int64_t image_size = 0;          // model input side; 0 = the data's own (32; 224 for larger images)
-  std::string normalize = "auto";  // auto | cifar10 | imagenet | computed (statistics of the training split)
-  std::string mean, std;           // "r,g,b": normalisation statistics, overriding --normalize
-  bool skip_bad_images = false;    // leave out unreadable image files (counted) instead of stopping
-  bool dct_scaling = true;         // decode JPEGs at 1/2, 1/4, 1/8 scale where the crop keeps >= S pixels
-  int64_t loader_threads = 0;      // threads building batches; 0 = 1 for data in memory, all cores for files
+  std::string pad_mode = "zeros";     // 32x32: the padding of those shifts: zeros | reflect
+  std::string flip = "random";        // 32x32: random | alternate (every other epoch, Jordan 2024) | none
+  int64_t image_size = 0;             // model input side; 0 = the data's own (32; 224 for larger images)
+  std::string normalize = "auto";     // auto | cifar10 | imagenet | computed (statistics of the training split)
+  std::string mean, std;              // "r,g,b": normalisation statistics, overriding --normalize
+  bool skip_bad_images = false;       // leave out unreadable image files (counted) instead of stopping
+  bool dct_scaling = true;            // decode JPEGs at 1/2, 1/4, 1/8 scale where the crop keeps >= S pixels
+  int64_t loader_threads = 0;         // threads building batches; 0 = 1 for data in memory, all cores for files
+  std::string cache_dir;              // image files: a resized-image cache here (data/image_cache.h); "" = none
+  int64_t max_side = 512;             // its images' longer side at most
+  std::string cache_format = "jpeg";  // jpeg (quality 95) | raw (pixels)
 
   // --- model
   std::string model = "resnet50";   // see `ringtrain models`

@@ -89,6 +89,12 @@ const std::vector<ConfigField>& config_fields() {
       {"skip_bad_images", &C::skip_bad_images, "Leave out unreadable image files (counted in metrics.json)", true},
       {"loader_threads", &C::loader_threads, "Threads decoding batches (0 = 1 for data in memory, all cores for files)",
        false, non_negative().at_most(kMaxThreads, kThreadsWhy)},
+      {"cache_dir", &C::cache_dir,
+       "Image files: store each image once resized to --max-side in this folder, and read it from there "
+       "(made again when its source changes)"},
+      {"max_side", &C::max_side, "The cache's images' longer side at most (pixels)", false, between(16, 4096)},
+      {"cache_format", &C::cache_format, "The cache's entries: jpeg (quality 95) | raw (pixels: larger, no decoding)",
+       false, one_of({"jpeg", "raw"})},
       {"model", &C::model, "Model name (see `ringtrain models`)"},
       {"stem", &C::stem,
        "ResNet stem: auto (imagenet above 64 px for torchvision ResNets) | cifar (3x3) | imagenet (7x7/2 + max-pool)",

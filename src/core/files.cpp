@@ -85,13 +85,13 @@ bool write_all(int fd, const char* p, size_t size) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
+void write_file_atomic(const std::string& path, const void* data, size_t size, bool durable) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmp.data());
   RT_CHECK_USER(fd >= 0, "cannot create a temporary file in {}: {}", dir.string(), std::strerror(errno));
-  bool ok = write_all(fd, static_cast<const char*>(data), size) && ::fsync(fd) == 0;
+  bool ok = write_all(fd, static_cast<const char*>(data), size) && (!durable || ::fsync(fd) == 0);
   const int saved_errno = errno;
   ok = (::close(fd) == 0) && ok;
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -101,7 +101,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
         fmt::format("cannot write {}: {}; the previous version (if any) is kept", path, std::strerror(err)));
   }
   ::chmod(path.c_str(), 0644);
-  sync_dir(dir.string());  // make the rename itself durable
+  if (durable) sync_dir(dir.string());  // make the rename itself durable
 }
 
 void sync_dir(const std::string& dir) {

@@ -20,8 +20,10 @@ std::vector<unsigned char> read_file_bytes(const std::string& path, uint64_t max
 std::string read_file_at_most(const std::string& path, uint64_t max_bytes, const std::string& kind);
 
 // Writes `bytes` to `path` atomically. Throws UserError (naming the path and the OS error,
-// e.g. "No space left on device") and leaves any previous `path` untouched on failure.
-void write_file_atomic(const std::string& path, const void* data, size_t size);
+// e.g. "No space left on device") and leaves any previous `path` untouched on failure. Not
+// `durable`, the file and the rename are not synced to disk: a reader still never sees half a
+// file, but a crash may lose it (for a cache, whose entries can be made again).
+void write_file_atomic(const std::string& path, const void* data, size_t size, bool durable = true);
 inline void write_file_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
 }

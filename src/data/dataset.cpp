@@ -179,6 +179,9 @@ DataRequest data_request(const Config& cfg) {
   r.seed = cfg.seed;
   r.dct_scaling = cfg.dct_scaling;
   r.skip_bad_images = cfg.skip_bad_images;
+  r.cache_dir = cfg.cache_dir;
+  r.max_side = cfg.max_side;
+  r.cache_format = cfg.cache_format;
   return r;
 }
 
@@ -192,6 +195,20 @@ DataSplits load_splits(const std::string& dir, const DataRequest& r) {
   for (Dataset* d : {&s.train, &s.test}) {
     d->image_size = size;
     d->dct_scaling = r.dct_scaling;
+  }
+  if (!r.cache_dir.empty()) {
+    if (s.train.streamed()) {
+      ImageCacheOptions o;
+      o.dir = r.cache_dir;
+      o.max_side = static_cast<int>(r.max_side);
+      o.raw = r.cache_format == "raw";
+      o.dct_scaling = r.dct_scaling;
+      const auto cache = std::make_shared<const ImageCache>(o);
+      s.train.cache = s.test.cache = cache;
+    } else if (log_rank() == 0) {
+      log_warn("--cache-dir {}: {} ({}) is held in memory, not read from image files; the cache is not used",
+               r.cache_dir, dir, s.format);
+    }
   }
   const Normalization n = resolve_normalization(s, r);
   s.train.norm = s.test.norm = n;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/image_cache.h"
 #include "data/normalization.h"
 
 namespace rt {
@@ -27,6 +28,8 @@ struct Dataset {
   // Streamed evaluation: Resize(eval_resize) (the shorter side) then CenterCrop(image_size); 0 is
   // torchvision's ImageNet evaluation, int(image_size / 0.875).
   int64_t eval_resize = 0;
+  // Streamed: the resized-image cache its files are read through (--cache-dir), or null.
+  std::shared_ptr<const ImageCache> cache;
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
   bool streamed() const { return files != nullptr; }
@@ -49,12 +52,15 @@ struct DataSplits {
 
 // What the run asks of the data (Config's --image-size, --normalize, --mean, --std).
 struct DataRequest {
-  int64_t image_size = 0;          // model input side; 0 = the data's own (32, or 224 for larger images)
-  std::string normalize = "auto";  // auto | cifar10 | imagenet | computed
-  std::string mean, std;           // "r,g,b": override the statistics
-  uint64_t seed = 0;               // which training images `computed` measures
-  bool dct_scaling = true;         // false: decode every JPEG at full size (torchvision's pixels exactly)
-  bool skip_bad_images = false;    // leave out image files that cannot be read (DataSplits::skipped)
+  int64_t image_size = 0;             // model input side; 0 = the data's own (32, or 224 for larger images)
+  std::string normalize = "auto";     // auto | cifar10 | imagenet | computed
+  std::string mean, std;              // "r,g,b": override the statistics
+  uint64_t seed = 0;                  // which training images `computed` measures
+  bool dct_scaling = true;            // false: decode every JPEG at full size (torchvision's pixels exactly)
+  bool skip_bad_images = false;       // leave out image files that cannot be read (DataSplits::skipped)
+  std::string cache_dir = "";         // streamed image files: the resized-image cache's folder ("" none)
+  int64_t max_side = 512;             // its images' longer side at most
+  std::string cache_format = "jpeg";  // jpeg | raw
 };
 
 // The ten CIFAR-10 classes in label order 0..9.

@@ -105,19 +105,21 @@ CropBox scale_box(const CropBox& box, int eighths, int w, int h) {
   b.width = std::clamp(static_cast<int>(std::lround((box.left + box.width) * s)) - b.left, 1, w - b.left);
   return b;
 }
-}  // namespace
 
-void transform_image_file(const std::string& path, const std::vector<unsigned char>& bytes, const SampleTransform& t,
-                          SampleRandom& random, const Normalization& norm, float* out) {
-  const ImageInfo info = probe_image(path, bytes);
+// The transform of an image of info.width x info.height whose pixels decode(eighths, region)
+// gives (region: std::nullopt for the whole image): the one body of transform_image_file and
+// transform_image_pixels. `scalable`: a JPEG that may be decoded at a reduced DCT scale.
+template <class Decode>
+void transform_image(const std::string& path, const ImageInfo& info, bool scalable, const SampleTransform& t,
+                     SampleRandom& random, const Normalization& norm, float* out, const Decode& decode) {
   const int S = t.image_size;
   if (t.train) {
     const CropBox box = random_resized_crop_box(info.width, info.height, t.range, random);
     const bool flip = random.below(2) == 1;
-    const int eighths = t.exact ? 8 : reduced_scale(info, box.width, box.height, S, S);
+    const int eighths = scalable ? reduced_scale(info, box.width, box.height, S, S) : 8;
     // Only the crop's region is decoded (image_decode.h); it is then resized whole.
     const CropBox region = scale_box(box, eighths, scaled_size(info.width, eighths), scaled_size(info.height, eighths));
-    const auto rgb = decode_rgb(path, bytes, info, eighths, region);
+    const torch::Tensor rgb = decode(eighths, std::optional<CropBox>(region));
     write_normalized(resized_crop(rgb, CropBox{0, 0, region.height, region.width}, S, S), flip, norm, out);
     return;
   }
@@ -127,12 +129,29 @@ void transform_image_file(const std::string& path, const std::vector<unsigned ch
                 "{}: a {}x{} image would be resized to {}x{} for evaluation, more than the {} MiB of pixels decoded "
                 "per image; crop or remove it",
                 path, info.width, info.height, rw, rh, kMaxImageBytes >> 20);
-  const int eighths = t.exact ? 8 : reduced_scale(info, info.width, info.height, rw, rh);
-  const auto rgb = decode_rgb(path, bytes, info, eighths);
+  const int eighths = scalable ? reduced_scale(info, info.width, info.height, rw, rh) : 8;
+  const torch::Tensor rgb = decode(eighths, std::optional<CropBox>());
   const CropBox whole{0, 0, static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1))};
   const auto resized = resized_crop(rgb, whole, rh, rw);
   const CropBox c = center_crop_box(rw, rh, S);
   write_normalized(resized.narrow(0, c.top, c.height).narrow(1, c.left, c.width), false, norm, out);
+}
+}  // namespace
+
+void transform_image_file(const std::string& path, const std::vector<unsigned char>& bytes, const SampleTransform& t,
+                          SampleRandom& random, const Normalization& norm, float* out) {
+  const ImageInfo info = probe_image(path, bytes);
+  transform_image(path, info, !t.exact, t, random, norm, out, [&](int eighths, const std::optional<CropBox>& region) {
+    return decode_rgb(path, bytes, info, eighths, region);
+  });
+}
+
+void transform_image_pixels(const std::string& path, const torch::Tensor& rgb, const SampleTransform& t,
+                            SampleRandom& random, const Normalization& norm, float* out) {
+  const ImageInfo info{static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)), ImageFormat::kPng};
+  transform_image(path, info, /*scalable=*/false, t, random, norm, out, [&](int, const std::optional<CropBox>& r) {
+    return r ? rgb.narrow(0, r->top, r->height).narrow(1, r->left, r->width) : rgb;
+  });
 }
 
 }  // namespace rt

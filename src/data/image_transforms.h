@@ -72,5 +72,9 @@ struct SampleTransform {
 };
 void transform_image_file(const std::string& path, const std::vector<unsigned char>& bytes, const SampleTransform& t,
                           SampleRandom& random, const Normalization& norm, float* out);
+// The same of pixels already decoded (`rgb`, [h, w, 3] uint8: a raw image cache entry, whose
+// `path` the messages name), with the same random choices for the same (seed, epoch, sample).
+void transform_image_pixels(const std::string& path, const torch::Tensor& rgb, const SampleTransform& t,
+                            SampleRandom& random, const Normalization& norm, float* out);
 
 }  // namespace rt

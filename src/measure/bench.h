@@ -49,8 +49,10 @@ Rate bench_forward(const StepBenchSpec& spec);
 // The training data path: shuffle, then for data in memory random crop + flip, for image files
 // read + decode + random resized crop + flip; normalise, batch; on `loader_threads` loader
 // threads, consumed as fast as it comes: images/s per pass over `data` (`reps` passes after one
-// untimed pass, which also fills the page cache).
-Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps, int64_t loader_threads = 1);
+// untimed pass, which also fills the page cache and an image cache's entries: its images/s in
+// `first_pass` when given).
+Rate bench_data_pipeline(const Dataset& data, int64_t batch_size, int64_t reps, int64_t loader_threads = 1,
+                         double* first_pass = nullptr);
 
 // Compressing and decompressing one step's gradient buckets of `s.model` with `compression`, the
 // buckets as GradientSync forms them with `bucket_cap_bytes`, in one process (the collectives are

@@ -127,7 +127,8 @@ void Run::build_model(CheckpointReader* resume) {
 void Run::start_up() {
   {
     nlohmann::json agreed = to_json(cfg);  // minus what may differ per rank
-    for (const char* key : {"threads", "device", "out", "log_every", "prefetch", "timeout", "loader_threads"})
+    for (const char* key :
+         {"threads", "device", "out", "log_every", "prefetch", "timeout", "loader_threads", "cache_dir"})
       agreed.erase(key);
     agreed["train_images"] = train_set.size();
     agreed["test_images"] = test_set.size();

@@ -4,13 +4,17 @@
 lossless and animated WebP; TIFF of each compression and mode PIL writes; BMP of 1, 8, 24 and
 32 bits; binary and plain PBM/PGM/PPM),
 each a few hundred bytes to a few KB, behind the harness's 4 leading bytes (DCT scale, region
-top, left, extent). Made at need rather than committed: needs Pillow (the project's .venv).
+top, left, extent); and with CACHE_DIR, those of fuzz_image_cache: resized-image cache entries
+(Note [Image cache entries]) holding a JPEG and raw pixels. Made at need rather than committed:
+needs Pillow (the project's .venv).
 
-    make_seeds.py OUT_DIR
+    make_seeds.py OUT_DIR [CACHE_DIR]
 """
 import io
 import os
+import struct
 import sys
+import zlib
 
 from PIL import Image
 
@@ -25,6 +29,26 @@ def encoded(img, fmt, **options):
     buf = io.BytesIO()
     img.save(buf, fmt, **options)
     return buf.getvalue()
+
+
+def cache_entry(fmt, side, w, h, source, payload):
+    """An image cache entry (src/data/image_cache.h, Note [Image cache entries])."""
+    path = source.encode()
+    return (b"RTIMGC01" + struct.pack("<IIIIQqI", fmt, side, w, h, 12345, 1700000000123456789, len(path)) + path +
+            struct.pack("<QI", len(payload), zlib.crc32(payload)) + payload)
+
+
+def cache_seeds(out):
+    os.makedirs(out, exist_ok=True)
+    img = gradient("RGB", 24, 16)
+    seeds = {
+        "jpeg.rtc": cache_entry(1, 32, 24, 16, "/data/train/a/x.jpg", encoded(img, "JPEG", quality=95)),
+        "raw.rtc": cache_entry(2, 32, 24, 16, "/data/train/b/y.png", img.tobytes()),
+        "progressive.rtc": cache_entry(1, 64, 24, 16, "/d/p.jpg", encoded(img, "JPEG", quality=80, progressive=True)),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
 
 
 def main():
@@ -66,6 +90,8 @@ def main():
         prefix = bytes([i % 4, 3 + i, 5 + 2 * i, 7 + 3 * i])  # scale, top, left, extent
         with open(os.path.join(out, name), "wb") as f:
             f.write(prefix + data)
+    if len(sys.argv) > 2:
+        cache_seeds(sys.argv[2])
     print(f"{len(seeds)} seeds in {out}, {min(map(len, seeds.values()))}..{max(map(len, seeds.values()))} bytes")
 
 

@@ -8,6 +8,10 @@
 #  3. the ImageNet stem (--image-size 96 --stem auto -> imagenet) trains; the model is recorded.
 #  4. a corrupt JPEG stops the run with one line naming it (exit 2); with --skip-bad-images it
 #     is left out, named, and counted in metrics.json; --image-size on 32x32 data is refused.
+#  5. the resized-image cache (--cache-dir --max-side): one entry per image, none over the side;
+#     a second run through it gives the first one's weights bitwise; a source whose
+#     modification time changes is made again, and only it; raw entries; a cache folder that
+#     cannot be made is one line and exit 2.
 # Usage: image_files.sh RINGTRAIN SOURCE_DIR WORK_DIR
 set -uo pipefail
 bin=$1 src=$2 work=$3/image_files
@@ -105,6 +109,50 @@ python3 "$src/scripts/make_synthetic_cifar.py" "$work/small" 10 10
 rc=$?
 if [ $rc -ne 2 ] || [ "$(grep -c 'image-size' "$work/small.out")" -ne 1 ]; then
   echo "FAIL: --image-size 64 on CIFAR binary data gave exit $rc:"; tail -3 "$work/small.out"; fail=1
+fi
+
+echo "== 5. the resized-image cache"
+cached=(train "${common[@]}" --epochs 2 --cache-dir "$work/cache" --max-side 96)
+step cache1 "$bin" "${cached[@]}" --out "$work/cache1" || exit 1
+step cache2 "$bin" "${cached[@]}" --out "$work/cache2" || exit 1
+"$py" - "$work" <<'PY' || fail=1
+import glob, json, os, struct, sys
+w = sys.argv[1]
+entries = glob.glob(f"{w}/cache/jpeg-96/*/*.rtc")
+sides = []
+for e in entries:
+    b = open(e, "rb").read()
+    magic, fmt, side, width, height = b[:8], *struct.unpack("<IIII", b[8:24])
+    sides.append(max(width, height))
+    if magic != b"RTIMGC01" or fmt != 1 or side != 96:
+        print(f"FAIL: {e} is not a JPEG entry of side 96"); sys.exit(1)
+a, b = (json.load(open(f"{w}/cache{k}/metrics.json"))["weights_fingerprint"] for k in (1, 2))
+print(f"{len(entries)} entries (longest side {max(sides)}); run making the cache {a}, run reading it {b}")
+ok = len(entries) == 4 * 40 + 4 * 12 and max(sides) <= 96
+if not ok:
+    print("FAIL: expected one entry per image (208), none over 96 px")
+if a != b:
+    print("FAIL: a run reading the cache does not give the weights of the run that made it"); ok = False
+sys.exit(0 if ok else 1)
+PY
+ls -l --time-style=+%s.%N "$work"/cache/jpeg-96/*/*.rtc | awk '{print $6, $7}' | sort -k2 > "$work/entries_before"
+touch "$(ls "$work"/data/train/class_02/* | head -1)"
+step cache_bench "$bin" bench --mode data --data "$work/data" --image-size 64 --batch-size 16 --reps 1 --threads 1 \
+  --loader-threads 2 --cache-dir "$work/cache" --max-side 96 --json || fail=1
+ls -l --time-style=+%s.%N "$work"/cache/jpeg-96/*/*.rtc | awk '{print $6, $7}' | sort -k2 > "$work/entries_after"
+changed=$(diff "$work/entries_before" "$work/entries_after" | grep -c '^>')
+echo "entries made again after touching one source: $changed"
+[ "$changed" -eq 1 ] || { echo "FAIL: expected exactly one entry made again"; fail=1; }
+step cache_raw "$bin" bench --mode data --data "$work/data" --image-size 64 --batch-size 16 --reps 1 --threads 1 \
+  --cache-dir "$work/cache" --max-side 80 --cache-format raw --json || fail=1
+[ "$(ls "$work"/cache/raw-80/*/*.rtc | wc -l)" -eq 160 ] || { echo "FAIL: expected 160 raw entries"; fail=1; }
+touch "$work/not_a_folder"
+"$bin" train "${common[@]}" --epochs 1 --cache-dir "$work/not_a_folder/c" --out "$work/cache_bad" > "$work/cache_bad.out" 2>&1
+rc=$?
+if [ $rc -ne 2 ] || [ "$(grep -c 'cannot create folder .*not_a_folder' "$work/cache_bad.out")" -ne 1 ]; then
+  echo "FAIL: a cache folder that cannot be made gave exit $rc:"; tail -3 "$work/cache_bad.out"; fail=1
+else
+  grep 'cannot create folder' "$work/cache_bad.out"
 fi
 
 [ $fail -eq 0 ] && echo PASS

@@ -1,0 +1,79 @@
+#include "data/jpeg_encode.h"
+
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE declared first
+#include <jpeglib.h>
+// clang-format on
+
+#include <csetjmp>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/errors.h"
+
+namespace rt {
+
+namespace {
+
+struct EncodeErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void encode_fail(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<EncodeErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+// C-style, as the decoder: nothing with a destructor lives between the setjmp and a longjmp out
+// of libjpeg. `rows` are the h row pointers of contiguous RGB; the output buffer is malloc'd by
+// libjpeg (jpeg_mem_dest) and freed by the caller. False on an error, the message in `errors`.
+bool run_encode(JSAMPROW* rows, int width, int height, int quality, unsigned char** out, unsigned long* out_size,
+                EncodeErrors* errors) {
+  jpeg_compress_struct cinfo{};
+  cinfo.err = jpeg_std_error(&errors->mgr);
+  errors->mgr.error_exit = encode_fail;
+  if (setjmp(errors->jump)) {
+    jpeg_destroy_compress(&cinfo);
+    return false;
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_mem_dest(&cinfo, out, out_size);
+  cinfo.image_width = static_cast<JDIMENSION>(width);
+  cinfo.image_height = static_cast<JDIMENSION>(height);
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);  // YCbCr, 4:2:0, Huffman tables optimised off (as PIL without optimize=True)
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  cinfo.dct_method = JDCT_ISLOW;
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) jpeg_write_scanlines(&cinfo, rows + cinfo.next_scanline, 1);
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  return true;
+}
+
+}  // namespace
+
+std::vector<unsigned char> encode_jpeg(const torch::Tensor& rgb, int quality) {
+  TORCH_INTERNAL_ASSERT(rgb.dim() == 3 && rgb.size(2) == 3 && rgb.scalar_type() == torch::kUInt8);
+  TORCH_INTERNAL_ASSERT(quality >= 1 && quality <= 100);
+  const auto pixels = rgb.contiguous();
+  const int h = static_cast<int>(pixels.size(0)), w = static_cast<int>(pixels.size(1));
+  std::vector<JSAMPROW> rows(static_cast<size_t>(h));
+  for (int y = 0; y < h; ++y)
+    rows[static_cast<size_t>(y)] = pixels.data_ptr<uint8_t>() + static_cast<int64_t>(y) * w * 3;
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  EncodeErrors errors;
+  const bool ok = run_encode(rows.data(), w, h, quality, &out, &size, &errors);
+  std::vector<unsigned char> bytes;
+  if (ok) bytes.assign(out, out + size);
+  std::free(out);
+  RT_CHECK_USER(ok, "cannot encode a {}x{} JPEG: {}", w, h, errors.message);
+  return bytes;
+}
+
+}  // namespace rt
