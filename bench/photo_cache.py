@@ -7,7 +7,7 @@ reports for its max_resolution.
           resized crop to --image-size, flip, normalise, batch, on all cores) over the training
           split: without the cache, through a JPEG cache and a raw one at --max-side (epochs 2+:
           the first, untimed pass makes the entries, its rate reported apart), and
-          torchvision's ImageFolder + DataLoader with 0, 1 and 2 workers (bench/data_reference.py;
+          torchvision's ImageFolder + DataLoader with --tv-workers workers (bench/data_reference.py;
           PIL decodes every file whole in each epoch). Alternating, --rounds times.
   train   a short training run of --model at --image-size on the folder, the same seed with and
           without the cache: test accuracy, img/s of epochs 2+, the data wait's share.
@@ -40,7 +40,7 @@ def ringtrain_loader(a, cache_args):
 
 def torchvision_loader(a):
     out = subprocess.run([PY, os.path.join(SRC, "bench", "data_reference.py"), "--data", a.data, "--mode", "loader",
-                          "--image-size", str(a.image_size), "--batch-size", str(a.batch_size), "--workers", "0,1,2",
+                          "--image-size", str(a.image_size), "--batch-size", str(a.batch_size), "--workers", a.tv_workers,
                           "--threads", str(a.threads), "--reps", str(a.reps), "--json"],
                          check=True, capture_output=True, text=True).stdout
     rows = json.loads(out)["results"][0]["rows"]
@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--lr", type=float, default=0.2)
+    ap.add_argument("--tv-workers", default="2", help="torchvision's DataLoader workers to try (the best counts)")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="photo_cache_")
