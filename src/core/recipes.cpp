@@ -64,7 +64,7 @@ const std::vector<Recipe>& recipes() {
        "airbench94 (Jordan 2024) in 10 epochs: whitened 2M-parameter net, batch 1024, triangle lr, Nesterov 0.85, "
        "label smoothing 0.2, BN biases x64 lr, lookahead EMA, 2-px reflect translate, alternating flip, "
        "flip-translate TTA; 94.0% on the original CIFAR-10 (paper, GPU); on the JPEG copy of CIFAR-10, 90.6% in "
-       "about 19.5 min on 2 AVX512-BF16 cores (bf16), 90.8% in 42 min on 2 AVX2 cores (fp32); docs/performance.md",
+       "about 17 min on 2 AVX512-BF16 cores (bf16), 90.8% in 42 min on 2 AVX2 cores (fp32); docs/performance.md",
        {{"model", "airbench94"},
         {"epochs", 10},
         {"batch_size", 1024},
