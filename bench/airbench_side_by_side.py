@@ -48,11 +48,11 @@ import subprocess
 import sys
 import time
 
+from shaped_links import netns, run_two  # two network-namespace hosts (bench/shaped_links.py)
+
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(SRC, ".venv", "bin", "python")
 REFERENCE = os.path.join(SRC, "bench", "airbench_reference.py")
-NETNS = os.path.join(SRC, "scripts", "netns_hosts.sh")
-ADDR0 = "10.231.77.1"  # host 0 of scripts/netns_hosts.sh
 
 
 def seeds(text):
@@ -167,29 +167,6 @@ def compare_weights(runs, a_name, b_name):
             "median_relative_difference": statistics.median(rel.values()), "worst": list(worst)}
 
 
-def netns(tag, *args):
-    subprocess.run(["bash", NETNS, tag, *args], check=True)
-
-
-def on_two_hosts(tag, argv, port, log):
-    """argv as ranks 0 and 1 of a 2-process job, one in each network namespace; its wall seconds."""
-    start = time.perf_counter()
-    procs = []
-    for rank in (0, 1):
-        env = ["env", f"RANK={rank}", "WORLD_SIZE=2", "LOCAL_RANK=0", f"MASTER_ADDR={ADDR0}", f"MASTER_PORT={port}"]
-        f = open(f"{log}.{rank}", "a")
-        procs.append((subprocess.Popen(["ip", "netns", "exec", f"rt_h{rank}_{tag}", *env, *argv], stdout=f,
-                                       stderr=subprocess.STDOUT), f))
-        if rank == 0:
-            time.sleep(0.3)
-    failed = [p.wait() for p, _ in procs]
-    for _, f in procs:
-        f.close()
-    if any(failed):
-        sys.exit(f"airbench_side_by_side: {' '.join(argv[:4])} ... on two hosts exited {failed}; see {log}.0/.1")
-    return time.perf_counter() - start
-
-
 def workers(a):
     """The recipe data-parallel. (1, with --short; tests/integration/airbench_workers.sh checks the
     same in CI) The same steps on 1 and 2 workers: 4 epochs of 10,240 images
@@ -217,7 +194,7 @@ def workers(a):
         try:
             netns(tag, "shape", "1gbit")
             link = os.path.join(a.runs, "link_1gbit.json")
-            on_two_hosts(tag, [a.bin, "bench", "--allreduce", "--min-size", "4K", "--max-size", "64M", "--iters", "5",
+            run_two(tag, [a.bin, "bench", "--allreduce", "--min-size", "4K", "--max-size", "64M", "--iters", "5",
                                "--warmup", "2", "--threads", "1", "--json", "--timeout", "300"], 29811,
                          os.path.join(a.runs, "link_1gbit"))
             text = open(os.path.join(a.runs, "link_1gbit.0")).read()
@@ -235,7 +212,7 @@ def workers(a):
                 for k in (0, 1))
             run = os.path.join(a.runs, name)
             resumed = os.path.exists(os.path.join(run, "checkpoint.safetensors"))
-            wall = on_two_hosts(tag, [a.bin, "train", "--data", a.data, "--recipe", "airbench94", "--seed", "0",
+            wall = run_two(tag, [a.bin, "train", "--data", a.data, "--recipe", "airbench94", "--seed", "0",
                                       "--global-batch", "1024", "--batch-size", "512", "--threads", "1", "--out", run,
                                       "--timeout", "600", *(["--resume", run] if resumed else [])], 29812, run)
         finally:

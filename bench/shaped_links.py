@@ -38,7 +38,9 @@ def netns(tag, *args):
 
 
 def run_two(tag, argv, port, log):
-    """argv on both hosts as ranks 0 and 1; raises with the log tail on failure."""
+    """argv on both hosts as ranks 0 and 1 (logs LOG.0, LOG.1); its wall seconds. Raises with the
+    log tail on failure."""
+    start = time.perf_counter()
     procs = []
     for rank in (0, 1):
         env = ["env", f"RANK={rank}", "WORLD_SIZE=2", "LOCAL_RANK=0", f"MASTER_ADDR={ADDR0}", f"MASTER_PORT={port}"]
@@ -53,6 +55,7 @@ def run_two(tag, argv, port, log):
         if rc != 0:
             tail = open(f.name).read()[-1500:]
             raise RuntimeError(f"{' '.join(argv[:3])} ... exited {rc}:\n{tail}")
+    return time.perf_counter() - start
 
 
 def last_epoch(run_dir):

@@ -158,13 +158,16 @@ ImageCache::ImageCache(ImageCacheOptions options) : options_(std::move(options))
   for (int i = 0; i < 256; ++i) make_dirs(fmt::format("{}/{:02x}", folder_, i));
 }
 
-std::string ImageCache::entry_path(const std::string& source) const {
-  const std::string hex = fmt::format("{:016x}", fnv1a(absolute_path(source)));
+std::string ImageCache::entry_path(const std::string& source) const { return entry_of(absolute_path(source)); }
+
+std::string ImageCache::entry_of(const std::string& key) const {
+  const std::string hex = fmt::format("{:016x}", fnv1a(key));
   return fmt::format("{}/{}/{}.rtc", folder_, hex.substr(0, 2), hex);
 }
 
 CachedImage ImageCache::load(const std::string& source) const {
-  const std::string entry = entry_path(source);
+  const std::string key = absolute_path(source);  // once: it asks the OS for the working folder
+  const std::string entry = entry_of(key);
   const SourceStat now = stat_source(source);
   if (now.ok && file_exists(entry)) {
     try {
@@ -172,8 +175,8 @@ CachedImage ImageCache::load(const std::string& source) const {
       CacheEntry e;
       std::string why;
       if (parse_cache_entry(bytes, e, why) && e.format == (options_.raw ? kRawEntry : kJpegEntry) &&
-          e.max_side == static_cast<uint32_t>(options_.max_side) && e.source == absolute_path(source) &&
-          e.source_size == now.size && e.source_mtime_ns == now.mtime_ns) {
+          e.max_side == static_cast<uint32_t>(options_.max_side) && e.source == key && e.source_size == now.size &&
+          e.source_mtime_ns == now.mtime_ns) {
         CachedImage c;
         c.path = entry;
         c.from_entry = true;
@@ -187,7 +190,7 @@ CachedImage ImageCache::load(const std::string& source) const {
           c.bytes.assign(payload, payload + e.payload_size);
           const ImageInfo info = probe_image(entry, c.bytes);  // throws for anything but a valid header
           if (info.format != ImageFormat::kJpeg || info.width != c.info.width || info.height != c.info.height)
-            return make(source, entry);
+            return make(source, key, entry);
           c.info = info;
         }
         ++hits_;
@@ -197,12 +200,15 @@ CachedImage ImageCache::load(const std::string& source) const {
       // An entry that cannot be read or whose payload is no image is made again.
     }
   }
-  return make(source, entry);
+  return make(source, key, entry);
 }
 
-CachedImage ImageCache::rebuild(const std::string& source) const { return make(source, entry_path(source)); }
+CachedImage ImageCache::rebuild(const std::string& source) const {
+  const std::string key = absolute_path(source);
+  return make(source, key, entry_of(key));
+}
 
-CachedImage ImageCache::make(const std::string& source, const std::string& entry) const {
+CachedImage ImageCache::make(const std::string& source, const std::string& key, const std::string& entry) const {
   const SourceStat before = stat_source(source);  // a source changed while read is read again next time
   const auto bytes = read_data_file(source, kMaxImageFileBytes, "an image file");
   const ImageInfo info = probe_image(source, bytes);
@@ -236,7 +242,7 @@ CachedImage ImageCache::make(const std::string& source, const std::string& entry
   e.height = static_cast<uint32_t>(c.info.height);
   e.source_size = before.size;
   e.source_mtime_ns = before.mtime_ns;
-  e.source = absolute_path(source);
+  e.source = key;
   if (before.ok && e.source.size() <= kMaxPathBytes) {  // else read from the source each time
     const auto out = cache_entry_bytes(e, payload);
     write_file_atomic(entry, out.data(), out.size(), /*durable=*/false);

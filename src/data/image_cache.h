@@ -87,7 +87,9 @@ class ImageCache {
   int64_t made() const { return made_; }
 
  private:
-  CachedImage make(const std::string& source, const std::string& entry) const;
+  // `key`: the source's absolute path (what an entry records, and its name's hash).
+  CachedImage make(const std::string& source, const std::string& key, const std::string& entry) const;
+  std::string entry_of(const std::string& key) const;
   ImageCacheOptions options_;
   std::string folder_;  // dir/<format>-<max_side>
   mutable std::atomic<int64_t> hits_{0}, made_{0};
