@@ -125,7 +125,7 @@ class CifarLoader:
         self.data_seconds = 0.0
 
     def normalize(self, x):
-        return (x - CIFAR_MEAN.view(1, 3, 1, 1)) / CIFAR_STD.view(1, 3, 1, 1)
+        return (x - CIFAR_MEAN.to(x.device).view(1, 3, 1, 1)) / CIFAR_STD.to(x.device).view(1, 3, 1, 1)
 
     def __len__(self):
         n = len(self.images)
@@ -149,7 +149,7 @@ class CifarLoader:
         if self.aug.get("flip", False) and self.epoch % 2 == 1:
             images = images.flip(-1)
         self.epoch += 1
-        indices = (torch.randperm if self.train else torch.arange)(len(images))
+        indices = (torch.randperm if self.train else torch.arange)(len(images), device=images.device)
         self.data_seconds += time.perf_counter() - start
         for i in range(len(self)):
             start = time.perf_counter()
@@ -284,7 +284,7 @@ def infer(model, loader, tta_level, autocast):
 
     model.eval()
     infer_fn = [infer_basic, infer_mirror, infer_mirror_translate][tta_level]
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    with torch.no_grad(), torch.autocast(loader.images.device.type, dtype=torch.bfloat16, enabled=autocast):
         return torch.cat([infer_fn(inputs, model).float() for inputs, _ in loader])
 
 
@@ -307,6 +307,9 @@ def main():
     p.add_argument("--batch-size", type=int, default=HYP["opt"]["batch_size"])
     p.add_argument("--limit-train", type=int, default=0, help="N training images drawn with the seed (0: all)")
     p.add_argument("--limit-test", type=int, default=0, help="N test images drawn with the seed (0: all)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: data, network and augmentation on the GPU")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="on cuda: let cuDNN time its kernels for each new shape (ringtrain does)")
     p.add_argument("--json", help="also write the JSON object to this file")
     a = p.parse_args()
     if a.threads > 0:
@@ -322,6 +325,10 @@ def main():
     if a.limit_test > 0:
         keep = torch.randperm(len(test_x))[:a.limit_test].sort().values
         test_x, test_y = test_x[keep], test_y[keep]
+    device = torch.device(a.device)
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
+    train_x, train_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, test_x, test_y))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     load_seconds = time.perf_counter() - wall_start
     memory_format = torch.contiguous_format if a.nchw else torch.channels_last
     autocast = a.precision == "bf16"
@@ -339,7 +346,7 @@ def main():
     wd = HYP["opt"]["weight_decay"] * batch_size / kilostep_scale
     lr_biases = lr * HYP["opt"]["bias_scaler"]
 
-    model = make_net(memory_format)
+    model = make_net(memory_format).to(device)
     norm_biases = [p for k, p in model.named_parameters() if "norm" in k and p.requires_grad]
     other_params = [p for k, p in model.named_parameters() if "norm" not in k and p.requires_grad]
     param_configs = [dict(params=norm_biases, lr=lr_biases, weight_decay=wd / lr_biases),
@@ -351,7 +358,7 @@ def main():
     lookahead_state = LookaheadState(model)
 
     # 5,000 training images for the whitening layer, chosen with the seed.
-    pick = torch.randperm(len(train_x))[:5000]
+    pick = torch.randperm(len(train_x))[:5000].to(device)
     init_whitening_conv(model[0], train_loader.normalize(train_loader.images[pick]))
 
     current_steps = 0
@@ -362,7 +369,7 @@ def main():
         model[0].bias.requires_grad = (epoch < HYP["opt"]["whiten_bias_epochs"])
         model.train()
         for inputs, labels in train_loader:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = model(inputs)
                 loss = loss_fn(outputs.float(), labels).sum()
             optimizer.zero_grad(set_to_none=True)
@@ -375,6 +382,7 @@ def main():
             if current_steps >= total_train_steps:
                 lookahead_state.update(model, decay=1.0)
                 break
+        sync()
         epoch_seconds.append(time.perf_counter() - start)
         data_seconds.append(train_loader.data_seconds - data_before)
         print(f"epoch {epoch + 1}: {epoch_seconds[-1]:.1f} s (data {data_seconds[-1]:.1f} s), "
@@ -383,10 +391,11 @@ def main():
     start = time.perf_counter()
     accuracy = evaluate(model, test_loader, 0, autocast)
     accuracy_tta = evaluate(model, test_loader, HYP["net"]["tta_level"], autocast)
+    sync()
     eval_seconds = time.perf_counter() - start
     result = {
         "script": "bench/airbench_reference.py", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "seed": a.seed, "precision": a.precision, "channels_last": not a.nchw, "batch_size": batch_size,
+        "seed": a.seed, "device": a.device, "cudnn_benchmark": a.cudnn_benchmark, "precision": a.precision, "channels_last": not a.nchw, "batch_size": batch_size,
         "epochs": epochs, "steps": current_steps, "train_images": len(train_x),
         "test_accuracy": accuracy, "test_accuracy_tta": accuracy_tta,
         "load_seconds": load_seconds, "epoch_seconds": epoch_seconds, "data_seconds": data_seconds,

@@ -8,7 +8,7 @@
 # its own budget plus whatever the steps before it left unused, so the script ends by 520 s
 # however a step hangs (and at most 5 s later, the last step's grace between SIGTERM and SIGKILL).
 #
-#   step           budget  ends by  what
+#   step           budget  ends by  what                                     (first run, 2026-12-04)
 #   bundle             10      10   untar bin/ringtrain, bin/zstd, lib/ into /tmp/ringtrain-gpu
 #   probe              15      25   python3 says where torch's lib/ is and its version (no import)
 #   smi                10      35   nvidia-smi -L
@@ -16,29 +16,49 @@
 #                                   and NVIDIA's libraries
 #   data               45     105   zstd -dc | tar -x: the real CIFAR-10, 60,000 JPEGs, into /dev/shm
 #                                   (kept there from an earlier call to a still-warm machine)
-#   fast              225     330   1. train --recipe fast --cuda-graph: resnet50, 10 epochs on the full
+#   fast              120     225   1. train --recipe fast --cuda-graph: resnet50, 10 epochs on the full
 #                                      data; if that fails (not a timeout), again without --cuda-graph in
-#                                      what is left of its window, when that is at least 60 s
-#   fast-report         5     335      its final accuracy and speed into summary.txt
-#   eager              30     365   2. resnet20, seed 3, 2 epochs of 5,000 real images, fp32, eager
-#   graph              30     395      the same with --cuda-graph
-#   agree               5     400      per-epoch train losses agree to 2% (cuDNN is not bitwise deterministic)
-#   compare            50     450   3. bench/compare.py --rounds 1: ringtrain against Python PyTorch,
+#                                      what is left of its window, when that is at least 60 s     (63 s)
+#   fast-report         5     230      its final accuracy and speed into summary.txt
+#   eager              20     250   2. resnet20, seed 3, 2 epochs of 5,000 real images, fp32, eager (9 s)
+#   graph              20     270      the same with --cuda-graph                                    (6 s)
+#   agree               5     275      per-epoch train losses agree to 2% (cuDNN is not bitwise deterministic)
+#   compare            50     325   3. bench/compare.py --rounds 1: ringtrain against Python PyTorch,
 #                                      resnet50, batch 512, bf16 + channels_last, train and forward, eager
-#   compare-graph      50     500      the same with --cuda-graph on both sides
-#   images             20     520   4. the image-file path on CUDA (issue 15): the CIFAR JPEGs streamed
+#   compare-graph      50     375      the same with --cuda-graph on both sides
+#   images             20     395   4. the image-file path on CUDA (issue 15): the CIFAR JPEGs streamed
 #                                      from their files at --image-size 64 by 8 loader threads into
-#                                      page-locked batches, resnet18, 1 epoch of 5,000; its data wait
-#                                      share and speed into summary.txt
+#                                      page-locked batches, resnet18, 1 epoch of 5,000 (lr 0.02: the
+#                                      default 0.1 per 128 diverges in 20 steps from scratch); data wait
+#                                      share and speed into summary.txt                            (4 s)
+#   airbench          125     520   5. --recipe airbench94 against bench/airbench_reference.py --device
+#                                      cuda (bf16, 490 steps each), and ringtrain's with --cuda-graph, for
+#                                      seeds 0 and 1 (GPU_CHECK_SEEDS), alternating; accuracy with TTA,
+#                                      training and wall seconds, epoch seconds into airbench.json (57 s)
+#   variants            0     520   6. asked for alone (not in the default list), in the time the steps
+#                                      not asked for pass on: where airbench94's time goes on this GPU,
+#                                      4 epochs of ringtrain's recipe as it is and with one part off
+#                                      (lookahead, augmentation, bf16, label smoothing; --cuda-graph),
+#                                      `bench` of its step alone, and the reference with and without
+#                                      cuDNN's benchmark mode; per-epoch seconds into variants.json
+#   kernels             0     520   7. asked for alone: airbench94's training step kernel by kernel, ringtrain
+#                                      (`bench --mode train`) against bench/airbench_step.py, each under
+#                                      Nsight Compute (one metric: gpu__time_duration); the last step's
+#                                      kernels into kernels.txt, the raw CSVs as kernels-*.csv; and both
+#                                      steps timed without the profiler
 #                     ---
 #                     520   (checked at the start: the script refuses to run if the budgets add up to more)
+#
+# GPU_CHECK_STEPS="fast graph compare images airbench" (the default) runs some of the checks
+# 1-6 alone (graph: eager, graph and agree); the set-up always runs, and a step not asked for
+# passes its budget on to the next, as a step that ends early does.
 #
 # LD_LIBRARY_PATH is set for ringtrain alone, by the wrapper $rt/bin/ringtrain-run that this
 # script writes and passes everywhere (compare.py's --ringtrain too): python3 and its torch run
 # with the environment unchanged. $OUT gets 8 files (the tool's limit), each copied as soon as
 # its step ends, so that a later timeout cannot lose it: summary.txt (appended as it goes),
-# fast.log, fast-history.json, fast-metrics.json, eager-history.json, graph-history.json,
-# compare.json, compare-graph.json (compare.py rewrites its JSON after every measurement;
+# fast.log, fast-history.json, fast-metrics.json, airbench.json, images-metrics.json,
+# compare.json, compare-graph.json (the eager and graph runs' epochs are in summary.txt; compare.py rewrites its JSON after every measurement;
 # "complete": false marks one cut short). The run folders (checkpoints of hundreds of MB) stay
 # on that machine, in /dev/shm/ringtrain-gpu (or /tmp/ringtrain-gpu where /dev/shm is small).
 set -uo pipefail
@@ -52,9 +72,14 @@ say() { echo "$*" >&3; echo "$*" >> "$summary"; }
 
 # --- the budget: the table above, in the order the steps run
 budget_s=520
-steps=(bundle probe smi loads data fast fast-report eager graph agree compare compare-graph images)
-declare -A budget=([bundle]=10 [probe]=15 [smi]=10 [loads]=25 [data]=45 [fast]=225 [fast-report]=5
-                   [eager]=30 [graph]=30 [agree]=5 [compare]=50 [compare-graph]=50 [images]=20)
+steps=(bundle probe smi loads data fast fast-report eager graph agree compare compare-graph images airbench variants kernels)
+declare -A budget=([bundle]=10 [probe]=15 [smi]=10 [loads]=25 [data]=45 [fast]=120 [fast-report]=5
+                   [eager]=20 [graph]=20 [agree]=5 [compare]=50 [compare-graph]=50 [images]=20 [airbench]=125
+                   [variants]=0 [kernels]=0)
+declare -A group=([fast]=fast [fast-report]=fast [eager]=graph [graph]=graph [agree]=graph [compare]=compare
+                  [compare-graph]=compare [images]=images [airbench]=airbench [variants]=variants [kernels]=kernels)
+wanted_steps=" ${GPU_CHECK_STEPS:-fast graph compare images airbench} "
+wanted_steps=${wanted_steps//,/ }
 total=0
 for s in "${steps[@]}"; do total=$((total + ${budget[$s]})); done
 if ((total > budget_s)); then say "FAIL: the step budgets add up to ${total}s, over ${budget_s}s"; exit 2; fi
@@ -67,11 +92,16 @@ left() { echo $((deadline - (SECONDS - start))); }
 begin() {  # begin STEP: the next row of the table; its deadline is the sum of the rows so far
   step=$1
   deadline=$((deadline + ${budget[$1]}))
+  skip=0
+  local g=${group[$1]:-}
+  if [ -n "$g" ] && [[ $wanted_steps != *" $g "* ]]; then skip=1; return; fi
   say "[$(elapsed)s] $step: up to $(left)s (its deadline ${deadline}s)"
 }
+skip=0
 within() {  # within GRACE CMD ARGS..: CMD under `timeout` at the step's deadline; SIGKILL GRACE s after SIGTERM
   local grace=$1 s
   shift
+  ((skip)) && return 126  # a step not asked for (GPU_CHECK_STEPS) runs nothing
   s=$(left)
   if ((s < 3)); then echo "[$(elapsed)s] $step: no time left" >&2; return 125; fi
   timeout -k "$grace" "$s" "$@"
@@ -80,6 +110,7 @@ finish() {  # finish RC: the step's verdict and the time left into summary.txt (
   local verdict=ok
   case $1 in
     0) ;;
+    126) return ;;  # not asked for: nothing to say
     124 | 137) verdict="TIMEOUT (deadline ${deadline}s)"; status=1 ;;
     125) verdict="SKIPPED (no time left, or no data)"; status=1 ;;
     *) verdict="FAIL (exit $1)"; status=1 ;;
@@ -171,7 +202,7 @@ if ((have_data)); then
   echo "=== train ${fast[*]} --cuda-graph" > "$runs/fast.log"
   within 15 "$ringtrain" train "${fast[@]}" --cuda-graph >> "$runs/fast.log" 2>&1
   rc=$?
-  if ((rc != 0 && rc != 124 && rc != 137)); then
+  if ((rc != 0 && rc != 124 && rc != 126 && rc != 137)); then
     say "the fast recipe with --cuda-graph failed (exit $rc): $(grep -m1 -i 'error' "$runs/fast.log")"
     if (($(left) >= 60)); then
       say "  again without --cuda-graph, in the $(left)s left"
@@ -187,7 +218,7 @@ if ((have_data)); then
   cp "$runs/fast/history.json" "$out/fast-history.json" 2> /dev/null
   cp "$runs/fast/metrics.json" "$out/fast-metrics.json" 2> /dev/null
   finish "$rc"
-  ((rc == 0)) || tail -3 "$runs/fast.log" | sed 's/^/  /' | tee -a "$summary"
+  ((rc == 0 || rc == 126)) || tail -3 "$runs/fast.log" | sed 's/^/  /' | tee -a "$summary"
 else
   finish 125
 fi
@@ -220,9 +251,8 @@ for mode in eager graph; do
     [ $mode = graph ] && flags=(--cuda-graph)
     within 10 "$ringtrain" train "${small[@]}" "${flags[@]}" --out "$runs/$mode" > "$runs/$mode.log" 2>&1
     rc=$?
-    cp "$runs/$mode/history.json" "$out/$mode-history.json" 2> /dev/null
     finish $rc
-    ((rc == 0)) || tail -3 "$runs/$mode.log" | sed 's/^/  /' | tee -a "$summary"
+    ((rc == 0 || rc == 126)) || tail -3 "$runs/$mode.log" | sed 's/^/  /' | tee -a "$summary"
   else
     finish 125
   fi
@@ -261,7 +291,7 @@ done
 begin images
 if ((have_data)); then
   within 5 "$ringtrain" train --data "$data" --image-size 64 --model resnet18 --epochs 1 --limit-train 5000 \
-    --limit-test 1000 --batch-size 250 --loader-threads 8 --amp bf16 --device cuda --seed 3 --out "$runs/images" \
+    --limit-test 1000 --batch-size 250 --lr 0.02 --loader-threads 8 --amp bf16 --device cuda --seed 3 --out "$runs/images" \
     > "$runs/images.log" 2>&1
   rc=$?
   within 2 "$py" - "$runs/images/metrics.json" << 'PY' 2>&1 | tee -a "$summary"
@@ -270,10 +300,208 @@ m = json.load(open(sys.argv[1]))
 print(f"image files at 64 px on CUDA: {m['train_images_per_second']:.0f} img/s, "
       f"{100 * m['data_wait_share']:.1f}% of training waiting for data, test accuracy {m['test_accuracy']:.4f}")
 PY
+  cp "$runs/images/metrics.json" "$out/images-metrics.json" 2> /dev/null
   finish "$rc"
-  ((rc == 0)) || tail -3 "$runs/images.log" | sed 's/^/  /' | tee -a "$summary"
+  ((rc == 0 || rc == 126)) || tail -3 "$runs/images.log" | sed 's/^/  /' | tee -a "$summary"
 else
   finish 125
+fi
+
+# --- 5. airbench94 against its Python reference on this GPU: the same 490 steps of batch 1024
+#        (the reference drops a last partial batch, so it runs 10.2 epochs), bf16, seeds 0 and 1
+begin airbench
+if ((have_data)); then
+  rc=0
+  for seed in ${GPU_CHECK_SEEDS:-0 1}; do
+    for side in rt py rtgraph; do
+      t0=$EPOCHREALTIME
+      case $side in
+        rt | rtgraph)
+          flags=()
+          [ $side = rtgraph ] && flags=(--cuda-graph)
+          within 5 "$ringtrain" train --data "$data" --recipe airbench94 --device cuda --seed "$seed" "${flags[@]}" \
+            --out "$runs/airbench-$side-$seed" > "$runs/airbench-$side-$seed.log" 2>&1 ;;
+        py)
+          within 5 "$py" "$root/bench/airbench_reference.py" --data "$data" --device cuda --precision bf16 \
+            --epochs 10.2 --seed "$seed" --json "$runs/airbench-py-$seed.json" > "$runs/airbench-py-$seed.log" 2>&1 ;;
+      esac
+      rc=$?
+      ((rc == 0)) || break 2
+      echo "$t0 $EPOCHREALTIME" > "$runs/airbench-$side-$seed.wall"
+    done
+  done
+  ((rc == 0 || rc == 126)) || tail -3 "$runs"/airbench-*.log | sed 's/^/  /' | tee -a "$summary"
+  ((skip)) || "$py" - "$runs" "$out/airbench.json" << 'PY' 2>&1 | tee -a "$summary"
+import json, os, sys
+runs, out = sys.argv[1:3]
+rows = []
+seeds = sorted({int(f.split("-")[-1].split(".")[0]) for f in os.listdir(runs) if f.startswith("airbench-")})
+for seed, side in ((seed, side) for seed in seeds for side in ("rt", "rtgraph")):
+    rt = os.path.join(runs, f"airbench-{side}-{seed}")
+    if os.path.exists(os.path.join(rt, "metrics.json")):
+        m = json.load(open(os.path.join(rt, "metrics.json")))
+        start, end = map(float, open(rt + ".wall").read().split())
+        rows.append({"program": "ringtrain" + (" --cuda-graph" if side == "rtgraph" else ""), "seed": seed, "test_accuracy_tta": m["test_accuracy"],
+                     "test_accuracy": m["test_accuracy_without_tta"], "train_seconds": m["train_seconds"],
+                     "total_seconds": m["total_seconds"], "wall_seconds": end - start,
+                     "epoch_seconds": [e["train_seconds"] for e in json.load(open(os.path.join(rt, "history.json")))]})
+    py = os.path.join(runs, f"airbench-py-{seed}.json")
+    if side == "rt" and os.path.exists(py):
+        r = json.load(open(py))
+        rows.append({"program": "python", "seed": seed, "test_accuracy_tta": r["test_accuracy_tta"],
+                     "test_accuracy": r["test_accuracy"], "train_seconds": r["train_seconds"],
+                     "total_seconds": r["train_seconds"] + r["eval_seconds"], "wall_seconds": r["wall_seconds"],
+                     "epoch_seconds": r["epoch_seconds"]})
+json.dump(rows, open(out, "w"), indent=1)
+for r in rows:
+    print(f"airbench94 {r['program']:<22} seed {r['seed']}: {100 * r['test_accuracy_tta']:.2f}% with TTA "
+          f"({100 * r['test_accuracy']:.2f}% without), training {r['train_seconds']:.2f} s, "
+          f"with evaluation {r['total_seconds']:.2f} s, wall {r['wall_seconds']:.1f} s")
+PY
+  finish "$rc"
+else
+  finish 125
+fi
+
+# --- 6. where airbench94's time goes: one part off at a time, 4 epochs each (epoch 1 holds cuDNN's
+#        search for every new shape; epochs 2-4 are the steady state)
+begin variants
+if ((have_data)); then
+  rc=0
+  variants=("recipe:" "no-lookahead:--ema-every 0" "no-augment:--augment false" "fp32:--amp none"
+            "no-smoothing:--label-smoothing 0" "cuda-graph:--cuda-graph" "recipe-again:")
+  for v in "${variants[@]}"; do
+    name=${v%%:*}
+    read -ra extra <<< "${v#*:}"
+    within 5 "$ringtrain" train --data "$data" --recipe airbench94 --device cuda --seed 0 --epochs 4 "${extra[@]}" \
+      --out "$runs/variant-$name" > "$runs/variant-$name.log" 2>&1 \
+      || { rc=$?; tail -2 "$runs/variant-$name.log" | sed "s/^/  $name: /" | tee -a "$summary"; }
+    ((rc == 124 || rc == 137 || rc == 125)) && break
+  done
+  within 5 "$ringtrain" bench --model airbench94 --device cuda --batch-size 1024 --amp bf16 --channels-last true \
+    --mode train,forward --warmup 5 --reps 3 --steps 20 --json > "$runs/variant-bench.json" 2> "$runs/variant-bench.err" \
+    || tail -2 "$runs/variant-bench.err" | tee -a "$summary"
+  for bm in off on; do
+    flags=()
+    [ $bm = on ] && flags=(--cudnn-benchmark)
+    within 5 "$py" "$root/bench/airbench_reference.py" --data "$data" --device cuda --precision bf16 --epochs 4 \
+      --seed 0 "${flags[@]}" --json "$runs/variant-python-benchmark-$bm.json" > "$runs/variant-python-$bm.log" 2>&1 \
+      || { rc=$?; tail -2 "$runs/variant-python-$bm.log" | tee -a "$summary"; }
+  done
+  ((skip)) || "$py" - "$runs" "$out/variants.json" << 'PY' 2>&1 | tee -a "$summary"
+import glob, json, os, sys
+runs, out = sys.argv[1:3]
+rows = {}
+for d in sorted(glob.glob(os.path.join(runs, "variant-*"))):
+    name = os.path.basename(d)[len("variant-"):]
+    if os.path.isdir(d) and os.path.exists(os.path.join(d, "history.json")):
+        rows[name] = [e["train_seconds"] for e in json.load(open(os.path.join(d, "history.json")))]
+    elif name.startswith("python") and name.endswith(".json"):
+        rows[name[:-5]] = json.load(open(d))["epoch_seconds"]
+bench = os.path.join(runs, "variant-bench.json")
+result = {"epoch_train_seconds": rows, "bench": json.load(open(bench)) if os.path.getsize(bench) else None}
+json.dump(result, open(out, "w"), indent=1)
+for name, secs in rows.items():
+    steady = secs[1:4]
+    print(f"variant {name:<24} epoch 1 {secs[0]:.2f} s, epochs 2-4 {' '.join(f'{s:.3f}' for s in steady)} "
+          f"(mean {sum(steady) / max(1, len(steady)):.3f} s)")
+for r in (result["bench"] or {}).get("results", []):
+    rate = r["images_per_second"]["median"]
+    print(f"bench airbench94 {r['mode']}, batch 1024, bf16, channels_last: {rate:.0f} img/s "
+          f"({50000 / rate:.3f} s per 50,000 images)")
+PY
+  finish "$rc"
+else
+  finish 125
+fi
+
+# --- 7. airbench94's step kernel by kernel, under Nsight Compute, then timed without it
+begin kernels
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2> /dev/null | head -1)
+if ((skip)); then
+  finish 126
+elif [ -z "$ncu" ]; then
+  say "kernels: no ncu on this machine"
+  finish 125
+else
+  rc=0
+  step_rt=("$ringtrain" bench --model airbench94 --device cuda --batch-size 1024 --amp bf16 --channels-last true
+           --mode train --json)
+  step_py=("$py" "$root/bench/airbench_step.py" --device cuda --batch-size 1024)
+  for side in rt py; do
+    if [ $side = rt ]; then cmd=("${step_rt[@]}" --warmup 5 --reps 1 --steps 2); else cmd=("${step_py[@]}" --warmup 5 --steps 2); fi
+    within 10 "$ncu" --clock-control none --cache-control none --target-processes all --metrics gpu__time_duration.sum \
+      --csv --log-file "$runs/kernels-$side.csv" "${cmd[@]}" > "$runs/kernels-$side.log" 2>&1 \
+      || { rc=$?; tail -3 "$runs/kernels-$side.log" | sed "s/^/  $side: /" | tee -a "$summary"; }
+    cp "$runs/kernels-$side.csv" "$out/kernels-$side.csv" 2> /dev/null
+  done
+  within 5 "${step_rt[@]}" --warmup 10 --reps 3 --steps 50 > "$runs/kernels-rt-timed.json" 2>&1 || rc=$?
+  within 5 "${step_py[@]}" --warmup 10 --steps 150 2>&1 | tee -a "$summary"
+  "$py" - "$runs" "$out/kernels.txt" << 'PY' 2>&1 | tee -a "$summary"
+import collections, csv, json, os, re, sys
+runs, out = sys.argv[1:3]
+lines = []
+def say(s=""):
+    lines.append(s)
+
+def last_step(path):
+    """The kernels of the last optimiser step: after the previous step's fused SGD, to the last one's."""
+    rows = [r for r in csv.reader(l for l in open(path) if l.startswith('"'))]
+    head, rows = rows[0], rows[1:]
+    name_col = head.index("Kernel Name") if "Kernel Name" in head else head.index("Function Name")
+    value_col = head.index("Metric Value")
+    unit_col = head.index("Metric Unit")
+    kernels = []
+    for r in rows:
+        scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}.get(r[unit_col], 1.0)
+        kernels.append((r[name_col], float(r[value_col].replace(",", "")) * scale))
+    sgd = [i for i, (n, _) in enumerate(kernels) if "FusedSgd" in n or "fused_sgd" in n.lower()]
+    if not sgd:
+        return kernels[-300:], len(kernels), "no fused SGD kernel found: the last 300 kernels"
+    groups = []  # runs of SGD kernels (a step's parameter groups may have a few kernels between them)
+    for i in sgd:
+        if groups and i <= groups[-1][-1] + 5:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    end = groups[-1][-1] + 1
+    begin = groups[-2][-1] + 1 if len(groups) > 1 else 0
+    return kernels[begin:end], len(kernels), f"kernels {begin}-{end - 1} of {len(kernels)}"
+
+def short(name):
+    name = re.sub(r"\(.*", "", name)  # drop argument lists
+    return name[:90]
+
+steps = {}
+for side in ("rt", "py"):
+    path = os.path.join(runs, f"kernels-{side}.csv")
+    if not os.path.exists(path):
+        say(f"{side}: no CSV")
+        continue
+    kernels, total, where = last_step(path)
+    steps[side] = kernels
+    say(f"{side}: {len(kernels)} kernels in the last step ({where}), {sum(t for _, t in kernels):.0f} us of GPU time")
+for side, kernels in steps.items():
+    by = collections.OrderedDict()
+    for n, t in kernels:
+        c, s = by.get(short(n), (0, 0.0))
+        by[short(n)] = (c + 1, s + t)
+    say(f"\n{side}: kernels by name, most time first")
+    for n, (c, s) in sorted(by.items(), key=lambda kv: -kv[1][1]):
+        say(f"  {s:9.1f} us  {c:4d}x  {n}")
+    say(f"\n{side}: the step in launch order")
+    for n, t in kernels:
+        say(f"  {t:8.1f} us  {short(n)}")
+timed = os.path.join(runs, "kernels-rt-timed.json")
+try:
+    r = json.load(open(timed))["results"][0]["images_per_second"]["median"]
+    say(f"\nringtrain bench airbench94 train, batch 1024, without the profiler: {r:.0f} img/s, {1024e3 / r:.2f} ms a step")
+except Exception as e:
+    say(f"ringtrain timed: {e}")
+open(out, "w").write("\n".join(lines) + "\n")
+print("\n".join(l for l in lines if not l.startswith("  ") or "x  " in l)[:6000])
+PY
+  finish "$rc"
 fi
 
 say "all done at $(elapsed)s of ${budget_s}s, status $status"

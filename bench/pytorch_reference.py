@@ -79,7 +79,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0,
                    help="0 = torch default; else set_num_threads(N), 1 inter-op thread")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--channels-last", nargs="?", const="true", default="false", choices=["true", "false"],
+                   help="true: channels_last model and input (ringtrain's flag, whose value it takes)")
     p.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
     p.add_argument("--mode", default="train,forward",
                    help="comma list of train, forward, epoch")
@@ -95,6 +96,7 @@ def parse_args(argv=None):
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    args.channels_last = args.channels_last == "true"
 
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
