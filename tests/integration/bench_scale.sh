@@ -83,6 +83,21 @@ if [ -x "$src/.venv/bin/python" ]; then  # the speedup and efficiency figures, c
 fi
 grep -q "## Validation" "$work/scale/scale.md" && echo "ok: scale.md" || { echo "FAIL: no scale.md"; fail=1; }
 
+echo "== bench/compare.py: the same work in Python PyTorch (its flags reach pytorch_reference.py)"
+py=$src/.venv/bin/python
+if [ -x "$py" ]; then
+  "$py" "$src/bench/compare.py" --ringtrain "$bin" --python "$py" --models resnet18 --configs fp32,fp32-cl \
+    --batch-size 4 --threads 1 --rounds 1 --warmup 0 --reps 1 --steps 1 --modes train,forward \
+    --json "$work/compare.json" > "$work/compare.out" 2>&1 || { fail=1; tail -5 "$work/compare.out"; }
+  check "compare.py: 4 rows, both sides measured" \
+    "j['complete'] and len(j['rows']) == 4 and all(r['ringtrain'] > 0 and r['pytorch'] > 0 for r in j['rows'])" \
+    "$work/compare.json"
+  "$py" "$src/bench/airbench_step.py" --device cpu --batch-size 8 --warmup 1 --steps 1 > "$work/step.out" 2>&1 \
+    && grep -q "img/s" "$work/step.out" && echo "ok: airbench_step.py" || { echo "FAIL: airbench_step.py"; cat "$work/step.out"; fail=1; }
+else
+  echo "skipped: no $py (scripts/setup.sh makes it)"
+fi
+
 echo "== bad flags"
 expect_exit2 "unknown bench mode" bench --mode warp
 expect_exit2 "allreduce without ranks" bench --allreduce
