@@ -1,10 +1,10 @@
 #include "data/image_decode.h"
 
 #include <png.h>
+
+#include "data/jpeg_errors.h"  // jpeglib.h, after <cstdio>
 // clang-format off
-#include <cstdio>  // jpeglib.h needs FILE declared first
-#include <jpeglib.h>
-#include <jerror.h>
+#include <jerror.h>  // after jpeglib.h
 // clang-format on
 
 #include <algorithm>
@@ -58,25 +58,16 @@ bool is_jpeg(const std::vector<unsigned char>& bytes) {
   return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
 }
 
-// libjpeg reports a fatal error through error_exit, which must not return: it jumps back to
-// the decode's setjmp with the message. Of the warnings, the one PIL also refuses ("image file
-// is truncated": libjpeg's "premature end of JPEG file") is an error; the others (extraneous
-// bytes, a restart marker out of place), which PIL decodes through, are not.
-struct JpegErrors {
-  jpeg_error_mgr mgr;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
+// A fatal error jumps back to the decode's setjmp with the message (data/jpeg_errors.h). Of the
+// warnings, the one PIL also refuses ("image file is truncated": libjpeg's "premature end of
+// JPEG file") is an error; the others (extraneous bytes, a restart marker out of place), which
+// PIL decodes through, are not.
 [[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
-  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
-  if (cinfo->err->msg_code == JERR_NO_BACKING_STORE) {  // past mem->max_memory_to_use
-    std::snprintf(e->message, sizeof e->message, "its decoding needs more than %lld MiB",
-                  static_cast<long long>(kMaxJpegDecoderBytes >> 20));
-  } else {
-    (*cinfo->err->format_message)(cinfo, e->message);
-  }
-  std::longjmp(e->jump, 1);
+  if (cinfo->err->msg_code != JERR_NO_BACKING_STORE) jpeg_fail_with_its_message(cinfo);
+  auto* e = jpeg_errors_of(cinfo);  // past mem->max_memory_to_use
+  std::snprintf(e->message, sizeof e->message, "its decoding needs more than %lld MiB",
+                static_cast<long long>(kMaxJpegDecoderBytes >> 20));
+  jpeg_jump_back(cinfo);
 }
 
 // libjpeg's progress monitor, called as each scan starts and each row of it is read: past
@@ -84,9 +75,9 @@ struct JpegErrors {
 void jpeg_count_scans(j_common_ptr cinfo) {
   const auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
   if (d->input_scan_number > kMaxJpegScans) {
-    auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+    auto* e = jpeg_errors_of(cinfo);
     std::snprintf(e->message, sizeof e->message, "more than %d scans, as no encoder writes them", kMaxJpegScans);
-    std::longjmp(e->jump, 1);
+    jpeg_jump_back(cinfo);
   }
 }
 

@@ -1,40 +1,23 @@
 #include "data/jpeg_encode.h"
 
-// clang-format off
-#include <cstdio>  // jpeglib.h needs FILE declared first
-#include <jpeglib.h>
-// clang-format on
-
-#include <csetjmp>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/errors.h"
+#include "data/jpeg_errors.h"
 
 namespace rt {
 
 namespace {
 
-struct EncodeErrors {
-  jpeg_error_mgr mgr;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
-[[noreturn]] void encode_fail(j_common_ptr cinfo) {
-  auto* e = reinterpret_cast<EncodeErrors*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, e->message);
-  std::longjmp(e->jump, 1);
-}
-
-// C-style, as the decoder: nothing with a destructor lives between the setjmp and a longjmp out
-// of libjpeg. `rows` are the h row pointers of contiguous RGB; the output buffer is malloc'd by
+// C-style (data/jpeg_errors.h): nothing with a destructor lives between the setjmp and a
+// longjmp out of libjpeg. `rows` are the h row pointers of contiguous RGB; the output buffer is malloc'd by
 // libjpeg (jpeg_mem_dest) and freed by the caller. False on an error, the message in `errors`.
 bool run_encode(JSAMPROW* rows, int width, int height, int quality, unsigned char** out, unsigned long* out_size,
-                EncodeErrors* errors) {
+                JpegErrors* errors) {
   jpeg_compress_struct cinfo{};
   cinfo.err = jpeg_std_error(&errors->mgr);
-  errors->mgr.error_exit = encode_fail;
+  errors->mgr.error_exit = jpeg_fail_with_its_message;
   if (setjmp(errors->jump)) {
     jpeg_destroy_compress(&cinfo);
     return false;
@@ -67,7 +50,7 @@ std::vector<unsigned char> encode_jpeg(const torch::Tensor& rgb, int quality) {
     rows[static_cast<size_t>(y)] = pixels.data_ptr<uint8_t>() + static_cast<int64_t>(y) * w * 3;
   unsigned char* out = nullptr;
   unsigned long size = 0;
-  EncodeErrors errors;
+  JpegErrors errors;
   const bool ok = run_encode(rows.data(), w, h, quality, &out, &size, &errors);
   std::vector<unsigned char> bytes;
   if (ok) bytes.assign(out, out + size);
