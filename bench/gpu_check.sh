@@ -6,7 +6,7 @@
 # The tool stops a command after ~570 s, so the checks run most valuable first, and every
 # command runs under `timeout` with its step's deadline (seconds after the start): a step gets
 # its own budget plus whatever the steps before it left unused, so the script ends by 520 s
-# however a step hangs (and at most 5 s later, the last step's grace between SIGTERM and SIGKILL).
+# however a step hangs (and at most 10 s later, the last step's grace between SIGTERM and SIGKILL).
 #
 #   step           budget  ends by  what                                     (first run, 2026-12-04)
 #   bundle             10      10   untar bin/ringtrain, bin/zstd, lib/ into /tmp/ringtrain-gpu
@@ -34,7 +34,7 @@
 #   airbench          125     520   5. --recipe airbench94 against bench/airbench_reference.py --device
 #                                      cuda (bf16, 490 steps each), and ringtrain's with --cuda-graph, for
 #                                      seeds 0 and 1 (GPU_CHECK_SEEDS), alternating; accuracy with TTA,
-#                                      training and wall seconds, epoch seconds into airbench.json (57 s)
+#                                      training and wall seconds, epoch seconds into airbench.json (71 s)
 #   variants            0     520   6. asked for alone (not in the default list), in the time the steps
 #                                      not asked for pass on: where airbench94's time goes on this GPU,
 #                                      4 epochs of ringtrain's recipe as it is and with one part off
@@ -80,6 +80,13 @@ declare -A group=([fast]=fast [fast-report]=fast [eager]=graph [graph]=graph [ag
                   [compare-graph]=compare [images]=images [airbench]=airbench [variants]=variants [kernels]=kernels)
 wanted_steps=" ${GPU_CHECK_STEPS:-fast graph compare images airbench} "
 wanted_steps=${wanted_steps//,/ }
+for g in $wanted_steps; do
+  case $g in
+    fast | graph | compare | images | airbench | variants | kernels) ;;
+    *) say "FAIL: GPU_CHECK_STEPS names '$g'; the checks are fast graph compare images airbench variants kernels"
+       exit 2 ;;
+  esac
+done
 total=0
 for s in "${steps[@]}"; do total=$((total + ${budget[$s]})); done
 if ((total > budget_s)); then say "FAIL: the step budgets add up to ${total}s, over ${budget_s}s"; exit 2; fi
@@ -101,16 +108,16 @@ skip=0
 within() {  # within GRACE CMD ARGS..: CMD under `timeout` at the step's deadline; SIGKILL GRACE s after SIGTERM
   local grace=$1 s
   shift
-  ((skip)) && return 126  # a step not asked for (GPU_CHECK_STEPS) runs nothing
+  ((skip)) && return 126  # a step not asked for (GPU_CHECK_STEPS) runs nothing; finish() says nothing
   s=$(left)
   if ((s < 3)); then echo "[$(elapsed)s] $step: no time left" >&2; return 125; fi
   timeout -k "$grace" "$s" "$@"
 }
 finish() {  # finish RC: the step's verdict and the time left into summary.txt (RC 125: skipped)
   local verdict=ok
+  ((skip)) && return  # not asked for: nothing to say
   case $1 in
     0) ;;
-    126) return ;;  # not asked for: nothing to say
     124 | 137) verdict="TIMEOUT (deadline ${deadline}s)"; status=1 ;;
     125) verdict="SKIPPED (no time left, or no data)"; status=1 ;;
     *) verdict="FAIL (exit $1)"; status=1 ;;
@@ -120,7 +127,7 @@ finish() {  # finish RC: the step's verdict and the time left into summary.txt (
 
 # --- set-up: unpack, find torch, write the ringtrain wrapper, check it loads, unpack the data.
 # The program stays in /tmp ($rt; /dev/shm may be noexec); the 60,000 JPEGs and the run folders
-# go to /dev/shm where it has room ($work): that machine runs under gVisor, where tens of
+# go to /dev/shm where it has room ($work): that machine may run under gVisor, where tens of
 # thousands of small files on its disk are slow to write and to read back.
 rt=/tmp/ringtrain-gpu
 work=$rt
@@ -202,7 +209,7 @@ if ((have_data)); then
   echo "=== train ${fast[*]} --cuda-graph" > "$runs/fast.log"
   within 15 "$ringtrain" train "${fast[@]}" --cuda-graph >> "$runs/fast.log" 2>&1
   rc=$?
-  if ((rc != 0 && rc != 124 && rc != 126 && rc != 137)); then
+  if ((!skip && rc != 0 && rc != 124 && rc != 137)); then
     say "the fast recipe with --cuda-graph failed (exit $rc): $(grep -m1 -i 'error' "$runs/fast.log")"
     if (($(left) >= 60)); then
       say "  again without --cuda-graph, in the $(left)s left"
@@ -218,7 +225,7 @@ if ((have_data)); then
   cp "$runs/fast/history.json" "$out/fast-history.json" 2> /dev/null
   cp "$runs/fast/metrics.json" "$out/fast-metrics.json" 2> /dev/null
   finish "$rc"
-  ((rc == 0 || rc == 126)) || tail -3 "$runs/fast.log" | sed 's/^/  /' | tee -a "$summary"
+  ((rc == 0 || skip)) || tail -3 "$runs/fast.log" | sed 's/^/  /' | tee -a "$summary"
 else
   finish 125
 fi
@@ -252,7 +259,7 @@ for mode in eager graph; do
     within 10 "$ringtrain" train "${small[@]}" "${flags[@]}" --out "$runs/$mode" > "$runs/$mode.log" 2>&1
     rc=$?
     finish $rc
-    ((rc == 0 || rc == 126)) || tail -3 "$runs/$mode.log" | sed 's/^/  /' | tee -a "$summary"
+    ((rc == 0 || skip)) || tail -3 "$runs/$mode.log" | sed 's/^/  /' | tee -a "$summary"
   else
     finish 125
   fi
@@ -302,7 +309,7 @@ print(f"image files at 64 px on CUDA: {m['train_images_per_second']:.0f} img/s, 
 PY
   cp "$runs/images/metrics.json" "$out/images-metrics.json" 2> /dev/null
   finish "$rc"
-  ((rc == 0 || rc == 126)) || tail -3 "$runs/images.log" | sed 's/^/  /' | tee -a "$summary"
+  ((rc == 0 || skip)) || tail -3 "$runs/images.log" | sed 's/^/  /' | tee -a "$summary"
 else
   finish 125
 fi
@@ -330,8 +337,8 @@ if ((have_data)); then
       echo "$t0 $EPOCHREALTIME" > "$runs/airbench-$side-$seed.wall"
     done
   done
-  ((rc == 0 || rc == 126)) || tail -3 "$runs"/airbench-*.log | sed 's/^/  /' | tee -a "$summary"
-  ((skip)) || "$py" - "$runs" "$out/airbench.json" << 'PY' 2>&1 | tee -a "$summary"
+  ((rc == 0 || skip)) || tail -3 "$runs"/airbench-*.log | sed 's/^/  /' | tee -a "$summary"
+  ((skip)) || within 2 "$py" - "$runs" "$out/airbench.json" << 'PY' 2>&1 | tee -a "$summary"
 import json, os, sys
 runs, out = sys.argv[1:3]
 rows = []
@@ -350,7 +357,8 @@ for seed, side in ((seed, side) for seed in seeds for side in ("rt", "rtgraph"))
         r = json.load(open(py))
         rows.append({"program": "python", "seed": seed, "test_accuracy_tta": r["test_accuracy_tta"],
                      "test_accuracy": r["test_accuracy"], "train_seconds": r["train_seconds"],
-                     "total_seconds": r["train_seconds"] + r["eval_seconds"], "wall_seconds": r["wall_seconds"],
+                     "total_seconds": r["train_seconds"] + r["eval_seconds"],
+                     "wall_seconds": (lambda t: t[1] - t[0])(list(map(float, open(py[:-5] + ".wall").read().split()))),
                      "epoch_seconds": r["epoch_seconds"]})
 json.dump(rows, open(out, "w"), indent=1)
 for r in rows:
@@ -380,7 +388,7 @@ if ((have_data)); then
   done
   within 5 "$ringtrain" bench --model airbench94 --device cuda --batch-size 1024 --amp bf16 --channels-last true \
     --mode train,forward --warmup 5 --reps 3 --steps 20 --json > "$runs/variant-bench.json" 2> "$runs/variant-bench.err" \
-    || tail -2 "$runs/variant-bench.err" | tee -a "$summary"
+    || { rc=$?; tail -2 "$runs/variant-bench.err" | tee -a "$summary"; }
   for bm in off on; do
     flags=()
     [ $bm = on ] && flags=(--cudnn-benchmark)
@@ -388,7 +396,7 @@ if ((have_data)); then
       --seed 0 "${flags[@]}" --json "$runs/variant-python-benchmark-$bm.json" > "$runs/variant-python-$bm.log" 2>&1 \
       || { rc=$?; tail -2 "$runs/variant-python-$bm.log" | tee -a "$summary"; }
   done
-  ((skip)) || "$py" - "$runs" "$out/variants.json" << 'PY' 2>&1 | tee -a "$summary"
+  ((skip)) || within 2 "$py" - "$runs" "$out/variants.json" << 'PY' 2>&1 | tee -a "$summary"
 import glob, json, os, sys
 runs, out = sys.argv[1:3]
 rows = {}
@@ -437,7 +445,9 @@ else
   done
   within 5 "${step_rt[@]}" --warmup 10 --reps 3 --steps 50 > "$runs/kernels-rt-timed.json" 2>&1 || rc=$?
   within 5 "${step_py[@]}" --warmup 10 --steps 150 2>&1 | tee -a "$summary"
-  "$py" - "$runs" "$out/kernels.txt" << 'PY' 2>&1 | tee -a "$summary"
+  st=${PIPESTATUS[0]}
+  ((st == 0)) || rc=$st
+  within 2 "$py" - "$runs" "$out/kernels.txt" << 'PY' 2>&1 | tee -a "$summary"
 import collections, csv, json, os, re, sys
 runs, out = sys.argv[1:3]
 lines = []

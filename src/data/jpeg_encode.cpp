@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "core/errors.h"
 #include "data/jpeg_errors.h"
@@ -11,8 +12,8 @@ namespace rt {
 namespace {
 
 // C-style (data/jpeg_errors.h): nothing with a destructor lives between the setjmp and a
-// longjmp out of libjpeg. `rows` are the h row pointers of contiguous RGB; the output buffer is malloc'd by
-// libjpeg (jpeg_mem_dest) and freed by the caller. False on an error, the message in `errors`.
+// longjmp out of libjpeg. `rows` are the h row pointers of contiguous RGB; *out is the caller's
+// buffer of *out_size bytes (Note [The encoder's output buffer]). False on an error, the message in `errors`.
 bool run_encode(JSAMPROW* rows, int width, int height, int quality, unsigned char** out, unsigned long* out_size,
                 JpegErrors* errors) {
   jpeg_compress_struct cinfo{};
@@ -48,13 +49,23 @@ std::vector<unsigned char> encode_jpeg(const torch::Tensor& rgb, int quality) {
   std::vector<JSAMPROW> rows(static_cast<size_t>(h));
   for (int y = 0; y < h; ++y)
     rows[static_cast<size_t>(y)] = pixels.data_ptr<uint8_t>() + static_cast<int64_t>(y) * w * 3;
-  unsigned char* out = nullptr;
-  unsigned long size = 0;
+  // Note [The encoder's output buffer]: libjpeg-turbo's memory destination frees a buffer it
+  // allocated itself when the JPEG outgrows it, and points *out at the new one only when the
+  // image is finished: an error after such a growth would leave `out` dangling, freed twice. A
+  // buffer of the caller's it never frees. So it gets one of ours (half the raw size: room for
+  // any image's JPEG but noise at high quality), and if the JPEG ends in one of libjpeg's, both
+  // are freed. An error after a growth (only running out of memory causes one) leaks libjpeg's
+  // last buffer instead of freeing ours twice.
+  unsigned long size = static_cast<unsigned long>(h) * static_cast<unsigned long>(w) * 3 / 2 + 65536;
+  auto* const ours = static_cast<unsigned char*>(std::malloc(size));
+  if (ours == nullptr) throw std::bad_alloc();
+  unsigned char* out = ours;
   JpegErrors errors;
   const bool ok = run_encode(rows.data(), w, h, quality, &out, &size, &errors);
   std::vector<unsigned char> bytes;
   if (ok) bytes.assign(out, out + size);
-  std::free(out);
+  if (ok && out != ours) std::free(out);
+  std::free(ours);
   RT_CHECK_USER(ok, "cannot encode a {}x{} JPEG: {}", w, h, errors.message);
   return bytes;
 }

@@ -16,6 +16,7 @@
 #include "data/image_cache.h"
 #include "data/image_decode.h"
 #include "data/image_transforms.h"
+#include "data/jpeg_encode.h"
 #include "test_util.h"
 
 namespace rt {
@@ -69,6 +70,34 @@ ImageCacheOptions options(const std::string& dir, int max_side, bool raw) {
   o.max_side = max_side;
   o.raw = raw;
   return o;
+}
+
+// Note [The encoder's output buffer]: noise at quality 100 outgrows the half-raw-size buffer the
+// encoder starts with, so the JPEG ends in a buffer libjpeg grew; it is whole and decodes to the
+// image (ASan and the fuzzers check the freeing).
+TEST(JpegEncode, AJpegThatOutgrowsTheFirstBufferIsWhole) {
+  torch::manual_seed(0);
+  const auto noise = torch::randint(0, 256, {768, 768, 3}, torch::kUInt8);
+  const auto bytes = encode_jpeg(noise, 100);
+  ASSERT_GT(bytes.size(), 768u * 768u * 3u / 2u + 65536u) << "the test needs a JPEG past the first buffer";
+  const ImageInfo info = probe_image("noise.jpg", bytes);
+  ASSERT_EQ(info.width, 768);
+  ASSERT_EQ(info.height, 768);
+  const auto back = decode_rgb("noise.jpg", bytes, info);
+  // It is this image: nearer to it than to other noise (4:2:0 averages away the chroma of noise,
+  // so the error is far from 0; two unrelated noise images differ by 85 on average).
+  const auto to_f = [](const torch::Tensor& t) { return t.to(torch::kFloat32); };
+  const double error = (to_f(back) - to_f(noise)).abs().mean().item<double>();
+  const double unrelated =
+      (to_f(back) - to_f(torch::randint(0, 256, {768, 768, 3}, torch::kUInt8))).abs().mean().item<double>();
+  EXPECT_LT(error, 0.7 * unrelated) << error << " vs " << unrelated;
+  // A smooth image stays in the first buffer and comes back close.
+  const auto ramp =
+      torch::arange(256, torch::kFloat32).div(256).mul(255).to(torch::kUInt8).view({1, 256, 1}).expand({256, 256, 3});
+  const auto smooth = encode_jpeg(ramp, 95);
+  EXPECT_LT(smooth.size(), 256u * 256u * 3u / 2u);
+  const auto ramp_back = decode_rgb("ramp.jpg", smooth, probe_image("ramp.jpg", smooth));
+  EXPECT_LT((ramp_back.to(torch::kFloat32) - ramp.to(torch::kFloat32)).abs().max().item<double>(), 8.0);
 }
 
 TEST(ImageCache, StoredSizesKeepTheAspectWithTheLongerSideBounded) {
