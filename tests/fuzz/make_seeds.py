@@ -46,6 +46,11 @@ def cache_seeds(out):
         "raw.rtc": cache_entry(2, 32, 24, 16, "/data/train/b/y.png", img.tobytes()),
         "progressive.rtc": cache_entry(1, 64, 24, 16, "/d/p.jpg", encoded(img, "JPEG", quality=80, progressive=True)),
     }
+    # Structured inputs (an odd first byte): the harness builds the entry, checksum included,
+    # from byte 1 the format (even: JPEG), bytes 2-7 side, width, height, byte 8 the path length.
+    for name, fmt, payload in (("built-jpeg.bin", 0, encoded(img, "JPEG", quality=95)),
+                               ("built-raw.bin", 1, img.tobytes())):
+        seeds[name] = struct.pack("<BBHHHB", 1, fmt, 32, 24, 16, 7) + payload
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
