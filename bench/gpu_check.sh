@@ -38,7 +38,8 @@
 #   variants            0     520   6. asked for alone (not in the default list), in the time the steps
 #                                      not asked for pass on: where airbench94's time goes on this GPU,
 #                                      4 epochs of ringtrain's recipe as it is and with one part off
-#                                      (lookahead, augmentation, bf16, label smoothing; --cuda-graph),
+#                                      (lookahead, augmentation, bf16, label smoothing, cuDNN's search;
+#                                      --cuda-graph),
 #                                      `bench` of its step alone, and the reference with and without
 #                                      cuDNN's benchmark mode; per-epoch seconds into variants.json
 #   kernels             0     520   7. asked for alone: airbench94's training step kernel by kernel, ringtrain
@@ -377,7 +378,8 @@ begin variants
 if ((have_data)); then
   rc=0
   variants=("recipe:" "no-lookahead:--ema-every 0" "no-augment:--augment false" "fp32:--amp none"
-            "no-smoothing:--label-smoothing 0" "cuda-graph:--cuda-graph" "recipe-again:")
+            "no-smoothing:--label-smoothing 0" "cuda-graph:--cuda-graph" "no-cudnn-search:--cudnn-benchmark false"
+            "recipe-again:")
   for v in "${variants[@]}"; do
     name=${v%%:*}
     read -ra extra <<< "${v#*:}"

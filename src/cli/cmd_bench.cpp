@@ -30,6 +30,7 @@ struct BenchOptions {
   std::string device = "auto";
   bool channels_last = false;
   bool cuda_graph = false;
+  bool cudnn_benchmark = true;
   std::string amp = "none";
   std::vector<std::string> modes = {"train", "forward", "data"};
   int64_t warmup = 3, reps = 5, steps = 5;
@@ -182,6 +183,7 @@ int run_compute(const BenchOptions& o) {
   s.precision = resolve_precision(o.amp, device);
   s.channels_last = o.channels_last;
   s.cuda_graph = o.cuda_graph;
+  s.cudnn_benchmark = o.cudnn_benchmark;
   s.warmup = o.warmup;
   s.reps = o.reps;
   s.steps = o.steps;
@@ -194,6 +196,7 @@ int run_compute(const BenchOptions& o) {
                       {"device", device.str()},
                       {"channels_last", o.channels_last},
                       {"cuda_graph", o.cuda_graph},
+                      {"cudnn_benchmark", o.cudnn_benchmark},
                       {"amp", precision_name(s.precision) == "bf16" ? "bf16" : "none"},
                       {"param_count", count_parameters(*make_model(o.model, 10, false))},
                       {"results", nlohmann::json::array()}};
@@ -281,6 +284,7 @@ CommandRunner add_bench_command(CLI::App& app) {
   flags->add("channels_last", o->channels_last);
   flags->add("amp", o->amp);
   flags->add("cuda_graph", o->cuda_graph, "train mode: replay forward + backward as a CUDA graph (CUDA only)");
+  flags->add("cudnn_benchmark", o->cudnn_benchmark);
   cmd->add_option("--mode", o->modes,
                   "What to measure: train, forward, data, compress (the --grad-compression compressors), timing "
                   "(when each gradient is ready in backward)")

@@ -60,6 +60,7 @@ struct Config {
   std::string amp = "auto";               // autocast: auto (bf16 where native) | bf16 | none
   bool channels_last = false;             // weights and inputs in NHWC memory format
   bool cuda_graph = false;                // replay forward + backward as a CUDA graph (model/cuda_graph.h)
+  bool cudnn_benchmark = true;            // CUDA: cuDNN times its candidate kernels once per new shape
   std::string recipe;                     // the named preset the run started from (core/recipes.h); "" = none
 
   // --- distribution (world size comes from the launcher's environment or --nproc)

@@ -183,6 +183,9 @@ const std::vector<ConfigField>& config_fields() {
       {"channels_last", &C::channels_last, "Weights and inputs in channels_last (NHWC): true|false"},
       {"cuda_graph", &C::cuda_graph,
        "Capture forward + backward once as a CUDA graph and replay it (one process on CUDA)", true},
+      {"cudnn_benchmark", &C::cudnn_benchmark,
+       "On CUDA, cuDNN times its candidate kernels for each new input shape and keeps the fastest (false: its "
+       "heuristics pick, with no search; the search costs seconds per shape in the first epoch): true|false"},
       {"seed", &C::seed, "Seed of initialisation, shuffling and augmentation"},
       {"threads", &C::threads, "Compute threads (0 = all cores)", false,
        non_negative().at_most(kMaxThreads, kThreadsWhy)},

@@ -58,7 +58,7 @@ struct Synthetic {
 };
 
 Synthetic make_synthetic(const StepBenchSpec& s) {
-  if (s.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as training does
+  if (s.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(s.cudnn_benchmark);  // as training does
   torch::manual_seed(derive_seed(s.seed, SeedPurpose::kInit));
   Synthetic w;
   w.model = make_model(s.model, s.num_classes, false);

@@ -33,10 +33,11 @@ struct StepBenchSpec {
   torch::Device device = torch::kCPU;
   Precision precision = Precision::kFloat32;
   bool channels_last = false;
-  bool cuda_graph = false;  // forward + backward replayed as a CUDA graph (model/cuda_graph.h)
-  int64_t warmup = 3;       // untimed steps first
-  int64_t reps = 5;         // timed repetitions ...
-  int64_t steps = 5;        // ... of this many steps each
+  bool cuda_graph = false;      // forward + backward replayed as a CUDA graph (model/cuda_graph.h)
+  bool cudnn_benchmark = true;  // CUDA: cuDNN's search for its fastest kernels per shape, as training
+  int64_t warmup = 3;           // untimed steps first
+  int64_t reps = 5;             // timed repetitions ...
+  int64_t steps = 5;            // ... of this many steps each
   uint64_t seed = 0;
 };
 

@@ -79,7 +79,7 @@ void Run::load_data() {
       d->images = d->images.to(device);
       d->labels = d->labels.to(device);
     }
-    at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: let cuDNN pick its fastest kernels
+    at::globalContext().setBenchmarkCuDNN(cfg.cudnn_benchmark);  // few shapes: a search per shape pays off
   }
   partition =
       decide_partition(train_set.size(), world, rank, cfg.batch_size, cfg.grad_accum, cfg.global_batch, cfg.seed);

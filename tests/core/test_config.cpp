@@ -50,7 +50,7 @@ TEST(Config, TheTableDrivesKeysAndFlags) {
   const nlohmann::json defaults = to_json(Config{});
   EXPECT_EQ(config_fields().size(), defaults.size());
   for (const auto& [key, value] : defaults.items()) EXPECT_EQ(keys.count(key), 1u) << key;
-  EXPECT_EQ(keys.size(), 74u);  // Config's fields
+  EXPECT_EQ(keys.size(), 75u);  // Config's fields
   const auto it = std::find_if(config_fields().begin(), config_fields().end(),
                                [](const ConfigField& f) { return std::string(f.key) == "limit_train"; });
   ASSERT_NE(it, config_fields().end());
