@@ -395,7 +395,8 @@ def main():
     eval_seconds = time.perf_counter() - start
     result = {
         "script": "bench/airbench_reference.py", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "seed": a.seed, "device": a.device, "cudnn_benchmark": a.cudnn_benchmark, "precision": a.precision, "channels_last": not a.nchw, "batch_size": batch_size,
+        "seed": a.seed, "device": a.device, "cudnn_benchmark": a.cudnn_benchmark, "precision": a.precision,
+        "channels_last": not a.nchw, "batch_size": batch_size,
         "epochs": epochs, "steps": current_steps, "train_images": len(train_x),
         "test_accuracy": accuracy, "test_accuracy_tta": accuracy_tta,
         "load_seconds": load_seconds, "epoch_seconds": epoch_seconds, "data_seconds": data_seconds,

@@ -59,8 +59,8 @@
 # with the environment unchanged. $OUT gets 8 files (the tool's limit), each copied as soon as
 # its step ends, so that a later timeout cannot lose it: summary.txt (appended as it goes),
 # fast.log, fast-history.json, fast-metrics.json, airbench.json, images-metrics.json,
-# compare.json, compare-graph.json (the eager and graph runs' epochs are in summary.txt; compare.py rewrites its JSON after every measurement;
-# "complete": false marks one cut short). The run folders (checkpoints of hundreds of MB) stay
+# compare.json, compare-graph.json (the eager and graph runs' epochs are in summary.txt;
+# compare.py rewrites its JSON after every measurement; "complete": false marks one cut short). The run folders (checkpoints of hundreds of MB) stay
 # on that machine, in /dev/shm/ringtrain-gpu (or /tmp/ringtrain-gpu where /dev/shm is small).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -342,25 +342,28 @@ if ((have_data)); then
   ((skip)) || within 2 "$py" - "$runs" "$out/airbench.json" << 'PY' 2>&1 | tee -a "$summary"
 import json, os, sys
 runs, out = sys.argv[1:3]
+def wall(run):  # seconds from the start to the end of a run, as the script timed it from outside
+    start, end = map(float, open(os.path.join(runs, run + ".wall")).read().split())
+    return end - start
+
 rows = []
 seeds = sorted({int(f.split("-")[-1].split(".")[0]) for f in os.listdir(runs) if f.startswith("airbench-")})
-for seed, side in ((seed, side) for seed in seeds for side in ("rt", "rtgraph")):
-    rt = os.path.join(runs, f"airbench-{side}-{seed}")
-    if os.path.exists(os.path.join(rt, "metrics.json")):
-        m = json.load(open(os.path.join(rt, "metrics.json")))
-        start, end = map(float, open(rt + ".wall").read().split())
-        rows.append({"program": "ringtrain" + (" --cuda-graph" if side == "rtgraph" else ""), "seed": seed, "test_accuracy_tta": m["test_accuracy"],
-                     "test_accuracy": m["test_accuracy_without_tta"], "train_seconds": m["train_seconds"],
-                     "total_seconds": m["total_seconds"], "wall_seconds": end - start,
-                     "epoch_seconds": [e["train_seconds"] for e in json.load(open(os.path.join(rt, "history.json")))]})
-    py = os.path.join(runs, f"airbench-py-{seed}.json")
-    if side == "rt" and os.path.exists(py):
-        r = json.load(open(py))
-        rows.append({"program": "python", "seed": seed, "test_accuracy_tta": r["test_accuracy_tta"],
-                     "test_accuracy": r["test_accuracy"], "train_seconds": r["train_seconds"],
-                     "total_seconds": r["train_seconds"] + r["eval_seconds"],
-                     "wall_seconds": (lambda t: t[1] - t[0])(list(map(float, open(py[:-5] + ".wall").read().split()))),
-                     "epoch_seconds": r["epoch_seconds"]})
+for seed in seeds:
+    for side in ("rt", "py", "rtgraph"):  # the order they ran in
+        run = f"airbench-{side}-{seed}"
+        if side == "py" and os.path.exists(os.path.join(runs, run + ".json")):
+            r = json.load(open(os.path.join(runs, run + ".json")))
+            rows.append({"program": "python", "seed": seed, "test_accuracy_tta": r["test_accuracy_tta"],
+                         "test_accuracy": r["test_accuracy"], "train_seconds": r["train_seconds"],
+                         "total_seconds": r["train_seconds"] + r["eval_seconds"], "wall_seconds": wall(run),
+                         "epoch_seconds": r["epoch_seconds"]})
+        elif side != "py" and os.path.exists(os.path.join(runs, run, "metrics.json")):
+            m = json.load(open(os.path.join(runs, run, "metrics.json")))
+            history = json.load(open(os.path.join(runs, run, "history.json")))
+            rows.append({"program": "ringtrain" + (" --cuda-graph" if side == "rtgraph" else ""), "seed": seed,
+                         "test_accuracy_tta": m["test_accuracy"], "test_accuracy": m["test_accuracy_without_tta"],
+                         "train_seconds": m["train_seconds"], "total_seconds": m["total_seconds"],
+                         "wall_seconds": wall(run), "epoch_seconds": [e["train_seconds"] for e in history]})
 json.dump(rows, open(out, "w"), indent=1)
 for r in rows:
     print(f"airbench94 {r['program']:<22} seed {r['seed']}: {100 * r['test_accuracy_tta']:.2f}% with TTA "

@@ -77,14 +77,14 @@ check "projected rows flagged: 1 image per worker is extrapolated and too few fo
 [ -e "$work/scale/n1/round2/history.json" ] && [ -e "$work/scale/n2/round1/history.json" ] || { echo "FAIL: runs not in n<N>/round<K>"; fail=1; }
 check "measured rows, validation, projection" \
   "[m['workers'] for m in j['measured']] == [1, 2] and [m['batch_per_worker'] for m in j['measured']] == [16, 8] and j['measured'][0]['speedup'] == 1 and j['measured'][1]['speedup'] > 0 and abs(j['measured'][1]['efficiency'] - j['measured'][1]['speedup'] / 2) < 1e-12 and len(j['validation']) == 2 and [p['link'] for p in j['projection']] == ['fitted', 'ib'] and [r['workers'] for r in j['projection'][1]['rows']] == [1, 2, 4, 16] and j['link_fit']['beta_bytes_per_second'] > 0" "$work/scale/scale.json"
-if [ -x "$src/.venv/bin/python" ]; then  # the speedup and efficiency figures, checked by their pixels
-  "$src/.venv/bin/python" "$src/tests/integration/check_reports.py" scaling "$work/scale/scaling_speedup.png" \
+py=$src/.venv/bin/python  # the project's venv (scripts/setup.sh), with torch and PIL
+if [ -x "$py" ]; then  # the speedup and efficiency figures, checked by their pixels
+  "$py" "$src/tests/integration/check_reports.py" scaling "$work/scale/scaling_speedup.png" \
     "$work/scale/scaling_efficiency.png" || fail=1
 fi
 grep -q "## Validation" "$work/scale/scale.md" && echo "ok: scale.md" || { echo "FAIL: no scale.md"; fail=1; }
 
 echo "== bench/compare.py: the same work in Python PyTorch (its flags reach pytorch_reference.py)"
-py=$src/.venv/bin/python
 if [ -x "$py" ]; then
   "$py" "$src/bench/compare.py" --ringtrain "$bin" --python "$py" --models resnet18 --configs fp32,fp32-cl \
     --batch-size 4 --threads 1 --rounds 1 --warmup 0 --reps 1 --steps 1 --modes train,forward \
